@@ -1,0 +1,60 @@
+# agentload — two entry points: `make demo` and `make test`. Both bootstrap .venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12: a working python3.12 on PATH, else pyenv's 3.12.x. A pyenv shim named
+# python3.12 exists even when the active pyenv version is 3.11, so we probe that it runs.
+PYTHON ?= $(shell for p in python3.12 "$$(pyenv root 2>/dev/null)/versions/3.12"*/bin/python3 \
+            /usr/bin/python3.12 /usr/local/bin/python3.12; do \
+            "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 \
+            && { echo "$$p"; break; }; done)
+VENV := .venv
+VPY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+PACKAGES := traceformat capture profiles replay simengine agentload
+ENGINE_CACHE ?= $(HOME)/.cache/agentload/engine
+
+.PHONY: help venv lint typecheck test test-fast demo engine bench test-vllm clean
+
+help:
+	@echo "make demo   replay agentic-coding on the embedded simulated engine, write a report"
+	@echo "make test   lint, type-check and run the whole suite (builds llama-server once)"
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.12 not found (on PATH as python3.12 or under pyenv)"; exit 1; }
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q "uv==0.13.9"
+	$(UV) pip sync -q --python $(VPY) requirements.lock
+	$(UV) pip install -q --python $(VPY) --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(PACKAGES) tests benchmarks
+	$(VENV)/bin/ruff format --check $(PACKAGES) tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict $(PACKAGES)
+
+engine: $(STAMP)
+	$(VPY) -m tests.integration.build_engine --cache "$(ENGINE_CACHE)"
+
+test: lint typecheck engine
+	$(VPY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(VPY) -m pytest -q -p no:cacheprovider -m "not engine"
+
+demo: $(STAMP)
+	$(VENV)/bin/agentload demo --out demo-out
+
+bench: $(STAMP)
+	$(VPY) -m benchmarks.run_all
+
+test-vllm: $(STAMP)
+	AGENTLOAD_ENGINE=vllm $(VPY) -m pytest -q -p no:cacheprovider tests/integration
+
+clean:
+	rm -rf $(VENV) demo-out

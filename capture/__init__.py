@@ -1,0 +1,1 @@
+"""agentload capture package (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""agentload profiles package (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""agentload replay package (see ARCHITECTURE.md)."""

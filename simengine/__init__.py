@@ -1,0 +1,1 @@
+"""agentload simengine package (see ARCHITECTURE.md)."""
