@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := traceformat capture profiles replay simengine agentload
 ENGINE_CACHE ?= $(HOME)/.cache/agentload/engine
 
-.PHONY: help venv lint typecheck test test-fast demo engine bench test-vllm clean
+.PHONY: help venv lint typecheck test test-fast demo engine browser bench test-vllm clean
 
 help:
 	@echo "make demo   replay agentic-coding on the embedded simulated engine, write a report"
@@ -41,8 +41,17 @@ typecheck: $(STAMP)
 engine: $(STAMP)
 	$(VPY) -m tests.integration.build_engine --cache "$(ENGINE_CACHE)"
 
-test: lint typecheck engine
-	$(VPY) -m pytest -q -p no:cacheprovider
+# Debian's chromium, for the HTML report test (headless, networking off).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version
+
+# pytest exits 5 when it collected nothing: for this suite that is a failure, said plainly.
+test: lint typecheck engine browser
+	@$(VPY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
 	$(VPY) -m pytest -q -p no:cacheprovider -m "not engine"
