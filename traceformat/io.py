@@ -1,0 +1,319 @@
+"""Writing and reading agentload files (Arrow IPC, zstd buffer compression).
+
+Live writers use the IPC *stream* format and flush whole record batches, so a process killed
+at any moment leaves a file whose every complete batch is readable; `read` recovers them and
+reports `truncated=True`. Finished files may be compacted to the IPC *file* format, which
+`polars.scan_ipc` can open lazily. `read` accepts both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import polars as pl
+import pyarrow as pa
+
+from traceformat.errors import CorruptFileError, FormatError, VersionError, WrongKindError
+from traceformat.schema import META_INFO, META_KIND, META_VERSION, VERSION, Kind, schema_for
+from traceformat.validate import check_columns, check_required, conform, rows_to_table
+
+__all__ = ["Loaded", "StreamWriter", "compact", "read", "read_table", "write_file"]
+
+_FILE_MAGIC = b"ARROW1"
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+type Rows = Sequence[Mapping[str, object]] | pa.RecordBatch | pa.Table
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A file read back: its rows as polars, its kind, version and decoded metadata."""
+
+    frame: pl.DataFrame
+    kind: Kind
+    version: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    info: dict[str, object] = field(default_factory=dict)
+    truncated: bool = False
+
+
+def _metadata(
+    kind: Kind, info: Mapping[str, object] | None, extra: Mapping[bytes, bytes] | None
+) -> pa.Schema:
+    meta: dict[bytes, bytes] = {}
+    if info is not None:
+        meta[META_INFO] = json.dumps(dict(info), sort_keys=True, default=str).encode()
+    if extra:
+        meta.update(extra)
+    return schema_for(kind, meta)
+
+
+def _to_table(data: Rows, kind: Kind, where: str) -> pa.Table:
+    if isinstance(data, pa.RecordBatch):
+        return conform(pa.Table.from_batches([data]), kind, where)
+    if isinstance(data, pa.Table):
+        return conform(data, kind, where)
+    return rows_to_table(data, kind, where)
+
+
+class StreamWriter:
+    """Append rows of one kind to an IPC stream, flushing a batch every `flush_rows` rows or
+    `flush_seconds` after the previous flush (checked on `write` and `flush_if_due`)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        kind: Kind,
+        info: dict[str, object] | None = None,
+        *,
+        flush_rows: int = 1024,
+        flush_seconds: float = 1.0,
+        extra_metadata: dict[bytes, bytes] | None = None,
+    ) -> None:
+        if flush_rows < 1 or flush_seconds < 0:
+            raise ValueError("flush_rows must be >= 1 and flush_seconds >= 0")
+        self.path = Path(path)
+        self.kind = kind
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.schema = _metadata(kind, info, extra_metadata)
+        self._lock = threading.Lock()
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._last_flush = time.monotonic()
+        self.rows_written = 0
+        self._sink = pa.OSFile(str(self.path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, self.schema, options=_OPTIONS)
+        # An empty batch forces the schema onto disk now: a writer killed before its first
+        # flush still leaves a readable (empty, truncated) file.
+        self._writer.write_batch(pa.RecordBatch.from_pylist([], schema=self.schema))
+        self._closed = False
+
+    def write(self, rows: Rows) -> None:
+        table = _to_table(rows, self.kind, str(self.path))
+        with self._lock:
+            self._check_open()
+            if table.num_rows:
+                self._pending.append(table)
+                self._pending_rows += table.num_rows
+            if self._pending_rows >= self.flush_rows or self._time_due():
+                self._flush_locked()
+
+    def flush_if_due(self) -> bool:
+        """Flush when the time limit has passed; returns whether a batch was written."""
+        with self._lock:
+            if self._closed or not self._time_due():
+                return False
+            return self._flush_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._check_open()
+            self._flush_locked()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._flush_locked()
+                self._writer.close()  # writes the end-of-stream marker
+            finally:
+                self._sink.close()
+                self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _time_due(self) -> bool:
+        return bool(self._pending_rows) and (
+            time.monotonic() - self._last_flush >= self.flush_seconds
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self.path}: writer is closed")
+
+    def _flush_locked(self) -> bool:
+        self._last_flush = time.monotonic()
+        if not self._pending_rows:
+            return False
+        table = pa.concat_tables(self._pending).combine_chunks()
+        self._pending.clear()
+        self._pending_rows = 0
+        for batch in table.to_batches(max_chunksize=None):
+            self._writer.write_batch(batch)
+        self._sink.flush()
+        self.rows_written += table.num_rows
+        return True
+
+
+def write_file(
+    path: str | os.PathLike[str],
+    kind: Kind,
+    data: pl.DataFrame | pa.Table,
+    info: dict[str, object] | None = None,
+    extra_metadata: dict[bytes, bytes] | None = None,
+) -> Path:
+    """Write a finished IPC file (zstd) in one go, atomically (temp file + rename)."""
+    target = Path(path)
+    table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
+    table = conform(table, kind, str(target))
+    schema = _metadata(kind, info, extra_metadata)
+    _write_ipc_file(target, table.replace_schema_metadata(schema.metadata), schema)
+    return target
+
+
+def compact(
+    stream_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str] | None = None,
+    extra_metadata: dict[bytes, bytes] | None = None,
+) -> Path:
+    """Convert a (possibly truncated) stream to the IPC file format, merging metadata.
+
+    `out_path` None replaces the stream in place (atomic rename)."""
+    source = Path(stream_path)
+    table, _ = read_table(source)
+    meta = dict(table.schema.metadata or {})
+    meta.update(extra_metadata or {})
+    schema = table.schema.with_metadata(meta)
+    target = Path(out_path) if out_path is not None else source
+    _write_ipc_file(target, table.replace_schema_metadata(meta), schema)
+    return target
+
+
+def _write_ipc_file(target: Path, table: pa.Table, schema: pa.Schema) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    try:
+        with (
+            pa.OSFile(tmp_name, "wb") as sink,
+            pa.ipc.new_file(sink, schema, options=_OPTIONS) as w,
+        ):
+            w.write_table(table)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, bool]:
+    """Every complete batch of an agentload stream or file, and whether it was truncated.
+
+    Checks only that the file is Arrow IPC; `read` checks kind, version and columns."""
+    source = Path(path)
+    try:
+        data = pa.memory_map(str(source)).read_buffer()  # zero-copy view of the file
+    except (OSError, pa.ArrowException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise FormatError(f"{source}: cannot read: {reason}") from None
+    if not data.size:
+        raise CorruptFileError(f"{source}: empty file, not an agentload file")
+    if data.slice(0, len(_FILE_MAGIC)).to_pybytes() == _FILE_MAGIC:
+        try:
+            reader = pa.ipc.open_file(data)
+            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+            return pa.Table.from_batches(batches, schema=reader.schema), False
+        except (pa.ArrowInvalid, OSError):
+            # No valid footer (killed while compacting): the body is a plain stream after
+            # the 8-byte magic, so recover its complete batches like a stream's.
+            return _read_stream(source, data.slice(8))
+    return _read_stream(source, data)
+
+
+def _read_stream(source: Path, data: pa.Buffer) -> tuple[pa.Table, bool]:
+    try:
+        reader = pa.ipc.open_stream(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CorruptFileError(f"{source}: not an agentload Arrow file ({exc})") from None
+    batches: list[pa.RecordBatch] = []
+    broken = False
+    while True:
+        try:
+            batches.append(reader.read_next_batch())
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, OSError):
+            broken = True  # a batch cut short by a crash: keep what came before it
+            break
+    tail = data.slice(max(0, data.size - len(_END_OF_STREAM))).to_pybytes()
+    truncated = broken or tail != _END_OF_STREAM
+    return pa.Table.from_batches(batches, schema=reader.schema), truncated
+
+
+def read(path: str | os.PathLike[str], kind: Kind | None = None) -> Loaded:
+    """Read any agentload file (stream or file format) into polars, validating it."""
+    source = Path(path)
+    table, truncated = read_table(source)
+    metadata = {
+        k.decode(errors="replace"): v.decode(errors="replace")
+        for k, v in (table.schema.metadata or {}).items()
+    }
+    found_kind = _kind_of(source, metadata, kind)
+    version = _check_version(source, metadata)
+    where = str(source)
+    check_columns(table.schema, found_kind, where)
+    check_required(table, found_kind, where)
+    info = _info_of(source, metadata)
+    frame = pl.from_arrow(table.replace_schema_metadata(None), rechunk=True)
+    assert isinstance(frame, pl.DataFrame)
+    return Loaded(frame, found_kind, version, metadata, info, truncated)
+
+
+def _kind_of(source: Path, metadata: Mapping[str, str], expected: Kind | None) -> Kind:
+    raw = metadata.get(META_KIND.decode())
+    if raw is None:
+        raise WrongKindError(
+            f"{source}: an Arrow file but not an agentload file (no {META_KIND.decode()})"
+        )
+    try:
+        kind = Kind(raw)
+    except ValueError:
+        raise WrongKindError(f"{source}: unknown agentload kind {raw!r}") from None
+    if expected is not None and kind != expected:
+        raise WrongKindError(f"{source}: is a {kind} file, expected a {expected} file")
+    return kind
+
+
+def _check_version(source: Path, metadata: Mapping[str, str]) -> str:
+    raw = metadata.get(META_VERSION.decode())
+    if raw is None:
+        raise VersionError(f"{source}: missing {META_VERSION.decode()} metadata")
+    major = raw.split(".", 1)[0]
+    ours = VERSION.split(".", 1)[0]
+    if major != ours:
+        raise VersionError(
+            f"{source}: format version {raw} is not supported (this agentload reads {ours}.x)"
+        )
+    return raw
+
+
+def _info_of(source: Path, metadata: Mapping[str, str]) -> dict[str, object]:
+    raw = metadata.get(META_INFO.decode())
+    if raw is None:
+        return {}
+    try:
+        info = json.loads(raw)
+    except json.JSONDecodeError:
+        info = None
+    if not isinstance(info, dict):
+        raise FormatError(f"{source}: metadata {META_INFO.decode()} is not a JSON object")
+    return info
