@@ -1,0 +1,1 @@
+"""Import and export of foreign workload formats (Applied Compute trie, Mooncake JSONL)."""

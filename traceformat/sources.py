@@ -1,0 +1,86 @@
+"""Recognise a workload source by its content and load it as a PROFILE-shaped frame."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+
+from traceformat.errors import FormatError
+from traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
+from traceformat.foreign.trie import read_trie
+from traceformat.io import read
+from traceformat.schema import META_BLOCK_SIZE, Kind
+
+__all__ = ["SourceFormat", "load_profile_frame", "sniff"]
+
+_ARROW_FILE_MAGIC = b"ARROW1"
+_ARROW_STREAM_CONTINUATION = b"\xff\xff\xff\xff"
+
+
+class SourceFormat(enum.StrEnum):
+    AGENTLOAD = "agentload"  # an Arrow file of ours (any kind)
+    TRIE = "trie"
+    MOONCAKE = "mooncake"
+
+
+def sniff(path: str | os.PathLike[str]) -> SourceFormat:
+    """Which format `path` holds: Arrow by magic bytes, JSONL by its first record's fields."""
+    source = Path(path)
+    try:
+        with source.open("rb") as handle:
+            head = handle.read(8)
+            handle.seek(0)
+            if head.startswith((_ARROW_FILE_MAGIC, _ARROW_STREAM_CONTINUATION)):
+                return SourceFormat.AGENTLOAD
+            for number, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    return _sniff_record(f"{source}:{number}", raw)
+    except OSError as exc:
+        raise FormatError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    raise FormatError(f"{source}: empty file (expected an agentload file or JSONL)")
+
+
+def _sniff_record(where: str, raw: bytes) -> SourceFormat:
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise FormatError(
+            f"{where}: neither an agentload Arrow file nor JSONL (expected a JSON object)"
+        ) from None
+    if isinstance(record, dict) and "num_turns" in record:
+        return SourceFormat.TRIE
+    if isinstance(record, dict) and "input_length" in record:
+        return SourceFormat.MOONCAKE
+    raise FormatError(
+        f"{where}: unknown JSONL format (expected trie 'num_turns' or Mooncake 'input_length')"
+    )
+
+
+def load_profile_frame(
+    path: str | os.PathLike[str], mooncake_block_size: int = DEFAULT_BLOCK_SIZE
+) -> tuple[pl.DataFrame, int | None]:
+    """A PROFILE-shaped frame from an agentload profile, trie JSONL or Mooncake JSONL, and
+    the block size of its hash_ids (None when it has none)."""
+    source = Path(path)
+    fmt = sniff(source)
+    if fmt is SourceFormat.TRIE:
+        return read_trie(source), None
+    if fmt is SourceFormat.MOONCAKE:
+        return read_mooncake(source, mooncake_block_size), mooncake_block_size
+    loaded = read(source, Kind.PROFILE)
+    raw = loaded.metadata.get(META_BLOCK_SIZE.decode())
+    if raw is None:
+        return loaded.frame, None
+    try:
+        block_size = int(raw)
+    except ValueError:
+        block_size = 0
+    if block_size < 1:
+        raise FormatError(
+            f"{source}: metadata {META_BLOCK_SIZE.decode()} is not a positive integer"
+        )
+    return loaded.frame, block_size
