@@ -1,0 +1,59 @@
+"""Metrics over result files as polars expressions (definitions in docs/analysis.md)."""
+
+from replay.analysis.goodput import Slo, goodput, meets_slo, parse_slo
+from replay.analysis.requests import (
+    e2e_ms,
+    e2e_s,
+    is_ok,
+    itl_mean_ms,
+    itl_samples,
+    measured,
+    request_metrics,
+    schedule_lag_ms,
+    tpot_ms,
+    ttft_ms,
+    ttft_s,
+)
+from replay.analysis.run import RunAnalysis, RunData, analyze, analyze_path, load
+from replay.analysis.sessions import (
+    cache_hit_rate,
+    eligible_cache_hit_rate,
+    eligible_tokens,
+    session_metrics,
+    theoretical_cache_hit_rate,
+    turn_metrics,
+    with_eligible,
+)
+from replay.analysis.throughput import cumulative_completion, throughput
+
+__all__ = [
+    "RunAnalysis",
+    "RunData",
+    "Slo",
+    "analyze",
+    "analyze_path",
+    "cache_hit_rate",
+    "cumulative_completion",
+    "e2e_ms",
+    "e2e_s",
+    "eligible_cache_hit_rate",
+    "eligible_tokens",
+    "goodput",
+    "is_ok",
+    "itl_mean_ms",
+    "itl_samples",
+    "load",
+    "measured",
+    "meets_slo",
+    "parse_slo",
+    "request_metrics",
+    "schedule_lag_ms",
+    "session_metrics",
+    "theoretical_cache_hit_rate",
+    "throughput",
+    "tpot_ms",
+    "ttft_ms",
+    "ttft_s",
+    "turn_metrics",
+    "with_eligible",
+]

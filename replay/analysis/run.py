@@ -1,0 +1,226 @@
+"""Everything computed from one result file: frames for charts and a JSON-able summary."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from replay.analysis.goodput import Slo, goodput
+from replay.analysis.requests import itl_samples, measured, request_metrics
+from replay.analysis.sessions import (
+    cache_hit_rate,
+    eligible_cache_hit_rate,
+    session_metrics,
+    theoretical_cache_hit_rate,
+    turn_metrics,
+    with_eligible,
+)
+from replay.analysis.stats import summarize
+from replay.analysis.throughput import KINDS, cumulative_completion, throughput
+from replay.analysis.timeseries import bin_width, binned, concurrency
+from traceformat import io
+from traceformat import schema as s
+from traceformat.errors import FormatError
+
+type Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A result file's rows and the metadata the analysis needs."""
+
+    path: str
+    frame: pl.DataFrame
+    info: dict[str, object] = field(default_factory=dict)
+    complete: bool = True
+    truncated: bool = False
+    engine_metrics: list[dict[str, Any]] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+def _json_meta(path: str, metadata: dict[str, str], key: bytes, default: Any) -> Any:
+    raw = metadata.get(key.decode())
+    if raw is None:
+        return default
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise FormatError(f"{path}: metadata {key.decode()} is not valid JSON") from None
+
+
+def load(path: str | os.PathLike[str]) -> RunData:
+    """Read a result file (stream or file format, possibly partial)."""
+    loaded = io.read(path, s.Kind.RESULT)
+    where = str(path)
+    engine = _json_meta(where, loaded.metadata, s.META_ENGINE_METRICS, [])
+    diag = _json_meta(where, loaded.metadata, s.META_DIAGNOSTICS, {})
+    complete = loaded.metadata.get(s.META_COMPLETE.decode(), "false").lower() == "true"
+    return RunData(
+        path=where,
+        frame=loaded.frame,
+        info=loaded.info,
+        complete=complete and not loaded.truncated,
+        truncated=loaded.truncated,
+        engine_metrics=engine if isinstance(engine, list) else [],
+        diagnostics=diag if isinstance(diag, dict) else {},
+    )
+
+
+def gpus_of(info: dict[str, object]) -> int | None:
+    """GPU count recorded by replay (``info["gpus"]`` or ``info["options"]["gpus"]``)."""
+    options = info.get("options")
+    for source in (info, options if isinstance(options, dict) else {}):
+        value = source.get("gpus")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class RunAnalysis:
+    data: RunData
+    summary: Json
+    requests: pl.DataFrame
+    sessions: pl.DataFrame
+    turns: pl.DataFrame
+    itl: pl.DataFrame
+    cumulative: pl.DataFrame
+    bins: pl.DataFrame
+    concurrency: pl.DataFrame
+    bin_width_s: float
+
+
+def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> RunAnalysis:
+    """Compute every metric of docs/analysis.md for one run."""
+    frame = data.frame
+    requests = request_metrics(frame)
+    sessions = session_metrics(frame)
+    tput = throughput(frame).row(0, named=True)
+    duration = float(tput["duration_s"] or 0.0)
+    width = bin_width(duration)
+    gpu_count = gpus if gpus is not None else gpus_of(data.info)
+    summary: Json = {
+        "file": data.path,
+        "complete": data.complete,
+        "truncated": data.truncated,
+        "info": data.info,
+        "requests": _request_counts(frame),
+        "sessions": _session_summary(sessions),
+        "latency": {
+            "ttft_ms": summarize(requests, "ttft_ms"),
+            "tpot_ms": summarize(requests, "tpot_ms"),
+            "itl_ms": summarize(itl := itl_samples(frame), "itl_ms"),
+            "e2e_ms": summarize(requests, "e2e_ms"),
+        },
+        "throughput": _throughput(tput, gpu_count),
+        "cache": with_eligible(frame)
+        .select(cache_hit_rate(), eligible_cache_hit_rate(), theoretical_cache_hit_rate())
+        .row(0, named=True),
+        "goodput": _goodput(sessions, slo, duration),
+        "diagnostics": _diagnostics(requests, data.diagnostics),
+    }
+    summary["notes"] = notes(summary)
+    return RunAnalysis(
+        data=data,
+        summary=summary,
+        requests=requests,
+        sessions=sessions,
+        turns=turn_metrics(frame),
+        itl=itl,
+        cumulative=cumulative_completion(frame),
+        bins=binned(frame, width),
+        concurrency=concurrency(frame, width, duration),
+        bin_width_s=width,
+    )
+
+
+def _request_counts(frame: pl.DataFrame) -> Json:
+    rows = measured(frame)
+    errors = rows.filter(pl.col(s.STATUS) != "ok")
+    kinds = errors.group_by(pl.col(s.ERROR_KIND).fill_null("unknown")).len().sort(s.ERROR_KIND)
+    return {
+        "total": frame.height,
+        "warmup": frame.height - rows.height,
+        "measured": rows.height,
+        "ok": rows.height - errors.height,
+        "errors": errors.height,
+        "errors_by_kind": dict(zip(kinds[s.ERROR_KIND], kinds["len"], strict=True)),
+    }
+
+
+def _session_summary(sessions: pl.DataFrame) -> Json:
+    return {
+        "total": sessions.height,
+        "completed": int(sessions["completed"].sum()),
+        "with_errors": int((sessions["errors"] > 0).sum()),
+        "latency_s": summarize(sessions, "latency_s"),
+        "ttfat_s": summarize(sessions, "ttfat_s"),
+    }
+
+
+def _throughput(row: dict[str, Any], gpus: int | None) -> Json:
+    out: Json = {"duration_s": row["duration_s"], "gpus": gpus}
+    for kind in KINDS:
+        for suffix in ("tps", "tps_last30s", "tps_steady"):
+            value = row[f"{kind}_{suffix}"]
+            out[f"{kind}_{suffix}"] = value
+            if gpus:
+                per_gpu = None if value is None else value / gpus
+                out[f"{kind}_{suffix}_per_gpu"] = per_gpu
+    return out
+
+
+def _goodput(sessions: pl.DataFrame, slo: Slo | None, duration: float) -> Json | None:
+    if slo is None or slo.empty:
+        return None
+    row = goodput(sessions, slo, duration).row(0, named=True)
+    return {"slo": slo.describe(), **row}
+
+
+def _diagnostics(requests: pl.DataFrame, recorded: dict[str, Any]) -> Json:
+    return {
+        "schedule_lag_ms": summarize(requests, "schedule_lag_ms"),
+        "intended_rate": recorded.get("intended_rate"),
+        "achieved_rate": recorded.get("achieved_rate"),
+        "client_cpu_s": recorded.get("client_cpu_s"),
+        "warnings": list(recorded.get("warnings") or []),
+    }
+
+
+def notes(summary: Json) -> list[str]:
+    """Plain-language caveats shown at the top of every report."""
+    out: list[str] = []
+    if summary["truncated"]:
+        out.append("Partial run: the result file ends mid-stream (the replay was killed).")
+    elif not summary["complete"]:
+        out.append("Partial run: the replay did not finish normally (not marked complete).")
+    req = summary["requests"]
+    if req["errors"]:
+        kinds = ", ".join(f"{k}: {v}" for k, v in req["errors_by_kind"].items())
+        out.append(
+            f"{req['errors']} of {req['measured']} requests failed ({kinds}); failed requests "
+            "are counted here and excluded from latency metrics."
+        )
+    sess = summary["sessions"]
+    if sess["total"] == 1:
+        out.append("Single session: distributions and concurrency describe one session only.")
+    if sess["total"] and sess["completed"] < sess["total"]:
+        out.append(
+            f"{sess['total'] - sess['completed']} of {sess['total']} sessions did not complete "
+            "(failed call, warmup, or run ended first): no session latency for them."
+        )
+    if req["measured"] == 0:
+        out.append("No measured requests: nothing to analyse.")
+    out.extend(f"Replay warning: {w}" for w in summary["diagnostics"]["warnings"])
+    return out
+
+
+def analyze_path(
+    path: str | os.PathLike[str], slo: Slo | None = None, gpus: int | None = None
+) -> RunAnalysis:
+    return analyze(load(Path(path)), slo=slo, gpus=gpus)

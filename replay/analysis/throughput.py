@@ -1,0 +1,96 @@
+"""Per-run token throughput: overall, last 30 s and steady state.
+
+Definitions (shared with docs/analysis.md):
+- Run window: from the first send to the last response end over measured rows (warmup
+  excluded, failed requests included); duration D = end - start.
+- A successful request's tokens count at its end time (T_END_NS); failed requests count 0.
+- Token kinds: completion, prompt, cached, uncached = prompt - cached (null cached = 0).
+- overall = sum of tokens / D.
+- last 30 s = tokens of requests that ended in (end - 30 s, end] / min(30 s, D).
+- steady state: drop the first 20% of the window (requests ending before start + 0.2 D);
+  sort the remaining successful requests by end time t_i (seconds) and let C_i be the running sum of their tokens;
+  the rate is the ordinary least-squares slope cov(t, C) / var(t). Null with fewer than two
+  distinct end times after the cut.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from replay.analysis.requests import NS_PER_S, F, is_ok, measured
+from traceformat import schema as s
+
+LAST_WINDOW_S = 30.0
+WARM_FRACTION = 0.2
+KINDS = ("completion", "prompt", "cached", "uncached")
+
+_T0 = "_t0_ns"
+_T1 = "_t1_ns"
+
+
+def token_columns() -> list[pl.Expr]:
+    """The four token counts of a request as ``<kind>_tokens`` (0 for failed requests)."""
+    prompt = pl.col(s.PROMPT_TOKENS).fill_null(0)
+    cached = pl.col(s.CACHED_TOKENS).fill_null(0)
+    values = {
+        "completion": pl.col(s.COMPLETION_TOKENS).fill_null(0),
+        "prompt": prompt,
+        "cached": cached,
+        "uncached": (prompt - cached).clip(lower_bound=0),
+    }
+    return [
+        pl.when(is_ok()).then(v).otherwise(0).cast(pl.Int64).alias(f"{k}_tokens")
+        for k, v in values.items()
+    ]
+
+
+def token_events(frame: F) -> F:
+    """Measured rows with the run window (``_t0_ns``, ``_t1_ns``), the request end in
+    seconds from the window start (``t_s``) and the token counts; only ended requests."""
+    return (
+        measured(frame)
+        .with_columns(
+            pl.col(s.T_SENT_NS).min().alias(_T0),
+            pl.max_horizontal(pl.col(s.T_END_NS).max(), pl.col(s.T_SENT_NS).max()).alias(_T1),
+            *token_columns(),
+        )
+        .filter(pl.col(s.T_END_NS).is_not_null())
+        .with_columns(t_s=(pl.col(s.T_END_NS) - pl.col(_T0)).cast(pl.Float64) / NS_PER_S)
+    )
+
+
+def _slope(t: pl.Expr, y: pl.Expr) -> pl.Expr:
+    var = t.var()
+    return pl.when(var > 0).then(pl.cov(t, y) / var).otherwise(None)
+
+
+def throughput(frame: F) -> F:
+    """One row: duration_s and, for each kind, ``<kind>_tps``, ``<kind>_tps_last30s`` and
+    ``<kind>_tps_steady`` (tokens per second, definitions in the module docstring)."""
+    events = token_events(frame)
+    duration = ((pl.col(_T1) - pl.col(_T0)).cast(pl.Float64) / NS_PER_S).first()
+    cut_s = duration * WARM_FRACTION
+    last_from = duration - LAST_WINDOW_S
+    in_last = pl.col("t_s") > last_from
+    in_steady = (pl.col("t_s") >= cut_s) & is_ok()
+    t_steady = pl.col("t_s").filter(in_steady)
+    order = pl.col("t_s").filter(in_steady).rank("ordinal")
+    aggs: list[pl.Expr] = [duration.alias("duration_s")]
+    for kind in KINDS:
+        col = pl.col(f"{kind}_tokens")
+        total = col.sum().cast(pl.Float64)
+        aggs.append(pl.when(duration > 0).then(total / duration).alias(f"{kind}_tps"))
+        last = col.filter(in_last).sum().cast(pl.Float64)
+        window = pl.min_horizontal(duration, pl.lit(LAST_WINDOW_S))
+        aggs.append(pl.when(window > 0).then(last / window).alias(f"{kind}_tps_last30s"))
+        cum = col.filter(in_steady).sort_by(order).cum_sum().cast(pl.Float64)
+        aggs.append(_slope(t_steady.sort(), cum).alias(f"{kind}_tps_steady"))
+    return events.select(aggs)
+
+
+def cumulative_completion(frame: F) -> F:
+    """Cumulative completion tokens over time (``t_s``, ``cum_completion``) for charts."""
+    events = token_events(frame).filter(is_ok()).sort("t_s")
+    return events.select(
+        pl.col("t_s"), pl.col("completion_tokens").cum_sum().alias("cum_completion")
+    )
