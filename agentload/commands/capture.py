@@ -1,0 +1,84 @@
+"""`agentload capture`: record agent <-> LLM traffic through mitmproxy into trace files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from capture.config import CaptureConfig
+
+
+@click.command("capture")
+@click.option("--upstream", metavar="URL", help="Engine or provider base URL (reverse mode).")
+@click.option(
+    "--listen",
+    default="127.0.0.1:8080",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Address to listen on; port 0 picks a free one (printed on start).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for trace files (Arrow IPC streams, rotated).",
+)
+@click.option("--workload", default="default", show_default=True, help="Default workload label.")
+@click.option(
+    "--workload-rule",
+    "workload_rules",
+    multiple=True,
+    metavar="path:GLOB=LABEL|model:GLOB=LABEL",
+    help="Label calls by path or model glob (repeatable; X-Agentload-Workload header wins).",
+)
+@click.option(
+    "--session-header",
+    "session_headers",
+    multiple=True,
+    metavar="H",
+    help="Request header naming a session, tried before the built-in ones (repeatable).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["reverse", "regular"]),
+    default="reverse",
+    show_default=True,
+    help="reverse: agents use this address as base URL; regular: agents use it as HTTP proxy.",
+)
+@click.option("--redact-content", is_flag=True, help="Store only content hashes and sizes.")
+@click.option("--rotate-mb", default=256, show_default=True, help="Rotate files at this size.")
+@click.option(
+    "--rotate-minutes", default=60, show_default=True, help="Rotate files after this long."
+)
+def command(
+    upstream: str | None,
+    listen: str,
+    out_dir: Path,
+    workload: str,
+    workload_rules: tuple[str, ...],
+    session_headers: tuple[str, ...],
+    mode: str,
+    redact_content: bool,
+    rotate_mb: int,
+    rotate_minutes: int,
+) -> None:
+    """Run a recording proxy: LLM calls pass through unchanged and are written to --out."""
+    host, port = CaptureConfig.parse_listen(listen)
+    config = CaptureConfig(
+        upstream=upstream,
+        listen_host=host,
+        listen_port=port,
+        out_dir=out_dir,
+        mode=mode,
+        workload=workload,
+        workload_rules=workload_rules,
+        session_headers=session_headers,
+        redact_content=redact_content,
+        rotate_mb=rotate_mb,
+        rotate_minutes=rotate_minutes,
+    )
+    from capture.run import run_capture  # mitmproxy is imported only when running
+
+    raise SystemExit(run_capture(config))

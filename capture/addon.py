@@ -1,0 +1,208 @@
+"""The mitmproxy addon: records LLM calls passing through, changes nothing.
+
+On the proxy loop it only classifies the path, stamps times, passes response chunks through
+a recording callable and enqueues the finished call; parsing and writing happen on the
+sink's thread. Every hook is fail-open: an exception is logged and the flow goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mitmproxy import ctx, exceptions, http
+
+from capture.apis import classify
+from capture.flowdata import ChunkRecorder, RawCall
+from capture.process import RowBuilder
+from capture.session_keys import DEFAULT_SESSION_HEADERS, WORKLOAD_HEADER
+from capture.sink import Sink, SinkStats
+from capture.stitch import Stitcher
+from capture.workload import parse_rule
+from traceformat.content import ContentStore
+
+__all__ = ["CaptureAddon"]
+
+log = logging.getLogger("agentload.capture")
+
+_KEY = "agentload"
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def fail_open[F: Callable[..., None]](hook: F) -> F:
+    @functools.wraps(hook)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            hook(*args, **kwargs)
+        except Exception:
+            log.exception("capture: %s hook failed; flow continues unrecorded", hook.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _options_error(message: str) -> Exception:
+    return exceptions.OptionsError(message)  # type: ignore[no-untyped-call]
+
+
+class CaptureAddon:
+    def __init__(self) -> None:
+        self.sink: Sink | None = None
+        self.last_stats: SinkStats | None = None
+        self._headers: tuple[str, ...] = DEFAULT_SESSION_HEADERS
+        self._wanted: tuple[str, ...] = ()
+        self._limit = 64 << 20
+
+    # -- options ---------------------------------------------------------------------
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "agentload_out", str, "", "Directory for trace files; empty disables recording."
+        )
+        loader.add_option(
+            "agentload_workload", str, "default", "Workload label when no header or rule names one."
+        )
+        loader.add_option(
+            "agentload_workload_rules",
+            Sequence[str],
+            [],
+            "Workload rules path:GLOB=LABEL or model:GLOB=LABEL, first match wins.",
+        )
+        loader.add_option(
+            "agentload_session_headers",
+            Sequence[str],
+            [],
+            "Extra request headers naming a session, tried before the built-in ones.",
+        )
+        loader.add_option(
+            "agentload_redact_content", bool, False, "Store only hashes and sizes of content."
+        )
+        loader.add_option("agentload_rotate_mb", int, 256, "Start a new trace file at this size.")
+        loader.add_option(
+            "agentload_rotate_minutes", int, 60, "Start a new trace file after this many minutes."
+        )
+        loader.add_option(
+            "agentload_max_record_mb", int, 64, "Record at most this much of one response body."
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        opts = ctx.options
+        if opts.agentload_rotate_mb < 1 or opts.agentload_rotate_minutes < 1:
+            raise _options_error("agentload_rotate_mb/_minutes must be at least 1")
+        if opts.agentload_max_record_mb < 1:
+            raise _options_error("agentload_max_record_mb must be at least 1")
+        try:
+            rules = [parse_rule(r) for r in opts.agentload_workload_rules]
+        except ValueError as exc:
+            raise _options_error(str(exc)) from exc
+        if not opts.agentload_workload:
+            raise _options_error("agentload_workload must not be empty")
+        headers = tuple(h.lower() for h in opts.agentload_session_headers)
+        self._headers = headers + tuple(h for h in DEFAULT_SESSION_HEADERS if h not in headers)
+        self._wanted = (*self._headers, WORKLOAD_HEADER, "content-encoding")
+        self._limit = opts.agentload_max_record_mb << 20
+        if self.sink is not None and not (updated & vars_of(opts)):
+            return
+        self._restart_sink(opts, rules)
+
+    def _restart_sink(self, opts: Any, rules: list[Any]) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+        if not opts.agentload_out:
+            log.warning("capture: agentload_out not set; LLM calls are not recorded")
+            return
+        builder = RowBuilder(
+            ContentStore(),
+            Stitcher(secrets.token_hex(4)),
+            session_headers=self._headers,
+            rules=rules,
+            default_workload=opts.agentload_workload,
+            redact=opts.agentload_redact_content,
+        )
+        info: dict[str, object] = {
+            "source": "agentload capture",
+            "mode": list(opts.mode),
+            "workload": opts.agentload_workload,
+            "redact_content": opts.agentload_redact_content,
+        }
+        self.sink = Sink(
+            builder,
+            Path(opts.agentload_out),
+            info,
+            rotate_bytes=opts.agentload_rotate_mb << 20,
+            rotate_seconds=opts.agentload_rotate_minutes * 60.0,
+        )
+        self.sink.start()
+
+    def done(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.last_stats = self.sink.stats
+            self.sink = None
+
+    # -- flow hooks ------------------------------------------------------------------
+    @fail_open
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if self.sink is None:
+            return
+        req = flow.request
+        api = classify(req.method, req.path)
+        if api is None:
+            return
+        hdrs = req.headers
+        wanted = {n: hdrs[n] for n in self._wanted if n in hdrs}
+        flow.metadata[_KEY] = RawCall(
+            api=api,
+            path=req.path.split("?", 1)[0],
+            t_request_start_ns=int(req.timestamp_start * 1e9),
+            headers=wanted,
+            request_encoding=wanted.pop("content-encoding", None),
+        )
+
+    @fail_open
+    def request(self, flow: http.HTTPFlow) -> None:
+        raw = flow.metadata.get(_KEY)
+        if isinstance(raw, RawCall):
+            raw.request_body = flow.request.raw_content or b""
+
+    @fail_open
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        raw = flow.metadata.get(_KEY)
+        if not isinstance(raw, RawCall) or flow.response is None:
+            return
+        resp = flow.response
+        raw.t_response_headers_ns = time.time_ns()
+        raw.status = resp.status_code
+        raw.response_type = resp.headers.get("content-type", "").lower()
+        raw.response_encoding = resp.headers.get("content-encoding")
+        raw.recorder = ChunkRecorder(self._limit)
+        resp.stream = raw.recorder
+
+    @fail_open
+    def response(self, flow: http.HTTPFlow) -> None:
+        raw = flow.metadata.pop(_KEY, None)
+        if not isinstance(raw, RawCall) or self.sink is None:
+            return
+        raw.t_response_end_ns = time.time_ns()
+        if (raw.recorder is None or not raw.recorder.times) and flow.response is not None:
+            raw.buffered_body = flow.response.raw_content or b""
+        self.sink.submit(raw)
+
+    @fail_open
+    def error(self, flow: http.HTTPFlow) -> None:
+        raw = flow.metadata.pop(_KEY, None)
+        if not isinstance(raw, RawCall) or self.sink is None:
+            return
+        raw.t_response_end_ns = time.time_ns()
+        raw.partial = True
+        raw.proxy_error = flow.error.msg if flow.error else "aborted"
+        self.sink.submit(raw)
+
+
+def vars_of(opts: Any) -> set[str]:
+    """Names of this addon's options (a change to any of them restarts the sink)."""
+    return {name for name in opts if name.startswith("agentload_")}

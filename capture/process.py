@@ -1,0 +1,175 @@
+"""RawCall -> one trace row (runs on the writer thread, never on the proxy loop)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from capture.apis import ParsedRequest, dumps, parse_request
+from capture.decode import make_decoder
+from capture.flowdata import RawCall
+from capture.responses import ResponseSummary, StreamSummary, summarize_json
+from capture.session_keys import WORKLOAD_HEADER, group_key
+from capture.sse import SseParser
+from capture.stitch import CallKeys, Stitcher
+from capture.workload import WorkloadRule, label_for
+from traceformat import schema as S
+from traceformat.content import ContentStore
+
+__all__ = ["RowBuilder", "Timing", "read_response"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    first_token_ns: int | None
+    offsets_ns: list[int]  # content-bearing events, ns after request start
+    cut: bool  # the stream ended mid-event
+
+
+def _sse(raw: RawCall, summary: StreamSummary) -> Timing:
+    rec = raw.recorder
+    assert rec is not None
+    decoder = make_decoder(raw.response_encoding)
+    parser = SseParser()
+    times: list[int] = []
+    for data, t in zip(rec.chunks, rec.times, strict=False):
+        for event in parser.feed(decoder(data), t):
+            if summary.add(event.event, event.data):
+                times.append(event.t_ns)
+    end = raw.t_response_end_ns or (rec.times[-1] if rec.times else raw.t_request_start_ns)
+    tail, cut = parser.close(end)
+    for event in tail:
+        if summary.add(event.event, event.data):
+            times.append(event.t_ns)
+    if parser.malformed and summary.error is None:
+        summary.error = f"malformed SSE: {parser.malformed} unparseable block(s)"
+    elif summary.bad_events and summary.error is None:
+        summary.error = f"malformed SSE: {summary.bad_events} event(s) with invalid JSON"
+    start = raw.t_request_start_ns
+    return Timing(times[0] if times else None, [t - start for t in times], cut)
+
+
+def _body(raw: RawCall) -> bytes:
+    if raw.buffered_body is not None:
+        data = raw.buffered_body
+    elif raw.recorder is not None:
+        data = b"".join(raw.recorder.chunks)
+    else:
+        return b""
+    return make_decoder(raw.response_encoding)(data)
+
+
+def read_response(raw: RawCall) -> tuple[ResponseSummary, Timing]:
+    """Parse the recorded response; never raises for malformed bodies (errors are noted)."""
+    is_sse = "event-stream" in raw.response_type
+    if is_sse and raw.recorder is not None:
+        stream = StreamSummary(raw.api)
+        timing = _sse(raw, stream)
+        return stream.result(), timing
+    times = raw.recorder.times if raw.recorder is not None else []
+    first = times[0] if times else raw.t_response_end_ns
+    timing = Timing(first, [first - raw.t_request_start_ns] if first else [], False)
+    body = _body(raw)
+    try:
+        decoded = json.loads(body) if body else None
+    except ValueError:
+        text = body[:300].decode("utf-8", "replace")
+        return ResponseSummary(error=f"response is not JSON: {text!r}", content=text), timing
+    return summarize_json(raw.api, decoded), timing
+
+
+def _error(raw: RawCall, summary: ResponseSummary) -> str | None:
+    parts = []
+    if raw.proxy_error:
+        parts.append(raw.proxy_error)
+    if raw.status is not None and raw.status >= 400:
+        parts.append(summary.error or f"HTTP {raw.status}")
+    elif summary.error:
+        parts.append(summary.error)
+    return "; ".join(parts) if parts else None
+
+
+class RowBuilder:
+    """Turns RawCalls into TRACE rows, storing each distinct content part once per file."""
+
+    def __init__(
+        self,
+        store: ContentStore,
+        stitcher: Stitcher,
+        *,
+        session_headers: Sequence[str],
+        rules: Sequence[WorkloadRule],
+        default_workload: str,
+        redact: bool,
+    ) -> None:
+        self.store = store
+        self.stitcher = stitcher
+        self.session_headers = tuple(h.lower() for h in session_headers)
+        self.rules = tuple(rules)
+        self.default_workload = default_workload
+        self.redact = redact
+
+    def _request(self, raw: RawCall) -> tuple[ParsedRequest | None, str | None]:
+        try:
+            body = make_decoder(raw.request_encoding)(raw.request_body)
+            return parse_request(raw.api, body), None
+        except (ValueError, OSError) as exc:
+            return None, f"request body unreadable: {exc}"[:300]
+
+    def build(self, raw: RawCall) -> dict[str, Any]:
+        req, req_error = self._request(raw)
+        summary, timing = read_response(raw)
+        add = self.store.add
+        part_ids: list[str] = []
+        if req is not None:
+            part_ids = [add(req.envelope, redact=self.redact)]
+            part_ids += [add(m, redact=self.redact) for m in req.messages]
+        response_id = None
+        if summary.content is not None:
+            response_id = add(dumps(summary.content), redact=self.redact)
+        end = raw.t_response_end_ns or raw.t_request_start_ns
+        keys = CallKeys(
+            t_start_ns=raw.t_request_start_ns,
+            t_end_ns=end,
+            group_key=group_key(raw.headers, req.body if req else {}, self.session_headers),
+            message_ids=tuple(part_ids[1:]),
+            tool_result_ids=req.tool_result_ids if req else frozenset(),
+            previous_response_id=req.previous_response_id if req else None,
+            emitted_tool_ids=summary.tool_call_ids,
+            response_id=summary.response_id,
+        )
+        where = self.stitcher.assign(keys)
+        model = req.model if req else None
+        error = "; ".join(e for e in (req_error, _error(raw, summary)) if e) or None
+        return {
+            S.SESSION_ID: where.session_id,
+            S.CALL_INDEX: where.call_index,
+            S.PARENT_SESSION_ID: where.parent_session_id,
+            S.PARENT_CALL_INDEX: where.parent_call_index,
+            S.WORKLOAD: label_for(
+                raw.headers.get(WORKLOAD_HEADER), raw.path, model, self.rules, self.default_workload
+            ),
+            S.API: raw.api.value,
+            S.ENDPOINT: raw.path,
+            S.MODEL: model,
+            S.STREAM: req.stream if req else "event-stream" in raw.response_type,
+            S.T_REQUEST_START_NS: raw.t_request_start_ns,
+            S.T_RESPONSE_HEADERS_NS: raw.t_response_headers_ns,
+            S.T_FIRST_TOKEN_NS: timing.first_token_ns,
+            S.T_RESPONSE_END_NS: raw.t_response_end_ns,
+            S.CHUNK_OFFSETS_NS: timing.offsets_ns,
+            S.PROMPT_TOKENS: summary.usage.prompt,
+            S.COMPLETION_TOKENS: summary.usage.completion,
+            S.CACHED_TOKENS: summary.usage.cached,
+            S.REASONING_TOKENS: summary.usage.reasoning,
+            S.HTTP_STATUS: raw.status,
+            S.ERROR: error,
+            S.FINISH_REASON: summary.finish_reason,
+            S.PARTIAL: raw.partial or timing.cut,
+            S.STITCH: where.stitch,
+            S.REQUEST_CONTENT_IDS: part_ids,
+            S.RESPONSE_CONTENT_ID: response_id,
+            S.NEW_CONTENT: self.store.take_new(),
+        }

@@ -1,0 +1,272 @@
+"""Response bodies -> usage, finish reason, tool calls, errors and assembled content (pure).
+
+A streamed response is read event by event through `StreamSummary.add`; a plain JSON
+response through `summarize_json`. Both produce a `ResponseSummary`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from capture.usage import Usage, parse_usage
+from traceformat.schema import Api
+
+__all__ = ["ResponseSummary", "StreamSummary", "error_text", "summarize_json"]
+
+
+@dataclass(frozen=True)
+class ResponseSummary:
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    error: str | None = None
+    tool_call_ids: tuple[str, ...] = ()
+    response_id: str | None = None
+    content: object = None  # JSON-able: the body, or the message assembled from a stream
+
+
+def error_text(body: object) -> str | None:
+    """The provider's error message in a decoded body or event, if it has one."""
+    if not isinstance(body, dict):
+        return None
+    err = body.get("error")
+    if isinstance(err, dict):
+        kind = err.get("type") or err.get("code")
+        msg = str(err.get("message", "")) or json.dumps(err)
+        return f"{kind}: {msg}" if kind else msg
+    if isinstance(err, str):
+        return err
+    if body.get("type") == "error":
+        return json.dumps(body)[:500]
+    return None
+
+
+def _finish_of_choices(body: dict[str, Any]) -> str | None:
+    choices = body.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        fr = choices[0].get("finish_reason")
+        return str(fr) if fr is not None else None
+    return None
+
+
+def _tool_ids_json(api: Api, body: dict[str, Any]) -> tuple[str, ...]:
+    ids: list[str] = []
+    if api is Api.OPENAI_CHAT:
+        for choice in body.get("choices") or []:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            for call in (message or {}).get("tool_calls") or []:
+                if isinstance(call, dict) and call.get("id"):
+                    ids.append(str(call["id"]))
+    elif api is Api.OPENAI_RESPONSES:
+        for item in body.get("output") or []:
+            if isinstance(item, dict) and item.get("type") == "function_call":
+                ids.append(str(item.get("call_id") or item.get("id")))
+    elif api is Api.ANTHROPIC_MESSAGES:
+        for block in body.get("content") or []:
+            if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("id"):
+                ids.append(str(block["id"]))
+    return tuple(ids)
+
+
+def _responses_finish(body: dict[str, Any], tool_ids: tuple[str, ...]) -> str | None:
+    status = body.get("status")
+    if status == "incomplete":
+        details = body.get("incomplete_details") or {}
+        return f"incomplete:{details.get('reason', '')}" if isinstance(details, dict) else status
+    if tool_ids:
+        return "tool_calls"
+    return str(status) if status else None
+
+
+def summarize_json(api: Api, body: object) -> ResponseSummary:
+    """Summary of a complete (non-streamed) JSON response body."""
+    if not isinstance(body, dict):
+        return ResponseSummary(content=body)
+    tool_ids = _tool_ids_json(api, body)
+    if api is Api.ANTHROPIC_MESSAGES:
+        finish = body.get("stop_reason")
+    elif api is Api.OPENAI_RESPONSES:
+        finish = _responses_finish(body, tool_ids)
+    else:
+        finish = _finish_of_choices(body)
+    rid = body.get("id")
+    return ResponseSummary(
+        usage=parse_usage(api, body.get("usage")),
+        finish_reason=str(finish) if finish is not None else None,
+        error=error_text(body),
+        tool_call_ids=tool_ids,
+        response_id=str(rid) if rid is not None else None,
+        content=body,
+    )
+
+
+@dataclass
+class StreamSummary:
+    """Accumulates one streamed response; `add` says whether an event carried output."""
+
+    api: Api
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    tools: dict[int, dict[str, Any]] = field(default_factory=dict)
+    blocks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    finish: str | None = None
+    error: str | None = None
+    response_id: str | None = None
+    final: dict[str, Any] | None = None  # Responses API: the response.completed object
+    bad_events: int = 0
+
+    def add(self, event: str, data: str) -> bool:
+        if data.strip() == "[DONE]":
+            return False
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            self.bad_events += 1
+            return False
+        if not isinstance(obj, dict):
+            self.bad_events += 1
+            return False
+        err = error_text(obj) if event == "error" or "error" in obj else None
+        if err is None and obj.get("type") == "error":
+            err = error_text(obj)
+        if err is not None:
+            self.error = err
+            return False
+        if self.api is Api.ANTHROPIC_MESSAGES:
+            return self._anthropic(obj)
+        if self.api is Api.OPENAI_RESPONSES:
+            return self._responses(obj)
+        return self._openai(obj)
+
+    def _merge_usage(self, block: object) -> None:
+        if isinstance(block, dict):
+            self.usage.update({k: v for k, v in block.items() if v is not None})
+
+    def _openai(self, obj: dict[str, Any]) -> bool:
+        if self.response_id is None and obj.get("id"):
+            self.response_id = str(obj["id"])
+        self._merge_usage(obj.get("usage"))
+        output = False
+        for choice in obj.get("choices") or []:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            if choice.get("finish_reason") is not None:
+                self.finish = str(choice["finish_reason"])
+            delta = choice.get("delta") if self.api is Api.OPENAI_CHAT else choice
+            if not isinstance(delta, dict):
+                continue
+            piece = delta.get("content") if self.api is Api.OPENAI_CHAT else delta.get("text")
+            if piece:
+                self.text.append(str(piece))
+                output = True
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if thought:
+                self.reasoning.append(str(thought))
+                output = True
+            for call in delta.get("tool_calls") or []:
+                output = self._tool_delta(call) or output
+        return output
+
+    def _tool_delta(self, call: object) -> bool:
+        if not isinstance(call, dict):
+            return False
+        slot = self.tools.setdefault(
+            int(call.get("index", 0)), {"id": None, "name": "", "args": ""}
+        )
+        if call.get("id"):
+            slot["id"] = str(call["id"])
+        fn = call.get("function") or {}
+        if isinstance(fn, dict):
+            slot["name"] += str(fn.get("name") or "")
+            slot["args"] += str(fn.get("arguments") or "")
+        return True
+
+    def _anthropic(self, obj: dict[str, Any]) -> bool:
+        kind = obj.get("type")
+        if kind == "message_start":
+            message = obj.get("message") or {}
+            self.response_id = str(message.get("id")) if message.get("id") else None
+            self._merge_usage(message.get("usage"))
+        elif kind == "content_block_start":
+            block = dict(obj.get("content_block") or {})
+            self.blocks[int(obj.get("index", 0))] = block
+            return block.get("type") == "tool_use"
+        elif kind == "content_block_delta":
+            block = self.blocks.setdefault(int(obj.get("index", 0)), {"type": "text"})
+            delta = obj.get("delta") or {}
+            for key in ("text", "thinking", "partial_json"):
+                if delta.get(key):
+                    block[key] = str(block.get(key, "")) + str(delta[key])
+                    return True
+        elif kind == "message_delta":
+            self._merge_usage(obj.get("usage"))
+            reason = (obj.get("delta") or {}).get("stop_reason")
+            if reason is not None:
+                self.finish = str(reason)
+        return False
+
+    def _responses(self, obj: dict[str, Any]) -> bool:
+        kind = str(obj.get("type", ""))
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            resp = obj.get("response") or {}
+            if isinstance(resp, dict):
+                self.final = resp
+                self._merge_usage(resp.get("usage"))
+                if kind == "response.failed":
+                    self.error = error_text(resp) or "response.failed"
+        elif kind == "response.created":
+            resp = obj.get("response") or {}
+            self.response_id = str(resp.get("id")) if isinstance(resp, dict) else None
+        elif kind == "response.output_item.added":
+            item = obj.get("item") or {}
+            if isinstance(item, dict) and item.get("type") == "function_call":
+                self.tools[len(self.tools)] = {"id": item.get("call_id"), "name": item.get("name")}
+                return True
+        elif kind.endswith(".delta") and obj.get("delta"):
+            if "reasoning" in kind:
+                self.reasoning.append(str(obj["delta"]))
+            elif kind == "response.output_text.delta":
+                self.text.append(str(obj["delta"]))
+            return True
+        return False
+
+    def result(self) -> ResponseSummary:
+        if self.api is Api.OPENAI_RESPONSES and self.final is not None:
+            done = summarize_json(self.api, self.final)
+            return ResponseSummary(
+                usage=parse_usage(self.api, self.usage),
+                finish_reason=done.finish_reason,
+                error=self.error or done.error,
+                tool_call_ids=done.tool_call_ids,
+                response_id=done.response_id or self.response_id,
+                content=self.final,
+            )
+        return ResponseSummary(
+            usage=parse_usage(self.api, self.usage),
+            finish_reason=self.finish,
+            error=self.error,
+            tool_call_ids=self._tool_ids(),
+            response_id=self.response_id,
+            content=self._content(),
+        )
+
+    def _tool_ids(self) -> tuple[str, ...]:
+        if self.api is Api.ANTHROPIC_MESSAGES:
+            return tuple(
+                str(b["id"])
+                for b in self.blocks.values()
+                if b.get("type") == "tool_use" and b.get("id")
+            )
+        return tuple(str(t["id"]) for t in self.tools.values() if t.get("id"))
+
+    def _content(self) -> object:
+        if self.api is Api.ANTHROPIC_MESSAGES:
+            return {"role": "assistant", "content": [self.blocks[i] for i in sorted(self.blocks)]}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text)}
+        if self.reasoning:
+            message["reasoning"] = "".join(self.reasoning)
+        if self.tools:
+            message["tool_calls"] = [self.tools[i] for i in sorted(self.tools)]
+        return message

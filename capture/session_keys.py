@@ -1,0 +1,74 @@
+"""Explicit session identifiers sent by agents (pure functions).
+
+Headers are tried first, in order, then body fields. Defaults cover what common agents send:
+Claude Code (X-Claude-Code-Session-Id header; metadata.user_id in the body, either a JSON
+string with "session_id" or the legacy "..._session_<uuid>" form), Codex (session-id /
+session_id and conversation_id headers, prompt_cache_key in the body), generic gateways
+(X-Session-ID, X-Session-Affinity) and the Responses API `conversation`. The OpenAI `user`
+field is not a default: it names an end user, not a conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+__all__ = ["DEFAULT_SESSION_HEADERS", "WORKLOAD_HEADER", "group_key"]
+
+DEFAULT_SESSION_HEADERS: Final = (
+    "x-session-id",
+    "x-claude-code-session-id",
+    "session-id",
+    "session_id",
+    "conversation_id",
+    "x-session-affinity",
+    "x-opencode-session",
+)
+WORKLOAD_HEADER: Final = "x-agentload-workload"
+
+_LEGACY_CLAUDE = re.compile(r"_session_([0-9A-Za-z\-]+)$")
+
+
+def _claude_user_id(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith("{"):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict) and decoded.get("session_id"):
+            return str(decoded["session_id"])
+    match = _LEGACY_CLAUDE.search(value)
+    return match.group(1) if match else None
+
+
+def _body_key(body: Mapping[str, Any]) -> str | None:
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        sid = _claude_user_id(metadata.get("user_id"))
+        if sid:
+            return f"metadata.user_id={sid}"
+    for name in ("prompt_cache_key", "conversation_id"):
+        value = body.get(name)
+        if isinstance(value, str) and value:
+            return f"{name}={value}"
+    conversation = body.get("conversation")
+    if isinstance(conversation, dict):
+        conversation = conversation.get("id")
+    if isinstance(conversation, str) and conversation:
+        return f"conversation={conversation}"
+    return None
+
+
+def group_key(
+    headers: Mapping[str, str], body: Mapping[str, Any], header_names: Sequence[str]
+) -> str | None:
+    """The first explicit session identifier found; `headers` has lower-case names."""
+    for name in header_names:
+        value = headers.get(name)
+        if value:
+            return f"{name}={value}"
+    return _body_key(body)

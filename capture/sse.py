@@ -1,0 +1,81 @@
+"""Incremental Server-Sent Events framing (bytes in, events out).
+
+Only framing happens here (no JSON): the recorder feeds network chunks with their arrival
+times and gets back the events each chunk completed, so an event is stamped with the arrival
+time of the chunk that carried its last byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SseEvent", "SseParser"]
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    event: str  # the `event:` field, "message" when absent
+    data: str  # `data:` lines joined by newlines
+    t_ns: int  # arrival time of the chunk that completed the event
+
+
+class SseParser:
+    """Split a byte stream into SSE events; tolerant of CRLF and chunk boundaries anywhere."""
+
+    __slots__ = ("_buf", "malformed")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self.malformed = 0  # blocks without any data/event/comment field (garbage)
+
+    def feed(self, data: bytes, t_ns: int) -> list[SseEvent]:
+        buf = self._buf + data
+        if b"\r" in buf:
+            # A CR at the very end may be the first half of a CRLF split across chunks.
+            keep_cr = buf.endswith(b"\r")
+            buf = buf.replace(b"\r\n", b"\n")
+            buf = buf[:-1].replace(b"\r", b"\n") + b"\r" if keep_cr else buf.replace(b"\r", b"\n")
+        blocks = buf.split(b"\n\n")
+        self._buf = blocks.pop()
+        events: list[SseEvent] = []
+        for block in blocks:
+            event = self._parse_block(block, t_ns)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def close(self, t_ns: int) -> tuple[list[SseEvent], bool]:
+        """Flush a final event not followed by a blank line; second value: bytes were left
+        over that did not form a complete event (the stream was cut mid-event)."""
+        rest = self._buf.rstrip(b"\r\n")
+        self._buf = b""
+        if not rest:
+            return [], False
+        event = self._parse_block(rest, t_ns)
+        return ([event] if event is not None else []), True
+
+    def _parse_block(self, block: bytes, t_ns: int) -> SseEvent | None:
+        name = "message"
+        data: list[str] = []
+        known = False
+        for raw in block.split(b"\n"):
+            if not raw:
+                continue
+            line = raw.decode("utf-8", "replace")
+            field, sep, value = line.partition(":")
+            if sep and value.startswith(" "):
+                value = value[1:]
+            if field == "data":
+                data.append(value)
+                known = True
+            elif field == "event":
+                name = value
+                known = True
+            elif field in ("", "id", "retry"):
+                known = True
+        if not known:
+            self.malformed += 1
+            return None
+        if not data:
+            return None
+        return SseEvent(name, "\n".join(data), t_ns)
