@@ -1,0 +1,262 @@
+"""Seeded generator of the built-in profiles: `python -m profiles.generate [--out DIR]`.
+
+Each workload is drawn from quantile-knot distributions fitted to its reference row
+(`profiles.reference`, `profiles.fit`) with stratified uniforms, so 1,024 sessions already
+reproduce the table closely. Structure (docs/profiles.md, "Built-in profiles"):
+- every session starts with the workload's shared system-prompt + tool-definition prefix
+  (whole blocks, identical ids across sessions), then its own task tokens;
+- call i+1 appends call i's output and tool output to the prompt (history blocks keep
+  their ids; the trailing partial block gets a fresh id once it grows);
+- agentic-coding's first tool call is slower (mean 7.3 s): tool latencies are a mixture
+  of a first-call distribution and a residual fitted so the pooled table still holds;
+- sessions arrive as a Poisson process at the workload's stated rate (replay can override).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from profiles import fit
+from profiles import reference as ref
+from traceformat import schema as s
+from traceformat.io import write_file
+
+BLOCK_SIZE: Final = 64
+SESSIONS: Final = 1024
+BUILTIN_DIR: Final = Path(__file__).parent / "builtin"
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    reference: ref.Reference
+    seed: int
+    prefix_tokens: int  # shared system prompt + tool definitions, a multiple of BLOCK_SIZE
+    arrival_rate_per_s: float  # Poisson session arrivals
+    minimums: dict[str, float]  # p0 knot of each quantity (the table has no minimum)
+    first_latency: fit.Knots | None = None  # first tool call's own distribution
+    first_latency_mean_s: float | None = None
+
+
+SPECS: Final[dict[str, WorkloadSpec]] = {
+    "agentic-coding": WorkloadSpec(
+        reference=ref.AGENTIC_CODING,
+        seed=20260422,
+        prefix_tokens=5760,
+        arrival_rate_per_s=0.2,
+        minimums={
+            ref.TOOL_TURNS: 1,
+            ref.START_PROMPT: 5900,
+            ref.ASSISTANT_TOKENS: 20,
+            ref.TOOL_OUTPUT: 1,
+            ref.TOOL_LATENCY: 0.02,
+            ref.FINAL_ANSWER: 120,
+        },
+        first_latency=(
+            (0.0, 0.03),
+            (0.1, 0.13),
+            (0.5, 2.5),
+            (0.9, 20.0),
+            (0.99, 45.0),
+            (1.0, 60.3),
+        ),
+        first_latency_mean_s=7.3,
+    ),
+    "code-qa": WorkloadSpec(
+        reference=ref.CODE_QA,
+        seed=20260423,
+        prefix_tokens=3712,
+        arrival_rate_per_s=0.5,
+        minimums={
+            ref.TOOL_TURNS: 1,
+            ref.START_PROMPT: 3800,
+            ref.ASSISTANT_TOKENS: 8,
+            ref.TOOL_OUTPUT: 1,
+            ref.TOOL_LATENCY: 0.01,
+            ref.FINAL_ANSWER: 40,
+        },
+    ),
+    "office-work": WorkloadSpec(
+        reference=ref.OFFICE_WORK,
+        seed=20260424,
+        prefix_tokens=8704,
+        arrival_rate_per_s=0.1,
+        minimums={
+            ref.TOOL_TURNS: 14,
+            ref.START_PROMPT: 8720,
+            ref.ASSISTANT_TOKENS: 7,
+            ref.TOOL_OUTPUT: 3,
+            ref.TOOL_LATENCY: 0.15,
+            ref.FINAL_ANSWER: 377,
+        },
+    ),
+}
+
+
+def knots_for(spec: WorkloadSpec, quantity: str) -> fit.Knots:
+    """The quantity's table row as knots (p0 = spec minimum), fitted to the table mean."""
+    row = spec.reference.rows[quantity]
+    pairs = [(0.0, spec.minimums[quantity])]
+    for p, point in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (1.0, "max")):
+        value = row.get(point)
+        if value is not None:
+            pairs.append((p, value))
+    knots = tuple(pairs)
+    return knots if row.mean is None else fit.fit_mean(knots, row.mean)
+
+
+def _draw(rng: random.Random, knots: fit.Knots, n: int) -> list[float]:
+    return [fit.inverse_cdf(knots, u) for u in fit.stratified(rng, n)]
+
+
+@dataclass(frozen=True)
+class Draws:
+    turns: list[int]
+    start: list[int]
+    assistant: list[int]  # pooled over all tool turns, in session order
+    tool_output: list[int]
+    latency: list[float]
+    final: list[int]
+
+
+def draw(spec: WorkloadSpec, sessions: int) -> Draws:
+    rng = random.Random(spec.seed)
+    turns = [max(1, round(v)) for v in _draw(rng, knots_for(spec, ref.TOOL_TURNS), sessions)]
+    total = sum(turns)
+    start = [round(v) for v in _draw(rng, knots_for(spec, ref.START_PROMPT), sessions)]
+    assistant = [max(1, round(v)) for v in _draw(rng, knots_for(spec, ref.ASSISTANT_TOKENS), total)]
+    tool_output = [max(0, round(v)) for v in _draw(rng, knots_for(spec, ref.TOOL_OUTPUT), total)]
+    final = [max(1, round(v)) for v in _draw(rng, knots_for(spec, ref.FINAL_ANSWER), sessions)]
+    pooled = knots_for(spec, ref.TOOL_LATENCY)
+    if spec.first_latency is None or spec.first_latency_mean_s is None:
+        latency = _draw(rng, pooled, total)
+    else:
+        first_knots = fit.fit_mean(spec.first_latency, spec.first_latency_mean_s)
+        grid = [i / 200 for i in range(201)] + [0.995, 0.999]
+        rest_knots = fit.residual_knots(pooled, first_knots, sessions / total, sorted(grid))
+        firsts = iter(_draw(rng, first_knots, sessions))
+        rests = iter(_draw(rng, rest_knots, total - sessions))
+        latency = [next(firsts) if i == 0 else next(rests) for n in turns for i in range(n)]
+    return Draws(turns, start, assistant, tool_output, [round(x, 3) for x in latency], final)
+
+
+class _BlockIds:
+    """Sequential block ids: shared prefix ids first, then fresh ones as prompts grow."""
+
+    def __init__(self, prefix_blocks: int) -> None:
+        self.prefix = list(range(1, prefix_blocks + 1))
+        self.next_id = prefix_blocks + 1
+
+    def fresh(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def session(self) -> _SessionBlocks:
+        return _SessionBlocks(self)
+
+
+class _SessionBlocks:
+    def __init__(self, ids: _BlockIds) -> None:
+        self.ids = ids
+        self.full = list(ids.prefix)
+
+    def for_prompt(self, tokens: int) -> list[int]:
+        while len(self.full) < tokens // BLOCK_SIZE:
+            self.full.append(self.ids.fresh())
+        partial = [self.ids.fresh()] if tokens % BLOCK_SIZE else []
+        return self.full + partial
+
+
+def build(name: str, sessions: int = SESSIONS) -> pl.DataFrame:
+    """The PROFILE frame of a built-in workload (deterministic for its seed)."""
+    spec = SPECS[name]
+    d = draw(spec, sessions)
+    rng = random.Random(spec.seed + 1)
+    blocks = _BlockIds(spec.prefix_tokens // BLOCK_SIZE)
+    cols: dict[str, list[object]] = {
+        c: []
+        for c in (
+            s.SESSION_ID,
+            s.CALL_INDEX,
+            s.ARRIVAL_S,
+            s.THINK_S,
+            s.INPUT_TOKENS,
+            s.NEW_INPUT_TOKENS,
+            s.OUTPUT_TOKENS,
+            s.HASH_IDS,
+        )
+    }
+    arrival, turn = 0.0, 0
+    for k in range(sessions):
+        chain = blocks.session()
+        n = d.turns[k]
+        prompt, new, think = d.start[k], d.start[k], 0.0
+        for i in range(n + 1):
+            out = d.assistant[turn + i] if i < n else d.final[k]
+            for col, value in (
+                (s.SESSION_ID, f"{name}-{k:04d}"),
+                (s.CALL_INDEX, i),
+                (s.ARRIVAL_S, round(arrival, 3)),
+                (s.THINK_S, think),
+                (s.INPUT_TOKENS, prompt),
+                (s.NEW_INPUT_TOKENS, new),
+                (s.OUTPUT_TOKENS, out),
+                (s.HASH_IDS, chain.for_prompt(prompt)),
+            ):
+                cols[col].append(value)
+            if i < n:
+                new = out + d.tool_output[turn + i]
+                prompt += new
+                think = d.latency[turn + i]
+        turn += n
+        arrival += rng.expovariate(spec.arrival_rate_per_s)
+    frame = pl.DataFrame(cols)
+    return frame.with_columns(
+        pl.lit(name).alias(s.WORKLOAD),
+        pl.lit(None, pl.String).alias(s.PARENT_SESSION_ID),
+        pl.lit(None, pl.Int32).alias(s.PARENT_CALL_INDEX),
+        pl.lit(None, pl.String).alias(s.EXTRA),
+    )
+
+
+def info_for(name: str) -> dict[str, object]:
+    spec = SPECS[name]
+    return {
+        "source": "builtin",
+        "generator": "python -m profiles.generate",
+        "seed": spec.seed,
+        "reference": spec.reference.source,
+        "estimate": spec.reference.estimate,
+        "shared_prefix_tokens": spec.prefix_tokens,
+        "arrivals": {"process": "poisson", "rate_per_s": spec.arrival_rate_per_s},
+    }
+
+
+def write(name: str, out_dir: Path, sessions: int = SESSIONS) -> Path:
+    return write_file(
+        out_dir / f"{name}.arrow",
+        s.Kind.PROFILE,
+        build(name, sessions),
+        info=info_for(name),
+        extra_metadata={s.META_BLOCK_SIZE: str(BLOCK_SIZE).encode()},
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Regenerate the built-in profiles.")
+    parser.add_argument("--out", type=Path, default=BUILTIN_DIR, help="output directory")
+    parser.add_argument("--sessions", type=int, default=SESSIONS, help="sessions per profile")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in SPECS:
+        path = write(name, args.out, args.sessions)
+        print(f"{path}: {path.stat().st_size:,} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Workload statistics of a PROFILE frame, in the terms of the reference table.
+
+A root session of n calls has n - 1 tool turns (the Applied Compute model). Per session:
+starting prompt = input tokens of call 0; final answer = output tokens of the last call.
+Per tool turn i (calls 0..n-2 -> the tool call after them): assistant tokens = output of
+call i; tool output = new input of call i+1 minus the output of call i; tool latency =
+think time before call i+1. Child sessions (subagents) are left out of these figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from profiles import reference as ref
+from traceformat import schema as s
+
+
+@dataclass(frozen=True)
+class ProfileStats:
+    sessions: int
+    calls: int
+    child_sessions: int
+    values: dict[str, dict[str, float | None]]  # quantity -> point -> value
+    first_tool_latency_mean_s: float | None
+    history_cache_hit: float | None  # Σ(input - new input) / Σ input
+    hash_cache_hit: float | None  # from hash_ids, unbounded cache, profile order
+
+
+def _summary(series: pl.Series) -> dict[str, float | None]:
+    if series.len() == 0:
+        return dict.fromkeys(ref.POINTS)
+    frame = (
+        series.cast(pl.Float64)
+        .to_frame("v")
+        .select(
+            mean=pl.col("v").mean(),
+            p10=pl.col("v").quantile(0.10, "linear"),
+            p50=pl.col("v").quantile(0.50, "linear"),
+            p90=pl.col("v").quantile(0.90, "linear"),
+            p99=pl.col("v").quantile(0.99, "linear"),
+            max=pl.col("v").max(),
+        )
+    )
+    row = frame.row(0, named=True)
+    return {k: (None if v is None else float(v)) for k, v in row.items()}
+
+
+def turn_frame(profile: pl.DataFrame) -> pl.DataFrame:
+    """Root-session calls with per-call derived columns: n_calls, last, tool_output."""
+    roots = profile.filter(pl.col(s.PARENT_SESSION_ID).is_null()).sort(s.SESSION_ID, s.CALL_INDEX)
+    return roots.with_columns(
+        n_calls=pl.len().over(s.SESSION_ID),
+        prev_output=pl.col(s.OUTPUT_TOKENS).shift(1).over(s.SESSION_ID),
+    ).with_columns(
+        last=pl.col(s.CALL_INDEX) == pl.col(s.CALL_INDEX).max().over(s.SESSION_ID),
+        tool_output=(pl.col(s.NEW_INPUT_TOKENS) - pl.col("prev_output")).clip(lower_bound=0),
+    )
+
+
+def hash_cache_hit(profile: pl.DataFrame, block_size: int) -> float | None:
+    """Ideal prefix-cache hit from hash_ids: an unbounded cache filled in profile order
+    (session arrival, then call index); a call hits its leading blocks seen before."""
+    if s.HASH_IDS not in profile.columns or profile[s.HASH_IDS].null_count() == profile.height:
+        return None
+    ordered = profile.sort(s.ARRIVAL_S, s.SESSION_ID, s.CALL_INDEX)
+    seen: set[int] = set()
+    hit = total = 0
+    for ids, tokens in zip(
+        ordered[s.HASH_IDS].to_list(), ordered[s.INPUT_TOKENS].to_list(), strict=True
+    ):
+        total += tokens
+        if not ids:
+            continue
+        k = 0
+        while k < len(ids) and ids[k] in seen:
+            k += 1
+        hit += min(k * block_size, tokens)
+        seen.update(ids)
+    return hit / total if total else None
+
+
+def compute(profile: pl.DataFrame, block_size: int | None = None) -> ProfileStats:
+    turns = turn_frame(profile)
+    firsts = turns.filter(pl.col(s.CALL_INDEX) == 0)
+    lasts = turns.filter(pl.col("last"))
+    tool_turns = turns.filter(~pl.col("last"))
+    after = turns.filter(pl.col(s.CALL_INDEX) > 0)
+    values = {
+        ref.TOOL_TURNS: _summary(firsts["n_calls"] - 1),
+        ref.START_PROMPT: _summary(firsts[s.INPUT_TOKENS]),
+        ref.ASSISTANT_TOKENS: _summary(tool_turns[s.OUTPUT_TOKENS]),
+        ref.TOOL_OUTPUT: _summary(after["tool_output"]),
+        ref.TOOL_LATENCY: _summary(after[s.THINK_S]),
+        ref.FINAL_ANSWER: _summary(lasts[s.OUTPUT_TOKENS]),
+    }
+    first_lat = after.filter(pl.col(s.CALL_INDEX) == 1)[s.THINK_S].mean()
+    inputs = profile[s.INPUT_TOKENS].sum()
+    reused = (profile[s.INPUT_TOKENS] - profile[s.NEW_INPUT_TOKENS]).clip(lower_bound=0).sum()
+    return ProfileStats(
+        sessions=profile[s.SESSION_ID].n_unique(),
+        calls=profile.height,
+        child_sessions=profile.filter(pl.col(s.PARENT_SESSION_ID).is_not_null())[
+            s.SESSION_ID
+        ].n_unique(),
+        values=values,
+        first_tool_latency_mean_s=None if first_lat is None else float(first_lat),  # type: ignore[arg-type]
+        history_cache_hit=float(reused / inputs) if inputs else None,
+        hash_cache_hit=None if block_size is None else hash_cache_hit(profile, block_size),
+    )
