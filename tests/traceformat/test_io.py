@@ -1,0 +1,262 @@
+"""Writers, reader, compaction and validation of the three kinds."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.traceformat.strategies import rows
+from traceformat.errors import CorruptFileError, FormatError, VersionError, WrongKindError
+from traceformat.io import StreamWriter, compact, read, write_file
+from traceformat.schema import (
+    ARRIVAL_S,
+    CALL_INDEX,
+    EXTRA,
+    INPUT_TOKENS,
+    META_BLOCK_SIZE,
+    META_COMPLETE,
+    META_INFO,
+    META_KIND,
+    META_VERSION,
+    NEW_INPUT_TOKENS,
+    OUTPUT_TOKENS,
+    SCHEMAS,
+    SESSION_ID,
+    THINK_S,
+    WORKLOAD,
+    Kind,
+    schema_for,
+)
+
+KINDS = list(Kind)
+
+
+def full(kind: Kind, row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with every column of `kind` (absent = None), as read() returns it."""
+    return {name: row.get(name) for name in SCHEMAS[kind].names}
+
+
+def profile_row(session: str = "s", call: int = 0, **over: Any) -> dict[str, Any]:
+    row = {
+        SESSION_ID: session,
+        CALL_INDEX: call,
+        WORKLOAD: "w",
+        ARRIVAL_S: 0.0,
+        THINK_S: 0.0,
+        INPUT_TOKENS: 10,
+        NEW_INPUT_TOKENS: 10,
+        OUTPUT_TOKENS: 5,
+    }
+    row.update(over)
+    return row
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+def test_stream_round_trip(kind: Kind, data: st.DataObject, tmp_path_factory: Any) -> None:
+    written = data.draw(rows(kind))
+    chunks = data.draw(st.lists(st.integers(1, 5), min_size=1))
+    flush_rows = data.draw(st.integers(1, 8))
+    path = tmp_path_factory.mktemp("s") / "x.arrows"
+    info = {"target": "http://127.0.0.1:1", "n": 3}
+    with StreamWriter(path, kind, info, flush_rows=flush_rows, flush_seconds=60) as writer:
+        start, i = 0, 0
+        while start < len(written):
+            part = written[start : start + chunks[i % len(chunks)]]
+            # Same rows, three accepted shapes: dicts (absent keys = null), batch, table.
+            shape = i % 3
+            if shape == 0:
+                writer.write([{k: v for k, v in r.items() if v is not None} for r in part])
+            else:
+                table = pa.Table.from_pylist(part, schema=SCHEMAS[kind])
+                writer.write(table.to_batches()[0] if shape == 1 and part else table)
+            start += len(part)
+            i += 1
+    loaded = read(path, kind)
+    assert loaded.kind == kind and loaded.version == "1.0" and not loaded.truncated
+    assert loaded.info == info
+    assert loaded.frame.to_dicts() == [full(kind, r) for r in written]
+    assert loaded.frame.columns == SCHEMAS[kind].names
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+def test_file_round_trip(kind: Kind, data: st.DataObject, tmp_path_factory: Any) -> None:
+    written = data.draw(rows(kind))
+    path = tmp_path_factory.mktemp("f") / "x.arrow"
+    table = pa.Table.from_pylist(written, schema=SCHEMAS[kind])
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    write_file(path, kind, frame, {"k": [1, 2]}, {META_COMPLETE: b"true"})
+    loaded = read(path, kind)
+    assert path.read_bytes()[:6] == b"ARROW1"
+    assert loaded.frame.to_dicts() == [full(kind, r) for r in written]
+    assert loaded.info == {"k": [1, 2]} and loaded.metadata[META_COMPLETE.decode()] == "true"
+    assert not loaded.truncated
+    # Reading our own frame back and writing it again is lossless too.
+    write_file(path, kind, loaded.frame)
+    assert read(path).frame.equals(loaded.frame)
+
+
+def test_flush_by_rows_and_by_time(tmp_path: Path) -> None:
+    path = tmp_path / "p.arrows"
+    writer = StreamWriter(path, Kind.PROFILE, flush_rows=3, flush_seconds=0.2)
+    writer.write([profile_row(call=i) for i in range(2)])
+    assert read(path).frame.height == 0  # buffered: below both limits
+    writer.write([profile_row(call=2)])
+    assert read(path).frame.height == 3  # flush_rows reached
+    writer.write([profile_row(call=3)])
+    assert not writer.flush_if_due()
+    time.sleep(0.25)
+    assert writer.flush_if_due()
+    mid = read(path)
+    assert mid.frame.height == 4 and mid.truncated  # no end-of-stream marker yet
+    writer.close()
+    assert not read(path).truncated
+
+
+def test_compact_in_place_for_scan_ipc(tmp_path: Path) -> None:
+    path = tmp_path / "r.arrows"
+    with StreamWriter(path, Kind.PROFILE, {"a": 1}, flush_rows=2) as writer:
+        writer.write([profile_row(call=i) for i in range(5)])
+    out = compact(path, extra_metadata={META_COMPLETE: b"true", META_BLOCK_SIZE: b"64"})
+    assert out == path
+    loaded = read(path, Kind.PROFILE)
+    assert loaded.metadata[META_COMPLETE.decode()] == "true"
+    assert loaded.metadata[META_BLOCK_SIZE.decode()] == "64"
+    assert loaded.info == {"a": 1}
+    scanned = pl.scan_ipc(path).select(pl.col(CALL_INDEX).sum()).collect().item()
+    assert scanned == 10
+    assert [p.name for p in tmp_path.iterdir()] == ["r.arrows"]  # no temp file left
+
+
+def test_compact_truncated_stream_to_other_path(tmp_path: Path) -> None:
+    path = tmp_path / "r.arrows"
+    writer = StreamWriter(path, Kind.PROFILE, flush_rows=2)
+    writer.write([profile_row(call=i) for i in range(4)])  # flushed
+    writer.write([profile_row(call=4)])  # buffered
+    out = compact(path, tmp_path / "r.arrow")
+    assert read(out).frame[CALL_INDEX].to_list() == [0, 1, 2, 3]
+    assert not read(out).truncated and read(path).truncated
+    writer.close()
+
+
+def test_every_truncation_point_recovers_complete_batches(tmp_path: Path) -> None:
+    path = tmp_path / "t.arrows"
+    ends = []
+    with StreamWriter(path, Kind.PROFILE, flush_rows=4) as writer:
+        schema_end = path.stat().st_size
+        for batch in range(5):
+            writer.write([profile_row(call=batch * 4 + i, **{EXTRA: "x" * 50}) for i in range(4)])
+            ends.append(path.stat().st_size)
+    data = path.read_bytes()
+    cut_path = tmp_path / "cut.arrows"
+    for cut in range(schema_end, len(data), 7):
+        cut_path.write_bytes(data[:cut])
+        loaded = read(cut_path)
+        expected = 4 * sum(1 for end in ends if end <= cut)
+        assert loaded.frame.height == expected, cut
+        assert loaded.frame[CALL_INDEX].to_list() == list(range(expected))
+        assert loaded.truncated
+
+
+def test_truncated_file_format_falls_back_to_stream(tmp_path: Path) -> None:
+    path = tmp_path / "f.arrow"
+    write_file(path, Kind.PROFILE, pl.DataFrame([profile_row(call=i) for i in range(3)]))
+    data = path.read_bytes()
+    path.write_bytes(data[:-20])  # footer gone, as after a kill during compaction
+    loaded = read(path)
+    assert loaded.frame.height == 3 and loaded.truncated
+
+
+def raw_file(path: Path, schema: pa.Schema, rows: list[dict[str, Any]]) -> Path:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+    return path
+
+
+def test_refuses_wrong_kind(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "p.arrow", Kind.PROFILE, pl.DataFrame([profile_row()]))
+    with pytest.raises(WrongKindError, match=r"p\.arrow: is a profile file, expected a trace"):
+        read(path, Kind.TRACE)
+    assert read(path, Kind.PROFILE).kind == Kind.PROFILE
+
+
+def test_refuses_future_major_version(tmp_path: Path) -> None:
+    schema = schema_for(Kind.PROFILE, {META_VERSION: b"2.0"})
+    path = raw_file(tmp_path / "v.arrow", schema, [profile_row()])
+    with pytest.raises(VersionError, match=r"v\.arrow: format version 2\.0 is not supported"):
+        read(path)
+    # A newer minor version of the same major is read.
+    schema = schema_for(Kind.PROFILE, {META_VERSION: b"1.7"})
+    assert read(raw_file(tmp_path / "m.arrow", schema, [profile_row()])).version == "1.7"
+
+
+def test_refuses_non_agentload_files(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, I am not arrow\n")
+    with pytest.raises(CorruptFileError, match=r"notes\.txt: not an agentload Arrow file"):
+        read(text)
+    empty = tmp_path / "empty.arrow"
+    empty.write_bytes(b"")
+    with pytest.raises(CorruptFileError, match=r"empty\.arrow: empty file"):
+        read(empty)
+    plain = raw_file(tmp_path / "plain.arrow", pa.schema([("a", pa.int64())]), [{"a": 1}])
+    with pytest.raises(WrongKindError, match=r"plain\.arrow: an Arrow file but not an agentload"):
+        read(plain)
+    with pytest.raises(FormatError, match=r"missing\.arrow: cannot read"):
+        read(tmp_path / "missing.arrow")
+
+
+def test_validation_names_the_field(tmp_path: Path) -> None:
+    base = SCHEMAS[Kind.PROFILE]
+    meta = schema_for(Kind.PROFILE).metadata
+    missing = base.remove(base.get_field_index(THINK_S)).with_metadata(meta)
+    row = profile_row()
+    path = raw_file(tmp_path / "a.arrow", missing, [row])
+    with pytest.raises(FormatError, match=r"a\.arrow: missing column 'think_s'"):
+        read(path)
+    index = base.get_field_index(INPUT_TOKENS)
+    wrong = base.set(index, pa.field(INPUT_TOKENS, pa.string())).with_metadata(meta)
+    path = raw_file(tmp_path / "b.arrow", wrong, [{**row, INPUT_TOKENS: "ten"}])
+    with pytest.raises(FormatError, match=r"b\.arrow: column 'input_tokens' has type string"):
+        read(path)
+    loose = pa.schema([f.with_nullable(True) for f in base]).with_metadata(meta)
+    path = raw_file(tmp_path / "c.arrow", loose, [{**row, WORKLOAD: None}])
+    with pytest.raises(FormatError, match=r"c\.arrow: column 'workload' is required"):
+        read(path)
+    bad_info = schema_for(Kind.PROFILE, {META_INFO: b"[1"})
+    with pytest.raises(FormatError, match=r"d\.arrow: metadata agentload.info"):
+        read(raw_file(tmp_path / "d.arrow", bad_info, [row]))
+
+
+def test_writer_validation_names_the_field(tmp_path: Path) -> None:
+    with StreamWriter(tmp_path / "w.arrows", Kind.PROFILE) as writer:
+        with pytest.raises(FormatError, match="unknown column 'input_tokenz'"):
+            writer.write([{**profile_row(), "input_tokenz": 1}])
+        with pytest.raises(FormatError, match="column 'output_tokens': values do not fit"):
+            writer.write([profile_row(**{OUTPUT_TOKENS: "many"})])
+        with pytest.raises(FormatError, match="column 'think_s' is required"):
+            writer.write([{k: v for k, v in profile_row().items() if k != THINK_S}])
+    with pytest.raises(FormatError, match="missing required column 'session_id'"):
+        write_file(tmp_path / "x.arrow", Kind.PROFILE, pl.DataFrame({CALL_INDEX: [0]}))
+
+
+def test_metadata_kind_and_extra_keys(tmp_path: Path) -> None:
+    path = tmp_path / "m.arrows"
+    with StreamWriter(path, Kind.RESULT, extra_metadata={META_COMPLETE: b"false"}):
+        pass
+    loaded = read(path, Kind.RESULT)
+    assert loaded.frame.height == 0 and not loaded.truncated
+    assert loaded.metadata[META_KIND.decode()] == "result"
+    assert loaded.metadata[META_COMPLETE.decode()] == "false"
+    assert loaded.info == {}
+    assert json.loads(json.dumps(loaded.metadata))  # plain str -> str
