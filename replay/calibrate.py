@@ -1,0 +1,73 @@
+"""Calibrate synthetic text against the target's tokenizer (vLLM-shaped `/tokenize`).
+
+Chat and messages prompts are text, so their token count depends on the target's tokenizer.
+We measure tokens per word once on a sample, then measure the drift of whole prompts built
+with that ratio; both go into the run's diagnostics. Without `/tokenize` the ratio stays 1.0
+and the diagnostics say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import httpx
+
+from replay.materialize import Materializer
+from replay.plan import CallPlan
+
+SAMPLE_IDS = (11, 22, 33, 44)
+SAMPLE_WORDS = 256
+DRIFT_SIZES = (500, 2000, 8000)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    tokens_per_word: float
+    drift: float | None  # mean (measured - intended) / intended over sample prompts
+    note: str
+
+
+def count_tokens(client: httpx.Client, base: str, model: str, text: str) -> int | None:
+    """Token count of `text` from `/tokenize` (vLLM/SGLang shape, then llama.cpp shape)."""
+    for payload in ({"model": model, "prompt": text}, {"content": text}):
+        try:
+            resp = client.post(f"{base}/tokenize", json=payload)
+        except httpx.HTTPError:
+            return None
+        if resp.status_code != 200:
+            continue
+        try:
+            data = resp.json()
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            if isinstance(data.get("count"), int):
+                return int(data["count"])
+            if isinstance(data.get("tokens"), list):
+                return len(data["tokens"])
+    return None
+
+
+def calibrate(
+    mat: Materializer, base: str, headers: dict[str, str]
+) -> tuple[Materializer, Calibration]:
+    """Return `mat` with a measured tokens-per-word ratio, and what was measured."""
+    with httpx.Client(timeout=30.0, headers=headers) as client:
+        probe = Materializer(mat.api, mat.model, block_size=SAMPLE_WORDS, tokens_per_word=1.0)
+        sample = " ".join(probe.text([h], SAMPLE_WORDS) for h in SAMPLE_IDS)
+        words = len(sample.split())
+        total = count_tokens(client, base, mat.model, sample)
+        if total is None or total <= 0:
+            note = f"{base}/tokenize unavailable: text prompts assume 1 token per word"
+            return mat, Calibration(1.0, None, note)
+        tuned = replace(mat, tokens_per_word=total / words)
+        drifts = []
+        for size in DRIFT_SIZES:
+            call = CallPlan(0, 0.0, size, 1, None, final=True)
+            ids = tuned.blocks("calibration", call, None)
+            measured = count_tokens(client, base, mat.model, tuned.text(ids, size))
+            if measured is not None:
+                drifts.append((measured - size) / size)
+    drift = sum(drifts) / len(drifts) if drifts else None
+    note = f"calibrated against {base}/tokenize: {tuned.tokens_per_word:.3f} tokens/word"
+    return tuned, Calibration(tuned.tokens_per_word, drift, note)

@@ -1,0 +1,95 @@
+"""Send one call and turn whatever happens into exactly one result row.
+
+The hot path of the replayer: a monotonic timestamp is taken for every network read the
+moment the coroutine resumes with it, the SSE parser counts the content events in it, and
+nothing else happens per chunk. Failures are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from time import monotonic_ns
+from typing import Any
+
+from replay.sse import StreamError, StreamParser
+from replay.transport import Transport, TransportError
+from traceformat import schema as S
+from traceformat.schema import ErrorKind
+
+Row = dict[str, Any]
+MAX_ERROR_TEXT = 500
+
+
+async def issue(
+    transport: Transport,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    anthropic: bool,
+    row: Row,
+    emit: Callable[[Row], None],
+) -> Row:
+    """Send `body` to `path`, fill `row` with times, usage and status, `emit` it, return it.
+
+    A cancellation (no-drain stop, SIGINT) still emits a `cancelled` row before it
+    propagates."""
+    parser = StreamParser(anthropic)
+    offsets: list[int] = []
+    counts: list[int] = []
+    first = 0
+    t_sent = monotonic_ns()
+    row[S.T_SENT_NS] = t_sent
+    try:
+        async with transport.post(path, body, headers) as resp:
+            row[S.HTTP_STATUS] = resp.status
+            if resp.status >= 400:
+                text = (await resp.text())[:MAX_ERROR_TEXT]
+                kind = ErrorKind.HTTP_5XX if resp.status >= 500 else ErrorKind.HTTP_4XX
+                _fail(row, kind, f"HTTP {resp.status}: {text}")
+            else:
+                async for data in resp.chunks():
+                    now = monotonic_ns()
+                    n = parser.feed(data)
+                    if n:
+                        if not first:
+                            first = now
+                        offsets.append(now - t_sent)
+                        counts.append(n)
+                row[S.T_END_NS] = monotonic_ns()
+                if not parser.done:
+                    _fail(row, ErrorKind.STREAM_ERROR, "stream ended before its end marker")
+    except TransportError as exc:
+        _fail(row, exc.kind, str(exc))
+    except StreamError as exc:
+        _fail(row, ErrorKind.STREAM_ERROR, str(exc))
+    except asyncio.CancelledError:
+        _fail(row, ErrorKind.CANCELLED, "cancelled before the response ended")
+        _finish(row, parser, offsets, counts, first)
+        emit(row)
+        raise
+    _finish(row, parser, offsets, counts, first)
+    emit(row)
+    return row
+
+
+def _fail(row: Row, kind: ErrorKind, message: str) -> None:
+    row[S.STATUS] = "error"
+    row[S.ERROR_KIND] = kind.value
+    row[S.ERROR] = message[:MAX_ERROR_TEXT]
+
+
+def _finish(
+    row: Row, parser: StreamParser, offsets: list[int], counts: list[int], first: int
+) -> None:
+    if S.STATUS not in row:
+        row[S.STATUS] = "ok"
+    if S.T_END_NS not in row:
+        row[S.T_END_NS] = monotonic_ns()
+    if first:
+        row[S.T_FIRST_TOKEN_NS] = first
+    row[S.CHUNK_OFFSETS_NS] = offsets
+    row[S.CHUNK_TOKENS] = counts
+    row[S.PROMPT_TOKENS] = parser.prompt
+    row[S.COMPLETION_TOKENS] = parser.completion
+    row[S.CACHED_TOKENS] = parser.cached

@@ -1,0 +1,104 @@
+"""Self-diagnosis of a run: did the client keep to the schedule, or did it set the pace?
+
+Figures: schedule lag (send - scheduled) percentiles, intended vs achieved session arrival
+rate (open loop), client CPU per worker, calibration drift, error counts by kind. A warning
+is raised when they say the client, not the engine, limited the run.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from replay.worker import WorkerOutcome
+from traceformat import schema as S
+
+LAG_P99_LIMIT_MS = 2.0
+RATE_SHORTFALL = 0.95
+CPU_SATURATED = 0.85
+
+
+def schedule_lag_ms(frame: pl.DataFrame) -> dict[str, float | None]:
+    lag = (
+        frame.filter(~pl.col(S.WARMUP) & pl.col(S.T_SENT_NS).is_not_null())
+        .select(((pl.col(S.T_SENT_NS) - pl.col(S.T_SCHEDULED_NS)) / 1e6).alias("lag"))
+        .get_column("lag")
+    )
+    if lag.is_empty():
+        return {"p50": None, "p99": None, "max": None, "n": 0}
+    return {
+        "p50": _f(lag.quantile(0.5, "linear")),
+        "p99": _f(lag.quantile(0.99, "linear")),
+        "max": _f(lag.max()),
+        "n": float(lag.len()),
+    }
+
+
+def arrival_rates(frame: pl.DataFrame) -> tuple[float | None, float | None]:
+    """Intended and achieved root-session arrival rates (sessions/s) over the run."""
+    starts = frame.filter(
+        (pl.col(S.CALL_INDEX) == pl.col(S.CALL_INDEX).min().over(S.SESSION_ID))
+        & pl.col(S.PARENT_SESSION_ID).is_null()
+        & pl.col(S.T_SENT_NS).is_not_null()
+    )
+    if starts.height < 2:
+        return None, None
+
+    def rate(col: str) -> float | None:
+        span = int(starts[col].max()) - int(starts[col].min())  # type: ignore[arg-type]
+        return (starts.height - 1) / (span / 1e9) if span else None
+
+    return rate(S.T_SCHEDULED_NS), rate(S.T_SENT_NS)
+
+
+def diagnose(
+    frame: pl.DataFrame,
+    outcomes: list[WorkerOutcome],
+    *,
+    closed_loop: bool,
+    calibration: dict[str, object] | None,
+) -> dict[str, object]:
+    lag = schedule_lag_ms(frame)
+    intended, achieved = arrival_rates(frame)
+    if closed_loop:
+        intended = None
+    errors = (
+        frame.filter(pl.col(S.ERROR_KIND).is_not_null())
+        .group_by(S.ERROR_KIND)
+        .len()
+        .sort(S.ERROR_KIND)
+    )
+    cpu = {
+        str(o.worker): {"cpu_s": o.cpu_s, "wall_s": o.wall_s, "utilization": o.utilization}
+        for o in outcomes
+    }
+    warnings: list[str] = []
+    if lag["p99"] is not None and lag["p99"] > LAG_P99_LIMIT_MS:
+        warnings.append(
+            f"schedule lag p99 {lag['p99']:.2f} ms > {LAG_P99_LIMIT_MS} ms: "
+            "the client sent late; figures may reflect the client, not the engine"
+        )
+    if intended and achieved and achieved < intended * RATE_SHORTFALL:
+        warnings.append(
+            f"achieved session rate {achieved:.2f}/s < intended {intended:.2f}/s: "
+            "the client did not keep up with the schedule"
+        )
+    for o in outcomes:
+        if o.utilization > CPU_SATURATED:
+            warnings.append(
+                f"worker {o.worker} used {o.utilization:.0%} of a core: the client may have "
+                "set the pace; add --workers"
+            )
+    return {
+        "schedule_lag_ms": lag,
+        "intended_rate": intended,
+        "achieved_rate": achieved,
+        "client_cpu_s": cpu,
+        "requests": frame.height,
+        "errors": dict(zip(errors[S.ERROR_KIND].to_list(), errors["len"].to_list(), strict=True)),
+        "calibration": calibration,
+        "warnings": warnings,
+    }
+
+
+def _f(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,163 @@
+"""Synthetic prompts from hash ids, and the request bodies that carry them.
+
+Every hash id maps to a deterministic block of tokens (a PRNG seeded by the id), so two
+calls that share hash-id prefixes share prompt prefixes, within and across sessions, and an
+engine's prefix cache sees exactly the sharing the profile describes. Token ids go to
+/v1/completions as a list (exact lengths); chat and messages get text made of words whose
+tokens-per-word ratio was calibrated against the target (see `calibrate`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+from replay.config import ApiChoice
+from replay.plan import CallPlan, _mix
+
+# Token ids drawn from a range every common vocabulary covers, away from special tokens.
+TOKEN_LO = 1000
+TOKEN_HI = 30000
+DEFAULT_BLOCK = 16  # block size when the source has no hash ids (vLLM's default block)
+
+WORDS = (  # noqa: SIM905 - a word list reads better as prose
+    "time year people way day man thing woman life child world school state family student "
+    "group country problem hand part place case week company system program question work "
+    "government number night point home water room mother area money story fact month lot "
+    "right study book eye job word business issue side kind head house service friend father "
+    "power hour game line end member law car city community name president team minute idea "
+    "kid body information back parent face others level office door health person art war "
+    "history party result change morning reason research girl guy moment air teacher force "
+    "education foot boy age policy music market sense nation plan college interest death "
+    "experience effect use class control care field development role effort rate heart drug "
+    "show leader light voice wife police mind price report decision son view relationship "
+    "town road arm difference value building action model season society tax director "
+    "position player record paper space ground form event official matter center couple "
+    "site project activity star table need court oil situation cost industry figure street "
+    "image phone data picture practice piece land product doctor wall patient worker news "
+    "test movie north love support technology step baby computer type attention film tree "
+    "source organization hair window evidence population truth song army range cell garden"
+).split()
+
+ENDPOINTS = {
+    ApiChoice.COMPLETIONS: "/v1/completions",
+    ApiChoice.CHAT: "/v1/chat/completions",
+    ApiChoice.MESSAGES: "/v1/messages",
+}
+
+
+@lru_cache(maxsize=65536)
+def block_token_text(hash_id: int, size: int) -> str:
+    """Comma-joined token ids of the block for `hash_id` (JSON list body, pre-encoded)."""
+    rng = random.Random(hash_id)
+    return ",".join(map(str, (rng.randrange(TOKEN_LO, TOKEN_HI) for _ in range(size))))
+
+
+@lru_cache(maxsize=65536)
+def block_word_text(hash_id: int, words: int) -> str:
+    """Space-joined words of the text block for `hash_id`."""
+    rng = random.Random(hash_id)
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def session_hash_ids(session_id: str, n_blocks: int) -> tuple[int, ...]:
+    """Stand-in hash ids for a source without them: one chain per session, so later calls
+    extend earlier ones (within-session prefix sharing only)."""
+    seed = zlib.crc32(session_id.encode())
+    return tuple(_mix(seed, k + 1) for k in range(n_blocks))
+
+
+@dataclass(frozen=True)
+class Materializer:
+    """Builds request bodies for synthetic calls.
+
+    `tokens_per_word` comes from calibration (1.0 without it); it only matters for chat and
+    messages, where the prompt is text."""
+
+    api: ApiChoice
+    model: str
+    block_size: int = DEFAULT_BLOCK
+    tokens_per_word: float = 1.0
+
+    @property
+    def endpoint(self) -> str:
+        return ENDPOINTS[self.api]
+
+    def blocks(
+        self, session_id: str, call: CallPlan, hash_ids: tuple[int, ...] | None
+    ) -> list[int]:
+        """The hash ids covering `call.input_tokens` (padded with session blocks if short)."""
+        need = max(1, -(-call.input_tokens // self.block_size))
+        ids = list(hash_ids or ())[:need]
+        if len(ids) < need:
+            ids.extend(session_hash_ids(session_id, need)[len(ids) :])
+        return ids
+
+    def body(self, session_id: str, call: CallPlan, hash_ids: tuple[int, ...] | None) -> bytes:
+        ids = self.blocks(session_id, call, hash_ids)
+        n_out = max(call.output_tokens, 1)
+        model = json.dumps(self.model)
+        if self.api is ApiChoice.COMPLETIONS:
+            prompt = self._token_prompt(ids, max(call.input_tokens, 1))
+            return (
+                f'{{"model":{model},"prompt":[{prompt}],"max_tokens":{n_out},'
+                f'"min_tokens":{n_out},"ignore_eos":true,"stream":true,'
+                f'"stream_options":{{"include_usage":true}}}}'
+            ).encode()
+        text = json.dumps(self.text(ids, max(call.input_tokens, 1)))
+        messages = f'[{{"role":"user","content":{text}}}]'
+        extra = ',"stream_options":{"include_usage":true}' if self.api is ApiChoice.CHAT else ""
+        return (
+            f'{{"model":{model},"messages":{messages},"max_tokens":{n_out},'
+            f'"min_tokens":{n_out},"ignore_eos":true,"stream":true{extra}}}'
+        ).encode()
+
+    def _token_prompt(self, ids: list[int], n_tokens: int) -> str:
+        bs = self.block_size
+        parts = [block_token_text(h, bs) for h in ids[:-1]]
+        last = n_tokens - bs * (len(ids) - 1)
+        parts.append(block_token_text(ids[-1], bs) if last == bs else _head(ids[-1], last))
+        return ",".join(parts)
+
+    def words_per_block(self) -> int:
+        return max(1, round(self.block_size / self.tokens_per_word))
+
+    def text(self, ids: list[int], n_tokens: int) -> str:
+        """Prompt text of about `n_tokens` tokens (exact up to the calibration drift)."""
+        wpb = self.words_per_block()
+        parts = [block_word_text(h, wpb) for h in ids[:-1]]
+        last_tokens = n_tokens - self.block_size * (len(ids) - 1)
+        last_words = max(1, round(last_tokens / self.tokens_per_word))
+        parts.append(" ".join(block_word_text(ids[-1], wpb).split()[:last_words]))
+        return " ".join(parts)
+
+
+def _head(hash_id: int, n: int) -> str:
+    rng = random.Random(hash_id)
+    return ",".join(map(str, (rng.randrange(TOKEN_LO, TOKEN_HI) for _ in range(n))))
+
+
+def expected_cached(
+    calls: list[tuple[int, tuple[int, ...] | None]], block_size: int
+) -> list[int | None]:
+    """Ideal prefix-cache hit per call, in send order: an unbounded cache that holds every
+    full block of every earlier prompt; a hit is the longest run of leading full blocks
+    already held. `calls` are (input_tokens, hash_ids) pairs; None hash ids give None."""
+    seen: set[int] = set()
+    out: list[int | None] = []
+    for n_tokens, ids in calls:
+        if ids is None:
+            out.append(None)
+            continue
+        full = ids[: n_tokens // block_size]
+        hit = 0
+        for h in full:
+            if h not in seen:
+                break
+            hit += 1
+        seen.update(full)
+        out.append(hit * block_size)
+    return out

@@ -1,0 +1,163 @@
+"""The replay plan: sessions and their calls, independent of where they came from.
+
+A plan is built once from a profile-shaped frame (profile, trie, Mooncake, built-in) or from
+a trace (verbatim request bodies). Root sessions are sorted by arrival; child sessions are
+indexed by the parent call that spawns them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from traceformat import schema as S
+
+CYCLE_SEP = "~c"  # session id suffix of a cycled copy: "<id>~c<cycle>"
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    index: int
+    think_s: float  # gap after the previous call's end (or the parent call's end)
+    input_tokens: int
+    output_tokens: int
+    hash_ids: tuple[int, ...] | None
+    final: bool
+    # Trace sources: the recorded request body (JSON with "model" placeholder) and endpoint.
+    body: bytes | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPlan:
+    session_id: str
+    arrival_s: float
+    calls: tuple[CallPlan, ...]
+    parent: str | None = None
+    parent_call: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    roots: tuple[SessionPlan, ...]
+    children: dict[tuple[str, int], tuple[SessionPlan, ...]] = field(default_factory=dict)
+    block_size: int | None = None
+    has_hash_ids: bool = False
+    # Trace sources carry request bodies; their API kind per session is in the bodies.
+    verbatim: bool = False
+
+    def all_sessions(self) -> Iterator[SessionPlan]:
+        yield from self.roots
+        for group in self.children.values():
+            yield from group
+
+    @property
+    def n_calls(self) -> int:
+        return sum(len(s.calls) for s in self.all_sessions())
+
+
+def cycled_id(session_id: str, cycle: int) -> str:
+    return session_id if cycle == 0 else f"{session_id}{CYCLE_SEP}{cycle}"
+
+
+def split_cycled(session_id: str) -> tuple[str, int]:
+    """Inverse of `cycled_id` (ids without the suffix are cycle 0)."""
+    base, sep, tail = session_id.rpartition(CYCLE_SEP)
+    if sep and tail.isdigit():
+        return base, int(tail)
+    return session_id, 0
+
+
+def salt_hash_ids(hash_ids: tuple[int, ...], cycle: int) -> tuple[int, ...]:
+    """Hash ids of a cycled copy: every copy of the same cycle shares blocks with the other
+    sessions of that cycle (common system prompts stay shared), not with earlier cycles."""
+    if cycle == 0:
+        return hash_ids
+    return tuple(_mix(h, cycle) for h in hash_ids)
+
+
+def _mix(h: int, salt: int) -> int:
+    # splitmix64-style finaliser on (h, salt): cheap, deterministic, well spread.
+    x = (h * 0x9E3779B97F4A7C15 + salt * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x ^= x >> 31
+    x = (x * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return (x ^ (x >> 29)) & 0x7FFFFFFFFFFFFFFF
+
+
+def stable_shard(session_id: str, workers: int) -> int:
+    """The worker that owns a root session (stable across runs and processes)."""
+    return zlib.crc32(session_id.encode()) % workers
+
+
+def plan_from_profile(frame: pl.DataFrame, block_size: int | None) -> Plan:
+    """Build a plan from a PROFILE-shaped frame (one row per call)."""
+    frame = frame.sort(S.SESSION_ID, S.CALL_INDEX)
+    has_hash = S.HASH_IDS in frame.columns and frame[S.HASH_IDS].null_count() < frame.height
+    cols = {name: frame[name].to_list() for name in frame.columns}
+    sessions: list[SessionPlan] = []
+    start = 0
+    ids = cols[S.SESSION_ID]
+    for end in range(1, len(ids) + 1):
+        if end < len(ids) and ids[end] == ids[start]:
+            continue
+        calls = tuple(
+            CallPlan(
+                index=int(cols[S.CALL_INDEX][i]),
+                think_s=float(cols[S.THINK_S][i]),
+                input_tokens=int(cols[S.INPUT_TOKENS][i]),
+                output_tokens=int(cols[S.OUTPUT_TOKENS][i]),
+                hash_ids=_hashes(cols.get(S.HASH_IDS), i),
+                final=i == end - 1,
+            )
+            for i in range(start, end)
+        )
+        parent = cols.get(S.PARENT_SESSION_ID, [None] * len(ids))[start]
+        parent_call = cols.get(S.PARENT_CALL_INDEX, [None] * len(ids))[start]
+        sessions.append(
+            SessionPlan(
+                session_id=str(ids[start]),
+                arrival_s=float(cols[S.ARRIVAL_S][start]),
+                calls=calls,
+                parent=parent,
+                parent_call=None if parent_call is None else int(parent_call),
+            )
+        )
+        start = end
+    return assemble(sessions, block_size=block_size, has_hash_ids=has_hash)
+
+
+def _hashes(column: list[list[int] | None] | None, i: int) -> tuple[int, ...] | None:
+    value = None if column is None else column[i]
+    return None if value is None else tuple(value)
+
+
+def assemble(
+    sessions: list[SessionPlan],
+    *,
+    block_size: int | None,
+    has_hash_ids: bool,
+    verbatim: bool = False,
+) -> Plan:
+    """Split sessions into roots (by arrival) and children (by spawning call).
+
+    A child whose parent is not in the source is promoted to a root, so nothing is dropped.
+    """
+    known = {s.session_id for s in sessions}
+    roots: list[SessionPlan] = []
+    children: dict[tuple[str, int], list[SessionPlan]] = {}
+    for s in sessions:
+        if s.parent is not None and s.parent in known:
+            children.setdefault((s.parent, s.parent_call or 0), []).append(s)
+        else:
+            roots.append(s)
+    roots.sort(key=lambda s: (s.arrival_s, s.session_id))
+    return Plan(
+        roots=tuple(roots),
+        children={k: tuple(v) for k, v in children.items()},
+        block_size=block_size,
+        has_hash_ids=has_hash_ids,
+        verbatim=verbatim,
+    )

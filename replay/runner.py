@@ -1,0 +1,188 @@
+"""One worker's event loop: admit root sessions, run their calls causally, emit rows.
+
+The scheduler (`replay.schedule`) decides when sessions start; this module is the sender.
+Call i+1 of a session is due `think × scale` (capped) after call i's response ended, as an
+absolute monotonic deadline; child sessions are due relative to the end of the parent call
+that spawned them. Every task is kept in a set and shut down by cancel + await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from time import monotonic_ns
+from typing import Any
+
+from replay.client import Row, issue
+from replay.config import ApiChoice, ArrivalMode, ReplayConfig
+from replay.materialize import ENDPOINTS, Materializer
+from replay.pacer import sleep_until
+from replay.plan import Plan, SessionPlan, cycled_id, salt_hash_ids
+from replay.schedule import Admission
+from replay.stats import LiveStats
+from replay.transport import Transport
+from traceformat import schema as S
+
+
+@dataclass(frozen=True)
+class RunnerSetup:
+    config: ReplayConfig
+    plan: Plan
+    materializer: Materializer | None  # None for verbatim (trace) sources
+    worker: int
+    slots: int | None  # closed loop: this worker's share of --concurrency
+
+
+class Runner:
+    def __init__(
+        self,
+        setup: RunnerSetup,
+        transport: Transport,
+        emit: Callable[[Row], None],
+        stats: LiveStats,
+    ) -> None:
+        self.setup = setup
+        self.config = setup.config
+        self.transport = transport
+        self._emit_row = emit
+        self.stats = stats
+        self.epoch_ns = 0
+        self.interrupted = False
+        self._sessions: set[asyncio.Task[None]] = set()
+        self._admit_task: asyncio.Task[None] | None = None
+        anthropic = setup.materializer is not None and setup.materializer.api is ApiChoice.MESSAGES
+        self._anthropic_default = anthropic
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def run(self, admissions: Iterator[Admission], epoch_ns: int) -> None:
+        """Run until every admitted session ended (drain) or the run was stopped."""
+        self.epoch_ns = epoch_ns
+        self._admit_task = asyncio.create_task(self._admit(admissions))
+        stopper = None
+        if self.config.duration is not None and not self.config.drain:
+            stopper = asyncio.create_task(self._stop_at_deadline())
+        try:
+            await self._admit_task
+            while self._sessions:
+                await asyncio.wait(set(self._sessions))
+        except asyncio.CancelledError:
+            if not self.interrupted:
+                raise
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+                await asyncio.gather(stopper, return_exceptions=True)
+
+    async def stop(self, interrupted: bool = True) -> None:
+        """Stop admitting and cancel every session; in-flight calls emit cancelled rows."""
+        self.interrupted = self.interrupted or interrupted
+        tasks = list(self._sessions)
+        if self._admit_task is not None:
+            tasks.append(self._admit_task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _stop_at_deadline(self) -> None:
+        assert self.config.duration is not None
+        await sleep_until(self.epoch_ns + int(self.config.duration * 1e9))
+        await self.stop(interrupted=False)
+
+    # -- admission ------------------------------------------------------------------------
+    async def _admit(self, admissions: Iterator[Admission]) -> None:
+        if self.config.arrival_mode is ArrivalMode.CLOSED:
+            await self._admit_closed(admissions)
+            return
+        for item in admissions:
+            due = self.epoch_ns + item.offset_ns
+            await sleep_until(due)
+            self._start_root(item, due)
+
+    async def _admit_closed(self, admissions: Iterator[Admission]) -> None:
+        assert self.setup.slots is not None
+        slots = asyncio.Semaphore(self.setup.slots)
+        end = (
+            None
+            if self.config.duration is None
+            else self.epoch_ns + int(self.config.duration * 1e9)
+        )
+        await sleep_until(self.epoch_ns)
+        for item in admissions:
+            await slots.acquire()
+            now = monotonic_ns()
+            if end is not None and now >= end:
+                return
+            task = self._start_root(item, max(now, self.epoch_ns))
+            task.add_done_callback(lambda _t: slots.release())
+
+    def _start_root(self, item: Admission, due: int) -> asyncio.Task[None]:
+        self.stats.session_started()
+        return self._spawn(self._session(item.session, item.cycle, due, None), root=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], root: bool) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+        if root:
+            task.add_done_callback(lambda _t: self.stats.session_ended())
+        return task
+
+    # -- one session ----------------------------------------------------------------------
+    async def _session(
+        self, session: SessionPlan, cycle: int, start_ns: int, parent: str | None
+    ) -> None:
+        sid = cycled_id(session.session_id, cycle)
+        spawned: list[asyncio.Task[None]] = []
+        due = end = start_ns
+        try:
+            for i, call in enumerate(session.calls):
+                if i:
+                    due = end + self.config.think_ns(call.think_s)
+                await sleep_until(due)
+                row = await self._call(session, sid, parent, cycle, i, due)
+                end = row[S.T_END_NS]
+                for child in self.setup.plan.children.get((session.session_id, call.index), ()):
+                    child_due = end + self.config.think_ns(child.calls[0].think_s)
+                    spawned.append(self._spawn(self._session(child, cycle, child_due, sid), False))
+            if spawned:
+                await asyncio.gather(*spawned)
+        finally:
+            for task in spawned:
+                task.cancel()
+
+    async def _call(
+        self, session: SessionPlan, sid: str, parent: str | None, cycle: int, i: int, due: int
+    ) -> Row:
+        call = session.calls[i]
+        row: Row = {
+            S.SESSION_ID: sid,
+            S.CALL_INDEX: call.index,
+            S.PARENT_SESSION_ID: parent,
+            S.WORKER: self.setup.worker,
+            S.FINAL_CALL: call.final,
+            S.T_SCHEDULED_NS: due,
+            S.EXPECTED_INPUT_TOKENS: call.input_tokens,
+            S.EXPECTED_OUTPUT_TOKENS: call.output_tokens,
+        }
+        headers: dict[str, str] = {}
+        if self.config.session_header:
+            headers[self.config.session_header] = sid
+        mat = self.setup.materializer
+        if mat is None:
+            assert call.body is not None and call.endpoint is not None
+            path, body = call.endpoint, call.body
+            anthropic = "/messages" in path
+        else:
+            hashes = None if call.hash_ids is None else salt_hash_ids(call.hash_ids, cycle)
+            path, body = ENDPOINTS[mat.api], mat.body(sid, call, hashes)
+            anthropic = self._anthropic_default
+        if anthropic:
+            headers["anthropic-version"] = "2023-06-01"
+        return await issue(self.transport, path, body, headers, anthropic, row, self._emit)
+
+    def _emit(self, row: Row) -> None:
+        sent = row.get(S.T_SENT_NS)
+        row[S.WARMUP] = sent is not None and sent < self.epoch_ns + int(self.config.warmup * 1e9)
+        self.stats.request_done(row)
+        self._emit_row(row)

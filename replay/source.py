@@ -1,0 +1,39 @@
+"""Load a replay source (profile, trie, Mooncake or trace file) into a `Plan`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from replay.plan import Plan, plan_from_profile
+from replay.tracesource import plan_from_trace
+from traceformat import io
+from traceformat.errors import ConfigError, FormatError
+from traceformat.schema import Kind
+
+_ARROW_MAGIC = (b"ARROW1", b"\xff\xff\xff\xff")
+
+
+def load_plan(path: Path, model: str) -> Plan:
+    """Sniff `path` and build its plan; a trace replays verbatim, everything else
+    (agentload profile, trie JSONL, Mooncake JSONL) is profile-shaped."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file (nor a built-in profile name)")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(_ARROW_MAGIC):
+        loaded = io.read(path)
+        if loaded.kind is Kind.TRACE:
+            plan = plan_from_trace(path, loaded.frame, model)
+            return _non_empty(path, plan)
+        if loaded.kind is Kind.RESULT:
+            raise FormatError(f"{path}: is a result file; replay needs a profile or a trace")
+    from traceformat.sources import load_profile_frame
+
+    frame, block_size = load_profile_frame(path)
+    return _non_empty(path, plan_from_profile(frame, block_size))
+
+
+def _non_empty(path: Path, plan: Plan) -> Plan:
+    if not plan.roots:
+        raise FormatError(f"{path}: has no sessions to replay")
+    return plan

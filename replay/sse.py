@@ -1,0 +1,106 @@
+"""Incremental Server-Sent Events parsing for OpenAI and Anthropic streaming responses.
+
+`StreamParser.feed` takes the bytes of one network read and returns how many content events
+(tokens, as far as the client can tell) they completed; usage, the end marker and in-stream
+errors are kept on the parser. It is pure (no I/O, no clock), so the client can stamp each
+read with its own arrival time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class StreamError(Exception):
+    """The stream broke the protocol (garbage, an in-stream error event)."""
+
+
+class StreamParser:
+    """Parse SSE events of one response. `anthropic` selects the Messages event model."""
+
+    __slots__ = ("_buf", "anthropic", "cached", "completion", "done", "prompt")
+
+    def __init__(self, anthropic: bool = False) -> None:
+        self.anthropic = anthropic
+        self._buf = b""
+        self.done = False
+        self.prompt: int | None = None
+        self.completion: int | None = None
+        self.cached: int | None = None
+
+    def feed(self, data: bytes) -> int:
+        """Consume bytes; return the number of content events completed by them."""
+        buf = self._buf + data if self._buf else data
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        events = buf.split(b"\n\n")
+        self._buf = events.pop()
+        count = 0
+        for event in events:
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    count += self._data(line[5:].strip())
+                elif line and not line.startswith((b"event:", b"id:", b"retry:", b":")):
+                    raise StreamError(f"not an SSE line: {line[:80]!r}")
+        return count
+
+    def _data(self, payload: bytes) -> int:
+        if payload == b"[DONE]":
+            self.done = True
+            return 0
+        try:
+            obj = json.loads(payload)
+        except ValueError:
+            raise StreamError(f"undecodable SSE data: {payload[:80]!r}") from None
+        if not isinstance(obj, dict):
+            raise StreamError(f"SSE data is not an object: {payload[:80]!r}")
+        if self.anthropic:
+            return self._anthropic(obj)
+        return self._openai(obj)
+
+    def _openai(self, obj: dict[str, Any]) -> int:
+        if "error" in obj:
+            raise StreamError(f"error event: {str(obj['error'])[:200]}")
+        usage = obj.get("usage")
+        if usage:
+            self.prompt = usage.get("prompt_tokens")
+            self.completion = usage.get("completion_tokens")
+            details = usage.get("prompt_tokens_details") or {}
+            self.cached = details.get("cached_tokens", self.cached)
+        count = 0
+        for choice in obj.get("choices") or ():
+            delta = choice.get("delta")
+            if delta is None:
+                count += bool(choice.get("text"))
+            else:
+                count += bool(
+                    delta.get("content")
+                    or delta.get("reasoning_content")
+                    or delta.get("reasoning")
+                    or delta.get("tool_calls")
+                )
+        return count
+
+    def _anthropic(self, obj: dict[str, Any]) -> int:
+        kind = obj.get("type")
+        if kind == "content_block_delta":
+            return 1
+        if kind == "message_start":
+            self._anthropic_usage((obj.get("message") or {}).get("usage") or {})
+        elif kind == "message_delta":
+            self._anthropic_usage(obj.get("usage") or {})
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            raise StreamError(f"error event: {str(obj.get('error'))[:200]}")
+        return 0
+
+    def _anthropic_usage(self, usage: dict[str, Any]) -> None:
+        if "input_tokens" in usage:
+            read = usage.get("cache_read_input_tokens") or 0
+            created = usage.get("cache_creation_input_tokens") or 0
+            self.prompt = usage["input_tokens"] + read + created
+            self.cached = read
+        if "output_tokens" in usage:
+            self.completion = usage["output_tokens"]

@@ -1,0 +1,45 @@
+"""The end-of-run summary printed to stderr: counts, errors by kind, self-diagnosis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from rich.console import Console
+
+from traceformat import schema as S
+
+
+def print_summary(
+    frame: pl.DataFrame, diagnostics: dict[str, Any], path: Path, *, complete: bool
+) -> None:
+    console = Console(stderr=True, highlight=False)
+    ok = frame.filter(pl.col(S.STATUS) == "ok").height
+    state = "complete" if complete else "PARTIAL (interrupted)"
+    console.print(f"[bold]replay {state}[/]: {frame.height} requests, {ok} ok -> {path}")
+    errors = diagnostics.get("errors") or {}
+    if errors:
+        console.print("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
+    lag = diagnostics["schedule_lag_ms"]
+    if lag["p50"] is not None:
+        console.print(
+            f"schedule lag: p50 {lag['p50']:.3f} ms, p99 {lag['p99']:.3f} ms, "
+            f"max {lag['max']:.3f} ms"
+        )
+    intended, achieved = diagnostics.get("intended_rate"), diagnostics.get("achieved_rate")
+    if achieved is not None:
+        wanted = f" (intended {intended:.2f}/s)" if intended is not None else ""
+        console.print(f"session arrivals: {achieved:.2f}/s{wanted}")
+    for worker, cpu in (diagnostics.get("client_cpu_s") or {}).items():
+        console.print(
+            f"client worker {worker}: {cpu['cpu_s']:.2f} s CPU over {cpu['wall_s']:.2f} s "
+            f"({cpu['utilization']:.0%} of a core)"
+        )
+    calibration = diagnostics.get("calibration")
+    if calibration:
+        drift = calibration.get("drift")
+        extra = f", prompt length drift {drift:+.1%}" if isinstance(drift, float) else ""
+        console.print(f"prompts: {calibration.get('note')}{extra}")
+    for warning in diagnostics.get("warnings") or ():
+        console.print(f"[yellow]warning:[/] {warning}")

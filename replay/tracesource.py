@@ -1,0 +1,114 @@
+"""Plans from traces: the recorded requests, verbatim, with the model name rewritten.
+
+A trace row lists its request parts (part 0 the envelope: the body without its messages;
+then one part per message); the body is rebuilt by putting the messages back under the key
+its API uses. Think times come from the recorded wall clock: request start minus the end of
+the previous call of the session (or of the parent call, for a child session).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import polars as pl
+
+from replay.plan import CallPlan, Plan, SessionPlan, assemble
+from traceformat import schema as S
+from traceformat.content import content_table, request_parts
+from traceformat.errors import FormatError
+
+MESSAGES_KEY: dict[str, str] = {
+    S.Api.OPENAI_CHAT: "messages",
+    S.Api.ANTHROPIC_MESSAGES: "messages",
+    S.Api.OPENAI_RESPONSES: "input",
+    S.Api.OPENAI_COMPLETIONS: "prompt",
+}
+
+
+def rebuild_body(api: str, parts: list[str | None], model: str, where: str) -> dict[str, object]:
+    """The request body of one call from its content parts, with `model` and streaming set."""
+    if not parts or any(p is None for p in parts):
+        raise FormatError(f"{where}: request content is redacted or missing; cannot replay")
+    envelope = json.loads(parts[0])  # type: ignore[arg-type]
+    if not isinstance(envelope, dict):
+        raise FormatError(f"{where}: request envelope is not a JSON object")
+    key = MESSAGES_KEY.get(api)
+    if key is None:
+        raise FormatError(f"{where}: field {S.API}: unknown API kind {api!r}")
+    messages = [json.loads(p) for p in parts[1:]]  # type: ignore[arg-type]
+    if key == "prompt" and len(messages) == 1:
+        envelope[key] = messages[0]
+    elif messages or key not in envelope:
+        envelope[key] = messages
+    envelope["model"] = model
+    envelope["stream"] = True
+    if api in (S.Api.OPENAI_CHAT, S.Api.OPENAI_COMPLETIONS):
+        envelope["stream_options"] = {"include_usage": True}
+    return envelope
+
+
+def plan_from_trace(path: Path, frame: pl.DataFrame, model: str) -> Plan:
+    """Build a verbatim plan from a trace frame (rows of successful and failed calls)."""
+    frame = frame.sort(S.SESSION_ID, S.CALL_INDEX)
+    parts = request_parts(frame, content_table(frame))
+    rows = frame.select(
+        S.SESSION_ID,
+        S.CALL_INDEX,
+        S.PARENT_SESSION_ID,
+        S.PARENT_CALL_INDEX,
+        S.API,
+        S.ENDPOINT,
+        S.T_REQUEST_START_NS,
+        S.T_RESPONSE_END_NS,
+        S.PROMPT_TOKENS,
+        S.COMPLETION_TOKENS,
+    ).to_dicts()
+    ends = {
+        (r[S.SESSION_ID], r[S.CALL_INDEX]): r[S.T_RESPONSE_END_NS] or r[S.T_REQUEST_START_NS]
+        for r in rows
+    }
+    t0 = min((r[S.T_REQUEST_START_NS] for r in rows), default=0)
+    by_session: dict[str, list[CallPlan]] = {}
+    first: dict[str, dict[str, object]] = {}
+    prev_end: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        sid = r[S.SESSION_ID]
+        where = f"{path}: session {sid} call {r[S.CALL_INDEX]}"
+        start = r[S.T_REQUEST_START_NS]
+        if sid not in by_session:
+            first[sid] = r
+            parent_key = (r[S.PARENT_SESSION_ID], r[S.PARENT_CALL_INDEX])
+            anchor = ends.get(parent_key, start)
+        else:
+            anchor = prev_end[sid]
+        body = rebuild_body(r[S.API], parts[i], model, where)
+        by_session.setdefault(sid, []).append(
+            CallPlan(
+                index=r[S.CALL_INDEX],
+                think_s=max(start - anchor, 0) / 1e9,
+                input_tokens=r[S.PROMPT_TOKENS] or 0,
+                output_tokens=r[S.COMPLETION_TOKENS] or 0,
+                hash_ids=None,
+                final=False,
+                body=json.dumps(body, separators=(",", ":")).encode(),
+                endpoint=r[S.ENDPOINT],
+            )
+        )
+        prev_end[sid] = r[S.T_RESPONSE_END_NS] or start
+    sessions = []
+    for sid, calls in by_session.items():
+        r0 = first[sid]
+        last = calls[-1]
+        calls[-1] = dataclasses.replace(last, final=True)
+        sessions.append(
+            SessionPlan(
+                session_id=sid,
+                arrival_s=(int(r0[S.T_REQUEST_START_NS]) - t0) / 1e9,  # type: ignore[call-overload]
+                calls=tuple(calls),
+                parent=r0[S.PARENT_SESSION_ID],  # type: ignore[arg-type]
+                parent_call=r0[S.PARENT_CALL_INDEX],  # type: ignore[arg-type]
+            )
+        )
+    return assemble(sessions, block_size=None, has_hash_ids=False, verbatim=True)

@@ -1,0 +1,160 @@
+"""HTTP transports behind one small protocol: POST a body, stream the response's bytes.
+
+Two implementations: aiohttp (the default: it sustains the request rates the issue asks
+for, see docs/replay.md "Client throughput") and httpx. Both keep a keep-alive pool sized
+to the run's concurrency, never retry, and turn their own exceptions into a
+`TransportError` carrying an `ErrorKind`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+import aiohttp
+import httpx
+
+from replay.config import TransportChoice
+from traceformat.schema import ErrorKind
+
+
+class TransportError(Exception):
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Response(Protocol):
+    status: int
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def text(self) -> str: ...
+
+
+class Transport(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def post(
+        self, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> AbstractAsyncContextManager[Response]: ...
+
+
+class _AioResponse:
+    __slots__ = ("_resp", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._resp.content.iter_any()
+
+    async def text(self) -> str:
+        return (await self._resp.read()).decode("utf-8", "replace")
+
+
+class AiohttpTransport:
+    def __init__(self, base: str, pool: int, timeout: float, headers: Mapping[str, str]) -> None:
+        self._base = base.rstrip("/")
+        self._pool = pool
+        self._timeout = timeout
+        self._headers = dict(headers)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self._pool, limit_per_host=0, ttl_dns_cache=None)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=self._timeout, sock_read=self._timeout
+            ),
+            headers={"Content-Type": "application/json", **self._headers},
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @asynccontextmanager
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[Response]:
+        assert self._session is not None, "transport not opened"
+        try:
+            async with self._session.post(self._base + path, data=body, headers=headers) as r:
+                yield _AioResponse(r)
+        except TransportError:
+            raise
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise TransportError(ErrorKind.TIMEOUT, f"timeout: {exc!r}") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportError(ErrorKind.CONNECT, f"connect: {exc}") from None
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise TransportError(ErrorKind.STREAM_ERROR, f"{type(exc).__name__}: {exc}") from None
+
+
+class _HttpxResponse:
+    __slots__ = ("_resp", "status")
+
+    def __init__(self, resp: httpx.Response) -> None:
+        self._resp = resp
+        self.status = resp.status_code
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._resp.aiter_raw()
+
+    async def text(self) -> str:
+        return (await self._resp.aread()).decode("utf-8", "replace")
+
+
+class HttpxTransport:
+    def __init__(self, base: str, pool: int, timeout: float, headers: Mapping[str, str]) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base.rstrip("/"),
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+            timeout=httpx.Timeout(timeout, pool=None),
+            headers={"Content-Type": "application/json", **headers},
+        )
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    @asynccontextmanager
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[Response]:
+        request = self._client.build_request("POST", path, content=body, headers=headers)
+        try:
+            resp = await self._client.send(request, stream=True)
+            try:
+                yield _HttpxResponse(resp)
+            finally:
+                await resp.aclose()
+        except TransportError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise TransportError(ErrorKind.TIMEOUT, f"timeout: {exc!r}") from None
+        except httpx.ConnectError as exc:
+            raise TransportError(ErrorKind.CONNECT, f"connect: {exc}") from None
+        except (httpx.HTTPError, ConnectionError) as exc:
+            raise TransportError(ErrorKind.STREAM_ERROR, f"{type(exc).__name__}: {exc}") from None
+        except asyncio.CancelledError:
+            raise
+
+
+def make_transport(
+    choice: TransportChoice, base: str, pool: int, timeout: float, headers: Mapping[str, str]
+) -> Transport:
+    if choice is TransportChoice.HTTPX:
+        return HttpxTransport(base, pool, timeout, headers)
+    return AiohttpTransport(base, pool, timeout, headers)

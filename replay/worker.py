@@ -1,0 +1,127 @@
+"""A worker: one asyncio loop (uvloop) that replays its shard and streams rows to a part file.
+
+Runs in the calling process (`--workers 1`) or in a spawned process per worker; either way
+it writes its rows incrementally with a `StreamWriter` (every complete batch survives a
+kill) and reports its CPU time so the run can tell whether the client kept up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from time import monotonic_ns
+
+from replay.client import Row
+from replay.config import ReplayConfig
+from replay.materialize import Materializer
+from replay.plan import Plan
+from replay.runner import Runner, RunnerSetup
+from replay.schedule import admissions, for_worker, share
+from replay.stats import LiveStats
+from replay.transport import make_transport
+from traceformat.io import StreamWriter
+from traceformat.schema import Kind
+
+FLUSH_EVERY_S = 0.25
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    config: ReplayConfig
+    worker: int
+    part_path: Path
+    materializer: Materializer | None
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    worker: int
+    cpu_s: float
+    wall_s: float
+    rows: int
+    interrupted: bool
+
+    @property
+    def utilization(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_worker(
+    spec: WorkerSpec,
+    plan: Plan,
+    stats: LiveStats,
+    get_epoch: Callable[[], Awaitable[int]],
+    on_tick: Callable[[LiveStats], None] | None = None,
+) -> WorkerOutcome:
+    """Replay this worker's shard from the epoch `get_epoch` returns (monotonic ns)."""
+    config = spec.config
+    workers = config.workers
+    slots = share(config.concurrency, spec.worker, workers)
+    pool = slots or 1000
+    transport = make_transport(
+        config.transport, config.target, pool, config.timeout, dict(config.headers)
+    )
+    await transport.open()
+    rows: list[Row] = []
+    info: dict[str, object] = {"worker": spec.worker}
+    writer = StreamWriter(spec.part_path, Kind.RESULT, info, flush_rows=4096, flush_seconds=1.0)
+    runner = Runner(
+        RunnerSetup(config, plan, spec.materializer, spec.worker, slots),
+        transport,
+        rows.append,
+        stats,
+    )
+    loop = asyncio.get_running_loop()
+    stop_tasks: set[asyncio.Task[None]] = set()
+
+    def on_signal() -> None:
+        task = asyncio.ensure_future(runner.stop())
+        stop_tasks.add(task)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+    def flush() -> None:
+        if rows:
+            batch = rows[:]
+            rows.clear()
+            writer.write(batch)
+        writer.flush_if_due()
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            flush()
+            if on_tick is not None:
+                on_tick(stats)
+
+    mine = for_worker(admissions(plan, config), spec.worker, workers)
+    try:
+        epoch = await get_epoch()
+        cpu0, wall0 = _cpu_s(), monotonic_ns()
+        flush_task = asyncio.create_task(flusher())
+        try:
+            await runner.run(mine, epoch)
+            await asyncio.gather(*stop_tasks)
+        finally:
+            flush_task.cancel()
+            await asyncio.gather(flush_task, return_exceptions=True)
+        cpu_s, wall_s = _cpu_s() - cpu0, (monotonic_ns() - max(wall0, epoch)) / 1e9
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        flush()
+        writer.close()
+        await transport.close()
+    if on_tick is not None:
+        on_tick(stats)
+    return WorkerOutcome(spec.worker, cpu_s, wall_s, writer.rows_written, runner.interrupted)
