@@ -10,6 +10,7 @@ table's mean.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ def cdf(knots: Knots, value: float) -> float:
         return 0.0
     if value >= knots[-1][1]:
         return 1.0
-    for (p0, v0), (p1, v1) in zip(knots, knots[1:], strict=False):
+    for (p0, v0), (p1, v1) in itertools.pairwise(knots):
         if v0 <= value <= v1:
             if v1 == v0:
                 return p1

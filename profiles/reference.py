@@ -51,6 +51,7 @@ class Reference:
     source: str
     estimate: bool  # True: not measured; the built-in profile is a documented estimate
     rows: dict[str, Row]
+    basis: str = "measured"  # short label: measured | ranges | estimate
     first_tool_latency_mean_s: float | None = None
     ideal_cache_hit: float | None = None
 
@@ -78,6 +79,7 @@ OFFICE_WORK: Final = Reference(
     # mostly 0.15-3 s with spikes to ~18 s. The other points are our interpolation.
     source="Applied Compute post + sample (ranges; unpublished points interpolated)",
     estimate=False,
+    basis="ranges",
     rows={
         TOOL_TURNS: Row(41, 18, 38, 64, None, 64),
         START_PROMPT: Row(8850, 8735, 8840, 8988, None, 8988),
@@ -92,6 +94,7 @@ CODE_QA: Final = Reference(
     workload="code-qa",
     source="estimate: the post describes light repository search with the widest turn spread",
     estimate=True,
+    basis="estimate",
     rows={
         TOOL_TURNS: Row(24, 2, 12, 60, 160, 200),
         START_PROMPT: Row(4200, 3900, 4150, 4600, 6000, 8000),

@@ -96,8 +96,8 @@ def compute(profile: pl.DataFrame, block_size: int | None = None) -> ProfileStat
         ref.FINAL_ANSWER: _summary(lasts[s.OUTPUT_TOKENS]),
     }
     first_lat = after.filter(pl.col(s.CALL_INDEX) == 1)[s.THINK_S].mean()
-    inputs = profile[s.INPUT_TOKENS].sum()
-    reused = (profile[s.INPUT_TOKENS] - profile[s.NEW_INPUT_TOKENS]).clip(lower_bound=0).sum()
+    inputs = int(profile[s.INPUT_TOKENS].sum())
+    reused = int((profile[s.INPUT_TOKENS] - profile[s.NEW_INPUT_TOKENS]).clip(lower_bound=0).sum())
     return ProfileStats(
         sessions=profile[s.SESSION_ID].n_unique(),
         calls=profile.height,
@@ -106,6 +106,6 @@ def compute(profile: pl.DataFrame, block_size: int | None = None) -> ProfileStat
         ].n_unique(),
         values=values,
         first_tool_latency_mean_s=None if first_lat is None else float(first_lat),  # type: ignore[arg-type]
-        history_cache_hit=float(reused / inputs) if inputs else None,
+        history_cache_hit=reused / inputs if inputs else None,
         hash_cache_hit=None if block_size is None else hash_cache_hit(profile, block_size),
     )

@@ -19,7 +19,5 @@ def path(name: str) -> Path:
     """The Arrow file of built-in profile `name`; ConfigError naming the choices if unknown."""
     candidate = _DIR / f"{name}.arrow"
     if name not in names():
-        raise ConfigError(
-            f"unknown built-in profile {name!r}; choose one of: {', '.join(names())}"
-        )
+        raise ConfigError(f"unknown built-in profile {name!r}; choose one of: {', '.join(names())}")
     return candidate

@@ -1,0 +1,238 @@
+"""`agentload profile ...`: derive, inspect, convert, fetch and transform workload profiles."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from traceformat.errors import ConfigError
+
+_console = Console()
+_err = Console(stderr=True)
+
+
+@click.group("profile")
+def command() -> None:
+    """Shareable, content-free workload profiles."""
+
+
+@command.command("derive")
+@click.argument("traces", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Directory for the profiles (one <workload>.arrow per workload label).",
+)
+@click.option(
+    "--by",
+    default="workload",
+    type=click.Choice(["workload"]),
+    help="How to split calls into profiles.",
+)
+@click.option(
+    "--block-size", default=64, show_default=True, type=int, help="Tokens per hash_ids block."
+)
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path),
+    help="Secret for the keyed hashes (>= 16 bytes); default: random per run.",
+)
+def derive_cmd(
+    traces: tuple[Path, ...], out_dir: Path, by: str, block_size: int, key_file: Path | None
+) -> None:
+    """Derive one profile per workload label from trace files."""
+    from profiles.blocks import HashKey
+    from profiles.derive import DeriveConfig, derive
+
+    key = HashKey.from_file(key_file) if key_file is not None else HashKey.random()
+    config = DeriveConfig(tuple(traces), out_dir, key, block_size, by)
+    for item in derive(config):
+        _console.print(
+            f"{item.path}: workload {item.workload!r}, "
+            f"{item.sessions:,} sessions, {item.calls:,} calls"
+        )
+
+
+@command.command("list")
+def list_cmd() -> None:
+    """List the built-in profiles with their headline figures."""
+    import polars as pl
+
+    from profiles import builtin, reference
+    from profiles.load import load
+    from traceformat import schema as s
+
+    table = Table(title="built-in profiles")
+    for col in (
+        "name",
+        "sessions",
+        "calls",
+        "mean tool turns",
+        "mean start prompt",
+        "block",
+        "reference",
+    ):
+        table.add_column(col, no_wrap=col == "name")
+    for name in builtin.names():
+        p = load(name)
+        firsts = p.frame.filter(pl.col(s.CALL_INDEX) == 0)
+        ref = reference.REFERENCES.get(name)
+        table.add_row(
+            name,
+            f"{firsts.height:,}",
+            f"{p.frame.height:,}",
+            f"{p.frame.height / max(firsts.height, 1) - 1:.1f}",
+            f"{firsts.select(pl.col(s.INPUT_TOKENS).mean()).item() or 0:,.0f}",
+            str(p.block_size),
+            "—" if ref is None else ref.basis,
+        )
+    _console.print(table)
+
+
+def _print_stats(name_or_path: str, reference_name: str | None) -> None:
+    from profiles import reference, render, stats
+    from profiles.load import load
+    from traceformat import schema as s
+
+    p = load(name_or_path)
+    if p.frame.height == 0:
+        raise ConfigError(f"{p.path}: profile has no calls")
+    label = reference_name or Counter(p.frame[s.WORKLOAD].to_list()).most_common(1)[0][0]
+    ref = reference.REFERENCES.get(label)
+    if reference_name is not None and ref is None:
+        raise ConfigError(
+            f"--reference: unknown workload {reference_name!r}; choose one of: "
+            + ", ".join(reference.REFERENCES)
+        )
+    st = stats.compute(p.frame, p.block_size)
+    render.print_stats(_console, f"{p.path.name} ({label})", st, ref, p.block_size)
+
+
+@command.command("show")
+@click.argument("name")
+def show_cmd(name: str) -> None:
+    """Statistics of a built-in profile beside its reference figures."""
+    from profiles import builtin
+
+    builtin.path(name)  # one-line error naming the choices
+    _print_stats(name, None)
+
+
+@command.command("stats")
+@click.argument("profile")
+@click.option(
+    "--reference",
+    "reference_name",
+    help="Reference workload to compare with (default: the profile's label).",
+)
+def stats_cmd(profile: str, reference_name: str | None) -> None:
+    """Statistics of a profile file (or built-in name) beside the reference figures."""
+    _print_stats(profile, reference_name)
+
+
+@command.command("import")
+@click.argument("fmt", type=click.Choice(["trie", "mooncake"]))
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Profile file to write."
+)
+@click.option(
+    "--block-size",
+    default=512,
+    show_default=True,
+    type=int,
+    help="Mooncake only: tokens per hash_ids block of the source.",
+)
+def import_cmd(fmt: str, source: Path, out: Path, block_size: int) -> None:
+    """Convert a trie or Mooncake JSONL file into an agentload profile."""
+    from profiles.convert import import_file
+
+    _console.print(f"{import_file(fmt, source, out, block_size)}: written")
+
+
+@command.command("export")
+@click.argument("fmt", type=click.Choice(["trie", "mooncake"]))
+@click.argument("profile")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="JSONL file to write.")
+def export_cmd(fmt: str, profile: str, out: Path) -> None:
+    """Write a profile (file or built-in name) as trie or Mooncake JSONL."""
+    from profiles.convert import export_file
+
+    _console.print(f"{export_file(fmt, profile, out)}: written")
+
+
+@command.command("fetch")
+@click.argument("dataset", type=click.Choice(["applied-compute"]))
+@click.option("--base-url", help="Mirror serving the three files (default: pinned GitHub commit).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    help="Cache directory (default: the user cache dir, agentload/).",
+)
+@click.option("--refresh", is_flag=True, help="Download again even when cached.")
+def fetch_cmd(dataset: str, base_url: str | None, cache_dir: Path | None, refresh: bool) -> None:
+    """Download the public Applied Compute workload files (sha256-pinned, cached)."""
+    from profiles.fetch import DEFAULT_BASE_URL, FetchConfig, fetch
+
+    config = FetchConfig(dataset, base_url or DEFAULT_BASE_URL, cache_dir, refresh)
+    with _err.status("fetching") as status:
+        results = fetch(config, progress=lambda msg: status.update(msg))
+    for r in results:
+        if r.pinned_now:
+            _err.print(f"warning: {r.name}: no published sha256; pinned {r.sha256} on first use")
+        state = "downloaded" if r.downloaded else "cached"
+        _console.print(f"{r.path} ({state}, sha256 {r.sha256})")
+
+
+@command.command("transform")
+@click.argument("profile")
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Profile file to write."
+)
+@click.option("--sample", type=int, help="Keep N root sessions chosen at random (with --seed).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for --sample.")
+@click.option("--min-turns", type=int, help="Keep sessions with at least this many tool turns.")
+@click.option("--max-turns", type=int, help="Keep sessions with at most this many tool turns.")
+@click.option("--max-context", type=int, help="Drop sessions with any prompt above T tokens.")
+@click.option(
+    "--cap-context", type=int, help="End each session before its first prompt above T tokens."
+)
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Multiply arrival offsets and think times by X.",
+)
+def transform_cmd(
+    profile: str,
+    out: Path,
+    sample: int | None,
+    seed: int,
+    min_turns: int | None,
+    max_turns: int | None,
+    max_context: int | None,
+    cap_context: int | None,
+    time_scale: float,
+) -> None:
+    """Sample, filter, cap and rescale a profile (children follow their root session)."""
+    from profiles.load import load
+    from profiles.transforms import TransformConfig, apply
+    from traceformat import schema as s
+    from traceformat.io import write_file
+
+    config = TransformConfig(
+        sample, seed, min_turns, max_turns, max_context, cap_context, time_scale
+    )
+    p = load(profile)
+    result = apply(p.frame, config)
+    info = {**p.info, "transform": config.describe()}
+    extra = {} if p.block_size is None else {s.META_BLOCK_SIZE: str(p.block_size).encode()}
+    write_file(out, s.Kind.PROFILE, result, info=info, extra_metadata=extra)
+    _console.print(f"{out}: {result[s.SESSION_ID].n_unique():,} sessions, {result.height:,} calls")

@@ -1,0 +1,232 @@
+"""Derive shareable profiles (one per workload label) from private trace files.
+
+Rules (docs/profiles.md, "Derivation"): opaque session ids (keyed digests); times relative to
+the profile start (the workload's first request); token counts from provider usage; think
+time = this request's start - the previous response's end (a child session's call 0: from
+the end of the parent call that spawned it); parent links kept; hash_ids from
+`profiles.blocks` over `profiles.prompt`. Calls that failed (error, non-2xx, aborted)
+without usage are dropped and counted; any other call without usage is an error.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from profiles.blocks import ChainState, HashKey, hash_prompt
+from profiles.prompt import PartTokens
+from profiles.tokenizer import TOKENIZER_NAME
+from traceformat import schema as s
+from traceformat.content import content_frame
+from traceformat.errors import ConfigError, FormatError
+from traceformat.io import read, write_file
+
+_END: Final = "_end_ns"
+_ORIG_CALL: Final = "_orig_call"
+
+
+@dataclass(frozen=True)
+class DeriveConfig:
+    traces: tuple[Path, ...]
+    out_dir: Path
+    key: HashKey
+    block_size: int = 64
+    by: str = "workload"
+
+    def __post_init__(self) -> None:
+        if not self.traces:
+            raise ConfigError("profile derive: give at least one trace file")
+        if not 1 <= self.block_size <= 1 << 20:
+            raise ConfigError(f"--block-size: must be 1..{1 << 20}, got {self.block_size}")
+        if self.by != "workload":
+            raise ConfigError(f"--by: only 'workload' is supported, got {self.by!r}")
+
+
+@dataclass(frozen=True)
+class Derived:
+    workload: str
+    path: Path
+    sessions: int
+    calls: int
+
+
+def _ok_call() -> pl.Expr:
+    status_ok = pl.col(s.HTTP_STATUS).is_null() | pl.col(s.HTTP_STATUS).is_between(200, 299)
+    return pl.col(s.ERROR).is_null() & ~pl.col(s.PARTIAL) & status_ok
+
+
+def _has_usage() -> pl.Expr:
+    return pl.col(s.PROMPT_TOKENS).is_not_null() & pl.col(s.COMPLETION_TOKENS).is_not_null()
+
+
+def load_calls(path: Path, parts: PartTokens) -> tuple[pl.DataFrame, int]:
+    """The usable calls of one trace file (content registered in `parts`), and how many
+    failed calls without usage were dropped. A successful call without usage is an error."""
+    frame = read(path, s.Kind.TRACE).frame
+    content = content_frame(frame)
+    parts.add_content(
+        dict(zip(content[s.CONTENT_ID].to_list(), content[s.CONTENT_DATA].to_list(), strict=True)),
+        dict(zip(content[s.CONTENT_ID].to_list(), content[s.CONTENT_SIZE].to_list(), strict=True)),
+    )
+    frame = frame.with_row_index("_row")
+    missing = frame.filter(_ok_call() & ~_has_usage())
+    if missing.height:
+        row = missing.row(0, named=True)
+        raise FormatError(
+            f"{path}: row {row['_row']} (call {row[s.CALL_INDEX]}): no provider usage "
+            f"({s.PROMPT_TOKENS}/{s.COMPLETION_TOKENS}); profiles take token counts from "
+            "usage, so capture with usage reporting on (e.g. stream_options.include_usage)"
+        )
+    kept = frame.filter(_has_usage())
+    return kept.drop(s.NEW_CONTENT), frame.height - kept.height
+
+
+def _token_scale(calls: pl.DataFrame, counts: list[int]) -> float:
+    """Provider tokens per offline token: the median ratio over calls, to 2 decimals."""
+    ratios = [p / n for p, n in zip(calls[s.PROMPT_TOKENS].to_list(), counts, strict=True) if n > 0]
+    return round(statistics.median(ratios), 2) if ratios else 1.0
+
+
+def hash_calls(
+    calls: pl.DataFrame, parts: PartTokens, key: HashKey, block_size: int
+) -> tuple[list[list[int]], float]:
+    """hash_ids of every call (rows sorted by session, call index) and the token scale."""
+    ids_per_call: list[list[str]] = [x or [] for x in calls[s.REQUEST_CONTENT_IDS].to_list()]
+    counts = [parts.prompt(ids)[1][-1] if ids else 0 for ids in ids_per_call]
+    scale = _token_scale(calls, counts)
+    out: list[list[int]] = []
+    prev_session: object = None
+    prev_ids: list[str] = []
+    prev_state: ChainState | None = None
+    for session, ids, prompt_tokens in zip(
+        calls[s.SESSION_ID].to_list(), ids_per_call, calls[s.PROMPT_TOKENS].to_list(), strict=True
+    ):
+        tokens, ends = parts.prompt(ids)
+        common = 0
+        if session == prev_session:
+            same = 0
+            while same < min(len(ids), len(prev_ids)) and ids[same] == prev_ids[same]:
+                same += 1
+            common = ends[same - 1] if same else 0
+        hashes, prev_state = hash_prompt(
+            key,
+            tokens,
+            prompt_tokens,
+            scale=scale,
+            block_size=block_size,
+            reuse=prev_state if session == prev_session else None,
+            common_tokens=common,
+        )
+        out.append(hashes)
+        prev_session, prev_ids = session, ids
+    return out, scale
+
+
+def _end_expr() -> pl.Expr:
+    return pl.coalesce(
+        s.T_RESPONSE_END_NS, s.T_FIRST_TOKEN_NS, s.T_RESPONSE_HEADERS_NS, s.T_REQUEST_START_NS
+    )
+
+
+def to_profile(calls: pl.DataFrame, key: HashKey) -> pl.DataFrame:
+    """PROFILE rows of one workload's calls (which carry a HASH_IDS column)."""
+    t0 = calls[s.T_REQUEST_START_NS].min()
+    c = calls.sort(s.SESSION_ID, s.CALL_INDEX).with_columns(
+        _end_expr().alias(_END),
+        pl.col(s.CALL_INDEX).alias(_ORIG_CALL),
+        (pl.int_range(pl.len()).over(s.SESSION_ID)).cast(pl.Int32).alias(s.CALL_INDEX),
+    )
+    parents = c.select(
+        pl.col(s.SESSION_ID).alias(s.PARENT_SESSION_ID),
+        pl.col(_ORIG_CALL).alias(s.PARENT_CALL_INDEX),
+        pl.col(s.CALL_INDEX).alias("_parent_new_call"),
+        pl.col(_END).alias("_parent_end"),
+    )
+    c = c.join(parents, on=[s.PARENT_SESSION_ID, s.PARENT_CALL_INDEX], how="left")
+    c = c.sort(s.SESSION_ID, s.CALL_INDEX)
+    linked = pl.col("_parent_end").is_not_null()  # a parent outside this workload: root
+    prev_end = pl.col(_END).shift(1).over(s.SESSION_ID)
+    prev_in = pl.col(s.PROMPT_TOKENS).shift(1).over(s.SESSION_ID)
+    gap = (
+        pl.when(pl.col(s.CALL_INDEX) == 0)
+        .then(
+            pl.when(linked.first().over(s.SESSION_ID)).then(
+                pl.col(s.T_REQUEST_START_NS) - pl.col("_parent_end")
+            )
+        )
+        .otherwise(pl.col(s.T_REQUEST_START_NS) - prev_end)
+    )
+    new_input = (
+        pl.when(prev_in.is_null() | (pl.col(s.PROMPT_TOKENS) < prev_in))
+        .then(pl.col(s.PROMPT_TOKENS))
+        .otherwise(pl.col(s.PROMPT_TOKENS) - prev_in)
+    )
+    ids = {sid: "s" + key.opaque_id("session", sid) for sid in c[s.SESSION_ID].unique().to_list()}
+    root = ~linked.first().over(s.SESSION_ID)
+    return c.select(
+        pl.col(s.SESSION_ID).replace_strict(ids).alias(s.SESSION_ID),
+        pl.col(s.CALL_INDEX),
+        pl.when(root)
+        .then(None)
+        .otherwise(pl.col(s.PARENT_SESSION_ID).replace_strict(ids, default=None))
+        .alias(s.PARENT_SESSION_ID),
+        pl.when(root)
+        .then(None)
+        .otherwise(pl.col("_parent_new_call").first().over(s.SESSION_ID))
+        .cast(pl.Int32)
+        .alias(s.PARENT_CALL_INDEX),
+        pl.col(s.WORKLOAD),
+        ((pl.col(s.T_REQUEST_START_NS).min().over(s.SESSION_ID) - t0) / 1e9).alias(s.ARRIVAL_S),
+        (gap.fill_null(0).clip(lower_bound=0) / 1e9).alias(s.THINK_S),
+        pl.col(s.PROMPT_TOKENS).alias(s.INPUT_TOKENS),
+        new_input.alias(s.NEW_INPUT_TOKENS),
+        pl.col(s.COMPLETION_TOKENS).alias(s.OUTPUT_TOKENS),
+        pl.col(s.HASH_IDS),
+        pl.lit(None, pl.String).alias(s.EXTRA),
+    ).sort(s.ARRIVAL_S, s.SESSION_ID, s.CALL_INDEX)
+
+
+def safe_name(label: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._")
+    return name or "workload"
+
+
+def derive(config: DeriveConfig) -> list[Derived]:
+    """Write one profile per workload into config.out_dir; returns what was written."""
+    parts = PartTokens({}, {})
+    loaded = [load_calls(path, parts) for path in config.traces]
+    calls = pl.concat([f for f, _ in loaded], how="diagonal_relaxed").sort(
+        s.SESSION_ID, s.CALL_INDEX
+    )
+    dropped = sum(n for _, n in loaded)
+    if calls.height == 0:
+        raise FormatError(f"{config.traces[0]}: no calls with provider usage to derive from")
+    hashes, scale = hash_calls(calls, parts, config.key, config.block_size)
+    calls = calls.with_columns(pl.Series(s.HASH_IDS, hashes, dtype=pl.List(pl.Int64)))
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Derived] = []
+    for (workload,), group in calls.group_by(s.WORKLOAD, maintain_order=True):
+        profile = to_profile(group, config.key)
+        info: dict[str, object] = {
+            "source": "derived",
+            "tokenizer": TOKENIZER_NAME,
+            "token_scale": scale,
+            "trace_files": len(config.traces),
+            "dropped_failed_calls": dropped,
+        }
+        path = write_file(
+            config.out_dir / f"{safe_name(str(workload))}.arrow",
+            s.Kind.PROFILE,
+            profile,
+            info=info,
+            extra_metadata={s.META_BLOCK_SIZE: str(config.block_size).encode()},
+        )
+        written.append(
+            Derived(str(workload), path, profile[s.SESSION_ID].n_unique(), profile.height)
+        )
+    return written

@@ -1,0 +1,59 @@
+"""Resolve a profile argument (built-in name or file) and load it with its block size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from profiles import builtin
+from traceformat import schema as s
+from traceformat.errors import ConfigError, FormatError
+from traceformat.io import read
+from traceformat.sources import SourceFormat, load_profile_frame, sniff
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    path: Path
+    frame: pl.DataFrame
+    block_size: int | None
+    info: dict[str, object] = field(default_factory=dict)
+
+
+def resolve(name_or_path: str) -> Path:
+    """A built-in profile's file, or an existing path; ConfigError (one line) otherwise."""
+    if name_or_path in builtin.names():
+        return builtin.path(name_or_path)
+    path = Path(name_or_path)
+    if not path.exists():
+        raise ConfigError(
+            f"{name_or_path}: no such file and no built-in profile of that name "
+            f"(built-ins: {', '.join(builtin.names())})"
+        )
+    return path
+
+
+def block_size_of(metadata: dict[str, str], path: Path) -> int | None:
+    raw = metadata.get(s.META_BLOCK_SIZE.decode())
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise FormatError(
+            f"{path}: metadata {s.META_BLOCK_SIZE.decode()}: not an integer"
+        ) from None
+
+
+def load(name_or_path: str) -> LoadedProfile:
+    """An agentload profile (file or built-in name); trie/Mooncake JSONL are accepted too."""
+    path = resolve(name_or_path)
+    if sniff(path) is not SourceFormat.AGENTLOAD:
+        frame, block = load_profile_frame(path)
+        return LoadedProfile(path, frame, block, {"source": str(path.name)})
+    loaded = read(path, s.Kind.PROFILE)
+    return LoadedProfile(
+        path, loaded.frame, block_size_of(loaded.metadata, path), dict(loaded.info)
+    )
