@@ -1,0 +1,52 @@
+"""Injected faults for clients' error-handling tests (honoured only with --allow-faults).
+
+Request header `X-Sim-Fault`:
+  http500          answer 500 with an error body, before any work
+  drop-mid-stream  close the connection right after the first streamed token
+  garbage-sse      send an SSE event whose data is not JSON after the first token, then go on
+  stall            send the first token, then nothing more until the client disconnects
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final
+
+from aiohttp import web
+
+from simengine.errors import bad_request
+
+HEADER: Final = "X-Sim-Fault"
+HTTP500: Final = "http500"
+DROP: Final = "drop-mid-stream"
+GARBAGE: Final = "garbage-sse"
+STALL: Final = "stall"
+ALL: Final = (HTTP500, DROP, GARBAGE, STALL)
+
+
+def requested(request: web.Request, allowed: bool) -> str | None:
+    """The fault a request asks for (None without the header or without --allow-faults)."""
+    value = request.headers.get(HEADER)
+    if value is None or not allowed:
+        return None
+    value = value.strip().lower()
+    if value not in ALL:
+        raise bad_request(f"{HEADER}: unknown fault {value!r} (known: {', '.join(ALL)})")
+    return value
+
+
+def garbage(fault: str | None) -> str:
+    return "data: {this is not json\n\n" if fault == GARBAGE else ""
+
+
+async def after_first_write(fault: str, request: web.Request) -> bool:
+    """Act after a streamed write; True when the handler must stop (connection is gone)."""
+    if fault == DROP:
+        if request.transport is not None:
+            request.transport.abort()
+        return True
+    if fault == STALL:
+        while request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(0.1)
+        return True
+    return False

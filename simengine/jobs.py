@@ -1,0 +1,157 @@
+"""Request parsing shared by the APIs: the Job a handler serves, and the output plan."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from simengine import agentscript, outputs, tokenizer
+from simengine.agentscript import AgentScript
+from simengine.config import EngineConfig
+from simengine.errors import ApiError, bad_request
+from simengine.outputs import Plan, ToolCall
+
+
+@dataclass(slots=True)
+class SimContext:
+    """What parsing needs from the server: model name, limits, tokenizer, script."""
+
+    model: str
+    engine: EngineConfig
+    tok: tokenizer.Tokenizer
+    script: AgentScript | None
+
+
+@dataclass(slots=True)
+class Job:
+    endpoint: str
+    rid: str
+    created: int
+    model: str
+    prompt_ids: list[int]
+    plan: Plan
+    max_tokens: int
+    stream: bool
+    include_usage: bool
+    # Anthropic streaming: index of the open content block (-1 none) and next block index
+    open_block: int = -1
+    next_block: int = 0
+
+
+def check_model(body: dict[str, Any], ctx: SimContext) -> str:
+    model = body.get("model")
+    if model is None:
+        raise bad_request("model: required", param="model")
+    if model != ctx.model:
+        raise ApiError(
+            404,
+            f"The model `{model}` does not exist. This server serves `{ctx.model}`.",
+            type="not_found_error",
+            param="model",
+            code="model_not_found",
+        )
+    return ctx.model
+
+
+def get_int(body: dict[str, Any], name: str, default: int | None, lo: int) -> int | None:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise bad_request(f"{name}: must be an integer, got {value!r}", param=name)
+    if value < lo:
+        raise bad_request(f"{name}: must be >= {lo}, got {value}", param=name)
+    return value
+
+
+def get_bool(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise bad_request(f"{name}: must be a boolean, got {value!r}", param=name)
+    return value
+
+
+def token_ids(value: list[Any], param: str) -> list[int]:
+    if not all(type(t) is int for t in value) or (value and min(value) < 0):
+        raise bad_request(f"{param}: token ids must be non-negative integers", param=param)
+    return value
+
+
+def resolve_max_tokens(ctx: SimContext, requested: int | None, prompt_len: int) -> int:
+    if requested is not None:
+        return requested
+    return max(1, min(ctx.engine.default_max_tokens, ctx.engine.max_model_len - prompt_len))
+
+
+def build_plan(
+    ctx: SimContext,
+    prompt_ids: list[int],
+    body: dict[str, Any],
+    max_tokens: int,
+    tools: list[Any] | None = None,
+    turn: int = 0,
+    id_prefix: str = "call_",
+) -> Plan:
+    """Scripted tool calls when a script is loaded and tools are offered, else text."""
+    seed = outputs.prompt_seed(prompt_ids, get_int(body, "seed", None, -(1 << 63)))
+    offered = agentscript.offered_tools(tools)
+    script = ctx.script
+    if script is not None and offered:
+        if turn < len(script.turns):
+            spec = script.turns[turn]
+            calls = []
+            for i, (name, args) in enumerate(agentscript.resolve(spec, offered)):
+                text = json.dumps(args, separators=(",", ":"))
+                call_id = f"{id_prefix}{turn}_{i}_{seed & 0xFFFFFFFF:08x}"
+                calls.append(ToolCall(call_id, name, text, tokenizer.split(text)))
+            return outputs.with_tool_calls(spec.text, calls, ctx.tok)
+        if script.final_text is not None:
+            return outputs.fixed_text(script.final_text, ctx.tok)
+    min_tokens = get_int(body, "min_tokens", 0, 0) or 0
+    ignore_eos = get_bool(body, "ignore_eos")
+    n = outputs.output_length(seed, min_tokens, max_tokens, ignore_eos)
+    return outputs.generated(seed, n, "length" if n >= max_tokens else "stop")
+
+
+def new_job(endpoint: str, rid_prefix: str, counter: int, **kw: Any) -> Job:
+    return Job(endpoint, f"{rid_prefix}{counter:x}", int(time.time()), **kw)
+
+
+class Usage:
+    """Token counts of a served request (cached = prompt tokens found in the prefix cache)."""
+
+    __slots__ = ("cached", "completion", "prompt")
+
+    def __init__(self, prompt: int, cached: int, completion: int) -> None:
+        self.prompt = prompt
+        self.cached = cached
+        self.completion = completion
+
+
+class Codec:
+    """How one API parses a body and encodes responses; subclasses per endpoint."""
+
+    endpoint = ""
+    stream_content_type = "text/event-stream"
+
+    def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
+        raise NotImplementedError
+
+    def stream_head(self, job: Job, usage: Usage) -> str:
+        return ""
+
+    def stream_tokens(self, job: Job, start: int, end: int) -> str:
+        raise NotImplementedError
+
+    def stream_tail(self, job: Job, usage: Usage) -> str:
+        raise NotImplementedError
+
+    def body(self, job: Job, usage: Usage) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def error_body(self, err: ApiError) -> dict[str, object]:
+        return err.openai_body()

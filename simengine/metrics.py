@@ -1,0 +1,75 @@
+"""/metrics in Prometheus text format with vLLM V1 names (see docs/simengine.md)."""
+
+from __future__ import annotations
+
+from simengine.engine import Engine
+
+
+def render(engine: Engine, model: str) -> str:
+    c = engine.counters
+    pool = engine.pool
+    cfg = engine.config
+    label = f'{{model_name="{model}"}}'
+    rows = [
+        (
+            "vllm:num_requests_running",
+            "gauge",
+            "Requests in the running batch.",
+            len(engine.running),
+        ),
+        (
+            "vllm:num_requests_waiting",
+            "gauge",
+            "Requests waiting for admission.",
+            len(engine.waiting),
+        ),
+        (
+            "vllm:kv_cache_usage_perc",
+            "gauge",
+            "Fraction of KV blocks referenced by requests (0-1).",
+            pool.used / pool.num_blocks,
+        ),
+        (
+            "vllm:prefix_cache_queries_total",
+            "counter",
+            "Prompt tokens looked up in the prefix cache.",
+            c.prefix_queries,
+        ),
+        (
+            "vllm:prefix_cache_hits_total",
+            "counter",
+            "Prompt tokens found in the prefix cache.",
+            c.prefix_hits,
+        ),
+        (
+            "vllm:prompt_tokens_total",
+            "counter",
+            "Prompt tokens of admitted requests.",
+            c.prompt_tokens,
+        ),
+        ("vllm:generation_tokens_total", "counter", "Generated tokens.", c.generation_tokens),
+        ("vllm:request_success_total", "counter", "Requests finished.", c.finished),
+        ("vllm:num_preemptions_total", "counter", "Preemptions (always 0 in the sim).", 0),
+        (
+            "agentload_sim:aborted_requests_total",
+            "counter",
+            "Requests whose client left.",
+            c.aborted,
+        ),
+        ("agentload_sim:steps_total", "counter", "Engine steps executed.", c.steps),
+        ("agentload_sim:busy_seconds_total", "counter", "Simulated step time.", c.busy_s),
+        ("agentload_sim:kv_evictions_total", "counter", "Cached blocks evicted.", pool.evictions),
+        ("agentload_sim:kv_cached_blocks", "gauge", "Blocks findable by hash.", pool.cached_blocks),
+    ]
+    out = []
+    for name, kind, help_text, value in rows:
+        out.append(
+            f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name}{label} {float(value)}\n"
+        )
+    out.append(
+        "# HELP vllm:cache_config_info Information of the KV cache configuration.\n"
+        "# TYPE vllm:cache_config_info gauge\n"
+        f'vllm:cache_config_info{{block_size="{cfg.block_size}",num_gpu_blocks="{pool.num_blocks}",'
+        f'enable_prefix_caching="{cfg.enable_prefix_caching}",model_name="{model}"}} 1.0\n'
+    )
+    return "".join(out)

@@ -1,0 +1,238 @@
+"""OpenAI /v1/completions and /v1/chat/completions: parsing and (SSE) encoding.
+
+Streaming chunks are built from pre-formatted string templates rather than json.dumps of
+dicts: the sim must serve thousands of streaming requests per second on one core.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from simengine import render
+from simengine.errors import bad_request
+from simengine.jobs import (
+    Codec,
+    Job,
+    SimContext,
+    Usage,
+    build_plan,
+    check_model,
+    get_bool,
+    get_int,
+    new_job,
+    resolve_max_tokens,
+    token_ids,
+)
+from simengine.outputs import Plan
+
+_DONE = "data: [DONE]\n\n"
+
+
+def _usage(u: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": u.prompt,
+        "completion_tokens": u.completion,
+        "total_tokens": u.prompt + u.completion,
+        "prompt_tokens_details": {"cached_tokens": u.cached},
+    }
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
+    stream = get_bool(body, "stream")
+    opts = body.get("stream_options") or {}
+    if not isinstance(opts, dict):
+        raise bad_request("stream_options: must be an object", param="stream_options")
+    return stream, bool(opts.get("include_usage", False))
+
+
+def _check_n(body: dict[str, Any]) -> None:
+    if get_int(body, "n", 1, 1) != 1:
+        raise bad_request("n: only n=1 is supported by the sim", param="n")
+
+
+def _json_piece(plan: Plan, piece: str) -> str:
+    return f'"{piece}"' if plan.plain else _dumps(piece)
+
+
+def _prompt_ids(body: dict[str, Any], ctx: SimContext) -> list[int]:
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
+        prompt = prompt[0]  # a batch of one
+    if isinstance(prompt, str):
+        return ctx.tok.encode(prompt)
+    if isinstance(prompt, list):
+        return token_ids(prompt, "prompt")
+    raise bad_request("prompt: must be a string or a list of token ids", param="prompt")
+
+
+class CompletionsCodec(Codec):
+    endpoint = "/v1/completions"
+
+    def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
+        model = check_model(body, ctx)
+        _check_n(body)
+        ids = _prompt_ids(body, ctx)
+        max_tokens = resolve_max_tokens(ctx, get_int(body, "max_tokens", None, 1), len(ids))
+        stream, include_usage = _stream_flags(body)
+        plan = build_plan(ctx, ids, body, max_tokens)
+        return new_job(
+            self.endpoint,
+            "cmpl-",
+            counter,
+            model=model,
+            prompt_ids=ids,
+            plan=plan,
+            max_tokens=max_tokens,
+            stream=stream,
+            include_usage=include_usage,
+        )
+
+    def _prefix(self, job: Job) -> str:
+        return (
+            f'data: {{"id":"{job.rid}","object":"text_completion","created":{job.created},'
+            f'"model":{_dumps(job.model)},"choices":[{{"index":0,"text":'
+        )
+
+    def stream_tokens(self, job: Job, start: int, end: int) -> str:
+        pre = self._prefix(job)
+        post = ',"logprobs":null,"finish_reason":null}]}\n\n'
+        plan = job.plan
+        return "".join(pre + _json_piece(plan, p) + post for p in plan.text[start:end])
+
+    def stream_tail(self, job: Job, usage: Usage) -> str:
+        out = self._prefix(job) + f'"","logprobs":null,"finish_reason":"{job.plan.finish}"}}]}}\n\n'
+        if job.include_usage:
+            out += (
+                f'data: {{"id":"{job.rid}","object":"text_completion","created":{job.created},'
+                f'"model":{_dumps(job.model)},"choices":[],"usage":{_dumps(_usage(usage))}}}\n\n'
+            )
+        return out + _DONE
+
+    def body(self, job: Job, usage: Usage) -> dict[str, Any]:
+        return {
+            "id": job.rid,
+            "object": "text_completion",
+            "created": job.created,
+            "model": job.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "text": job.plan.text_of(0, len(job.plan.text)),
+                    "logprobs": None,
+                    "finish_reason": job.plan.finish,
+                }
+            ],
+            "usage": _usage(usage),
+        }
+
+
+class ChatCodec(Codec):
+    endpoint = "/v1/chat/completions"
+
+    def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
+        model = check_model(body, ctx)
+        _check_n(body)
+        tools = body.get("tools")
+        if tools is not None and not isinstance(tools, list):
+            raise bad_request("tools: must be a list", param="tools")
+        if body.get("tool_choice") == "none":
+            tools = None
+        messages = body.get("messages")
+        ids = ctx.tok.encode(render.render_chat(messages, tools))
+        requested = get_int(body, "max_completion_tokens", None, 1)
+        if requested is None:
+            requested = get_int(body, "max_tokens", None, 1)
+        max_tokens = resolve_max_tokens(ctx, requested, len(ids))
+        stream, include_usage = _stream_flags(body)
+        turn = render.chat_tool_turns(messages) if isinstance(messages, list) else 0
+        plan = build_plan(ctx, ids, body, max_tokens, tools, turn, "call_")
+        return new_job(
+            self.endpoint,
+            "chatcmpl-",
+            counter,
+            model=model,
+            prompt_ids=ids,
+            plan=plan,
+            max_tokens=max_tokens,
+            stream=stream,
+            include_usage=include_usage,
+        )
+
+    def _prefix(self, job: Job) -> str:
+        return (
+            f'data: {{"id":"{job.rid}","object":"chat.completion.chunk","created":{job.created},'
+            f'"model":{_dumps(job.model)},"choices":[{{"index":0,"delta":'
+        )
+
+    def stream_head(self, job: Job, usage: Usage) -> str:
+        return (
+            self._prefix(job)
+            + '{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n'
+        )
+
+    def _delta(self, job: Job, k: int) -> str:
+        plan = job.plan
+        if not plan.frags:
+            return '{"content":' + _json_piece(plan, plan.text[k]) + "}"
+        call_index, header, frag = plan.frags[k]
+        if call_index < 0:
+            return '{"content":' + _dumps(frag) + "}"
+        call = plan.calls[call_index]
+        if header:
+            tc: dict[str, Any] = {
+                "index": call_index,
+                "id": call.call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+        else:
+            tc = {"index": call_index, "function": {"arguments": frag}}
+        return _dumps({"tool_calls": [tc]})
+
+    def stream_tokens(self, job: Job, start: int, end: int) -> str:
+        pre = self._prefix(job)
+        post = ',"logprobs":null,"finish_reason":null}]}\n\n'
+        return "".join(pre + self._delta(job, k) + post for k in range(start, end))
+
+    def stream_tail(self, job: Job, usage: Usage) -> str:
+        out = (
+            self._prefix(job) + f'{{}},"logprobs":null,"finish_reason":"{job.plan.finish}"}}]}}\n\n'
+        )
+        if job.include_usage:
+            out += (
+                f'data: {{"id":"{job.rid}","object":"chat.completion.chunk",'
+                f'"created":{job.created},"model":{_dumps(job.model)},"choices":[],'
+                f'"usage":{_dumps(_usage(usage))}}}\n\n'
+            )
+        return out + _DONE
+
+    def body(self, job: Job, usage: Usage) -> dict[str, Any]:
+        plan = job.plan
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": plan.text_of(0, len(plan.text)) if plan.text else None,
+        }
+        if plan.calls:
+            message["tool_calls"] = [
+                {
+                    "id": c.call_id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in plan.calls
+            ]
+        return {
+            "id": job.rid,
+            "object": "chat.completion",
+            "created": job.created,
+            "model": job.model,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish}
+            ],
+            "usage": _usage(usage),
+        }

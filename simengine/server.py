@@ -1,0 +1,284 @@
+"""The sim's HTTP server (aiohttp on uvloop): routes, the generation handler, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+
+from simengine import agentscript, faults, metrics, tokenizer
+from simengine.anthropic_api import MessagesCodec
+from simengine.config import SimConfig
+from simengine.engine import Engine, SimRequest
+from simengine.errors import ApiError, bad_request
+from simengine.jobs import Codec, Job, SimContext, Usage
+from simengine.openai_api import ChatCodec, CompletionsCodec
+from simengine.timinglog import TimingLog
+from traceformat.errors import ConfigError
+
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+
+
+class SimServer:
+    """Owns the engine, its step-loop task, the timing log and the aiohttp application."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.engine = Engine(config.engine)
+        script = agentscript.load(config.agent_script) if config.agent_script else None
+        self.ctx = SimContext(config.model, config.engine, tokenizer.Tokenizer(), script)
+        self.log = TimingLog(config.timing_log) if config.timing_log else None
+        self._counter = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self.app = web.Application(client_max_size=256 * 1024 * 1024)
+        codecs: list[Codec] = [CompletionsCodec(), ChatCodec(), MessagesCodec()]
+        for codec in codecs:
+            self.app.router.add_post(codec.endpoint, self._generation_handler(codec))
+        self.app.router.add_get("/health", self._health)
+        self.app.router.add_get("/v1/models", self._models)
+        self.app.router.add_get("/metrics", self._metrics)
+        self.app.router.add_post("/tokenize", self._tokenize)
+        self.app.router.add_post("/detokenize", self._detokenize)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self.engine.run(), name="sim-engine"))
+        if self.log is not None:
+            self._tasks.append(asyncio.create_task(self._flush_log(), name="sim-timing-log"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.log is not None:
+            self.log.close()
+
+    async def _flush_log(self) -> None:
+        assert self.log is not None
+        while True:
+            await asyncio.sleep(0.25)
+            self.log.flush_if_due()
+
+    # --- small endpoints ----------------------------------------------------------------
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        model = {
+            "id": self.config.model,
+            "object": "model",
+            "created": 0,
+            "owned_by": "agentload",
+            "max_model_len": self.config.engine.max_model_len,
+        }
+        return web.json_response({"object": "list", "data": [model]})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        text = metrics.render(self.engine, self.config.model)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        try:
+            body = await _json_body(request)
+            ids = self._tokenize_body(body)
+        except ApiError as err:
+            return web.json_response(err.openai_body(), status=err.status)
+        return web.json_response(
+            {"count": len(ids), "max_model_len": self.config.engine.max_model_len, "tokens": ids}
+        )
+
+    def _tokenize_body(self, body: dict[str, Any]) -> list[int]:
+        from simengine import render
+
+        tok = self.ctx.tok
+        if "messages" in body:
+            text = render.render_chat(body["messages"], body.get("tools"))
+            if body.get("add_generation_prompt", True) is False:
+                text = text.removesuffix("<|assistant|>\n")
+            return tok.encode(text)
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            raise bad_request("prompt: must be a string (or give messages)", param="prompt")
+        return tok.encode(prompt)
+
+    async def _detokenize(self, request: web.Request) -> web.Response:
+        try:
+            body = await _json_body(request)
+            tokens = body.get("tokens")
+            if not isinstance(tokens, list) or not all(type(t) is int and t >= 0 for t in tokens):
+                raise bad_request("tokens: must be a list of non-negative integers", "tokens")
+        except ApiError as err:
+            return web.json_response(err.openai_body(), status=err.status)
+        return web.json_response({"prompt": tokenizer.Tokenizer.decode(tokens)})
+
+    # --- generation ---------------------------------------------------------------------
+    def _generation_handler(self, codec: Codec) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await self._generate(request, codec)
+
+        return handler
+
+    async def _generate(self, request: web.Request, codec: Codec) -> web.StreamResponse:
+        arrival_ns, arrival_wall = time.monotonic_ns(), time.time_ns()
+        self._counter += 1
+        fault: str | None = None
+        job: Job | None = None
+        req: SimRequest | None = None
+        status = 0
+        first: tuple[int, int] | None = None
+        try:
+            fault = faults.requested(request, self.config.allow_faults)
+            if fault == faults.HTTP500:
+                status = 500
+                err = ApiError(500, "injected fault: http500", type="server_error")
+                return web.json_response(codec.error_body(err), status=500)
+            body = await _json_body(request)
+            job = codec.parse(body, self.ctx, self._counter)
+            req = self.engine.submit(job.prompt_ids, job.plan.ids, job.max_tokens)
+            if job.stream:
+                resp, first = await self._stream(request, codec, job, req, fault)
+                status = resp.status
+                return resp
+            await req.wait_done()
+            status = 200
+            first = (req.first_token_ns, 0)
+            usage = Usage(req.prompt_len, req.num_cached, req.generated)
+            return web.json_response(codec.body(job, usage))
+        except ApiError as err:
+            status = err.status
+            return web.json_response(codec.error_body(err), status=err.status)
+        finally:
+            if req is not None and not req.finished:
+                self.engine.abort(req)
+            if self.log is not None:
+                self._log(request, codec, job, req, status, fault, arrival_ns, arrival_wall, first)
+
+    async def _stream(
+        self, request: web.Request, codec: Codec, job: Job, req: SimRequest, fault: str | None
+    ) -> tuple[web.StreamResponse, tuple[int, int] | None]:
+        resp = web.StreamResponse(headers=_SSE_HEADERS)
+        await resp.prepare(request)
+        first: tuple[int, int] | None = None
+        sent = 0
+        try:
+            await req.wait(0)
+            usage = Usage(req.prompt_len, req.num_cached, 0)
+            data = codec.stream_head(job, usage)
+            while True:
+                n = req.generated
+                data += codec.stream_tokens(job, sent, n)
+                if req.finished:
+                    usage.completion = n
+                    data += codec.stream_tail(job, usage)
+                if first is None and n:
+                    data += faults.garbage(fault)
+                    first = (time.monotonic_ns(), time.time_ns())
+                await resp.write(data.encode())
+                sent = n
+                if fault is not None and n and await faults.after_first_write(fault, request):
+                    return resp, first
+                if req.finished:
+                    break
+                await req.wait(sent)
+                data = ""
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            if not req.finished:
+                self.engine.abort(req)
+            raise
+        return resp, first
+
+    def _log(
+        self,
+        request: web.Request,
+        codec: Codec,
+        job: Job | None,
+        req: SimRequest | None,
+        status: int,
+        fault: str | None,
+        arrival_ns: int,
+        arrival_wall: int,
+        first: tuple[int, int] | None,
+    ) -> None:
+        assert self.log is not None
+        end_ns, end_wall = time.monotonic_ns(), time.time_ns()
+        first_ns = first_wall = None
+        if first is not None and first[0]:
+            first_ns = first[0]
+            # non-streaming: the engine's first-token time, mapped onto the wall clock
+            first_wall = first[1] or end_wall - (end_ns - first_ns)
+        self.log.add(
+            (
+                job.rid if job else f"rejected-{self._counter:x}",
+                codec.endpoint,
+                request.headers.get("X-Session-ID"),
+                status,
+                arrival_ns,
+                first_ns,
+                end_ns,
+                arrival_wall,
+                first_wall,
+                end_wall,
+                req.prompt_len if req else (len(job.prompt_ids) if job else 0),
+                req.num_cached if req else 0,
+                req.generated if req else 0,
+                job.stream if job else False,
+                fault,
+            )
+        )
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_request(f"malformed JSON body: {exc}") from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    return body
+
+
+async def serve(config: SimConfig, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT; print the listening line once the socket is bound."""
+    server = SimServer(config)
+    await server.start()
+    runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, backlog=4096, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        await server.stop()
+        raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+    port = runner.addresses[0][1]
+    sys.stdout.write(f"agentload sim listening on http://{config.host}:{port}\n")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await server.stop()
+
+
+def run(config: SimConfig) -> None:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(config))
