@@ -8,9 +8,9 @@ Definitions (shared with docs/analysis.md):
 - overall = sum of tokens / D.
 - last 30 s = tokens of requests that ended in (end - 30 s, end] / min(30 s, D).
 - steady state: drop the first 20% of the window (requests ending before start + 0.2 D);
-  sort the remaining successful requests by end time t_i (seconds) and let C_i be the running sum of their tokens;
-  the rate is the ordinary least-squares slope cov(t, C) / var(t). Null with fewer than two
-  distinct end times after the cut.
+  sort the remaining successful requests by end time t_i (seconds) and let C_i be the
+  running sum of their tokens; the rate is the ordinary least-squares slope
+  cov(t, C) / var(t). Null with fewer than two distinct end times after the cut.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from replay.analysis.requests import NS_PER_S, F, measured
 from replay.analysis.throughput import token_events
 from traceformat import schema as s
 
-TARGET_BINS = 60
+TARGET_BINS = 40
 
 
 def bin_width(duration_s: float, target_bins: int = TARGET_BINS) -> float:

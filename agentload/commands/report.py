@@ -1,0 +1,77 @@
+"""`agentload report RESULTS`: metrics in the terminal, plus HTML / JSON / Parquet / CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from traceformat.errors import ConfigError
+
+SLO_HELP = (
+    "Goodput SLOs, e.g. 'ttft=2s,tpot=50ms,session=120s' (units ms, s, m; bare = s). A "
+    "session counts when it completed and meets every SLO given."
+)
+
+
+@click.command("report")
+@click.argument("results", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML report (works offline) to this file.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the summary metrics as JSON to this file.",
+)
+@click.option(
+    "--parquet",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write per-request/session/turn/ITL tables as Parquet into this folder.",
+)
+@click.option(
+    "--csv",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the same tables as CSV (list columns dropped) into this folder.",
+)
+@click.option("--slo", default=None, help=SLO_HELP)
+@click.option(
+    "--gpus",
+    type=int,
+    default=None,
+    help="GPU count for per-GPU rates (default: the --gpus recorded by replay).",
+)
+@click.option("--quiet", is_flag=True, help="Do not print the tables.")
+def command(
+    results: Path,
+    html_path: Path | None,
+    json_path: Path | None,
+    parquet: Path | None,
+    csv: Path | None,
+    slo: str | None,
+    gpus: int | None,
+    quiet: bool,
+) -> None:
+    """Analyse a result file written by `agentload replay`."""
+    from replay.analysis.goodput import parse_slo
+    from replay.report.run_report import ReportConfig, run
+
+    if not results.exists():
+        raise ConfigError(f"{results}: no such result file")
+    if gpus is not None and gpus < 1:
+        raise ConfigError(f"--gpus: must be >= 1, got {gpus}")
+    config = ReportConfig(
+        results=results,
+        html=html_path,
+        json=json_path,
+        parquet=parquet,
+        csv=csv,
+        slo=parse_slo(slo),
+        gpus=gpus,
+        quiet=quiet,
+    )
+    run(config)

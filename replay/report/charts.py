@@ -1,0 +1,188 @@
+"""The report's charts, each built from a RunAnalysis; a chart without data becomes a note.
+
+Every builder returns a `Chart` whose ``svg`` is None when there is nothing to draw, with
+a ``note`` saying why, so the report never shows an empty plot.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import polars as pl
+
+from replay.analysis.requests import NS_PER_S, is_ok, measured
+from replay.analysis.run import RunAnalysis
+from replay.report.svg.cdf import cdf_chart
+from replay.report.svg.lanes import Bar, lanes_chart
+from replay.report.svg.line import Series, line_chart
+from traceformat import schema as s
+
+LANE_SESSIONS = 12
+MAX_ENGINE_CHARTS = 8
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    svg: str | None
+    note: str = ""
+
+
+def _chart(key: str, title: str, svg: str | None, why: str) -> Chart:
+    return Chart(key, title, svg, "" if svg is not None else f"Not drawn: {why}.")
+
+
+def cumulative(a: RunAnalysis) -> Chart:
+    title = "Cumulative completion tokens and steady-state fit"
+    cum = a.cumulative
+    series = [Series("completion tokens", cum["t_s"].to_list(), cum["cum_completion"].to_list())]
+    slope = a.summary["throughput"]["completion_tps_steady"]
+    duration = a.summary["throughput"]["duration_s"] or 0.0
+    if slope is not None and cum.height:
+        # the fit line passes through the mean point of the retained (t, C) pairs
+        kept = cum.filter(pl.col("t_s") >= 0.2 * duration)
+        tm, cm = kept["t_s"].mean(), kept["cum_completion"].mean()
+        if isinstance(tm, float) and isinstance(cm, int | float):
+            xs = [0.2 * duration, duration]
+            ys = [cm + slope * (x - tm) for x in xs]
+            series.append(Series(f"steady state {slope:.4g} tok/s", xs, ys, dashed=True))
+    svg = line_chart(series, title=title, xlabel="time (s)", ylabel="completion tokens")
+    return _chart("cumulative", title, svg, "no successful request")
+
+
+def throughput(a: RunAnalysis) -> Chart:
+    title = f"Throughput over time ({a.bin_width_s:g} s bins)"
+    b = a.bins
+    series = [
+        Series("completion tok/s", b["t_s"].to_list(), b["completion_tps"].to_list(), step=True),
+        Series(
+            "uncached prompt tok/s",
+            b["t_s"].to_list(),
+            (b["prompt_tps"] - b["cached_tps"]).to_list(),
+            step=True,
+        ),
+    ]
+    produced = b.height and (b["completion_tps"].sum() or b["prompt_tps"].sum())
+    svg = line_chart(series, title=title, xlabel="time (s)", ylabel="tokens / s")
+    return _chart("throughput", title, svg if produced else None, "no request produced tokens")
+
+
+def concurrency(a: RunAnalysis) -> Chart:
+    title = "Concurrency over time"
+    c = a.concurrency
+    series = [
+        Series(
+            "requests in flight", c["t_s"].to_list(), c["requests_in_flight"].to_list(), step=True
+        ),
+        Series("sessions active", c["t_s"].to_list(), c["sessions_active"].to_list(), step=True),
+    ]
+    svg = line_chart(series, title=title, xlabel="time (s)", ylabel="count")
+    return _chart("concurrency", title, svg, "no request was sent")
+
+
+def distributions(a: RunAnalysis) -> list[Chart]:
+    out = []
+    for key, label, values in (
+        ("ttft", "TTFT", a.requests["ttft_ms"].drop_nulls().to_list()),
+        ("itl", "ITL", a.itl["itl_ms"].drop_nulls().to_list()),
+        ("tpot", "TPOT", a.requests["tpot_ms"].drop_nulls().to_list()),
+    ):
+        title = f"{label} distribution (CDF)"
+        svg = cdf_chart({label: values}, title=title, xlabel=f"{label} (ms)")
+        why = f"no successful request with a {label} (streamed tokens needed)"
+        out.append(_chart(key, title, svg, why))
+    return out
+
+
+def ttft_by_turn(a: RunAnalysis) -> Chart:
+    title = "TTFT by turn index"
+    t = a.turns.filter(pl.col("ttft_p50_ms").is_not_null())
+    x = t[s.CALL_INDEX].cast(pl.Float64).to_list()
+    series = [
+        Series(f"TTFT {p}", x, t[f"ttft_{p}_ms"].to_list(), markers=True)
+        for p in ("p50", "p90", "p99")
+    ]
+    svg = line_chart(series, title=title, xlabel="turn (call index)", ylabel="TTFT (ms)")
+    return _chart("ttft_turn", title, svg, "no successful request with a TTFT")
+
+
+def cache_hit(a: RunAnalysis) -> Chart:
+    title = "Prefix-cache hit over time"
+    b = a.bins.filter(pl.col("cache_hit_rate").is_not_null())
+    series = [
+        Series("cached / prompt", b["t_s"].to_list(), b["cache_hit_rate"].to_list(), step=True)
+    ]
+    theory = a.summary["cache"]["theoretical_cache_hit_rate"]
+    if theory is not None and b.height:
+        ts = b["t_s"].to_list()
+        xs = [float(ts[0]), float(ts[-1]) + a.bin_width_s]
+        series.append(Series("theoretical (profile)", xs, [theory, theory], dashed=True))
+    svg = line_chart(series, title=title, xlabel="time (s)", ylabel="hit rate")
+    return _chart("cache", title, svg, "the server reported no prompt / cached token counts")
+
+
+def engine_metrics(a: RunAnalysis) -> list[Chart]:
+    """One chart per scraped engine metric name (series per label set)."""
+    samples = a.data.engine_metrics
+    if not samples:
+        return []
+    t0 = measured(a.data.frame)[s.T_SENT_NS].min()
+    base = float(t0) if isinstance(t0, int | float) else min(float(x["t_ns"]) for x in samples)
+    by_name: dict[str, dict[str, tuple[list[float], list[float]]]] = defaultdict(dict)
+    for sample in samples:
+        name = str(sample.get("name", "?"))
+        labels = sample.get("labels") or {}
+        key = ",".join(f"{k}={v}" for k, v in sorted(dict(labels).items())) or name
+        xs, ys = by_name[name].setdefault(key, ([], []))
+        xs.append((float(sample["t_ns"]) - base) / NS_PER_S)
+        ys.append(float(sample["value"]))
+    out = []
+    for name in sorted(by_name)[:MAX_ENGINE_CHARTS]:
+        title = f"Engine metric {name}"
+        series = [Series(k, xs, ys) for k, (xs, ys) in sorted(by_name[name].items())]
+        svg = line_chart(series, title=title, xlabel="time (s)", ylabel=name[-30:])
+        out.append(_chart(f"engine_{name}", title, svg, "no finite samples"))
+    return out
+
+
+def swim_lanes(a: RunAnalysis) -> Chart:
+    title = f"Swim lanes (first {LANE_SESSIONS} sessions): waiting, then streaming"
+    rows = measured(a.data.frame).filter(pl.col(s.T_SENT_NS).is_not_null())
+    t0 = rows[s.T_SENT_NS].min()
+    sessions = a.sessions[s.SESSION_ID].head(LANE_SESSIONS).to_list()
+    pick = rows.filter(pl.col(s.SESSION_ID).is_in(sessions))
+    pick = pick.with_columns(
+        ((pl.col(c) - t0) / NS_PER_S).alias(c) for c in (s.T_SENT_NS, s.T_FIRST_TOKEN_NS)
+    ).with_columns(
+        ((pl.coalesce(s.T_END_NS, s.T_FIRST_TOKEN_NS) - t0) / NS_PER_S).alias("end"),
+        is_ok().alias("ok"),
+    )
+    bars = [
+        Bar(
+            lane=r[s.SESSION_ID],
+            sent_s=r[s.T_SENT_NS],
+            first_s=r[s.T_FIRST_TOKEN_NS],
+            end_s=r["end"],
+            ok=r["ok"],
+            label=f"{r[s.SESSION_ID]} call {r[s.CALL_INDEX]} ({r[s.STATUS]})",
+        )
+        for r in pick.iter_rows(named=True)
+        if r["end"] is not None
+    ]
+    svg = lanes_chart(bars, title=title)
+    return _chart("lanes", title, svg, "no request finished")
+
+
+def all_charts(a: RunAnalysis) -> list[Chart]:
+    return [
+        cumulative(a),
+        throughput(a),
+        concurrency(a),
+        *distributions(a),
+        ttft_by_turn(a),
+        cache_hit(a),
+        *engine_metrics(a),
+        swim_lanes(a),
+    ]

@@ -1,0 +1,1 @@
+"""Inline SVG charts generated in Python (one module per chart kind)."""

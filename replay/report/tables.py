@@ -1,0 +1,171 @@
+"""Summary tables as plain strings, shared by the terminal and the HTML report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from replay.analysis.run import Json, RunAnalysis
+from traceformat import schema as s
+
+MAX_TURN_ROWS = 30
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+
+
+def num(value: Any, digits: int = 4) -> str:
+    """A readable number: '—' for missing, thousands separators for large values."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "—"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def pct(value: Any) -> str:
+    return "—" if value is None else f"{100 * float(value):.1f}%"
+
+
+def _dist_row(name: str, d: Json) -> list[str]:
+    return [name, num(d["count"]), *(num(d[k]) for k in ("mean", "p50", "p90", "p99", "max"))]
+
+
+def overview(summary: Json) -> Table:
+    req, sess, info = summary["requests"], summary["sessions"], summary["info"]
+    rows = [
+        ["status", "complete" if summary["complete"] else "PARTIAL"],
+        ["target", str(info.get("target", "—"))],
+        ["model", str(info.get("model", "—"))],
+        ["source", str(info.get("source", "—"))],
+        ["duration (s)", num(summary["throughput"]["duration_s"])],
+        ["requests (measured / warmup)", f"{num(req['measured'])} / {num(req['warmup'])}"],
+        ["requests failed", num(req["errors"])],
+        ["sessions (completed / total)", f"{num(sess['completed'])} / {num(sess['total'])}"],
+    ]
+    return Table("Run", ["", "value"], rows)
+
+
+def latency(summary: Json) -> Table:
+    lat, sess = summary["latency"], summary["sessions"]
+    rows = [
+        _dist_row("TTFT (ms)", lat["ttft_ms"]),
+        _dist_row("ITL (ms)", lat["itl_ms"]),
+        _dist_row("TPOT (ms)", lat["tpot_ms"]),
+        _dist_row("E2E request (ms)", lat["e2e_ms"]),
+        _dist_row("session latency (s)", sess["latency_s"]),
+        _dist_row("TTFAT (s)", sess["ttfat_s"]),
+    ]
+    return Table("Latency", ["metric", "n", "mean", "p50", "p90", "p99", "max"], rows)
+
+
+def throughput(summary: Json) -> Table:
+    tp = summary["throughput"]
+    gpus = tp["gpus"]
+    headers = ["tokens/s", "overall", "last 30 s", "steady state"]
+    if gpus:
+        headers += [f"steady / GPU ({gpus})"]
+    rows = []
+    for kind in ("completion", "prompt", "cached", "uncached"):
+        row = [kind, *(num(tp[f"{kind}_{k}"]) for k in ("tps", "tps_last30s", "tps_steady"))]
+        if gpus:
+            row.append(num(tp[f"{kind}_tps_steady_per_gpu"]))
+        rows.append(row)
+    return Table("Throughput", headers, rows)
+
+
+def cache(summary: Json) -> Table:
+    c = summary["cache"]
+    rows = [
+        ["observed (Σ cached / Σ prompt)", pct(c["cache_hit_rate"])],
+        ["eligible (Σ cached / Σ eligible)", pct(c["eligible_cache_hit_rate"])],
+        ["theoretical (profile hash_ids)", pct(c["theoretical_cache_hit_rate"])],
+    ]
+    return Table("Prefix cache", ["", "hit rate"], rows)
+
+
+def goodput(summary: Json) -> Table | None:
+    g = summary["goodput"]
+    if g is None:
+        return None
+    rows = [
+        ["SLO", g["slo"]],
+        ["sessions meeting SLO", f"{num(g['good_sessions'])} / {num(g['sessions'])}"],
+        ["fraction", pct(g["good_fraction"])],
+        ["good sessions / s", num(g["good_sessions_per_s"])],
+        ["good completion tokens / s", num(g["good_completion_tps"])],
+    ]
+    return Table("Goodput", ["", "value"], rows)
+
+
+def diagnostics(summary: Json) -> Table:
+    d = summary["diagnostics"]
+    lag = d["schedule_lag_ms"]
+    cpu = d["client_cpu_s"]
+    cpu_text = (
+        ", ".join(f"{k}={num(v)}" for k, v in cpu.items()) if isinstance(cpu, dict) else num(cpu)
+    )
+    rows = [
+        [
+            "schedule lag p50 / p99 / max (ms)",
+            " / ".join(num(lag[k]) for k in ("p50", "p99", "max")),
+        ],
+        ["intended rate", num(d["intended_rate"])],
+        ["achieved rate", num(d["achieved_rate"])],
+        ["client CPU (s)", cpu_text or "—"],
+    ]
+    return Table("Self-diagnosis (client)", ["", "value"], rows)
+
+
+def turns(a: RunAnalysis) -> Table:
+    t = a.turns.head(MAX_TURN_ROWS)
+    rows = [
+        [
+            num(r[s.CALL_INDEX]),
+            num(r["requests"]),
+            num(r["errors"]),
+            num(r["ttft_p50_ms"]),
+            num(r["ttft_p99_ms"]),
+            num(r["tpot_p50_ms"]),
+            num(r["e2e_p50_ms"]),
+        ]
+        for r in t.iter_rows(named=True)
+    ]
+    more = a.turns.height - t.height
+    title = "Per turn index" + (f" (first {MAX_TURN_ROWS}; {more} more)" if more > 0 else "")
+    headers = ["turn", "requests", "errors", "TTFT p50", "TTFT p99", "TPOT p50", "E2E p50"]
+    return Table(title + " (ms)", headers, rows)
+
+
+def info_table(summary: Json) -> Table:
+    rows = [[str(k), _short(v)] for k, v in sorted(summary["info"].items())]
+    return Table("Run metadata", ["key", "value"], rows or [["—", "no metadata recorded"]])
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def all_tables(a: RunAnalysis) -> list[Table]:
+    sm = a.summary
+    tables = [overview(sm), latency(sm), throughput(sm), cache(sm)]
+    if (g := goodput(sm)) is not None:
+        tables.append(g)
+    tables.append(diagnostics(sm))
+    if a.turns.height:
+        tables.append(turns(a))
+    return tables

@@ -1,0 +1,140 @@
+"""The HTML report opened from disk by a real headless Chromium with networking off."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from replay.analysis.run import analyze_path
+from replay.report.run_report import html_report
+from tests.analysis import synth
+from tests.analysis.browser import PageResult, find_chromium, open_page
+from traceformat import io
+from traceformat import schema as s
+
+BASE_CHARTS = {
+    "cumulative",
+    "throughput",
+    "concurrency",
+    "ttft",
+    "itl",
+    "tpot",
+    "ttft_turn",
+    "cache",
+    "lanes",
+}
+ENGINE_CHARTS = {"engine_vllm:kv_cache_usage_perc", "engine_vllm:num_requests_waiting"}
+
+
+async def _render(result: Path, tmp_path: Path) -> PageResult:
+    page = tmp_path / "report.html"
+    page.write_text(html_report(analyze_path(result)), encoding="utf-8")
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    out = await open_page(page, tmp_path / "screenshot.png", profile)
+    assert out.screenshot is not None and out.screenshot.stat().st_size > 10_000
+    assert out.console_errors == []
+    # the page loads nothing but itself: no CDN, no fonts, no scripts
+    assert out.requests == [page.resolve().as_uri()]
+    assert out.probe["scripts"] == 0
+    for chart in out.probe["charts"]:
+        assert chart["width"] > 100 and chart["height"] > 50, chart
+        assert chart["data"] > 0, f"chart {chart['key']} has no data element"
+    return out
+
+
+def _keys(out: PageResult) -> set[str]:
+    return {c["key"] for c in out.probe["charts"]}
+
+
+def test_chromium_is_installed() -> None:
+    assert find_chromium()
+
+
+async def test_full_report_renders(tmp_path: Path) -> None:
+    result = synth.write(tmp_path / "r.arrow", sessions=10, calls=5, error_every=9)
+    out = await _render(result, tmp_path)
+    assert _keys(out) == BASE_CHARTS | ENGINE_CHARTS
+    assert out.probe["omitted"] == []
+    assert any("requests failed" in n for n in out.probe["notes"])
+
+
+async def test_single_session_report(tmp_path: Path) -> None:
+    result = synth.write(tmp_path / "r.arrow", sessions=1, calls=6, engine=False)
+    out = await _render(result, tmp_path)
+    assert _keys(out) == BASE_CHARTS
+    assert any("Single session" in n for n in out.probe["notes"])
+
+
+async def test_partial_run_report(tmp_path: Path) -> None:
+    result = synth.write_partial(tmp_path / "r.arrow")
+    assert io.read(result).truncated
+    out = await _render(result, tmp_path)
+    assert _keys(out) == BASE_CHARTS
+    notes = " ".join(out.probe["notes"])
+    assert "Partial run" in notes and "did not complete" in notes
+
+
+def _all_failed(path: Path) -> Path:
+    data = synth.rows(3, 2, seed=5)
+    for row in data:
+        synth._fail(row)
+    table = pa.Table.from_pylist(data, schema=s.RESULT_SCHEMA)
+    io.write_file(path, s.Kind.RESULT, table, extra_metadata={s.META_COMPLETE: b"true"})
+    return path
+
+
+async def test_all_failed_report_omits_empty_charts(tmp_path: Path) -> None:
+    out = await _render(_all_failed(tmp_path / "r.arrow"), tmp_path)
+    # latency and token charts have nothing to show: they are named as omitted, not drawn
+    assert _keys(out) == {"concurrency", "lanes"}
+    omitted = " ".join(out.probe["omitted"])
+    for title in ("Cumulative", "TTFT distribution", "ITL", "TPOT", "Prefix-cache"):
+        assert title in omitted
+    assert any("6 of 6 requests failed" in n for n in out.probe["notes"])
+
+
+def test_exports(tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    result = synth.write(tmp_path / "r.arrow", sessions=4, calls=3)
+    code, stdout, _ = run_cli(
+        "report",
+        str(result),
+        "--json",
+        str(tmp_path / "s.json"),
+        "--parquet",
+        str(tmp_path / "pq"),
+        "--csv",
+        str(tmp_path / "csv"),
+        "--html",
+        str(tmp_path / "r.html"),
+        "--slo",
+        "ttft=10s",
+    )
+    assert code == 0, stdout
+    assert "Throughput" in stdout and "Goodput" in stdout
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["requests"]["measured"] == 12
+    assert summary["sessions"]["completed"] == 4
+    assert summary["goodput"]["good_sessions"] == 4
+    assert summary["throughput"]["gpus"] == 2
+    tp = summary["throughput"]
+    assert tp["completion_tps_steady_per_gpu"] == pytest.approx(tp["completion_tps_steady"] / 2)
+    for name in ("requests", "sessions", "turns", "itl"):
+        assert (tmp_path / "pq" / f"{name}.parquet").stat().st_size > 0
+        assert (tmp_path / "csv" / f"{name}.csv").read_text().count("\n") > 1
+    assert "<svg" in (tmp_path / "r.html").read_text()
+
+
+def test_bad_input_is_one_line(
+    tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    bogus = tmp_path / "x.arrow"
+    bogus.write_text("not arrow")
+    code, _, stderr = run_cli("report", str(bogus))
+    assert code == 2 and stderr.count("\n") == 1 and str(bogus) in stderr
+    code, _, stderr = run_cli("report", str(synth.write(tmp_path / "r.arrow")), "--slo", "x=1")
+    assert code == 2 and "--slo" in stderr and "Traceback" not in stderr
