@@ -1,0 +1,44 @@
+"""Fixtures for the profiles tests: the CLI as a subprocess and the public trie sample."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT.parent / "shared" / "data" / "trie_agentic_coding_sample64.jsonl"
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`agentload ARGS` in a fresh interpreter (as a user runs it)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from agentload.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=240,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"agentload {' '.join(args)} failed:\n{proc.stderr}")
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Exit 2, no traceback, one line on stderr that contains every needle."""
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, err)
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+@pytest.fixture(scope="session")
+def trie_sample() -> Path:
+    if not SAMPLE.exists():
+        pytest.fail(f"missing test data {SAMPLE} (the shared 64-row trie sample)")
+    return SAMPLE
