@@ -49,25 +49,48 @@ ENDPOINTS = {
 }
 
 
+POOL_SIZE = 1 << 18
+
+
+@lru_cache(maxsize=1)
+def _token_pool() -> list[str]:
+    # A fixed pseudo-random pool; a block is a window of it at an offset derived from its
+    # hash id. Seeding a PRNG per block costs ~10 µs, a window costs well under one.
+    raw = random.Random(0x5EED).randbytes(4 * POOL_SIZE)
+    span = TOKEN_HI - TOKEN_LO
+    return [str(TOKEN_LO + v % span) for v in memoryview(raw).cast("I")]
+
+
+@lru_cache(maxsize=1)
+def _word_pool() -> list[str]:
+    raw = random.Random(0x3E3D).randbytes(POOL_SIZE)
+    return [WORDS[b % len(WORDS)] for b in raw]
+
+
+def _offset(hash_id: int, size: int) -> int:
+    return _mix(hash_id, 0x0FF5E7) % (POOL_SIZE - size)
+
+
 @lru_cache(maxsize=65536)
 def block_token_text(hash_id: int, size: int) -> str:
     """Comma-joined token ids of the block for `hash_id` (JSON list body, pre-encoded)."""
-    rng = random.Random(hash_id)
-    return ",".join(map(str, (rng.randrange(TOKEN_LO, TOKEN_HI) for _ in range(size))))
+    start = _offset(hash_id, size)
+    return ",".join(_token_pool()[start : start + size])
 
 
 @lru_cache(maxsize=65536)
 def block_word_text(hash_id: int, words: int) -> str:
     """Space-joined words of the text block for `hash_id`."""
-    rng = random.Random(hash_id)
-    return " ".join(rng.choice(WORDS) for _ in range(words))
+    start = _offset(hash_id, words)
+    return " ".join(_word_pool()[start : start + words])
 
 
 def session_hash_ids(session_id: str, n_blocks: int) -> tuple[int, ...]:
     """Stand-in hash ids for a source without them: one chain per session, so later calls
     extend earlier ones (within-session prefix sharing only)."""
-    seed = zlib.crc32(session_id.encode())
-    return tuple(_mix(seed, k + 1) for k in range(n_blocks))
+    # Ids only need to be distinct per (session, block): `_offset` mixes them anyway.
+    base = (zlib.crc32(session_id.encode()) + 1) << 24
+    return tuple(range(base, base + n_blocks))
 
 
 @dataclass(frozen=True)
@@ -81,6 +104,11 @@ class Materializer:
     model: str
     block_size: int = DEFAULT_BLOCK
     tokens_per_word: float = 1.0
+
+    def warm(self) -> None:
+        """Build the shared pools now, not on the first send."""
+        _token_pool()
+        _word_pool()
 
     @property
     def endpoint(self) -> str:
@@ -119,7 +147,7 @@ class Materializer:
         bs = self.block_size
         parts = [block_token_text(h, bs) for h in ids[:-1]]
         last = n_tokens - bs * (len(ids) - 1)
-        parts.append(block_token_text(ids[-1], bs) if last == bs else _head(ids[-1], last))
+        parts.append(block_token_text(ids[-1], bs) if last == bs else _head(ids[-1], last, bs))
         return ",".join(parts)
 
     def words_per_block(self) -> int:
@@ -135,9 +163,10 @@ class Materializer:
         return " ".join(parts)
 
 
-def _head(hash_id: int, n: int) -> str:
-    rng = random.Random(hash_id)
-    return ",".join(map(str, (rng.randrange(TOKEN_LO, TOKEN_HI) for _ in range(n))))
+def _head(hash_id: int, n: int, size: int) -> str:
+    """The first `n` tokens of the block for `hash_id` (a partial last block)."""
+    start = _offset(hash_id, size)
+    return ",".join(_token_pool()[start : start + n])
 
 
 def expected_cached(
@@ -145,7 +174,9 @@ def expected_cached(
 ) -> list[int | None]:
     """Ideal prefix-cache hit per call, in send order: an unbounded cache that holds every
     full block of every earlier prompt; a hit is the longest run of leading full blocks
-    already held. `calls` are (input_tokens, hash_ids) pairs; None hash ids give None."""
+    already held, among the blocks before the prompt's last token (engines such as vLLM
+    always compute that token, so a fully cached, block-aligned prompt hits one block less).
+    `calls` are (input_tokens, hash_ids) pairs; None hash ids give None."""
     seen: set[int] = set()
     out: list[int | None] = []
     for n_tokens, ids in calls:
@@ -154,7 +185,7 @@ def expected_cached(
             continue
         full = ids[: n_tokens // block_size]
         hit = 0
-        for h in full:
+        for h in full[: max(n_tokens - 1, 0) // block_size]:
             if h not in seen:
                 break
             hit += 1

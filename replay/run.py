@@ -43,6 +43,7 @@ def build_materializer(
     if plan.verbatim:
         return None, None
     mat = Materializer(config.api, config.model, block_size=plan.block_size or DEFAULT_BLOCK)
+    mat.warm()
     if config.api is ApiChoice.COMPLETIONS:
         return mat, {"note": "token ids sent to /v1/completions: exact prompt lengths"}
     if not config.calibrate:

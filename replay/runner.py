@@ -49,6 +49,7 @@ class Runner:
         self.stats = stats
         self.epoch_ns = 0
         self.interrupted = False
+        self._stopping = False
         self._sessions: set[asyncio.Task[None]] = set()
         self._admit_task: asyncio.Task[None] | None = None
         anthropic = setup.materializer is not None and setup.materializer.api is ApiChoice.MESSAGES
@@ -67,7 +68,7 @@ class Runner:
             while self._sessions:
                 await asyncio.wait(set(self._sessions))
         except asyncio.CancelledError:
-            if not self.interrupted:
+            if not self._stopping:
                 raise
         finally:
             if stopper is not None:
@@ -77,6 +78,7 @@ class Runner:
     async def stop(self, interrupted: bool = True) -> None:
         """Stop admitting and cancel every session; in-flight calls emit cancelled rows."""
         self.interrupted = self.interrupted or interrupted
+        self._stopping = True
         tasks = list(self._sessions)
         if self._admit_task is not None:
             tasks.append(self._admit_task)
@@ -139,8 +141,11 @@ class Runner:
             for i, call in enumerate(session.calls):
                 if i:
                     due = end + self.config.think_ns(call.think_s)
+                # Build the request before sleeping, so materialization is never lag.
+                path, body, headers, anthropic, row = self._prepare(session, sid, parent, cycle, i)
                 await sleep_until(due)
-                row = await self._call(session, sid, parent, cycle, i, due)
+                row[S.T_SCHEDULED_NS] = due
+                await issue(self.transport, path, body, headers, anthropic, row, self._emit)
                 end = row[S.T_END_NS]
                 for child in self.setup.plan.children.get((session.session_id, call.index), ()):
                     child_due = end + self.config.think_ns(child.calls[0].think_s)
@@ -151,9 +156,9 @@ class Runner:
             for task in spawned:
                 task.cancel()
 
-    async def _call(
-        self, session: SessionPlan, sid: str, parent: str | None, cycle: int, i: int, due: int
-    ) -> Row:
+    def _prepare(
+        self, session: SessionPlan, sid: str, parent: str | None, cycle: int, i: int
+    ) -> tuple[str, bytes, dict[str, str], bool, Row]:
         call = session.calls[i]
         row: Row = {
             S.SESSION_ID: sid,
@@ -161,7 +166,6 @@ class Runner:
             S.PARENT_SESSION_ID: parent,
             S.WORKER: self.setup.worker,
             S.FINAL_CALL: call.final,
-            S.T_SCHEDULED_NS: due,
             S.EXPECTED_INPUT_TOKENS: call.input_tokens,
             S.EXPECTED_OUTPUT_TOKENS: call.output_tokens,
         }
@@ -179,7 +183,7 @@ class Runner:
             anthropic = self._anthropic_default
         if anthropic:
             headers["anthropic-version"] = "2023-06-01"
-        return await issue(self.transport, path, body, headers, anthropic, row, self._emit)
+        return path, body, headers, anthropic, row
 
     def _emit(self, row: Row) -> None:
         sent = row.get(S.T_SENT_NS)

@@ -1,0 +1,32 @@
+"""Fixtures for replay tests: run a replay in-process against a sim and load the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from replay.config import ReplayConfig
+from replay.run import run_replay
+from traceformat import io
+from traceformat.io import Loaded
+
+
+def replay(source: Path, target: str, out: Path, **options: Any) -> Loaded:
+    """Run `run_replay` quietly and read the result file back."""
+    options.setdefault("model", "agentload-sim")
+    options.setdefault("quiet", True)
+    config = ReplayConfig(source=source, target=target, out=out, **options)
+    path = run_replay(config)
+    return io.read(path)
+
+
+def p99(values: pl.Series) -> float:
+    return float(values.quantile(0.99, "linear"))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def replay_fn() -> Any:
+    return replay

@@ -1,0 +1,128 @@
+"""Timing and content fidelity against `agentload sim` (fast preset, ample KV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from replay.config import ApiChoice
+from tests.replay.conftest import p99, replay
+from tests.replay.workloads import Shape, write_profile
+from tests.simhelper import running_sim
+from traceformat import schema as S
+
+MS = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def fidelity_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    tmp = tmp_path_factory.mktemp("fidelity")
+    profile = write_profile(tmp / "profile.arrow", Shape(sessions=8, calls=5))
+    log = tmp / "timing.arrow"
+    with running_sim("--preset", "fast", "--block-size", "16", "--timing-log", str(log)) as sim:
+        result = replay(tmp / "profile.arrow", sim.url, tmp / "out.arrow", think_scale=0.5)
+    assert result.metadata[S.META_COMPLETE.decode()] == "true"
+    return profile, result.frame, pl.read_ipc(log)
+
+
+def test_think_gaps_follow_profile(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
+    profile, rows, _ = fidelity_run
+    frame = (
+        rows.join(
+            profile.select(S.SESSION_ID, S.CALL_INDEX, S.THINK_S), on=[S.SESSION_ID, S.CALL_INDEX]
+        )
+        .sort(S.SESSION_ID, S.CALL_INDEX)
+        .with_columns(prev_end=pl.col(S.T_END_NS).shift(1).over(S.SESSION_ID))
+        .filter(pl.col("prev_end").is_not_null())
+    )
+    assert frame.height == 8 * 4 + 1
+    error_ms = (
+        (pl.col(S.T_SENT_NS) - pl.col("prev_end")) - pl.col(S.THINK_S) * 0.5 * 1e9
+    ).abs() / MS
+    errors = frame.select(error_ms.alias("e"))["e"]
+    assert p99(errors) <= 5.0, errors.describe()
+
+
+def test_session_arrivals_on_schedule(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
+    profile, rows, _ = fidelity_run
+    starts = rows.filter((pl.col(S.CALL_INDEX) == 0) & pl.col(S.PARENT_SESSION_ID).is_null()).sort(
+        S.SESSION_ID
+    )
+    arrivals = (
+        profile.filter(pl.col(S.CALL_INDEX) == 0)
+        .filter(pl.col(S.PARENT_SESSION_ID).is_null())
+        .sort(S.SESSION_ID)
+    )
+    scheduled = starts[S.T_SCHEDULED_NS] - starts[S.T_SCHEDULED_NS].min()
+    intended = (arrivals[S.ARRIVAL_S] * 1e9).cast(pl.Int64)
+    assert ((scheduled - intended).abs() <= 1000).all()  # the load timer's own arithmetic
+    lag_ms = (starts[S.T_SENT_NS] - starts[S.T_SCHEDULED_NS]) / MS
+    assert lag_ms.min() >= 0
+    assert lag_ms.max() <= 5.0, lag_ms.to_list()
+
+
+def test_child_session_starts_after_parent_call(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
+    _, rows, _ = fidelity_run
+    parent_end = rows.filter((pl.col(S.SESSION_ID) == "s00") & (pl.col(S.CALL_INDEX) == 1))[
+        S.T_END_NS
+    ][0]
+    child = rows.filter(pl.col(S.SESSION_ID) == "s00-child").sort(S.CALL_INDEX)
+    assert child.height == 2
+    assert child[S.PARENT_SESSION_ID].to_list() == ["s00", "s00"]
+    assert abs(child[S.T_SENT_NS][0] - parent_end - 0.015e9) <= 5 * MS
+
+
+def test_output_and_cached_tokens_match_profile(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
+    profile, rows, _ = fidelity_run
+    joined = rows.join(profile, on=[S.SESSION_ID, S.CALL_INDEX])
+    assert joined.height == profile.height == rows.height
+    assert (joined[S.STATUS] == "ok").all()
+    assert (joined[S.COMPLETION_TOKENS] == joined[S.OUTPUT_TOKENS]).all()
+    assert (joined[S.PROMPT_TOKENS] == joined[S.INPUT_TOKENS]).all()
+    assert (joined[S.CACHED_TOKENS] == joined[S.EXPECTED_CACHED_TOKENS]).all(), joined.select(
+        S.SESSION_ID, S.CALL_INDEX, S.CACHED_TOKENS, S.EXPECTED_CACHED_TOKENS
+    )
+    # Cross-session sharing is real: later sessions hit the shared 128-token prefix at call 0.
+    first_calls = joined.filter((pl.col(S.CALL_INDEX) == 0) & (pl.col(S.SESSION_ID) != "s00"))
+    assert (first_calls[S.CACHED_TOKENS] == 128).all()
+
+
+def test_client_times_agree_with_sim_log(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
+    _, rows, log = fidelity_run
+    ours = rows.sort(S.SESSION_ID, S.CALL_INDEX).with_columns(
+        n=pl.int_range(pl.len()).over(S.SESSION_ID)
+    )
+    sims = log.sort("session_id", "arrival_ns").with_columns(
+        n=pl.int_range(pl.len()).over("session_id")
+    )
+    both = ours.join(sims, on=[S.SESSION_ID, "n"])
+    assert both.height == rows.height
+    ttft = (
+        (pl.col(S.T_FIRST_TOKEN_NS) - pl.col(S.T_SENT_NS))
+        - (pl.col("first_token_ns") - pl.col("arrival_ns"))
+    ).abs() / MS
+    e2e = (
+        (pl.col(S.T_END_NS) - pl.col(S.T_SENT_NS)) - (pl.col("end_ns") - pl.col("arrival_ns"))
+    ).abs() / MS
+    diffs = both.select(ttft.alias("ttft"), e2e.alias("e2e"))
+    assert p99(diffs["ttft"]) <= 2.0, diffs.describe()
+    assert p99(diffs["e2e"]) <= 2.0, diffs.describe()
+
+
+def test_chat_prompts_calibrated(tmp_path: Path) -> None:
+    write_profile(tmp_path / "p.arrow", Shape(sessions=2, calls=2, child=False))
+    with running_sim("--preset", "fast") as sim:
+        result = replay(
+            tmp_path / "p.arrow", sim.url, tmp_path / "o.arrow", api=ApiChoice.CHAT, think_scale=0.1
+        )
+    frame = result.frame
+    assert (frame[S.STATUS] == "ok").all()
+    assert (frame[S.COMPLETION_TOKENS] == frame[S.EXPECTED_OUTPUT_TOKENS]).all()
+    diag = result.metadata[S.META_DIAGNOSTICS.decode()]
+    assert "calibrated against" in diag
+    drift = (frame[S.PROMPT_TOKENS] / frame[S.EXPECTED_INPUT_TOKENS] - 1).abs()
+    assert drift.max() < 0.15, drift.to_list()
