@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from traceformat.errors import FormatError
+from traceformat.errors import CorruptFileError, FormatError
 from traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
 from traceformat.foreign.trie import read_trie
 from traceformat.io import read
@@ -36,6 +36,11 @@ def sniff(path: str | os.PathLike[str]) -> SourceFormat:
             handle.seek(0)
             if head.startswith((_ARROW_FILE_MAGIC, _ARROW_STREAM_CONTINUATION)):
                 return SourceFormat.AGENTLOAD
+            if b"\x00" in handle.read(4096):
+                raise CorruptFileError(
+                    f"{source}: not an agentload Arrow file (no Arrow header) nor JSONL text"
+                )
+            handle.seek(0)
             for number, raw in enumerate(handle, start=1):
                 if raw.strip():
                     return _sniff_record(f"{source}:{number}", raw)
