@@ -20,6 +20,7 @@ from simengine import costmodel
 from simengine.config import EngineConfig
 from simengine.errors import ApiError, bad_request
 from simengine.kvcache import BlockPool
+from simengine.timer import DeadlineTimer
 
 # After this many zero-duration steps in a row the loop yields to let handlers run.
 _MAX_INSTANT_STEPS = 256
@@ -39,9 +40,11 @@ class SimRequest:
         "first_token_ns",
         "generated",
         "hashes",
+        "lazy",
         "num_cached",
         "out_len",
         "prompt_len",
+        "registered",
         "rid",
         "tokens",
         "waiter",
@@ -54,11 +57,13 @@ class SimRequest:
         self.out_len = len(output_ids)
         self.hashes: list[int] = []
         self.blocks: list[int] = []
+        self.registered = 0  # leading blocks already offered to the prefix cache
         self.num_cached = 0
         self.computed = 0  # prompt tokens in KV (cached or prefilled)
         self.generated = 0
         self.finished = False
         self.waiter: asyncio.Future[None] | None = None
+        self.lazy = False  # the handler only wants to hear about the end
         self.arrival_ns = time.monotonic_ns()
         self.first_token_ns = 0
         self.end_ns = 0
@@ -70,13 +75,14 @@ class SimRequest:
             await self.waiter
 
     async def wait_done(self) -> None:
+        self.lazy = True
         while not self.finished:
             self.waiter = asyncio.get_running_loop().create_future()
             await self.waiter
 
     def notify(self) -> None:
         w = self.waiter
-        if w is not None and not w.done():
+        if w is not None and not w.done() and (not self.lazy or self.finished):
             w.set_result(None)
 
 
@@ -114,6 +120,7 @@ class Engine:
         self.counters = Counters()
         self._next_rid = 0
         self._wake = asyncio.Event()
+        self._timer = DeadlineTimer()
 
     # --- admission ----------------------------------------------------------------------
     def submit(self, prompt_ids: list[int], output_ids: list[int], max_tokens: int) -> SimRequest:
@@ -167,6 +174,7 @@ class Engine:
         if blocks is None:
             return False
         req.blocks = blocks
+        req.registered = len(hits)
         req.num_cached = req.computed = len(hits) * bs
         self.counters.prefix_queries += req.prompt_len
         self.counters.prefix_hits += req.num_cached
@@ -243,12 +251,15 @@ class Engine:
             return
         bs = self.config.block_size
         full = min(kv_tokens, len(r.tokens)) // bs
+        if full <= r.registered:
+            return
         have = len(r.hashes)
         if full > have:
             prev = r.hashes[-1] if have else 0
             r.hashes.extend(chain_hashes(r.tokens, bs, have, full - have, prev))
-        for j in range(full):
+        for j in range(r.registered, full):
             self.pool.register(r.blocks[j], r.hashes[j])
+        r.registered = full
 
     def _finish(self, r: SimRequest, now: int) -> None:
         r.finished = True
@@ -262,6 +273,12 @@ class Engine:
     # --- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
         """Step forever (cancel to stop)."""
+        try:
+            await self._loop()
+        finally:
+            self._timer.close()
+
+    async def _loop(self) -> None:
         deadline = time.monotonic()
         instant = 0
         while True:
@@ -277,12 +294,15 @@ class Engine:
                 continue
             start = max(deadline, time.monotonic() - _REANCHOR_S)
             deadline = start + self._duration(decode, prefill)
-            delay = deadline - time.monotonic()
-            if delay > 0:
+            if deadline > start:
+                # a timed step: let handlers write the last step's tokens even when late
                 instant = 0
-                await asyncio.sleep(delay)
+                if deadline > time.monotonic():
+                    await self._timer.sleep_until(deadline)
+                else:
+                    await asyncio.sleep(0)
             else:
-                instant += 1
+                instant += 1  # zero-cost steps run back to back, yielding now and then
                 if instant >= _MAX_INSTANT_STEPS:
                     instant = 0
                     await asyncio.sleep(0)
