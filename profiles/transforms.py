@@ -63,7 +63,8 @@ def with_roots(profile: pl.DataFrame) -> pl.DataFrame:
 
 
 def _keep_roots(profile: pl.DataFrame, roots: pl.Series | list[str]) -> pl.DataFrame:
-    return profile.filter(pl.col(_ROOT).is_in(roots))
+    wanted = pl.Series(_ROOT, list(roots), dtype=pl.String)
+    return profile.filter(pl.col(_ROOT).is_in(wanted.implode()))
 
 
 def cap_context(profile: pl.DataFrame, limit: int) -> pl.DataFrame:
