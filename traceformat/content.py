@@ -24,7 +24,14 @@ from traceformat.schema import (
     REQUEST_CONTENT_IDS,
 )
 
-__all__ = ["ContentStore", "canonical_json", "content_id", "content_table", "request_parts"]
+__all__ = [
+    "ContentStore",
+    "canonical_json",
+    "content_frame",
+    "content_id",
+    "content_table",
+    "request_parts",
+]
 
 
 def content_id(data: str) -> str:
