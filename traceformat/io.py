@@ -29,7 +29,8 @@ from traceformat.validate import check_columns, check_required, conform, rows_to
 __all__ = ["Loaded", "StreamWriter", "compact", "read", "read_table", "write_file"]
 
 _FILE_MAGIC = b"ARROW1"
-_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+_CONTINUATION = b"\xff\xff\xff\xff"  # starts every message of a (post-0.15) IPC stream
+_END_OF_STREAM = _CONTINUATION + b"\x00\x00\x00\x00"
 # zstd level 3 (pyarrow's default is 1): about 15% smaller traces, still fast enough to write
 # live. Buffers are compressed per batch, so small batches compress worse: `compact` merges
 # them into batches of up to COMPACT_BATCH_ROWS rows.
@@ -237,17 +238,19 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, bool]:
             reader = pa.ipc.open_file(data)
             batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
             return pa.Table.from_batches(batches, schema=reader.schema), False
-        except (pa.ArrowInvalid, OSError):
+        except (pa.ArrowException, OSError):
             # No valid footer (killed while compacting): the body is a plain stream after
             # the 8-byte magic, so recover its complete batches like a stream's.
             return _read_stream(source, data.slice(8))
+    if data.slice(0, len(_CONTINUATION)).to_pybytes() != _CONTINUATION:
+        raise CorruptFileError(f"{source}: not an agentload Arrow file (no Arrow IPC header)")
     return _read_stream(source, data)
 
 
 def _read_stream(source: Path, data: pa.Buffer) -> tuple[pa.Table, bool]:
     try:
         reader = pa.ipc.open_stream(pa.BufferReader(data))
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise CorruptFileError(f"{source}: not an agentload Arrow file ({exc})") from None
     batches: list[pa.RecordBatch] = []
     broken = False
@@ -256,7 +259,7 @@ def _read_stream(source: Path, data: pa.Buffer) -> tuple[pa.Table, bool]:
             batches.append(reader.read_next_batch())
         except StopIteration:
             break
-        except (pa.ArrowInvalid, OSError):
+        except (pa.ArrowException, OSError):
             broken = True  # a batch cut short by a crash: keep what came before it
             break
     tail = data.slice(max(0, data.size - len(_END_OF_STREAM))).to_pybytes()
