@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from typing import Any
@@ -49,7 +48,6 @@ async def _main(config: CaptureConfig) -> int:
 
 
 def run_capture(config: CaptureConfig) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     # The writer thread parses on the side; a short switch interval keeps it from holding
     # the GIL for the default 5 ms while the proxy loop has a chunk to forward.
     sys.setswitchinterval(0.001)

@@ -57,6 +57,7 @@ class Sink:
         rotate_seconds: float,
         flush_seconds: float = 1.0,
         path_for: Callable[[Path, int], Path] = trace_path,
+        retry_seconds: float = _RETRY_S,
     ) -> None:
         self.builder = builder
         self.out_dir = out_dir
@@ -70,6 +71,7 @@ class Sink:
         self._writer: StreamWriter | None = None
         self._opened_at = 0.0
         self._retry_at = 0.0
+        self._retry_s = retry_seconds
         self._thread = threading.Thread(target=self._run, name="agentload-capture", daemon=True)
 
     def start(self) -> None:
@@ -164,10 +166,12 @@ class Sink:
     def _write_failed(self, exc: BaseException) -> None:
         self.stats.errors += 1
         log.error(
-            "capture: trace write failed (%s); traffic continues, retrying in %.0f s", exc, _RETRY_S
+            "capture: trace write failed (%s); traffic continues, retrying in %.1f s",
+            exc,
+            self._retry_s,
         )
         writer, self._writer = self._writer, None
         if writer is not None:
             with contextlib.suppress(Exception):
                 writer.close()
-        self._retry_at = time.monotonic() + _RETRY_S
+        self._retry_at = time.monotonic() + self._retry_s

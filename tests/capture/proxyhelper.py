@@ -1,0 +1,110 @@
+"""Start a real `agentload capture` (or bare `mitmdump`) subprocess for tests/benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+READY = "agentload capture listening on "
+
+
+@dataclass
+class Proxy:
+    url: str
+    proc: subprocess.Popen[str]
+    out_dir: Path | None
+    output: list[str] = field(default_factory=list)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _drain(proc: subprocess.Popen[str], lines: list[str], ready: threading.Event) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(READY):
+            ready.set()
+    ready.set()
+
+
+def _start(cmd: list[str], url_of: object, out_dir: Path | None) -> Proxy:
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    threading.Thread(target=_drain, args=(proc, lines, ready), daemon=True).start()
+    if not ready.wait(30) or proc.poll() is not None:
+        proc.kill()
+        raise RuntimeError("proxy did not start:\n" + "".join(lines))
+    return Proxy(url_of(lines), proc, out_dir, lines)  # type: ignore[operator]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_capture(upstream: str, out_dir: Path, *extra: str) -> Iterator[Proxy]:
+    cmd = [str(BIN / "agentload"), "capture", "--upstream", upstream]
+    cmd += ["--listen", "127.0.0.1:0", "--out", str(out_dir), *extra]
+
+    def url_of(lines: list[str]) -> str:
+        line = next(x for x in lines if x.startswith(READY))
+        return line[len(READY) :].strip()
+
+    proxy = _start(cmd, url_of, out_dir)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@contextmanager
+def running_mitmdump(upstream: str, *extra: str) -> Iterator[Proxy]:
+    """Bare mitmproxy pass-through (no addon): the baseline of the benchmark."""
+    port = free_port()
+    cmd = [str(BIN / "mitmdump"), "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1"]
+    cmd += ["--listen-port", str(port), "--set", "termlog_verbosity=warn", "-q", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("mitmdump did not start") from None
+            time.sleep(0.1)
+    proxy = Proxy(f"http://127.0.0.1:{port}", proc, None)  # type: ignore[arg-type]
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

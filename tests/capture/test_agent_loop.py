@@ -1,0 +1,127 @@
+"""Acceptance: a real agent framework (openai-agents) running a multi-turn tool loop through
+the proxy is captured as one session, calls in order, tool gaps as the agent lived them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
+from openai import AsyncOpenAI
+
+from tests.capture.proxyhelper import Proxy, running_capture
+from tests.capture.tracehelper import SECRET, wait_rows
+from tests.simhelper import Sim, running_sim
+from traceformat import schema as S
+
+pytestmark = pytest.mark.slow
+
+DELAYS = [0.15, 0.30, 0.05]  # seconds each tool call sleeps
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    script = tmp_path_factory.mktemp("script") / "agent.json"
+    turns = [{"calls": [{"tool": "lookup", "arguments": {"city": f"c{i}"}}]} for i in DELAYS]
+    script.write_text(json.dumps({"turns": turns, "final": {"text": "done"}}))
+    with running_sim("--preset", "fast", "--agent-script", str(script)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def proxy(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    with running_capture(sim.url, tmp_path_factory.mktemp("trace"), "--workload", "agents") as p:
+        yield p
+
+
+class _TimedBody(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, done: list[int]) -> None:
+        self.inner, self.done = inner, done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            yield chunk
+        self.done.append(time.time_ns())
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class TimedTransport(httpx.AsyncBaseTransport):
+    """Wall times at which the agent sent each request and finished reading each response."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.sent: list[int] = []
+        self.done: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(time.time_ns())
+        response = await self.inner.handle_async_request(request)
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_TimedBody(response.stream, self.done),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _run_agent(
+    base_url: str, model: str, transport: TimedTransport
+) -> tuple[str, list[tuple[int, int]]]:
+    set_tracing_disabled(True)
+    spans: list[tuple[int, int]] = []
+
+    @function_tool
+    async def lookup(city: str) -> str:
+        """Look a city up."""
+        t0 = time.time_ns()
+        await asyncio.sleep(DELAYS[len(spans)])
+        spans.append((t0, time.time_ns()))
+        return f"{city}: sunny"
+
+    client = AsyncOpenAI(
+        base_url=base_url + "/v1",
+        api_key=SECRET,
+        max_retries=0,
+        http_client=httpx.AsyncClient(transport=transport),
+    )
+    agent = Agent(
+        name="weather",
+        instructions="Use the lookup tool.",
+        tools=[lookup],
+        model=OpenAIChatCompletionsModel(model=model, openai_client=client),
+    )
+    result = await Runner.run(agent, "What is the weather?", max_turns=10)
+    await client.close()
+    return str(result.final_output), spans
+
+
+def test_tool_loop_is_one_session_with_real_gaps(sim: Sim, proxy: Proxy) -> None:
+    transport = TimedTransport()
+    final, spans = asyncio.run(_run_agent(proxy.url, sim.model, transport))
+    assert len(spans) == len(DELAYS) and len(transport.sent) == len(DELAYS) + 1
+    assert proxy.out_dir is not None
+    frame = wait_rows(proxy.out_dir, len(DELAYS) + 1).sort(S.T_REQUEST_START_NS)
+    assert frame[S.SESSION_ID].n_unique() == 1
+    assert frame[S.CALL_INDEX].to_list() == list(range(len(DELAYS) + 1))
+    assert frame[S.PARENT_SESSION_ID].null_count() == frame.height
+    assert frame[S.STITCH].to_list()[1:] == ["tool-call-id"] * len(DELAYS)
+    assert frame[S.WORKLOAD].unique().to_list() == ["agents"]
+    assert frame[S.FINISH_REASON].to_list() == ["tool_calls"] * len(DELAYS) + ["stop"]
+    starts = frame[S.T_REQUEST_START_NS].to_list()
+    ends = frame[S.T_RESPONSE_END_NS].to_list()
+    for i, (t0, t1) in enumerate(spans):
+        recorded_ms = (starts[i + 1] - ends[i]) / 1e6
+        lived_ms = (transport.sent[i + 1] - transport.done[i]) / 1e6  # as the agent saw it
+        assert abs(recorded_ms - lived_ms) < 10.0, (i, recorded_ms, lived_ms)
+        assert recorded_ms >= (t1 - t0) / 1e6  # the gap holds the whole tool run
+    assert final

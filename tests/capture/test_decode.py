@@ -1,0 +1,101 @@
+"""Compressed bodies: a gzip request body and a zstd-encoded SSE stream, chunked arbitrarily,
+parse to the same row as the plain ones; chunk times survive decompression."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import zstandard
+
+from capture.flowdata import ChunkRecorder, RawCall
+from capture.process import RowBuilder
+from capture.stitch import Stitcher
+from traceformat import schema as S
+from traceformat.content import ContentStore
+from traceformat.schema import Api
+
+REQUEST = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+EVENTS = [{"choices": [{"index": 0, "delta": {"content": f"t{i}"}}]} for i in range(4)] + [
+    {
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+    }
+]
+SSE = "".join(f"data: {json.dumps(e)}\n\n" for e in EVENTS).encode() + b"data: [DONE]\n\n"
+
+
+def _row(
+    body: bytes, req_enc: str | None, stream: bytes, resp_enc: str | None
+) -> dict[str, object]:
+    rec = ChunkRecorder(1 << 20)
+    step = max(1, len(stream) // 7)
+    for i in range(0, len(stream), step):
+        rec(stream[i : i + step])
+    rec.times = [1_000 + 10 * k for k in range(len(rec.times))]  # deterministic clock
+    raw = RawCall(
+        api=Api.OPENAI_CHAT,
+        path="/v1/chat/completions",
+        t_request_start_ns=0,
+        headers={},
+        request_body=body,
+        request_encoding=req_enc,
+        t_response_end_ns=10_000,
+        status=200,
+        response_type="text/event-stream",
+        response_encoding=resp_enc,
+        recorder=rec,
+    )
+    builder = RowBuilder(
+        ContentStore(),
+        Stitcher("t"),
+        session_headers=(),
+        rules=(),
+        default_workload="w",
+        redact=False,
+    )
+    return builder.build(raw)
+
+
+def test_gzip_request_and_zstd_stream_match_plain() -> None:
+    plain = _row(json.dumps(REQUEST).encode(), None, SSE, None)
+    packed = _row(
+        gzip.compress(json.dumps(REQUEST).encode()),
+        "gzip",
+        zstandard.ZstdCompressor().compress(SSE),
+        "zstd",
+    )
+    assert plain[S.COMPLETION_TOKENS] == packed[S.COMPLETION_TOKENS] == 4
+    assert plain[S.REQUEST_CONTENT_IDS] == packed[S.REQUEST_CONTENT_IDS]
+    assert plain[S.RESPONSE_CONTENT_ID] == packed[S.RESPONSE_CONTENT_ID]
+    assert plain[S.ERROR] is None and packed[S.ERROR] is None
+    assert len(plain[S.CHUNK_OFFSETS_NS]) == 4  # type: ignore[arg-type]
+    assert packed[S.T_FIRST_TOKEN_NS] is not None
+
+
+def test_redacted_content_keeps_ids_and_sizes_only() -> None:
+    rec = ChunkRecorder(1 << 20)
+    rec(SSE)
+    raw = RawCall(
+        api=Api.OPENAI_CHAT,
+        path="/v1/chat/completions",
+        t_request_start_ns=0,
+        headers={},
+        request_body=json.dumps(REQUEST).encode(),
+        t_response_end_ns=5,
+        status=200,
+        response_type="text/event-stream",
+        recorder=rec,
+    )
+    builder = RowBuilder(
+        ContentStore(),
+        Stitcher("t"),
+        session_headers=(),
+        rules=(),
+        default_workload="w",
+        redact=True,
+    )
+    row = builder.build(raw)
+    new = row[S.NEW_CONTENT]
+    assert isinstance(new, list) and len(new) == 3
+    assert all(c[S.CONTENT_DATA] is None and c[S.CONTENT_SIZE] > 0 for c in new)

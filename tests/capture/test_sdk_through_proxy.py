@@ -1,0 +1,141 @@
+"""Acceptance: the official SDKs through a real `agentload capture` process with the sim
+upstream. Bodies are byte-identical to a direct call; rows hold the usage and content the
+client saw; recorded TTFT is within 5 ms of the client's."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.capture.proxyhelper import Proxy, running_capture
+from tests.capture.tracehelper import SECRET, contents, rows_for, session_of
+from tests.simhelper import Sim, running_sim
+from traceformat import schema as S
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Sim]:
+    with running_sim("--preset", "fast", "--token-interval-ms", "4", "--allow-faults") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def proxy(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    with running_capture(sim.url, tmp_path_factory.mktemp("trace")) as p:
+        yield p
+
+
+def _oa(base: str, session: str, sent: list[int] | None = None) -> openai.OpenAI:
+    """An SDK client; `sent` collects the wall time at which each request goes out."""
+
+    def on_request(_request: httpx.Request) -> None:
+        if sent is not None:
+            sent.append(time.time_ns())
+
+    return openai.OpenAI(
+        base_url=base + "/v1",
+        api_key=SECRET,
+        default_headers={"X-Session-ID": session},
+        max_retries=0,
+        http_client=httpx.Client(event_hooks={"request": [on_request]}),
+    )
+
+
+def test_openai_chat_stream_usage_content_and_ttft(sim: Sim, proxy: Proxy) -> None:
+    sent: list[int] = []
+    messages = [{"role": "user", "content": "tell me something"}]
+    client = _oa(proxy.url, "oa-stream", sent)
+    # warm up: the first SDK call pays imports and the TCP connection; not timed, and its
+    # own session (it carries another header) so the timed call is the session's first
+    for _ in client.chat.completions.create(
+        model=sim.model,
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=2,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers={"X-Session-ID": "oa-warm-up"},
+    ):
+        pass
+    stream = client.chat.completions.create(
+        model=sim.model,
+        messages=messages,  # type: ignore[arg-type]
+        stream=True,
+        max_tokens=40,
+        stream_options={"include_usage": True},
+    )
+    t_first, text, usage = None, [], None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            t_first = t_first or time.time_ns()
+            text.append(chunk.choices[0].delta.content)
+        usage = chunk.usage or usage
+    assert t_first is not None and usage is not None
+    row = rows_for(proxy.out_dir, session_of("oa-stream"), 1).row(0, named=True)  # type: ignore[arg-type]
+    assert row[S.PROMPT_TOKENS] == usage.prompt_tokens
+    assert row[S.COMPLETION_TOKENS] == usage.completion_tokens
+    assert row[S.STREAM] is True and row[S.PARTIAL] is False and row[S.HTTP_STATUS] == 200
+    client_ttft = (t_first - sent[1]) / 1e6
+    recorded_ttft = (row[S.T_FIRST_TOKEN_NS] - row[S.T_REQUEST_START_NS]) / 1e6
+    assert abs(client_ttft - recorded_ttft) < 5.0, (client_ttft, recorded_ttft)
+    table = contents(proxy.out_dir)  # type: ignore[arg-type]
+    stored = json.loads(table[row[S.RESPONSE_CONTENT_ID]] or "{}")
+    assert stored["content"] == "".join(text)
+    assert json.loads(table[row[S.REQUEST_CONTENT_IDS][1]] or "{}") == messages[0]
+    assert len(row[S.CHUNK_OFFSETS_NS]) == len(text)
+
+
+def test_openai_chat_plain_and_cached_tokens(sim: Sim, proxy: Proxy) -> None:
+    client = _oa(proxy.url, "oa-plain")
+    long = "the quick brown fox " * 200
+    messages = [{"role": "system", "content": long}, {"role": "user", "content": "hi"}]
+    first = client.chat.completions.create(model=sim.model, messages=messages, max_tokens=8)  # type: ignore[arg-type]
+    second = client.chat.completions.create(
+        model=sim.model,
+        messages=[
+            *messages,
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": "more"},
+        ],  # type: ignore[list-item]
+        max_tokens=8,
+    )
+    rows = rows_for(proxy.out_dir, session_of("oa-plain"), 2)  # type: ignore[arg-type]
+    assert rows[S.CALL_INDEX].to_list() == [0, 1]
+    assert second.usage is not None and second.usage.prompt_tokens_details is not None
+    assert rows[S.CACHED_TOKENS][1] == second.usage.prompt_tokens_details.cached_tokens
+    assert rows[S.FINISH_REASON][1] == second.choices[0].finish_reason
+    assert rows[S.STREAM].to_list() == [False, False]
+    # content is stored once: the long system prompt appears in the first row's new parts only
+    assert rows[S.REQUEST_CONTENT_IDS][0][1] == rows[S.REQUEST_CONTENT_IDS][1][1]
+    assert len(rows[S.NEW_CONTENT][1]) < len(rows[S.REQUEST_CONTENT_IDS][1]) + 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_messages(sim: Sim, proxy: Proxy, stream: bool) -> None:
+    session = f"an-{stream}"
+    client = anthropic.Anthropic(
+        base_url=proxy.url, api_key=SECRET, default_headers={"X-Session-ID": session}, max_retries=0
+    )
+    kwargs = {"model": sim.model, "max_tokens": 30, "messages": [{"role": "user", "content": "yo"}]}
+    if stream:
+        with client.messages.stream(**kwargs) as s:  # type: ignore[arg-type]
+            text = "".join(s.text_stream)
+            message = s.get_final_message()
+    else:
+        message = client.messages.create(**kwargs)  # type: ignore[arg-type]
+        text = "".join(b.text for b in message.content if b.type == "text")
+    row = rows_for(proxy.out_dir, session_of(session), 1).row(0, named=True)  # type: ignore[arg-type]
+    assert row[S.API] == S.Api.ANTHROPIC_MESSAGES.value
+    assert row[S.COMPLETION_TOKENS] == message.usage.output_tokens
+    assert row[S.PROMPT_TOKENS] >= message.usage.input_tokens
+    assert row[S.FINISH_REASON] == message.stop_reason
+    stored = json.loads(contents(proxy.out_dir)[row[S.RESPONSE_CONTENT_ID]] or "{}")  # type: ignore[arg-type]
+    blocks = stored["content"]
+    assert "".join(b.get("text", "") for b in blocks) == text

@@ -1,0 +1,118 @@
+"""The writer thread: rows read back, rotation gives self-contained files, write errors
+(a real ENOSPC from /dev/full) are logged and recording resumes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from capture.flowdata import ChunkRecorder, RawCall
+from capture.process import RowBuilder
+from capture.sink import Sink
+from capture.stitch import Stitcher
+from traceformat import schema as S
+from traceformat.content import ContentStore, content_table
+from traceformat.io import read
+from traceformat.schema import Api
+
+
+def raw_call(i: int, history: int) -> RawCall:
+    messages = [{"role": "user", "content": f"turn {k}"} for k in range(history)]
+    body = json.dumps({"model": "m", "messages": messages}).encode()
+    rec = ChunkRecorder(1 << 20)
+    rec(
+        json.dumps(
+            {"choices": [{"message": {"content": f"r{i}"}, "finish_reason": "stop"}]}
+        ).encode()
+    )
+    t0 = time.time_ns()
+    return RawCall(
+        api=Api.OPENAI_CHAT,
+        path="/v1/chat/completions",
+        t_request_start_ns=t0,
+        headers={},
+        request_body=body,
+        t_response_headers_ns=t0 + 1,
+        t_response_end_ns=t0 + 2,
+        status=200,
+        response_type="application/json",
+        recorder=rec,
+    )
+
+
+def builder() -> RowBuilder:
+    return RowBuilder(
+        ContentStore(),
+        Stitcher("t"),
+        session_headers=(),
+        rules=(),
+        default_workload="w",
+        redact=False,
+    )
+
+
+def wait_for(predicate: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_rows_flush_within_a_second_and_rotated_files_stand_alone(tmp_path: Path) -> None:
+    sink = Sink(builder(), tmp_path, {}, rotate_bytes=1 << 30, rotate_seconds=0.6)
+    sink.start()
+    try:
+        for i in range(3):
+            sink.submit(raw_call(i, i + 1))
+        # flushed by the periodic tick without further traffic or close()
+        wait_for(lambda: sink.stats.files and len(read(sink.stats.files[0]).frame) == 3, 3.0)
+        time.sleep(0.8)  # past rotate_seconds: the next row opens a new file
+        sink.submit(raw_call(3, 4))
+        wait_for(lambda: len(sink.stats.files) == 2)
+    finally:
+        sink.close()
+    second = read(sink.stats.files[1]).frame
+    # every part the row references is stored in the second file itself
+    parts = content_table(second)
+    ids = [*second[S.REQUEST_CONTENT_IDS][0].to_list(), second[S.RESPONSE_CONTENT_ID][0]]
+    assert all(parts.get(i) is not None for i in ids)
+    assert second[S.CALL_INDEX][0] == 3  # stitching state survives rotation
+
+
+def test_write_errors_are_logged_and_recording_resumes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    targets = iter([Path("/dev/full")])
+
+    def path_for(out: Path, seq: int) -> Path:
+        return next(targets, out / f"ok-{seq}.arrow")
+
+    sink = Sink(
+        builder(),
+        tmp_path,
+        {},
+        rotate_bytes=1 << 30,
+        rotate_seconds=60,
+        path_for=path_for,
+        retry_seconds=0.2,
+    )
+    caplog.set_level(logging.ERROR, "agentload.capture")
+    sink.start()
+    try:
+        sink.submit(raw_call(0, 1))
+        wait_for(lambda: sink.stats.errors >= 1)
+        time.sleep(0.3)
+        sink.submit(raw_call(1, 2))
+        wait_for(lambda: sink.stats.rows >= 1)
+    finally:
+        sink.close()
+    assert "trace write failed" in caplog.text and sink.stats.dropped == 1
+    assert sink.stats.files == [tmp_path / "ok-0.arrow"]
+    good = read(sink.stats.files[-1]).frame
+    assert good[S.CALL_INDEX].to_list() == [1]

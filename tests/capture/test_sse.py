@@ -1,0 +1,58 @@
+"""SSE framing: any chunking gives the same events; CRLF; cut streams; garbage."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from capture.sse import SseParser
+
+STREAM = (
+    b'data: {"a": 1}\n\n'
+    b'event: message_start\r\ndata: {"b":\r\ndata: 2}\r\n\r\n'
+    b": keep-alive comment\n\n"
+    b"data: [DONE]\n\n"
+)
+
+
+def _events(chunks: list[bytes]) -> list[tuple[str, str, int]]:
+    parser = SseParser()
+    out = []
+    for i, chunk in enumerate(chunks):
+        out += [(e.event, e.data, e.t_ns) for e in parser.feed(chunk, i)]
+    tail, cut = parser.close(len(chunks))
+    assert not cut
+    return out + [(e.event, e.data, e.t_ns) for e in tail]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=len(STREAM) - 1), max_size=12))
+def test_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
+    points = [0, *sorted(set(cuts)), len(STREAM)]
+    chunks = [STREAM[a:b] for a, b in itertools.pairwise(points)]
+    events = [(name, data) for name, data, _ in _events(chunks)]
+    assert events == [
+        ("message", '{"a": 1}'),
+        ("message_start", '{"b":\n2}'),
+        ("message", "[DONE]"),
+    ]
+
+
+def test_event_is_stamped_with_the_chunk_that_completed_it() -> None:
+    events = _events([b"data: x", b"yz\n", b"\ndata: 2\n\n"])
+    assert [(d, t) for _, d, t in events] == [("xyz", 2), ("2", 2)]
+
+
+def test_stream_cut_mid_event_is_reported() -> None:
+    parser = SseParser()
+    assert parser.feed(b'data: {"a": 1}\n\ndata: {"b"', 5)[0].data == '{"a": 1}'
+    tail, cut = parser.close(9)
+    assert cut and tail[0].data == '{"b"'
+
+
+def test_garbage_blocks_are_counted_not_raised() -> None:
+    parser = SseParser()
+    events = parser.feed(b"\x00\xff not sse at all\n\ndata: ok\n\n", 1)
+    assert [e.data for e in events] == ["ok"]
+    assert parser.malformed == 1

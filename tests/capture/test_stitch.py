@@ -1,0 +1,102 @@
+"""Session stitching rules on hand-built call summaries."""
+
+from __future__ import annotations
+
+from capture.session_keys import DEFAULT_SESSION_HEADERS, group_key
+from capture.stitch import CallKeys, Stitcher
+
+MS = 1_000_000
+
+
+def call(
+    t0: int,
+    t1: int,
+    msgs: tuple[str, ...],
+    *,
+    emits: tuple[str, ...] = (),
+    answers: frozenset[str] = frozenset(),
+    group: str | None = None,
+) -> CallKeys:
+    return CallKeys(
+        t_start_ns=t0 * MS,
+        t_end_ns=t1 * MS,
+        group_key=group,
+        message_ids=msgs,
+        tool_result_ids=answers,
+        emitted_tool_ids=emits,
+    )
+
+
+def test_tool_loop_by_prefix_and_tool_ids() -> None:
+    s = Stitcher("t")
+    a0 = s.assign(call(0, 10, ("sys", "u1"), emits=("c1",)))
+    a1 = s.assign(call(20, 30, ("sys", "u1", "a1", "r1"), answers=frozenset({"c1"})))
+    a2 = s.assign(call(40, 50, ("sys", "u1", "a1", "r1", "a2", "u2")))
+    assert (a0.session_id, a0.call_index, a0.stitch) == ("t-00000", 0, "new")
+    assert (a1.session_id, a1.call_index, a1.stitch) == ("t-00000", 1, "tool-call-id")
+    assert (a2.session_id, a2.call_index, a2.stitch) == ("t-00000", 2, "prefix")
+    assert a2.parent_session_id is None
+
+
+def test_identical_first_requests_are_separate_sessions() -> None:
+    s = Stitcher("t")
+    first = s.assign(call(0, 10, ("sys", "u1")))
+    second = s.assign(call(20, 30, ("sys", "u1")))
+    assert first.session_id != second.session_id
+
+
+def test_side_call_while_awaiting_a_tool_is_a_child() -> None:
+    s = Stitcher("t")
+    s.assign(call(0, 10, ("sys", "task"), emits=("c1",)))
+    # the subagent starts while c1 is running; its reply ends after the parent's next call
+    s.assign(call(60, 70, ("sys", "task", "a", "r"), answers=frozenset({"c1"})))
+    sub = s.assign(call(15, 80, ("subsys", "subtask")))
+    assert (sub.session_id, sub.parent_session_id, sub.parent_call_index) == (
+        "t-00000.1",
+        "t-00000",
+        0,
+    )
+    # the subagent's own follow-up continues the child session
+    nxt = s.assign(call(90, 95, ("subsys", "subtask", "x", "y")))
+    assert (nxt.session_id, nxt.call_index) == ("t-00000.1", 1)
+
+
+def test_request_after_parent_moved_on_is_a_root() -> None:
+    s = Stitcher("t")
+    s.assign(call(0, 10, ("sys", "task"), emits=("c1",)))
+    s.assign(call(20, 30, ("sys", "task", "a", "r"), answers=frozenset({"c1"})))
+    other = s.assign(call(40, 50, ("other",)))
+    assert other.parent_session_id is None and other.stitch == "new"
+
+
+def test_fork_from_an_earlier_call_is_a_child() -> None:
+    s = Stitcher("t")
+    s.assign(call(0, 10, ("s", "u")))
+    s.assign(call(20, 30, ("s", "u", "a", "u2")))
+    fork = s.assign(call(40, 50, ("s", "u", "a", "other")))
+    assert (fork.parent_session_id, fork.parent_call_index, fork.stitch) == ("t-00000", 0, "prefix")
+
+
+def test_group_key_confines_matching_and_names_the_session() -> None:
+    s = Stitcher("t")
+    a = s.assign(call(0, 10, ("s", "u"), group="x-session-id=A"))
+    b = s.assign(call(0, 10, ("s", "u"), group="x-session-id=B"))
+    a1 = s.assign(call(20, 30, ("s", "u", "r", "u2"), group="x-session-id=A"))
+    # compacted history: does not extend anything, but the header says it is session A
+    a2 = s.assign(call(40, 50, ("summary",), group="x-session-id=A"))
+    assert a.session_id != b.session_id
+    assert a.stitch == a1.stitch == a2.stitch == "header"
+    assert a.session_id == a1.session_id == a2.session_id
+    assert a2.call_index == 2
+
+
+def test_group_key_sources() -> None:
+    names = DEFAULT_SESSION_HEADERS
+    assert group_key({"x-claude-code-session-id": "u1"}, {}, names) == "x-claude-code-session-id=u1"
+    legacy = {"metadata": {"user_id": "user_abc_account__session_1234-abcd"}}
+    assert group_key({}, legacy, names) == "metadata.user_id=1234-abcd"
+    new = {"metadata": {"user_id": '{"device_id":"d","session_id":"s-9"}'}}
+    assert group_key({}, new, names) == "metadata.user_id=s-9"
+    assert group_key({}, {"prompt_cache_key": "k"}, names) == "prompt_cache_key=k"
+    assert group_key({}, {"user": "alice"}, names) is None
+    assert group_key({"x-mine": "v"}, {"prompt_cache_key": "k"}, ("x-mine",)) == "x-mine=v"

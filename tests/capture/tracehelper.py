@@ -1,0 +1,56 @@
+"""Reading what a capture proxy wrote, from tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+
+from capture.stitch import group_session_id
+from traceformat import schema as S
+from traceformat.content import content_table
+from traceformat.io import read
+
+SECRET = "sk-agentload-SECRET-0123456789abcdefXYZ"  # never to be found in any output file
+
+
+def session_of(header_value: str) -> str:
+    """Session id of calls sent with `X-Session-ID: header_value`."""
+    return group_session_id(f"x-session-id={header_value}")
+
+
+def load(out_dir: Path) -> pl.DataFrame:
+    frames = [read(p).frame for p in sorted(out_dir.glob("*.arrow")) if p.stat().st_size]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=pl.Schema())
+
+
+def wait_rows(out_dir: Path, n: int, timeout: float = 6.0) -> pl.DataFrame:
+    """All rows once at least `n` are on disk."""
+    deadline = time.monotonic() + timeout
+    while (frame := load(out_dir)).height < n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {n} rows, have:\n{frame}")
+        time.sleep(0.1)
+    return frame
+
+
+def rows_for(out_dir: Path, session_id: str, n: int, timeout: float = 6.0) -> pl.DataFrame:
+    """The session's rows once `n` are on disk (rows are flushed at least every second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = load(out_dir)
+        if frame.height:
+            rows = frame.filter(pl.col(S.SESSION_ID) == session_id).sort(S.CALL_INDEX)
+            if rows.height >= n:
+                return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {n} rows of {session_id}, have:\n{frame}")
+        time.sleep(0.1)
+
+
+def contents(out_dir: Path) -> dict[str, str | None]:
+    table: dict[str, str | None] = {}
+    for p in sorted(out_dir.glob("*.arrow")):
+        table |= content_table(read(p).frame)
+    return table
