@@ -81,12 +81,12 @@ OFFICE_WORK: Final = Reference(
     estimate=False,
     basis="ranges",
     rows={
-        TOOL_TURNS: Row(41, 18, 38, 64, None, 64),
-        START_PROMPT: Row(8850, 8735, 8840, 8988, None, 8988),
-        ASSISTANT_TOKENS: Row(None, 9, 20, 250, None, 3000),
-        TOOL_OUTPUT: Row(None, 10, 260, 3000, None, 7700),
-        TOOL_LATENCY: Row(None, 0.28, 0.5, 1.8, None, 18.0),
-        FINAL_ANSWER: Row(1600, 450, 1600, 2900, None, 3649),
+        TOOL_TURNS: Row(41, 18, 38, 64, 64, 64),
+        START_PROMPT: Row(8850, 8735, 8840, 8988, 8988, 8988),
+        ASSISTANT_TOKENS: Row(None, 9, 20, 250, 1200, 3000),
+        TOOL_OUTPUT: Row(None, 10, 260, 3000, 6000, 7700),
+        TOOL_LATENCY: Row(None, 0.28, 0.5, 1.8, 6.0, 18.0),
+        FINAL_ANSWER: Row(1600, 450, 1600, 2900, 3500, 3649),
     },
 )
 
