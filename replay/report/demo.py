@@ -1,0 +1,172 @@
+"""`agentload demo`: the embedded simulated engine, a time-scaled sample of the built-in
+agentic-coding profile replayed at two concurrencies, a comparison and HTML reports.
+
+The sample: `sample` root sessions with at most `max_turns` tool turns, prompts capped at
+`cap_context` tokens, think times and arrivals x `time_scale`. Each point runs closed-loop
+at concurrency c over ceil(c x `waves`) sessions, so both points take about the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from profiles import load as profile_load
+from profiles import transforms
+from replay.config import ReplayConfig
+from replay.report import html
+from replay.report.run_report import html_report
+from replay.report.sweep import SweepConfig, SweepResult, run_sweep
+from traceformat import io
+from traceformat import schema as s
+from traceformat.errors import AgentloadError, ConfigError
+
+SIM_LINE = re.compile(r"agentload sim listening on (http://127\.0\.0\.1:\d+)")
+SIM_MODEL = "agentload-sim"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    out: Path = Path("demo-out")
+    concurrencies: tuple[int, int] = (4, 16)
+    preset: str = "default"
+    profile: str = "agentic-coding"
+    sample: int = 64
+    max_turns: int = 4
+    cap_context: int = 12_000
+    time_scale: float = 0.1
+    waves: float = 1.5
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if len(self.concurrencies) != 2 or min(self.concurrencies) < 1:
+            raise ConfigError(f"--concurrency: expected two values >= 1, got {self.concurrencies}")
+        if not self.waves > 0:
+            raise ConfigError(f"demo waves: must be > 0, got {self.waves}")
+
+
+class SimError(AgentloadError):
+    """The embedded simulated engine did not start."""
+
+
+@contextlib.contextmanager
+def running_sim(preset: str, timeout_s: float = 60.0) -> Iterator[str]:
+    """Start `agentload sim` on a free port; yields its URL; SIGTERM + wait on exit."""
+    cmd = [sys.executable, "-c", "from agentload.cli import main; main()", "sim"]
+    cmd += ["--host", "127.0.0.1", "--port", "0", "--preset", preset, "--model", SIM_MODEL]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        yield _wait_listening(proc, timeout_s)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    buffer = b""
+    fd = proc.stdout.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buffer += chunk
+            match = SIM_LINE.search(buffer.decode(errors="replace"))
+            if match:
+                return match.group(1)
+        elif proc.poll() is not None:
+            break
+    raise SimError(f"agentload sim did not start within {timeout_s:g} s (exit {proc.poll()})")
+
+
+def write_sample(config: DemoConfig) -> Path:
+    """The time-scaled sample profile, written to OUT/sample.arrow."""
+    loaded = profile_load.load(config.profile)
+    frame = transforms.apply(
+        loaded.frame,
+        transforms.TransformConfig(
+            sample=config.sample,
+            seed=config.seed,
+            max_turns=config.max_turns,
+            cap_context=config.cap_context,
+            time_scale=config.time_scale,
+        ),
+    )
+    path = config.out / "sample.arrow"
+    extra = {}
+    if loaded.block_size is not None:
+        extra[s.META_BLOCK_SIZE] = str(loaded.block_size).encode()
+    info = {"derived_from": config.profile, "demo_sample": True, **loaded.info}
+    io.write_file(path, s.Kind.PROFILE, frame, info=info, extra_metadata=extra)
+    return path
+
+
+def run_demo(config: DemoConfig, console: Console | None = None) -> SweepResult:
+    console = console or Console()
+    started = time.monotonic()
+    config.out.mkdir(parents=True, exist_ok=True)
+    sample = write_sample(config)
+    console.print(
+        f"sample of {config.profile}: {sample} (≤{config.max_turns} tool turns, "
+        f"think times x{config.time_scale:g})"
+    )
+    with running_sim(config.preset) as url:
+        console.print(f"simulated engine ({config.preset} preset) at {url}")
+        base = ReplayConfig(
+            source=sample,
+            target=url,
+            model=SIM_MODEL,
+            out=config.out / "point.arrow",
+            concurrency=1,
+            scrape_metrics=True,
+            quiet=True,
+            source_label=f"{config.profile} (demo sample)",
+        )
+        sweep = SweepConfig(
+            base=base,
+            out_dir=config.out,
+            concurrencies=config.concurrencies,
+            html=config.out / "compare.html",
+            sessions_per_slot=config.waves,
+        )
+        result = run_sweep(sweep, console=console)
+    for label, analysis in zip(result.labels, result.analyses, strict=True):
+        report = html.write(config.out / f"report-{label}.html", html_report(analysis))
+        console.print(f"HTML report ({label}): {report}")
+    _print_headline(result, console)
+    console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+    return result
+
+
+def _print_headline(result: SweepResult, console: Console) -> None:
+    summaries = [a.summary for a in result.analyses]
+    for label, sm in zip(result.labels, summaries, strict=True):
+        tp, sess, lat = sm["throughput"], sm["sessions"], sm["latency"]
+        console.print(
+            f"concurrency {label.removeprefix('c')}: "
+            f"{tp['completion_tps']:.1f} completion tok/s, "
+            f"session latency p50 {sess['latency_s']['p50'] or float('nan'):.2f} s, "
+            f"TTFT p50 {lat['ttft_ms']['p50'] or float('nan'):.1f} ms, "
+            f"TPOT p50 {lat['tpot_ms']['p50'] or float('nan'):.2f} ms"
+        )
