@@ -37,7 +37,7 @@ _END_OF_STREAM = _CONTINUATION + b"\x00\x00\x00\x00"
 _OPTIONS = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", compression_level=3))
 COMPACT_BATCH_ROWS = 8192
 
-type Rows = Sequence[Mapping[str, object]] | pa.RecordBatch | pa.Table
+type Rows = Sequence[Mapping[str, object]] | pa.RecordBatch | pa.Table | pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ def _to_table(data: Rows, kind: Kind, where: str) -> pa.Table:
         return conform(pa.Table.from_batches([data]), kind, where)
     if isinstance(data, pa.Table):
         return conform(data, kind, where)
+    if isinstance(data, pl.DataFrame):
+        return conform(data.to_arrow(), kind, where)
     return rows_to_table(data, kind, where)
 
 

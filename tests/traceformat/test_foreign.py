@@ -252,3 +252,12 @@ def test_sniff_and_load_profile_frame(tmp_path: Path) -> None:
     other = write_jsonl(tmp_path / "o.jsonl", [{"prompt": "hi"}])
     with pytest.raises(FormatError, match=r"o\.jsonl:1: unknown JSONL format"):
         load_profile_frame(other)
+
+
+def test_out_of_range_counts_are_line_errors(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "m.jsonl", [{"input_length": 2**64, "output_length": 1}])
+    with pytest.raises(FormatError, match=r"m\.jsonl:1: field 'input_length'"):
+        read_mooncake(path)
+    write_jsonl(path, [{"input_length": 1, "output_length": 1, "hash_ids": [2**63]}])
+    with pytest.raises(FormatError, match=r"m\.jsonl:1: field 'hash_ids'"):
+        read_mooncake(path)

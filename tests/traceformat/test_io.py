@@ -260,3 +260,11 @@ def test_metadata_kind_and_extra_keys(tmp_path: Path) -> None:
     assert loaded.metadata[META_COMPLETE.decode()] == "false"
     assert loaded.info == {}
     assert json.loads(json.dumps(loaded.metadata))  # plain str -> str
+
+
+def test_writer_accepts_polars_frames(tmp_path: Path) -> None:
+    path = tmp_path / "pl.arrows"
+    frame = pl.DataFrame([profile_row(call=i) for i in range(3)])
+    with StreamWriter(path, Kind.PROFILE) as writer:
+        writer.write(frame)
+    assert read(path).frame[CALL_INDEX].to_list() == [0, 1, 2]

@@ -11,6 +11,12 @@ from typing import Any
 
 from traceformat.errors import FormatError
 
+_INT64_MAX = 2**63 - 1
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT64_MAX
+
 
 class Line:
     """One parsed JSON object and where it came from, with typed field accessors."""
@@ -26,8 +32,9 @@ class Line:
     def count(self, name: str) -> int:
         """A required non-negative integer."""
         value = self.record.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not _is_count(value):
             raise self.fail(name, "a non-negative integer")
+        assert isinstance(value, int)
         return value
 
     def optional_number(self, name: str) -> float | None:
@@ -47,9 +54,7 @@ class Line:
     def counts(self, name: str, length: int | None = None) -> list[int]:
         """A required list of non-negative integers, of `length` items when given."""
         value = self.record.get(name)
-        if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
-        ):
+        if not isinstance(value, list) or not all(_is_count(v) for v in value):
             raise self.fail(name, "a list of non-negative integers")
         if length is not None and len(value) != length:
             raise self.fail(name, f"a list of {length} items (num_turns)")
