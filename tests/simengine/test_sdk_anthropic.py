@@ -1,0 +1,122 @@
+"""The official anthropic SDK against /v1/messages: text, usage, tool_use, cache reads."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from tests.simhelper import Sim
+
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "weather of a city",
+        "input_schema": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+]
+
+
+@pytest.fixture
+def client(fast_sim: Sim) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=fast_sim.url, api_key="unused", max_retries=0)
+
+
+def test_messages_stream_text_and_usage(client: anthropic.Anthropic, fast_sim: Sim) -> None:
+    with client.messages.stream(
+        model=fast_sim.model,
+        max_tokens=8,
+        system="You are terse.",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "Say something."}]}],
+        extra_body={"ignore_eos": True},
+    ) as stream:
+        deltas = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert len(deltas) == 8
+    assert final.content[0].type == "text"
+    assert final.content[0].text == "".join(deltas)
+    assert final.usage.output_tokens == 8
+    assert final.usage.input_tokens > 0
+    assert final.stop_reason == "max_tokens"
+
+
+def test_messages_non_stream(client: anthropic.Anthropic, fast_sim: Sim) -> None:
+    msg = client.messages.create(
+        model=fast_sim.model,
+        max_tokens=6,
+        messages=[{"role": "user", "content": "Hello"}],
+        extra_body={"ignore_eos": True},
+    )
+    assert msg.usage.output_tokens == 6
+    assert msg.content[0].type == "text" and msg.content[0].text
+
+
+def test_messages_cache_read_tokens(client: anthropic.Anthropic, fast_sim: Sim) -> None:
+    shared = " ".join(f"word{i}" for i in range(400))
+    usages = []
+    for question in ("first question?", "second question?"):
+        msg = client.messages.create(
+            model=fast_sim.model,
+            max_tokens=4,
+            system=shared,
+            messages=[{"role": "user", "content": question}],
+        )
+        usages.append(msg.usage)
+    assert usages[0].cache_read_input_tokens == 0
+    hit = usages[1].cache_read_input_tokens
+    assert hit is not None and hit > 0 and hit % 16 == 0
+    # Anthropic convention: input_tokens excludes cache reads
+    total = usages[1].input_tokens + hit
+    assert total == usages[0].input_tokens + (total - usages[0].input_tokens)
+    assert usages[1].input_tokens < usages[0].input_tokens
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_messages_scripted_tool_use(
+    client: anthropic.Anthropic, fast_sim: Sim, stream: bool
+) -> None:
+    messages: list[anthropic.types.MessageParam] = [
+        {"role": "user", "content": f"What is the weather? {stream}"}
+    ]
+    for turn in range(2):
+        if stream:
+            with client.messages.stream(
+                model=fast_sim.model,
+                max_tokens=64,
+                tools=TOOLS,
+                messages=messages,  # type: ignore[arg-type]
+            ) as s:
+                msg = s.get_final_message()
+        else:
+            msg = client.messages.create(
+                model=fast_sim.model,
+                max_tokens=64,
+                tools=TOOLS,
+                messages=messages,  # type: ignore[arg-type]
+            )
+        assert msg.stop_reason == "tool_use"
+        uses = [b for b in msg.content if b.type == "tool_use"]
+        assert len(uses) == 1 and uses[0].name == "get_weather"
+        assert uses[0].input == ({"city": "Paris"} if turn == 0 else {"city": "x"})
+        assert msg.usage.output_tokens > 1
+        messages.append({"role": "assistant", "content": msg.content})  # type: ignore[typeddict-item]
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "sunny"}],
+            }
+        )
+    final = client.messages.create(
+        model=fast_sim.model,
+        max_tokens=64,
+        tools=TOOLS,
+        messages=messages,  # type: ignore[arg-type]
+    )
+    assert final.stop_reason == "end_turn"
+    assert [b.type for b in final.content] == ["text"]
+    assert final.content[0].text == "It is sunny in Paris."  # type: ignore[union-attr]
+    # multi-turn prompts reuse the conversation's cached prefix
+    assert (final.usage.cache_read_input_tokens or 0) > 0
