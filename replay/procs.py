@@ -17,11 +17,11 @@ import queue
 import signal
 from multiprocessing.queues import Queue
 from time import monotonic_ns
-from types import FrameType
 from typing import Any
 
 import uvloop
 
+from replay.signals import StopFlag
 from replay.source import load_plan
 from replay.stats import LiveStats
 from replay.worker import WorkerOutcome, WorkerSpec, run_worker
@@ -33,6 +33,8 @@ READY_TIMEOUT_S = 120.0
 def _child_main(
     spec: WorkerSpec, conn: multiprocessing.connection.Connection, out: Queue[Any]
 ) -> None:
+    flag = StopFlag()
+    flag.reinstall()
     try:
         plan = load_plan(spec.config.source, spec.config.model)
         stats = LiveStats()
@@ -45,14 +47,16 @@ def _child_main(
         def on_tick(s: LiveStats) -> None:
             out.put(("stats", spec.worker, s.counters()))
 
-        outcome = uvloop.run(run_worker(spec, plan, stats, get_epoch, on_tick))
+        outcome = uvloop.run(run_worker(spec, plan, stats, get_epoch, on_tick, flag))
         out.put(("done", spec.worker, outcome))
     except BaseException as exc:  # report anything, including a stop before the loop ran
         out.put(("error", spec.worker, f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from None
 
 
-def run_processes(specs: list[WorkerSpec], stats: list[LiveStats]) -> list[WorkerOutcome]:
+def run_processes(
+    specs: list[WorkerSpec], stats: list[LiveStats], flag: StopFlag
+) -> list[WorkerOutcome]:
     ctx = multiprocessing.get_context("spawn")
     out: Queue[Any] = ctx.Queue()
     conns = []
@@ -66,18 +70,19 @@ def run_processes(specs: list[WorkerSpec], stats: list[LiveStats]) -> list[Worke
         conns.append(parent_conn)
         procs.append(proc)
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
+    def forward() -> None:
         for proc in procs:
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    flag.listeners.append(forward)
+    if flag.requested:
+        forward()
     try:
         _start_together(conns, procs)
         return _collect(out, procs, stats)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        flag.listeners.remove(forward)
         for proc in procs:
             proc.join(timeout=10)
             if proc.is_alive():
@@ -86,20 +91,22 @@ def run_processes(specs: list[WorkerSpec], stats: list[LiveStats]) -> list[Worke
 
 
 def _start_together(conns: list[multiprocessing.connection.Connection], procs: list[Any]) -> None:
+    ready = []
     for conn, proc in zip(conns, procs, strict=True):
         while not conn.poll(0.1):
             if not proc.is_alive():
-                return  # it reported its error on the queue
-        conn.recv()
+                break  # it reported its error on the queue
+        else:
+            conn.recv()
+            ready.append(conn)
     epoch = monotonic_ns() + START_MARGIN_NS
-    for conn in conns:
+    for conn in ready:
         conn.send(epoch)
 
 
 def _collect(out: Queue[Any], procs: list[Any], stats: list[LiveStats]) -> list[WorkerOutcome]:
     outcomes: dict[int, WorkerOutcome] = {}
     errors: list[str] = []
-    pending = {p.name for p in procs}
     while len(outcomes) + len(errors) < len(procs):
         try:
             kind, worker, payload = out.get(timeout=0.5)
@@ -113,7 +120,6 @@ def _collect(out: Queue[Any], procs: list[Any], stats: list[LiveStats]) -> list[
             outcomes[worker] = payload
         else:
             errors.append(f"worker {worker}: {payload}")
-    del pending
     if errors and not outcomes:
         raise RuntimeError("; ".join(errors))
     return [outcomes[w] for w in sorted(outcomes)]

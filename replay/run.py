@@ -28,6 +28,7 @@ from replay.procs import run_processes
 from replay.progress import Progress
 from replay.results import read_parts, with_expected_cached, write_result
 from replay.scrape import Scraper
+from replay.signals import StopFlag
 from replay.source import load_plan
 from replay.stats import LiveStats
 from replay.summary import print_summary
@@ -57,6 +58,15 @@ def part_paths(out: Path, workers: int) -> list[Path]:
 
 
 def run_replay(config: ReplayConfig) -> Path:
+    """Replay `config.source` against `config.target`; returns the result file.
+
+    SIGINT/SIGTERM at any point stop the run and still write a (partial) result file."""
+    flag = StopFlag()
+    with flag.installed():
+        return _run(config, flag)
+
+
+def _run(config: ReplayConfig, flag: StopFlag) -> Path:
     plan = load_plan(config.source, config.model)
     materializer, calibration = build_materializer(config, plan)
     config.out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,9 +81,11 @@ def run_replay(config: ReplayConfig) -> Path:
     progress.start()
     try:
         if config.workers == 1:
-            outcomes = [uvloop.run(run_worker(specs[0], plan, stats[0], _epoch_soon))]
+            worker = run_worker(specs[0], plan, stats[0], _epoch_soon, stop_requested=flag)
+            outcomes = [uvloop.run(worker)]
+            flag.reinstall()
         else:
-            outcomes = run_processes(specs, stats)
+            outcomes = run_processes(specs, stats, flag)
     finally:
         progress.stop()
         if scraper is not None:

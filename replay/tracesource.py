@@ -27,8 +27,12 @@ MESSAGES_KEY: dict[str, str] = {
 }
 
 
-def rebuild_body(api: str, parts: list[str | None], model: str, where: str) -> dict[str, object]:
-    """The request body of one call from its content parts, with `model` and streaming set."""
+def rebuild_body(
+    api: str, parts: list[str | None], model: str, where: str, output_tokens: int | None = None
+) -> dict[str, object]:
+    """The request body of one call from its content parts, with `model` and streaming set,
+    and the output length forced to the recorded one when it is known (the target's model
+    would otherwise stop wherever its own EOS falls)."""
     if not parts or any(p is None for p in parts):
         raise FormatError(f"{where}: request content is redacted or missing; cannot replay")
     envelope = json.loads(parts[0])  # type: ignore[arg-type]
@@ -44,6 +48,14 @@ def rebuild_body(api: str, parts: list[str | None], model: str, where: str) -> d
         envelope[key] = messages
     envelope["model"] = model
     envelope["stream"] = True
+    if output_tokens:
+        for key in ("max_completion_tokens", "max_output_tokens"):
+            if key in envelope:
+                envelope[key] = output_tokens
+        if not any(k in envelope for k in ("max_completion_tokens", "max_output_tokens")):
+            envelope["max_tokens"] = output_tokens
+        envelope["min_tokens"] = output_tokens
+        envelope["ignore_eos"] = True
     if api in (S.Api.OPENAI_CHAT, S.Api.OPENAI_COMPLETIONS):
         envelope["stream_options"] = {"include_usage": True}
     return envelope
@@ -83,7 +95,7 @@ def plan_from_trace(path: Path, frame: pl.DataFrame, model: str) -> Plan:
             anchor = ends.get(parent_key, start)
         else:
             anchor = prev_end[sid]
-        body = rebuild_body(r[S.API], parts[i], model, where)
+        body = rebuild_body(r[S.API], parts[i], model, where, r[S.COMPLETION_TOKENS])
         by_session.setdefault(sid, []).append(
             CallPlan(
                 index=r[S.CALL_INDEX],

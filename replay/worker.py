@@ -61,6 +61,7 @@ async def run_worker(
     stats: LiveStats,
     get_epoch: Callable[[], Awaitable[int]],
     on_tick: Callable[[LiveStats], None] | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> WorkerOutcome:
     """Replay this worker's shard from the epoch `get_epoch` returns (monotonic ns)."""
     config = spec.config
@@ -109,6 +110,8 @@ async def run_worker(
         epoch = await get_epoch()
         cpu0, wall0 = _cpu_s(), monotonic_ns()
         flush_task = asyncio.create_task(flusher())
+        if stop_requested():  # a signal arrived before the loop could handle it
+            on_signal()
         try:
             await runner.run(mine, epoch)
             await asyncio.gather(*stop_tasks)

@@ -1,0 +1,150 @@
+"""`agentload replay` end to end: built-in profiles, traces, workers, metrics, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.replay.conftest import replay
+from tests.replay.traces import write_trace
+from tests.replay.workloads import Shape, write_profile
+from tests.simhelper import running_sim
+from traceformat import io
+from traceformat import schema as S
+
+CLI = [sys.executable, "-c", "from agentload.cli import main; main()", "replay"]
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_builtin_profile_by_name(tmp_path: Path) -> None:
+    out = tmp_path / "r.arrow"
+    with running_sim("--preset", "fast") as sim:
+        proc = run_cli(
+            "code-qa",
+            "--target",
+            sim.url,
+            "--model",
+            sim.model,
+            "--out",
+            str(out),
+            "--concurrency",
+            "4",
+            "--max-sessions",
+            "4",
+            "--think-scale",
+            "0.001",
+            "--max-think",
+            "0.01",
+            "--scrape-metrics",
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "replay complete" in proc.stderr and "schedule lag" in proc.stderr
+    loaded = io.read(out)
+    assert loaded.info["source"] == "builtin:code-qa"
+    frame = loaded.frame
+    assert frame[S.SESSION_ID].n_unique() >= 4
+    assert (frame[S.STATUS] == "ok").all()
+    assert (frame[S.COMPLETION_TOKENS] == frame[S.EXPECTED_OUTPUT_TOKENS]).all()
+    samples = json.loads(loaded.metadata[S.META_ENGINE_METRICS.decode()])
+    names = {s["name"] for s in samples}
+    assert {"vllm:num_requests_running", "vllm:kv_cache_usage_perc"} <= names, names
+
+
+def test_bad_source_is_one_line(tmp_path: Path) -> None:
+    proc = run_cli("no-such-profile", "--target", "http://127.0.0.1:9", "--model", "m")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no-such-profile" in proc.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"num_turns": "x"}\n')
+    proc = run_cli(str(bad), "--target", "http://127.0.0.1:9", "--model", "m")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    proc = run_cli(str(bad), "--target", "ftp://x", "--model", "m")
+    assert proc.returncode == 2 and "--target" in proc.stderr
+
+
+def test_trace_replays_verbatim(tmp_path: Path) -> None:
+    recorded = write_trace(tmp_path / "trace.arrow")
+    log = tmp_path / "timing.arrow"
+    with running_sim("--preset", "fast", "--timing-log", str(log)) as sim:
+        result = replay(tmp_path / "trace.arrow", sim.url, tmp_path / "o.arrow")
+    rows = result.frame.sort(S.SESSION_ID, S.CALL_INDEX)
+    assert (rows[S.STATUS] == "ok").all(), rows[S.ERROR].to_list()  # the sim checks the model
+    assert rows[S.COMPLETION_TOKENS].to_list() == [r[S.COMPLETION_TOKENS] for r in recorded]
+    gap = (
+        rows.filter(pl.col(S.CALL_INDEX) == 1)[S.T_SENT_NS]
+        - rows.filter(pl.col(S.CALL_INDEX) == 0)[S.T_END_NS]
+    )
+    assert ((gap - 80_000_000).abs() <= 5_000_000).all()
+    prompts = pl.read_ipc(log).sort("session_id", "arrival_ns")["prompt_tokens"].to_list()
+    assert prompts[1] > prompts[0] and prompts[3] > prompts[2]  # history grows as recorded
+
+
+def test_two_workers_share_one_schedule(tmp_path: Path) -> None:
+    profile = write_profile(tmp_path / "p.arrow", Shape(sessions=8, calls=3))
+    with running_sim("--preset", "fast") as sim:
+        result = replay(
+            tmp_path / "p.arrow", sim.url, tmp_path / "o.arrow", workers=2, think_scale=0.2
+        )
+    rows = result.frame
+    assert rows.height == profile.height
+    assert set(rows[S.WORKER].unique()) == {0, 1}
+    family = pl.col(S.SESSION_ID).str.replace("-child", "")
+    assert rows.group_by(family).agg(pl.col(S.WORKER).n_unique())[S.WORKER].max() == 1
+    starts = rows.filter((pl.col(S.CALL_INDEX) == 0) & pl.col(S.PARENT_SESSION_ID).is_null())
+    offsets = (starts[S.T_SCHEDULED_NS] - starts[S.T_SCHEDULED_NS].min()).sort() / 1e8
+    assert [round(x) for x in offsets] == list(range(8))  # one epoch for both workers
+    assert set(json.loads(result.metadata[S.META_DIAGNOSTICS.decode()])["client_cpu_s"]) == {
+        "0",
+        "1",
+    }
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_leaves_partial_file(tmp_path: Path, workers: str) -> None:
+    write_profile(tmp_path / "p.arrow", Shape(sessions=4, calls=3, outputs=(2000,), child=False))
+    out = tmp_path / "r.arrow"
+    with running_sim("--preset", "fast", "--token-interval-ms", "5") as sim:
+        proc = subprocess.Popen(
+            [
+                *CLI,
+                str(tmp_path / "p.arrow"),
+                "--target",
+                sim.url,
+                "--model",
+                sim.model,
+                "--out",
+                str(out),
+                "--workers",
+                workers,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Signal once every worker is writing (its part file exists), then a little later.
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("*.part*"))) < int(workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    loaded = io.read(out)
+    assert loaded.metadata[S.META_COMPLETE.decode()] == "false"
+    cancelled = loaded.frame.filter(pl.col(S.ERROR_KIND) == S.ErrorKind.CANCELLED)
+    assert cancelled.height >= 1
+    assert "PARTIAL" in err
+    assert not list(tmp_path.glob("*.part*"))

@@ -1,0 +1,34 @@
+"""Inter-token latency stays accurate at concurrency 64 (the client does not saturate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from replay.analysis import itl_samples
+from tests.replay.conftest import replay
+from tests.replay.workloads import Shape, write_profile
+from tests.simhelper import running_sim
+from traceformat import schema as S
+
+
+@pytest.mark.slow
+def test_itl_p50_at_concurrency_64(tmp_path: Path) -> None:
+    write_profile(
+        tmp_path / "p.arrow",
+        Shape(sessions=64, calls=2, child=False, think_s=(0.01,), outputs=(120,)),
+    )
+    with running_sim("--preset", "fast", "--token-interval-ms", "2") as sim:
+        result = replay(tmp_path / "p.arrow", sim.url, tmp_path / "o.arrow", concurrency=64)
+    rows = result.frame
+    assert rows.height == 128
+    assert (rows[S.STATUS] == "ok").all()
+    itl = itl_samples(rows)["itl_ms"]
+    # Every token after the first chunk of its request is one gap sample.
+    first = rows.select(pl.col(S.CHUNK_TOKENS).list.first().sum()).item()
+    assert itl.len() == 128 * 120 - first
+    p50 = float(itl.median())  # type: ignore[arg-type]
+    assert abs(p50 - 2.0) <= 0.1, itl.describe()
+    assert rows.select(pl.col(S.CHUNK_TOKENS).list.sum().sum()).item() == 128 * 120

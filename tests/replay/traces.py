@@ -1,0 +1,61 @@
+"""A small hand-built trace (chat API) for verbatim replay tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from traceformat import io
+from traceformat import schema as S
+from traceformat.content import ContentStore, canonical_json
+from traceformat.schema import Kind
+
+T0 = 1_700_000_000_000_000_000
+MS = 1_000_000
+
+
+def write_trace(path: Path) -> list[dict[str, object]]:
+    """Two sessions of two chat calls; the second call starts 80 ms after the first ends."""
+    store = ContentStore()
+    rows = []
+    for s in range(2):
+        history: list[dict[str, object]] = [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": f"Question number {s}: what is two plus two?"},
+        ]
+        start = T0 + s * 200 * MS
+        for call in range(2):
+            envelope = {"model": "recorded-model", "max_tokens": 7 + call, "temperature": 0}
+            ids = [store.add(canonical_json(envelope))]
+            ids += [store.add(canonical_json(m)) for m in history]
+            end = start + 30 * MS
+            rows.append(
+                {
+                    S.SESSION_ID: f"t{s}",
+                    S.CALL_INDEX: call,
+                    S.WORKLOAD: "test",
+                    S.API: S.Api.OPENAI_CHAT.value,
+                    S.ENDPOINT: "/v1/chat/completions",
+                    S.MODEL: "recorded-model",
+                    S.STREAM: True,
+                    S.T_REQUEST_START_NS: start,
+                    S.T_RESPONSE_END_NS: end,
+                    S.COMPLETION_TOKENS: 7 + call,
+                    S.PARTIAL: False,
+                    S.REQUEST_CONTENT_IDS: ids,
+                    S.NEW_CONTENT: store.take_new(),
+                }
+            )
+            history += [
+                {"role": "assistant", "content": "Four."},
+                {"role": "user", "content": json.dumps({"tool": "calc", "result": 4})},
+            ]
+            start = end + 80 * MS
+    io.write_file(path, Kind.TRACE, _frame(rows))
+    return rows
+
+
+def _frame(rows: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=S.TRACE_SCHEMA)
