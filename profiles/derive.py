@@ -133,9 +133,9 @@ def _end_expr() -> pl.Expr:
     )
 
 
-def to_profile(calls: pl.DataFrame, key: HashKey) -> pl.DataFrame:
-    """PROFILE rows of one workload's calls (which carry a HASH_IDS column)."""
-    t0 = calls[s.T_REQUEST_START_NS].min()
+def _with_parents(calls: pl.DataFrame) -> pl.DataFrame:
+    """Calls renumbered 0..n-1 per session, with the spawning parent call's end time and
+    new index (null when the parent call is not among these calls)."""
     c = calls.sort(s.SESSION_ID, s.CALL_INDEX).with_columns(
         _end_expr().alias(_END),
         pl.col(s.CALL_INDEX).alias(_ORIG_CALL),
@@ -148,43 +148,52 @@ def to_profile(calls: pl.DataFrame, key: HashKey) -> pl.DataFrame:
         pl.col(_END).alias("_parent_end"),
     )
     c = c.join(parents, on=[s.PARENT_SESSION_ID, s.PARENT_CALL_INDEX], how="left")
-    c = c.sort(s.SESSION_ID, s.CALL_INDEX)
-    linked = pl.col("_parent_end").is_not_null()  # a parent outside this workload: root
+    return c.sort(s.SESSION_ID, s.CALL_INDEX)
+
+
+# A session is a child when its call 0 found its parent call in this workload.
+_LINKED: Final = pl.col("_parent_end").is_not_null().first().over(s.SESSION_ID)
+
+
+def _think_ns() -> pl.Expr:
+    """End-to-start gap; a child's call 0 measures from its parent call's end."""
     prev_end = pl.col(_END).shift(1).over(s.SESSION_ID)
-    prev_in = pl.col(s.PROMPT_TOKENS).shift(1).over(s.SESSION_ID)
+    first = pl.when(_LINKED).then(pl.col(s.T_REQUEST_START_NS) - pl.col("_parent_end"))
     gap = (
         pl.when(pl.col(s.CALL_INDEX) == 0)
-        .then(
-            pl.when(linked.first().over(s.SESSION_ID)).then(
-                pl.col(s.T_REQUEST_START_NS) - pl.col("_parent_end")
-            )
-        )
+        .then(first)
         .otherwise(pl.col(s.T_REQUEST_START_NS) - prev_end)
     )
-    new_input = (
+    return gap.fill_null(0).clip(lower_bound=0)
+
+
+def _new_input() -> pl.Expr:
+    """Tokens appended since the previous call; the whole prompt if the context shrank."""
+    prev_in = pl.col(s.PROMPT_TOKENS).shift(1).over(s.SESSION_ID)
+    return (
         pl.when(prev_in.is_null() | (pl.col(s.PROMPT_TOKENS) < prev_in))
         .then(pl.col(s.PROMPT_TOKENS))
         .otherwise(pl.col(s.PROMPT_TOKENS) - prev_in)
     )
+
+
+def to_profile(calls: pl.DataFrame, key: HashKey) -> pl.DataFrame:
+    """PROFILE rows of one workload's calls (which carry a HASH_IDS column)."""
+    t0 = calls[s.T_REQUEST_START_NS].min()
+    c = _with_parents(calls)
     ids = {sid: "s" + key.opaque_id("session", sid) for sid in c[s.SESSION_ID].unique().to_list()}
-    root = ~linked.first().over(s.SESSION_ID)
+    parent_id = pl.col(s.PARENT_SESSION_ID).replace_strict(ids, default=None)
+    parent_call = pl.col("_parent_new_call").first().over(s.SESSION_ID)
     return c.select(
         pl.col(s.SESSION_ID).replace_strict(ids).alias(s.SESSION_ID),
         pl.col(s.CALL_INDEX),
-        pl.when(root)
-        .then(None)
-        .otherwise(pl.col(s.PARENT_SESSION_ID).replace_strict(ids, default=None))
-        .alias(s.PARENT_SESSION_ID),
-        pl.when(root)
-        .then(None)
-        .otherwise(pl.col("_parent_new_call").first().over(s.SESSION_ID))
-        .cast(pl.Int32)
-        .alias(s.PARENT_CALL_INDEX),
+        pl.when(_LINKED).then(parent_id).alias(s.PARENT_SESSION_ID),
+        pl.when(_LINKED).then(parent_call).cast(pl.Int32).alias(s.PARENT_CALL_INDEX),
         pl.col(s.WORKLOAD),
         ((pl.col(s.T_REQUEST_START_NS).min().over(s.SESSION_ID) - t0) / 1e9).alias(s.ARRIVAL_S),
-        (gap.fill_null(0).clip(lower_bound=0) / 1e9).alias(s.THINK_S),
+        (_think_ns() / 1e9).alias(s.THINK_S),
         pl.col(s.PROMPT_TOKENS).alias(s.INPUT_TOKENS),
-        new_input.alias(s.NEW_INPUT_TOKENS),
+        _new_input().alias(s.NEW_INPUT_TOKENS),
         pl.col(s.COMPLETION_TOKENS).alias(s.OUTPUT_TOKENS),
         pl.col(s.HASH_IDS),
         pl.lit(None, pl.String).alias(s.EXTRA),

@@ -172,51 +172,46 @@ class _SessionBlocks:
         return self.full + partial
 
 
+def _session_rows(
+    d: Draws, k: int, first_turn: int, chain: _SessionBlocks
+) -> list[dict[str, object]]:
+    """Calls of session k: call i+1's prompt = call i's prompt + its output + tool output."""
+    n = d.turns[k]
+    prompt, new, think = d.start[k], d.start[k], 0.0
+    rows: list[dict[str, object]] = []
+    for i in range(n + 1):
+        out = d.assistant[first_turn + i] if i < n else d.final[k]
+        rows.append(
+            {
+                s.CALL_INDEX: i,
+                s.THINK_S: think,
+                s.INPUT_TOKENS: prompt,
+                s.NEW_INPUT_TOKENS: new,
+                s.OUTPUT_TOKENS: out,
+                s.HASH_IDS: chain.for_prompt(prompt),
+            }
+        )
+        if i < n:
+            new = out + d.tool_output[first_turn + i]
+            prompt += new
+            think = d.latency[first_turn + i]
+    return rows
+
+
 def build(name: str, sessions: int = SESSIONS) -> pl.DataFrame:
     """The PROFILE frame of a built-in workload (deterministic for its seed)."""
     spec = SPECS[name]
     d = draw(spec, sessions)
     rng = random.Random(spec.seed + 1)
     blocks = _BlockIds(spec.prefix_tokens // BLOCK_SIZE)
-    cols: dict[str, list[object]] = {
-        c: []
-        for c in (
-            s.SESSION_ID,
-            s.CALL_INDEX,
-            s.ARRIVAL_S,
-            s.THINK_S,
-            s.INPUT_TOKENS,
-            s.NEW_INPUT_TOKENS,
-            s.OUTPUT_TOKENS,
-            s.HASH_IDS,
-        )
-    }
+    rows: list[dict[str, object]] = []
     arrival, turn = 0.0, 0
     for k in range(sessions):
-        chain = blocks.session()
-        n = d.turns[k]
-        prompt, new, think = d.start[k], d.start[k], 0.0
-        for i in range(n + 1):
-            out = d.assistant[turn + i] if i < n else d.final[k]
-            for col, value in (
-                (s.SESSION_ID, f"{name}-{k:04d}"),
-                (s.CALL_INDEX, i),
-                (s.ARRIVAL_S, round(arrival, 3)),
-                (s.THINK_S, think),
-                (s.INPUT_TOKENS, prompt),
-                (s.NEW_INPUT_TOKENS, new),
-                (s.OUTPUT_TOKENS, out),
-                (s.HASH_IDS, chain.for_prompt(prompt)),
-            ):
-                cols[col].append(value)
-            if i < n:
-                new = out + d.tool_output[turn + i]
-                prompt += new
-                think = d.latency[turn + i]
-        turn += n
+        for row in _session_rows(d, k, turn, blocks.session()):
+            rows.append({s.SESSION_ID: f"{name}-{k:04d}", s.ARRIVAL_S: round(arrival, 3), **row})
+        turn += d.turns[k]
         arrival += rng.expovariate(spec.arrival_rate_per_s)
-    frame = pl.DataFrame(cols)
-    return frame.with_columns(
+    return pl.DataFrame(rows).with_columns(
         pl.lit(name).alias(s.WORKLOAD),
         pl.lit(None, pl.String).alias(s.PARENT_SESSION_ID),
         pl.lit(None, pl.Int32).alias(s.PARENT_CALL_INDEX),
