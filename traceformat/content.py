@@ -114,16 +114,22 @@ def request_parts(
         {CONTENT_ID: list(content), CONTENT_DATA: list(content.values())},
         schema={CONTENT_ID: pl.String, CONTENT_DATA: pl.String},
     )
-    exploded = (
-        ids.to_frame()
-        .with_row_index("row")
-        .explode(REQUEST_CONTENT_IDS)
+    rows = ids.to_frame().with_row_index("row")
+    grouped = (
+        rows.explode(REQUEST_CONTENT_IDS)
+        .drop_nulls(REQUEST_CONTENT_IDS)  # null or empty lists: no parts
         .with_row_index("pos")
         .join(lookup, left_on=REQUEST_CONTENT_IDS, right_on=CONTENT_ID, how="left")
         .sort("pos")
+        .group_by("row", maintain_order=True)
+        .agg(pl.col(CONTENT_DATA))
     )
-    grouped = exploded.group_by("row", maintain_order=True).agg(
-        pl.col(CONTENT_DATA).filter(pl.col(REQUEST_CONTENT_IDS).is_not_null())
+    no_parts = pl.lit([], dtype=pl.List(pl.String))
+    grouped = (
+        rows.select("row")
+        .join(grouped, on="row", how="left")
+        .sort("row")
+        .select(pl.col(CONTENT_DATA).fill_null(no_parts))
     )
     result: list[list[str | None]] = grouped[CONTENT_DATA].to_list()
     return result

@@ -22,7 +22,13 @@ from typing import Self
 import polars as pl
 import pyarrow as pa
 
-from traceformat.errors import CorruptFileError, FormatError, VersionError, WrongKindError
+from traceformat.errors import (
+    ConfigError,
+    CorruptFileError,
+    FormatError,
+    VersionError,
+    WrongKindError,
+)
 from traceformat.schema import META_INFO, META_KIND, META_VERSION, VERSION, Kind, schema_for
 from traceformat.validate import check_columns, check_required, conform, rows_to_table
 
@@ -75,7 +81,10 @@ def _to_table(data: Rows, kind: Kind, where: str) -> pa.Table:
 
 class StreamWriter:
     """Append rows of one kind to an IPC stream, flushing a batch every `flush_rows` rows or
-    `flush_seconds` after the previous flush (checked on `write` and `flush_if_due`)."""
+    `flush_seconds` after the previous flush (checked on `write` and `flush_if_due`).
+
+    `compact_on_close` rewrites the finished stream in place as an IPC file in large
+    batches: several times smaller when batches were small (one call per second, say)."""
 
     def __init__(
         self,
@@ -86,6 +95,7 @@ class StreamWriter:
         flush_rows: int = 1024,
         flush_seconds: float = 1.0,
         extra_metadata: dict[bytes, bytes] | None = None,
+        compact_on_close: bool = False,
     ) -> None:
         if flush_rows < 1 or flush_seconds < 0:
             raise ValueError("flush_rows must be >= 1 and flush_seconds >= 0")
@@ -99,7 +109,11 @@ class StreamWriter:
         self._pending_rows = 0
         self._last_flush = time.monotonic()
         self.rows_written = 0
-        self._sink = pa.OSFile(str(self.path), "wb")
+        self.compact_on_close = compact_on_close
+        try:
+            self._sink = pa.OSFile(str(self.path), "wb")
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         self._writer = pa.ipc.new_stream(self._sink, self.schema, options=_OPTIONS)
         # An empty batch forces the schema onto disk now: a writer killed before its first
         # flush still leaves a readable (empty, truncated) file.
@@ -138,6 +152,8 @@ class StreamWriter:
             finally:
                 self._sink.close()
                 self._closed = True
+            if self.compact_on_close:
+                compact(self.path)
 
     def __enter__(self) -> Self:
         return self

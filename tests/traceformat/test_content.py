@@ -9,8 +9,16 @@ from typing import Any
 
 import pytest
 import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
 
-from traceformat.content import ContentStore, canonical_json, content_table, request_parts
+from traceformat.content import (
+    ContentStore,
+    canonical_json,
+    content_id,
+    content_table,
+    request_parts,
+)
 from traceformat.io import StreamWriter, compact, read
 from traceformat.schema import (
     API,
@@ -90,10 +98,19 @@ def parts_of(body: dict[str, Any]) -> list[str]:
 
 
 def write_session(
-    path: Path, calls: list[tuple[dict[str, Any], dict[str, Any]]], flush_rows: int
+    path: Path,
+    calls: list[tuple[dict[str, Any], dict[str, Any]]],
+    flush_rows: int,
+    compact_on_close: bool = False,
 ) -> None:
     store = ContentStore()
-    with StreamWriter(path, Kind.TRACE, flush_rows=flush_rows, flush_seconds=3600) as writer:
+    with StreamWriter(
+        path,
+        Kind.TRACE,
+        flush_rows=flush_rows,
+        flush_seconds=3600,
+        compact_on_close=compact_on_close,
+    ) as writer:
         for index, (body, answer) in enumerate(calls):
             ids = [store.add(part) for part in parts_of(body)]
             response = store.add(canonical_json(answer))
@@ -130,20 +147,74 @@ def test_hundred_turn_session_stores_history_once(tmp_path: Path) -> None:
     write_session(live, calls, flush_rows=1)
     live_size = live.stat().st_size
     compact(live)
+    closed = tmp_path / "closed.arrows"
+    write_session(closed, calls, flush_rows=1, compact_on_close=True)
     ratios = {
         "burst stream": burst.stat().st_size / on_its_own,
         "live stream (1 call per batch)": live_size / on_its_own,
         "compacted": live.stat().st_size / on_its_own,
+        "compact_on_close": closed.stat().st_size / on_its_own,
     }
     print(f"final context {len(final_context)} B, zstd alone {on_its_own} B, ratios {ratios}")
     assert ratios["burst stream"] <= 1.5
     assert ratios["compacted"] <= 1.5
+    assert ratios["compact_on_close"] <= 1.5
 
     # Every request and response is rebuilt exactly from the stored parts.
-    for path in (burst, live):
+    for path in (burst, live, closed):
         frame = read(path, Kind.TRACE).frame
         content = content_table(frame)
         assert request_parts(frame, content) == [parts_of(body) for body, _ in calls]
         responses = frame[RESPONSE_CONTENT_ID].to_list()
         assert [content[r] for r in responses] == [canonical_json(a) for _, a in calls]
         assert frame[NEW_CONTENT].list.len().sum() == len(content)  # each part exactly once
+
+
+PARTS = st.lists(st.text(max_size=30), min_size=1, max_size=12)
+
+
+@given(
+    calls=st.lists(st.tuples(st.lists(st.integers(0, 11), max_size=8), st.booleans()), max_size=15),
+    pool=PARTS,
+    flush_rows=st.integers(1, 6),
+)
+def test_parts_round_trip(
+    calls: list[tuple[list[int], bool]], pool: list[str], flush_rows: int, tmp_path_factory: Any
+) -> None:
+    """Any sequence of calls over any parts (repeats, redactions) reads back in order."""
+    path = tmp_path_factory.mktemp("parts") / "t.arrows"
+    store = ContentStore()
+    expected = []
+    with StreamWriter(path, Kind.TRACE, flush_rows=flush_rows) as writer:
+        for index, (picks, redact) in enumerate(calls):
+            texts = [pool[i % len(pool)] for i in picks]
+            ids = [store.add(t, redact=redact and i == 0) for i, t in enumerate(texts)]
+            expected.append(ids)
+            writer.write(
+                [
+                    {
+                        SESSION_ID: "s",
+                        CALL_INDEX: index,
+                        WORKLOAD: "w",
+                        API: Api.OPENAI_RESPONSES,
+                        ENDPOINT: "/v1/responses",
+                        STREAM: False,
+                        T_REQUEST_START_NS: index,
+                        PARTIAL: False,
+                        REQUEST_CONTENT_IDS: ids,
+                        NEW_CONTENT: store.take_new(),
+                    }
+                ]
+            )
+    frame = read(path, Kind.TRACE).frame
+    content = content_table(frame)
+    assert set(content) == {cid for ids in expected for cid in ids}
+    by_id = {content_id(t): t for t in pool}
+    rebuilt = request_parts(frame, content)
+    assert len(rebuilt) == len(expected)
+    for ids, texts in zip(expected, rebuilt, strict=True):
+        # Redacted parts come back as None, the others verbatim.
+        assert texts == [content[cid] for cid in ids]
+        assert all(t is None or t == by_id[cid] for cid, t in zip(ids, texts, strict=True))
+    stored = [part[CONTENT_ID] for parts in frame[NEW_CONTENT].to_list() if parts for part in parts]
+    assert len(stored) == len(set(stored))  # never twice in one file

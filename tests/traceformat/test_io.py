@@ -14,7 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.traceformat.strategies import rows
-from traceformat.errors import CorruptFileError, FormatError, VersionError, WrongKindError
+from traceformat.errors import (
+    ConfigError,
+    CorruptFileError,
+    FormatError,
+    VersionError,
+    WrongKindError,
+)
 from traceformat.io import StreamWriter, compact, read, write_file
 from traceformat.schema import (
     ARRIVAL_S,
@@ -268,3 +274,8 @@ def test_writer_accepts_polars_frames(tmp_path: Path) -> None:
     with StreamWriter(path, Kind.PROFILE) as writer:
         writer.write(frame)
     assert read(path).frame[CALL_INDEX].to_list() == [0, 1, 2]
+
+
+def test_unwritable_path_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no/such/dir/x\.arrows: cannot write"):
+        StreamWriter(tmp_path / "no" / "such" / "dir" / "x.arrows", Kind.RESULT)
