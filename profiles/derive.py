@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -205,16 +206,21 @@ def safe_name(label: str) -> str:
     return name or "workload"
 
 
-def derive(config: DeriveConfig) -> list[Derived]:
-    """Write one profile per workload into config.out_dir; returns what was written."""
+def derive(config: DeriveConfig, progress: Callable[[str], None] = lambda _: None) -> list[Derived]:
+    """Write one profile per workload into config.out_dir; returns what was written.
+    `progress` receives a short status line before each step."""
     parts = PartTokens({}, {})
-    loaded = [load_calls(path, parts) for path in config.traces]
+    loaded = []
+    for path in config.traces:
+        progress(f"reading {path}")
+        loaded.append(load_calls(path, parts))
     calls = pl.concat([f for f, _ in loaded], how="diagonal_relaxed").sort(
         s.SESSION_ID, s.CALL_INDEX
     )
     dropped = sum(n for _, n in loaded)
     if calls.height == 0:
         raise FormatError(f"{config.traces[0]}: no calls with provider usage to derive from")
+    progress(f"hashing {calls.height:,} prompts")
     hashes, scale = hash_calls(calls, parts, config.key, config.block_size)
     calls = calls.with_columns(pl.Series(s.HASH_IDS, hashes, dtype=pl.List(pl.Int64)))
     config.out_dir.mkdir(parents=True, exist_ok=True)

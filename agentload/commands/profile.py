@@ -52,7 +52,9 @@ def derive_cmd(
 
     key = HashKey.from_file(key_file) if key_file is not None else HashKey.random()
     config = DeriveConfig(tuple(traces), out_dir, key, block_size, by)
-    for item in derive(config):
+    with _err.status("deriving") as status:
+        written = derive(config, progress=lambda msg: status.update(msg))
+    for item in written:
         _console.print(
             f"{item.path}: workload {item.workload!r}, "
             f"{item.sessions:,} sessions, {item.calls:,} calls"
