@@ -50,6 +50,12 @@ import click
     help="Admit at most this many root sessions per point.",
 )
 @click.option(
+    "--sessions-per-slot",
+    type=float,
+    default=None,
+    help="Concurrency points admit ceil(N x this) sessions (overrides --max-sessions).",
+)
+@click.option(
     "--duration",
     type=float,
     default=None,

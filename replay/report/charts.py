@@ -139,12 +139,23 @@ def engine_metrics(a: RunAnalysis) -> list[Chart]:
         xs.append((float(sample["t_ns"]) - base) / NS_PER_S)
         ys.append(float(sample["value"]))
     out = []
-    for name in sorted(by_name)[:MAX_ENGINE_CHARTS]:
+    for name in sorted(by_name, key=_engine_priority)[:MAX_ENGINE_CHARTS]:
         title = f"Engine metric {name}"
         series = [Series(k, xs, ys) for k, (xs, ys) in sorted(by_name[name].items())]
         svg = line_chart(series, title=title, xlabel="time (s)", ylabel=name[-30:])
         out.append(_chart(f"engine_{name}", title, svg, "no finite samples"))
     return out
+
+
+ENGINE_FIRST = ("kv_cache_usage", "num_requests_waiting", "num_requests_running", "prefix_cache")
+
+
+def _engine_priority(name: str) -> tuple[int, str]:
+    """KV usage and queue metrics first; constant *_info metrics last."""
+    for rank, part in enumerate(ENGINE_FIRST):
+        if part in name:
+            return rank, name
+    return (len(ENGINE_FIRST) + (1 if name.endswith("_info") else 0), name)
 
 
 def swim_lanes(a: RunAnalysis) -> Chart:

@@ -91,9 +91,10 @@ def cache(summary: Json) -> Table:
     c = summary["cache"]
     rows = [
         ["observed (Σ cached / Σ prompt)", pct(c["cache_hit_rate"])],
-        ["eligible (Σ cached / Σ eligible)", pct(c["eligible_cache_hit_rate"])],
+        ["eligible (Σ cached / Σ eligible)¹", pct(c["eligible_cache_hit_rate"])],
         ["theoretical (profile hash_ids)", pct(c["theoretical_cache_hit_rate"])],
     ]
+    rows.append(["¹ above 100% when calls hit prefixes cached by other sessions", ""])
     return Table("Prefix cache", ["", "hit rate"], rows)
 
 
@@ -111,13 +112,29 @@ def goodput(summary: Json) -> Table | None:
     return Table("Goodput", ["", "value"], rows)
 
 
+def cpu_usage(cpu: Any) -> str:
+    """Client CPU as recorded by replay: a number, {name: seconds}, or per worker
+    {worker: {"cpu_s", "wall_s", "utilization"}}."""
+    if not isinstance(cpu, dict):
+        return num(cpu) + (" s" if cpu is not None else "")
+    parts = []
+    for key, value in cpu.items():
+        if isinstance(value, dict) and "cpu_s" in value:
+            share = value.get("utilization")
+            share_text = f" ({100 * share:.0f}% of a core)" if isinstance(share, float) else ""
+            parts.append(
+                f"worker {key}: {num(value['cpu_s'])} s over {num(value.get('wall_s'))} s"
+                + share_text
+            )
+        else:
+            parts.append(f"{key}: {num(value)} s")
+    return "; ".join(parts)
+
+
 def diagnostics(summary: Json) -> Table:
     d = summary["diagnostics"]
     lag = d["schedule_lag_ms"]
-    cpu = d["client_cpu_s"]
-    cpu_text = (
-        ", ".join(f"{k}={num(v)}" for k, v in cpu.items()) if isinstance(cpu, dict) else num(cpu)
-    )
+    cpu_text = cpu_usage(d["client_cpu_s"])
     rows = [
         [
             "schedule lag p50 / p99 / max (ms)",
@@ -125,7 +142,7 @@ def diagnostics(summary: Json) -> Table:
         ],
         ["intended rate", num(d["intended_rate"])],
         ["achieved rate", num(d["achieved_rate"])],
-        ["client CPU (s)", cpu_text or "—"],
+        ["client CPU", cpu_text or "—"],
     ]
     return Table("Self-diagnosis (client)", ["", "value"], rows)
 

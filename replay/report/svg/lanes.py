@@ -51,7 +51,7 @@ def lanes_chart(bars: Sequence[Bar], *, title: str) -> str | None:
     for lane, i in row.items():
         body.append(
             f'<text class="tick" x="{MARGIN_LEFT - 4}" y="{y(i + 0.75):.1f}" '
-            f'text-anchor="end">{escape(lane[:10])}</text>'
+            f'text-anchor="end">{escape(lane[-10:])}</text>'
         )
     for b in bars:
         top = y(row[b.lane]) + 2

@@ -1,0 +1,96 @@
+"""sweep and demo end to end: the real `agentload` CLI, the real simulated engine, the real
+replay; the demo's HTML report is opened in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from profiles import load as profile_load
+from profiles import transforms
+from replay.analysis.run import analyze_path
+from tests.analysis.browser import open_page
+from tests.simhelper import running_sim
+from traceformat import io
+from traceformat import schema as s
+
+RunCli = Callable[..., tuple[int, str, str]]
+
+
+def _small_profile(path: Path) -> Path:
+    loaded = profile_load.load("agentic-coding")
+    config = transforms.TransformConfig(sample=6, max_turns=2, cap_context=8000, seed=3)
+    frame = transforms.apply(loaded.frame, config)
+    extra = {s.META_BLOCK_SIZE: str(loaded.block_size).encode()} if loaded.block_size else None
+    io.write_file(path, s.Kind.PROFILE, frame, extra_metadata=extra)
+    return path
+
+
+def test_sweep_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
+    source = _small_profile(tmp_path / "small.arrow")
+    out = tmp_path / "sweep"
+    with running_sim("--preset", "fast") as sim:
+        code, stdout, stderr = run_cli(
+            "sweep",
+            str(source),
+            "--target",
+            sim.url,
+            "--model",
+            sim.model,
+            "--concurrency",
+            "1,3",
+            "--sessions-per-slot",
+            "1",
+            "--think-scale",
+            "0",
+            "--out-dir",
+            str(out),
+        )
+    assert code == 0, stderr
+    assert "Sweep points" in stdout and "Comparison" in stdout
+    c1, c3 = analyze_path(out / "c1.arrow").summary, analyze_path(out / "c3.arrow").summary
+    # each point ran its own load: ceil(c x 1) sessions, all completed
+    assert (c1["sessions"]["total"], c3["sessions"]["total"]) == (1, 3)
+    assert c1["sessions"]["completed"] == 1 and c3["sessions"]["completed"] == 3
+    assert c1["info"]["options"]["concurrency"] == 1
+    assert c3["info"]["options"]["concurrency"] == 3
+    page = (out / "sweep.html").read_text()
+    assert page.count('<figure class="chart"') == 2
+    assert "<script" not in page
+
+
+@pytest.mark.slow
+async def test_demo_end_to_end(tmp_path: Path, run_cli: RunCli) -> None:
+    out = tmp_path / "demo"
+    code, stdout, stderr = run_cli("demo", "--out", str(out), timeout=240)
+    assert code == 0, stderr
+    flat = " ".join(stdout.split())
+    for c in (4, 16):
+        line = re.search(
+            rf"concurrency {c}: ([0-9.]+) completion tok/s, session latency p50 ([0-9.]+) s, "
+            r"TTFT p50 ([0-9.]+) ms",
+            flat,
+        )
+        assert line, f"no headline for concurrency {c} in:\n{stdout}"
+        assert float(line.group(1)) > 0 and float(line.group(2)) > 0
+    summaries = {c: analyze_path(out / f"c{c}.arrow").summary for c in (4, 16)}
+    for c, sm in summaries.items():
+        assert sm["complete"] and sm["requests"]["errors"] == 0
+        assert sm["sessions"]["total"] == -(-c * 3 // 2)  # ceil(c x 1.5) sessions
+    # four times the concurrency on the same engine must raise throughput
+    assert (
+        summaries[16]["throughput"]["completion_tps"] > summaries[4]["throughput"]["completion_tps"]
+    )
+    # the report of a real run renders fully in the browser, engine metrics included
+    profile = tmp_path / "chromium"
+    profile.mkdir()
+    page = out / "report-c16.html"
+    result = await open_page(page, tmp_path / "demo.png", profile)
+    assert result.console_errors == [] and result.requests == [page.resolve().as_uri()]
+    keys = {c["key"] for c in result.probe["charts"]}
+    assert {"cumulative", "ttft", "itl", "lanes", "engine_vllm:kv_cache_usage_perc"} <= keys
+    assert all(c["data"] > 0 and c["width"] > 100 for c in result.probe["charts"])
+    assert (out / "compare.html").stat().st_size > 0
