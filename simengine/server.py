@@ -175,16 +175,21 @@ class SimServer:
             data = codec.stream_head(job, usage)
             while True:
                 n = req.generated
+                if fault is not None and first is None:
+                    # a faulty stream sends its first token alone, then misbehaves
+                    data += codec.stream_tokens(job, 0, 1) + faults.garbage(fault)
+                    sent = 1
+                    if fault != faults.GARBAGE:
+                        n = 1
                 data += codec.stream_tokens(job, sent, n)
-                if req.finished:
+                if req.finished and n == req.generated:
                     usage.completion = n
                     data += codec.stream_tail(job, usage)
-                if first is None and n:
-                    data += faults.garbage(fault)
+                if first is None:
                     first = (time.monotonic_ns(), time.time_ns())
                 await resp.write(data.encode())
                 sent = n
-                if fault is not None and n and await faults.after_first_write(fault, request):
+                if fault is not None and await faults.after_first_write(fault, request):
                     return resp, first
                 if req.finished:
                     break

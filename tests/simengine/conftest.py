@@ -49,6 +49,6 @@ def small_kv_sim() -> Iterator[Sim]:
         "--block-size",
         "16",
         "--max-model-len",
-        "1024",
+        "2048",
     ) as sim:
         yield sim

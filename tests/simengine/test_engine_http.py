@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import socket
@@ -152,7 +153,7 @@ def test_token_spacing_2ms_at_any_batch_size() -> None:
         for s in background:
             s.close()
     assert running == 32  # the stream ran inside a batch
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) == 199
     assert (times[-1] - times[0]) / len(gaps) == pytest.approx(0.002, rel=0.05)
     assert statistics.median(gaps) == pytest.approx(0.002, abs=0.0005)
