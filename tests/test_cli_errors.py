@@ -134,3 +134,9 @@ def test_malformed_jsonl_lines(tmp_path: Path) -> None:
     mooncake.write_text('{"timestamp": 0, "input_length": 5, "output_length": -1}\n')
     line = run_fails("inspect", str(mooncake))
     assert f"{mooncake}:1: field 'output_length'" in line
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.arrow"
+    line = run_fails("inspect", str(path))
+    assert str(path) in line and "cannot read" in line

@@ -5,6 +5,7 @@ Used by `agentload inspect`; every figure is a plain number so it prints as a ta
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,7 @@ def _profile_facts(frame: pl.DataFrame) -> dict[str, str]:
 
 
 def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
 
 
 def _trace_stats(frame: pl.DataFrame) -> list[Stat]:

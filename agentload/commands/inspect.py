@@ -65,7 +65,8 @@ def _stat_cells(stat: Stat) -> list[str]:
 
 
 @click.command("inspect")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+# Existence is checked by the reader, whose error is one line naming the file.
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--kind",
     type=click.Choice([k.value for k in Kind]),
