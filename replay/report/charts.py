@@ -78,7 +78,8 @@ def concurrency(a: RunAnalysis) -> Chart:
         ),
         Series("sessions active", c["t_s"].to_list(), c["sessions_active"].to_list(), step=True),
     ]
-    svg = line_chart(series, title=title, xlabel="time (s)", ylabel="count")
+    sent = a.requests[s.T_SENT_NS].is_not_null().any()
+    svg = line_chart(series, title=title, xlabel="time (s)", ylabel="count") if sent else None
     return _chart("concurrency", title, svg, "no request was sent")
 
 

@@ -6,10 +6,12 @@ Every test runs twice: on an eager DataFrame and on a LazyFrame collected at the
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from replay.analysis import (
     cache_hit_rate,
@@ -24,7 +26,9 @@ from replay.analysis import (
     turn_metrics,
     with_eligible,
 )
+from tests.analysis import synth
 from tests.analysis.frames import MS, SEC, frame, request, row
+from traceformat import io
 from traceformat import schema as s
 from traceformat.errors import ConfigError
 
@@ -286,3 +290,15 @@ def test_parse_slo() -> None:
     for bad in ("ttft", "latency=2s", "ttft=fast", "ttft=0"):
         with pytest.raises(ConfigError, match="--slo"):
             parse_slo(bad)
+
+
+def test_scan_ipc_matches_eager(tmp_path: Path) -> None:
+    """The expressions run lazily on a result file opened with pl.scan_ipc."""
+    path = synth.write(tmp_path / "r.arrow", sessions=5, calls=4, error_every=6)
+    eager = io.read(path).frame
+    lazy = pl.scan_ipc(path)
+    for fn in (throughput, session_metrics, turn_metrics, request_metrics):
+        want, got = fn(eager), fn(lazy).collect()
+        sort = [c for c in (s.SESSION_ID, s.CALL_INDEX) if c in want.columns]
+        assert_frame_equal(want.sort(sort) if sort else want, got.sort(sort) if sort else got)
+    assert itl_samples(lazy).collect().height == itl_samples(eager).height > 0

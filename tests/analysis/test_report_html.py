@@ -41,6 +41,7 @@ async def _render(result: Path, tmp_path: Path) -> PageResult:
     # the page loads nothing but itself: no CDN, no fonts, no scripts
     assert out.requests == [page.resolve().as_uri()]
     assert out.probe["scripts"] == 0
+    assert out.probe["title"] == "agentload report"
     for chart in out.probe["charts"]:
         assert chart["width"] > 100 and chart["height"] > 50, chart
         assert chart["data"] > 0, f"chart {chart['key']} has no data element"
@@ -138,3 +139,17 @@ def test_bad_input_is_one_line(
     assert code == 2 and stderr.count("\n") == 1 and str(bogus) in stderr
     code, _, stderr = run_cli("report", str(synth.write(tmp_path / "r.arrow")), "--slo", "x=1")
     assert code == 2 and "--slo" in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("case", ["empty", "all-warmup"])
+async def test_nothing_measured_report(case: str, tmp_path: Path) -> None:
+    data = [] if case == "empty" else synth.rows(2, 2, seed=4)
+    for row in data:
+        row[s.WARMUP] = True
+    path = tmp_path / "r.arrow"
+    table = pa.Table.from_pylist(data, schema=s.RESULT_SCHEMA)
+    io.write_file(path, s.Kind.RESULT, table, extra_metadata={s.META_COMPLETE: b"true"})
+    out = await _render(path, tmp_path)
+    assert _keys(out) == set()
+    assert len(out.probe["omitted"]) == len(BASE_CHARTS)
+    assert any("No measured requests" in n for n in out.probe["notes"])
