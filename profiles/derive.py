@@ -10,6 +10,7 @@ without usage are dropped and counted; any other call without usage is an error.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import statistics
 from collections.abc import Callable
@@ -201,9 +202,14 @@ def to_profile(calls: pl.DataFrame, key: HashKey) -> pl.DataFrame:
     ).sort(s.ARRIVAL_S, s.SESSION_ID, s.CALL_INDEX)
 
 
-def safe_name(label: str) -> str:
+def safe_name(label: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """A file stem for a workload label; a short digest is appended when the plain stem
+    is empty or already taken by another label."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._")
-    return name or "workload"
+    if not name or name in taken:
+        digest = hashlib.blake2b(label.encode(), digest_size=4).hexdigest()
+        name = f"{name or 'workload'}-{digest}"
+    return name
 
 
 def derive(config: DeriveConfig, progress: Callable[[str], None] = lambda _: None) -> list[Derived]:
@@ -225,8 +231,10 @@ def derive(config: DeriveConfig, progress: Callable[[str], None] = lambda _: Non
     calls = calls.with_columns(pl.Series(s.HASH_IDS, hashes, dtype=pl.List(pl.Int64)))
     config.out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Derived] = []
+    stems: set[str] = set()
     for (workload,), group in calls.group_by(s.WORKLOAD, maintain_order=True):
-        profile = to_profile(group, config.key)
+        stem = safe_name(str(workload), stems)
+        stems.add(stem)
         info: dict[str, object] = {
             "source": "derived",
             "tokenizer": TOKENIZER_NAME,
@@ -234,14 +242,18 @@ def derive(config: DeriveConfig, progress: Callable[[str], None] = lambda _: Non
             "trace_files": len(config.traces),
             "dropped_failed_calls": dropped,
         }
-        path = write_file(
-            config.out_dir / f"{safe_name(str(workload))}.arrow",
-            s.Kind.PROFILE,
-            profile,
-            info=info,
-            extra_metadata={s.META_BLOCK_SIZE: str(config.block_size).encode()},
-        )
-        written.append(
-            Derived(str(workload), path, profile[s.SESSION_ID].n_unique(), profile.height)
-        )
+        written.append(_write(config, str(workload), stem, to_profile(group, config.key), info))
     return written
+
+
+def _write(
+    config: DeriveConfig, workload: str, stem: str, profile: pl.DataFrame, info: dict[str, object]
+) -> Derived:
+    path = write_file(
+        config.out_dir / f"{stem}.arrow",
+        s.Kind.PROFILE,
+        profile,
+        info=info,
+        extra_metadata={s.META_BLOCK_SIZE: str(config.block_size).encode()},
+    )
+    return Derived(workload, path, profile[s.SESSION_ID].n_unique(), profile.height)

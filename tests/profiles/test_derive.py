@@ -283,3 +283,31 @@ def test_times_tokens_and_parent_links(tmp_path: Path) -> None:
     assert c[s.ARRIVAL_S].min() == pytest.approx((child_start - t0) / 1e9)
     info = read(tmp_path / "o" / "w.arrow").info
     assert info["dropped_failed_calls"] == 1
+
+
+def test_one_profile_per_workload_label_with_safe_distinct_names(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    labels = ["team/a", "team_a", "../x"]
+    sessions = [
+        agent_session(
+            rng,
+            f"id{k}",
+            label,
+            system=words(rng, 20),
+            tools=[],
+            task=words(rng, 4),
+            turns=k + 1,
+            t0_ns=10**18 + k,
+        )
+        for k, label in enumerate(labels)
+    ]
+    trace = write_trace(tmp_path / "t.arrow", sessions)
+    _, key = _key(tmp_path, "k")
+    written = derive(DeriveConfig((trace,), tmp_path / "o", key, BLOCK))
+    assert [d.workload for d in written] == labels
+    assert len({d.path for d in written}) == 3
+    for d, k in zip(written, range(3), strict=True):
+        assert d.path.parent == tmp_path / "o"
+        frame = read(d.path, s.Kind.PROFILE).frame
+        assert frame[s.WORKLOAD].unique().to_list() == [labels[k]]
+        assert frame.height == k + 2
