@@ -21,7 +21,8 @@ from typing import Final
 import httpx
 import platformdirs
 
-from traceformat.errors import AgentloadError, ConfigError
+from traceformat.errors import AgentloadError, ConfigError, FormatError
+from traceformat.foreign.trie import read_trie
 
 TRIE_COMMIT: Final = "2067a9828c73af8d45b9a945beed609bf51a3aa6"
 DEFAULT_BASE_URL: Final = (
@@ -109,6 +110,15 @@ def _download(client: httpx.Client, url: str, directory: Path) -> Path:
     return Path(tmp)
 
 
+def _check_trie(path: Path, url: str) -> None:
+    try:
+        read_trie(path)
+    except FormatError as exc:
+        path.unlink(missing_ok=True)
+        detail = str(exc).replace(str(path), "line")
+        raise FetchError(f"{url}: not a trie workload file ({detail})") from None
+
+
 def _expected(name: str, pins: dict[str, str]) -> str | None:
     return PUBLISHED_SHA256.get(name) or pins.get(name)
 
@@ -139,6 +149,7 @@ def fetch(config: FetchConfig, progress: Callable[[str], None] = lambda _: None)
             if expected is not None and actual != expected:
                 tmp.unlink(missing_ok=True)
                 raise FetchError(f"{url}: sha256 {actual} does not match the pin {expected}")
+            _check_trie(tmp, url)  # never pin (or keep) something that is not a trie file
             os.replace(tmp, target)
             pinned_now = expected is None
             if pinned_now:

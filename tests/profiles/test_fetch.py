@@ -104,3 +104,21 @@ def test_fetch_http_error_is_one_line(server: _Server, tmp_path: Path) -> None:
         check=False,
     )
     assert_one_line_error(proc, FILES[1], "HTTP 404")
+
+
+def test_fetch_refuses_to_pin_a_file_that_is_not_trie(server: _Server, tmp_path: Path) -> None:
+    (server.root / "workloads" / FILES[2]).write_text("<html>rate limited</html>\n")
+    cache = tmp_path / "c"
+    proc = run_cli(
+        "profile",
+        "fetch",
+        "applied-compute",
+        "--base-url",
+        server.url,
+        "--cache-dir",
+        str(cache),
+        check=False,
+    )
+    assert_one_line_error(proc, FILES[2], "not a trie workload file")
+    pins = json.loads((cache / "applied-compute" / PINS_FILE).read_text())
+    assert FILES[2] not in pins and not (cache / "applied-compute" / FILES[2]).exists()
