@@ -16,6 +16,29 @@ class StreamError(Exception):
     """The stream broke the protocol (garbage, an in-stream error event)."""
 
 
+_CONTENT_KEYS = (b'"text":"', b'"content":"', b'"reasoning_content":"', b'"reasoning":"')
+_SLOW_MARKERS = (b'"usage"', b'"error"', b'": ')
+
+
+def _fast_count(payload: bytes, anthropic: bool) -> int | None:
+    """Content events without usage or errors, counted without a JSON parse (the hot path:
+    one per token). None sends the event to the full parser. Engines emit compact JSON; a
+    spaced payload takes the slow path."""
+    if not (payload[:1] == b"{" and payload[-1:] == b"}"):
+        return None  # let json.loads report it
+    if any(marker in payload for marker in _SLOW_MARKERS):
+        return None
+    if anthropic:
+        return 1 if b'"type":"content_block_delta"' in payload else None
+    for key in _CONTENT_KEYS:
+        i = payload.find(key)
+        if i >= 0 and payload[i + len(key) : i + len(key) + 1] != b'"':
+            return 1
+    if b'"tool_calls":[' in payload:
+        return 1
+    return None
+
+
 class StreamParser:
     """Parse SSE events of one response. `anthropic` selects the Messages event model."""
 
@@ -49,6 +72,9 @@ class StreamParser:
         if payload == b"[DONE]":
             self.done = True
             return 0
+        fast = _fast_count(payload, self.anthropic)
+        if fast is not None:
+            return fast
         try:
             obj = json.loads(payload)
         except ValueError:

@@ -18,6 +18,7 @@ from time import monotonic_ns
 from replay.client import Row
 from replay.config import ReplayConfig
 from replay.materialize import Materializer
+from replay.pacer import close_pacer
 from replay.plan import Plan
 from replay.runner import Runner, RunnerSetup
 from replay.schedule import admissions, for_worker, share
@@ -124,6 +125,7 @@ async def run_worker(
             loop.remove_signal_handler(sig)
         flush()
         writer.close()
+        await close_pacer()
         await transport.close()
     if on_tick is not None:
         on_tick(stats)

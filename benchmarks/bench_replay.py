@@ -1,0 +1,179 @@
+"""Replay client throughput: the highest sustained streaming request rate on schedule.
+
+    .venv/bin/python -m benchmarks.bench_replay [--target sim|zero] [--rates 500,1000,...]
+
+For each rate of a ladder, replays single-call sessions (16-token streamed responses) at
+that session rate for a few seconds and checks the run's own diagnostics: p99 schedule lag
+<= 2 ms, achieved rate >= 97% of intended, no errors. Prints every step and the highest
+passing rate for one worker and for --workers 2, then TTFT p50 at concurrency 1 against a
+zero-latency server. Figures depend on the machine (and on anything else running on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from replay.config import ReplayConfig
+from replay.run import run_replay
+from traceformat import io
+from traceformat import schema as S
+from traceformat.schema import Kind
+
+LAG_LIMIT_MS = 2.0
+TOKENS = 16
+
+
+def write_profile(path: Path, sessions: int, input_tokens: int = 32) -> None:
+    frame = pl.DataFrame(
+        {
+            S.SESSION_ID: [f"b{i:06d}" for i in range(sessions)],
+            S.CALL_INDEX: [0] * sessions,
+            S.WORKLOAD: ["bench"] * sessions,
+            S.ARRIVAL_S: [0.0] * sessions,
+            S.THINK_S: [0.0] * sessions,
+            S.INPUT_TOKENS: [input_tokens] * sessions,
+            S.NEW_INPUT_TOKENS: [input_tokens] * sessions,
+            S.OUTPUT_TOKENS: [TOKENS] * sessions,
+        }
+    )
+    io.write_file(path, Kind.PROFILE, frame, extra_metadata={S.META_BLOCK_SIZE: b"16"})
+
+
+@contextlib.contextmanager
+def server(kind: str) -> Iterator[str]:
+    """Start the fast sim or the zero-latency server on a free port; yield its URL."""
+    if kind == "sim":
+        cmd = [
+            sys.executable,
+            "-c",
+            "from agentload.cli import main; main()",
+            "sim",
+            "--preset",
+            "fast",
+            "--port",
+            "0",
+        ]
+    else:
+        cmd = [sys.executable, "-m", "benchmarks.zero_server", "0", str(TOKENS)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        yield line.strip().rsplit(" ", 1)[-1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def step(
+    url: str, model: str, profile: Path, out: Path, rate: float, workers: int, duration: float
+) -> dict[str, object]:
+    config = ReplayConfig(
+        source=profile,
+        target=url,
+        model=model,
+        out=out,
+        session_rate=rate,
+        duration=duration,
+        workers=workers,
+        quiet=True,
+        session_header=None,
+    )
+    loaded = io.read(run_replay(config))
+    diag = json.loads(loaded.metadata[S.META_DIAGNOSTICS.decode()])
+    lag = diag["schedule_lag_ms"]
+    frame = loaded.frame
+    span_s = (frame[S.T_END_NS].max() - frame[S.T_SENT_NS].min()) / 1e9  # type: ignore[operator]
+    ok = (
+        lag["p99"] is not None
+        and lag["p99"] <= LAG_LIMIT_MS
+        and (diag["achieved_rate"] or 0) >= 0.97 * rate
+        and not diag["errors"]
+    )
+    return {
+        "rate": rate,
+        "workers": workers,
+        "requests": frame.height,
+        "req_per_s": round(frame.height / span_s, 1),
+        "lag_p50_ms": round(lag["p50"], 3),
+        "lag_p99_ms": round(lag["p99"], 3),
+        "achieved": round(diag["achieved_rate"] or 0, 1),
+        "cpu": {w: round(c["utilization"], 2) for w, c in diag["client_cpu_s"].items()},
+        "errors": diag["errors"],
+        "ok": ok,
+    }
+
+
+def ladder(
+    url: str, model: str, tmp: Path, rates: list[float], workers: int, duration: float
+) -> float:
+    best = 0.0
+    for rate in rates:
+        profile = tmp / f"profile-{int(rate)}.arrow"
+        write_profile(profile, sessions=int(rate * duration) + 10)
+        result = step(url, model, profile, tmp / "out.arrow", rate, workers, duration)
+        print(json.dumps(result), flush=True)
+        if not result["ok"]:
+            break
+        best = rate
+    return best
+
+
+def ttft_c1(url: str, model: str, tmp: Path, n: int = 1000) -> float:
+    profile = tmp / "ttft.arrow"
+    write_profile(profile, sessions=n)
+    config = ReplayConfig(
+        source=profile,
+        target=url,
+        model=model,
+        out=tmp / "ttft-out.arrow",
+        concurrency=1,
+        quiet=True,
+        session_header=None,
+    )
+    frame = io.read(run_replay(config)).frame
+    ttft = (frame[S.T_FIRST_TOKEN_NS] - frame[S.T_SENT_NS]) / 1e6
+    return float(ttft.median())  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--target", choices=["sim", "zero"], default="sim", help="server for the rate ladder"
+    )
+    parser.add_argument(
+        "--rates",
+        default="250,500,750,1000,1250,1500,1750,2000,2500,3000",
+        help="comma-separated session rates to try, ascending",
+    )
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per step")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    model = "agentload-sim"
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp_name, server(args.target) as url:
+        tmp = Path(tmp_name)
+        one = ladder(url, model, tmp, rates, 1, args.duration)
+        two = ladder(url, model, tmp, rates, 2, args.duration)
+    with tempfile.TemporaryDirectory() as tmp_name, server("zero") as url:
+        ttft = ttft_c1(url, model, Path(tmp_name))
+    print(f"highest on-schedule rate, 1 worker  ({args.target}): {one:.0f} requests/s")
+    print(f"highest on-schedule rate, 2 workers ({args.target}): {two:.0f} requests/s")
+    print(f"TTFT p50 at concurrency 1 (zero-latency server): {ttft:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
