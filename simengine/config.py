@@ -87,7 +87,7 @@ PRESETS: Final[dict[str, EngineConfig]] = {
         kv_capacity_tokens=400_000,
         block_size=16,
         max_num_batched_tokens=8192,
-        max_num_seqs=256,
+        max_num_seqs=1024,
         max_model_len=131_072,
         default_max_tokens=256,
     ),

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simengine import agentscript, faults, metrics, tokenizer
+from simengine import agentscript, faults, metrics, render, tokenizer
 from simengine.anthropic_api import MessagesCodec
 from simengine.config import SimConfig
 from simengine.engine import Engine, SimRequest
@@ -89,26 +89,29 @@ class SimServer:
     async def _tokenize(self, request: web.Request) -> web.Response:
         try:
             body = await _json_body(request)
-            ids = self._tokenize_body(body)
+            pieces = tokenizer.split(self._tokenize_text(body))
         except ApiError as err:
             return web.json_response(err.openai_body(), status=err.status)
         return web.json_response(
-            {"count": len(ids), "max_model_len": self.config.engine.max_model_len, "tokens": ids}
+            {
+                "count": len(pieces),
+                "max_model_len": self.config.engine.max_model_len,
+                "tokens": self.ctx.tok.ids_of(pieces),
+                "token_strs": pieces if body.get("return_token_strs") else None,
+            }
         )
 
-    def _tokenize_body(self, body: dict[str, Any]) -> list[int]:
-        from simengine import render
-
-        tok = self.ctx.tok
+    def _tokenize_text(self, body: dict[str, Any]) -> str:
+        """The text /tokenize counts: the prompt, or the chat template applied to messages."""
         if "messages" in body:
             text = render.render_chat(body["messages"], body.get("tools"))
             if body.get("add_generation_prompt", True) is False:
                 text = text.removesuffix("<|assistant|>\n")
-            return tok.encode(text)
+            return text
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             raise bad_request("prompt: must be a string (or give messages)", param="prompt")
-        return tok.encode(prompt)
+        return prompt
 
     async def _detokenize(self, request: web.Request) -> web.Response:
         try:
