@@ -160,13 +160,18 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> SweepResult:
 
 
 def _print_headline(result: SweepResult, console: Console) -> None:
-    summaries = [a.summary for a in result.analyses]
-    for label, sm in zip(result.labels, summaries, strict=True):
+    """One line per concurrency: throughput and latency ('—' where undefined)."""
+    for label, sm in zip(result.labels, (a.summary for a in result.analyses), strict=True):
         tp, sess, lat = sm["throughput"], sm["sessions"], sm["latency"]
         console.print(
             f"concurrency {label.removeprefix('c')}: "
-            f"{tp['completion_tps']:.1f} completion tok/s, "
-            f"session latency p50 {sess['latency_s']['p50'] or float('nan'):.2f} s, "
-            f"TTFT p50 {lat['ttft_ms']['p50'] or float('nan'):.1f} ms, "
-            f"TPOT p50 {lat['tpot_ms']['p50'] or float('nan'):.2f} ms"
+            f"{_f(tp['completion_tps'], 1)} completion tok/s, "
+            f"session latency p50 {_f(sess['latency_s']['p50'], 2)} s, "
+            f"TTFT p50 {_f(lat['ttft_ms']['p50'], 1)} ms, "
+            f"TPOT p50 {_f(lat['tpot_ms']['p50'], 2)} ms",
+            soft_wrap=True,
         )
+
+
+def _f(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"

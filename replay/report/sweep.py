@@ -124,11 +124,11 @@ def points_table(labels: Sequence[str], summaries: Sequence[Json]) -> Table:
         )
     headers = [
         "point",
-        "completion tok/s",
-        "session p50 (s)",
-        "session p90 (s)",
-        "TTFAT p50 (s)",
-        "TTFT p50 (ms)",
+        "tok/s",
+        "session p50 s",
+        "session p90 s",
+        "TTFAT p50 s",
+        "TTFT p50 ms",
         "errors",
         "Pareto front",
     ]
