@@ -78,9 +78,15 @@ def schedule_lag_ms() -> pl.Expr:
 
 
 def chunk_tokens() -> pl.Expr:
-    """CHUNK_TOKENS with null meaning one token per chunk, one entry per chunk offset."""
-    ones = pl.col(s.CHUNK_OFFSETS_NS).list.eval((pl.element() * 0 + 1).cast(pl.Int64))
-    return pl.coalesce(pl.col(s.CHUNK_TOKENS).cast(pl.List(pl.Int64)), ones)
+    """CHUNK_TOKENS with null meaning one token per chunk, one entry per chunk offset.
+
+    A CHUNK_TOKENS list whose length differs from CHUNK_OFFSETS_NS is ignored (treated as
+    null) rather than pairing counts with the wrong chunks.
+    """
+    offsets, tokens = pl.col(s.CHUNK_OFFSETS_NS), pl.col(s.CHUNK_TOKENS)
+    ones = offsets.list.eval((pl.element() * 0 + 1).cast(pl.Int64))
+    matching = tokens.list.len() == offsets.list.len()
+    return pl.when(matching).then(tokens.cast(pl.List(pl.Int64))).otherwise(ones)
 
 
 def itl_mean_ms() -> pl.Expr:

@@ -129,13 +129,20 @@ def test_itl_multi_token_chunks(apply: Apply) -> None:
             _chunks("c", [0, 5, 20], [1, 0, 2]),
             # a single chunk: no gap
             _chunks("d", [40], [5]),
+            # CHUNK_TOKENS of the wrong length is ignored: one token per chunk
+            _chunks("e", [0, 4, 10], [1, 2]),
         ]
     )
     samples = apply(itl_samples, df)
     by = {k: sorted(v) for k, v in samples.group_by(s.SESSION_ID).agg("itl_ms").iter_rows()}
-    assert by == {"a": [10.0, 10.0, 20.0, 20.0, 20.0], "b": [10.0, 20.0], "c": [10.0, 10.0]}
+    assert by == {
+        "a": [10.0, 10.0, 20.0, 20.0, 20.0],
+        "b": [10.0, 20.0],
+        "c": [10.0, 10.0],
+        "e": [4.0, 6.0],
+    }
     means = apply(request_metrics, df).sort(s.SESSION_ID)["itl_mean_ms"].to_list()
-    assert means == [16.0, 15.0, 10.0, None]
+    assert means == [16.0, 15.0, 10.0, None, 5.0]
 
 
 def _session_rows() -> list[dict[str, Any]]:
