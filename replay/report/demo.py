@@ -149,6 +149,7 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> SweepResult:
             concurrencies=config.concurrencies,
             html=config.out / "compare.html",
             sessions_per_slot=config.waves,
+            title="agentload demo",
         )
         result = run_sweep(sweep, console=console)
     for label, analysis in zip(result.labels, result.analyses, strict=True):

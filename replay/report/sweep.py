@@ -40,6 +40,7 @@ class SweepConfig:
     slo: Slo | None = None
     # concurrency points admit ceil(c x this) sessions (None: base.max_sessions)
     sessions_per_slot: float | None = None
+    title: str = "agentload sweep"
 
     def __post_init__(self) -> None:
         if bool(self.concurrencies) == bool(self.session_rates):
@@ -183,6 +184,6 @@ def run_sweep(
     console.print(rich_table(points_table(labels, summaries)))
     console.print(rich_table(compare.comparison(labels, summaries)))
     if config.html is not None:
-        html.write(config.html, sweep_page(labels, summaries, "agentload sweep"))
+        html.write(config.html, sweep_page(labels, summaries, config.title))
         console.print(f"HTML: {config.html}")
     return SweepResult(labels, analyses, config.html)

@@ -61,9 +61,14 @@ class _Cdp:
         self.ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
 
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+    async def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        """Send a command (to the browser, or to an attached page `session`) and wait for
+        its answer, keeping every event that arrives meanwhile."""
         msg_id = next(self.ids)
-        await self.ws.send_json({"id": msg_id, "method": method, "params": params})
+        payload: dict[str, Any] = {"id": msg_id, "method": method, "params": params}
+        if session is not None:
+            payload["sessionId"] = session
+        await self.ws.send_json(payload)
         while True:
             msg = await self.ws.receive_json()
             if msg.get("id") == msg_id:
@@ -148,14 +153,16 @@ async def open_page(html: Path, screenshot: Path, profile: Path) -> PageResult:
         attached = await cdp.call(
             "Target.attachToTarget", targetId=target["targetId"], flatten=True
         )
-        page = _Session(cdp, attached["sessionId"])
+        page = attached["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
-            await page.call(f"{domain}.enable")
-        await page.call("Page.navigate", url=html.resolve().as_uri())
+            await cdp.call(f"{domain}.enable", page)
+        await cdp.call("Page.navigate", page, url=html.resolve().as_uri())
         await cdp.wait_event("Page.loadEventFired", timeout=60)
-        value = await page.call("Runtime.evaluate", expression=PROBE, returnByValue=True)
+        value = await cdp.call("Runtime.evaluate", page, expression=PROBE, returnByValue=True)
         probe = json.loads(value["result"]["value"])
-        shot = await page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        shot = await cdp.call(
+            "Page.captureScreenshot", page, format="png", captureBeyondViewport=True
+        )
         screenshot.write_bytes(base64.b64decode(shot["data"]))
         requests = [
             e["params"]["request"]["url"]
@@ -163,24 +170,3 @@ async def open_page(html: Path, screenshot: Path, profile: Path) -> PageResult:
             if e.get("method") == "Network.requestWillBeSent"
         ]
         return PageResult(probe, _errors(cdp.events), requests, screenshot)
-
-
-class _Session:
-    """Commands addressed to one attached page (flattened session)."""
-
-    def __init__(self, cdp: _Cdp, session_id: str) -> None:
-        self.cdp = cdp
-        self.session_id = session_id
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        msg_id = next(self.cdp.ids)
-        payload = {"id": msg_id, "method": method, "params": params, "sessionId": self.session_id}
-        await self.cdp.ws.send_json(payload)
-        while True:
-            msg = await self.cdp.ws.receive_json()
-            if msg.get("id") == msg_id:
-                if "error" in msg:
-                    raise AssertionError(f"CDP {method}: {msg['error']}")
-                result: dict[str, Any] = msg.get("result", {})
-                return result
-            self.cdp.events.append(msg)
