@@ -48,7 +48,8 @@ class MessagesCodec(Codec):
         if isinstance(choice, dict) and choice.get("type") == "none":
             tools = None
         messages = body.get("messages")
-        ids = ctx.tok.encode(render.render_anthropic(body.get("system"), messages, tools))
+        segments = render.anthropic_segments(body.get("system"), messages, tools)
+        ids = ctx.tok.encode_segments(segments)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise bad_request("stream: must be a boolean", param="stream")

@@ -143,7 +143,7 @@ class ChatCodec(Codec):
         if body.get("tool_choice") == "none":
             tools = None
         messages = body.get("messages")
-        ids = ctx.tok.encode(render.render_chat(messages, tools))
+        ids = ctx.tok.encode_segments(render.chat_segments(messages, tools))
         requested = get_int(body, "max_completion_tokens", None, 1)
         if requested is None:
             requested = get_int(body, "max_tokens", None, 1)

@@ -49,9 +49,15 @@ def _tools_header(tools: list[Any] | None) -> str:
 
 
 def render_chat(messages: Any, tools: list[Any] | None) -> str:
+    return "".join(chat_segments(messages, tools))
+
+
+def chat_segments(messages: Any, tools: list[Any] | None) -> list[str]:
+    """The rendered prompt as segments (tools header, one per message, generation prompt);
+    no tokenizer piece spans two segments."""
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages: must be a non-empty list", param="messages")
-    out = [_tools_header(tools)]
+    out = [_tools_header(tools)] if tools else []
     for i, m in enumerate(messages):
         param = f"messages[{i}]"
         if not isinstance(m, dict) or not isinstance(m.get("role"), str):
@@ -62,7 +68,7 @@ def render_chat(messages: Any, tools: list[Any] | None) -> str:
             body += f"<|tool_call|>{fn.get('name', '')} {fn.get('arguments', '')}\n"
         out.append(f"<|{m['role']}|>\n{body}\n")
     out.append("<|assistant|>\n")
-    return "".join(out)
+    return out
 
 
 def _anthropic_block(block: dict[str, Any], param: str) -> str:
@@ -96,9 +102,13 @@ def _anthropic_content(content: Any, param: str) -> str:
 
 
 def render_anthropic(system: Any, messages: Any, tools: list[Any] | None) -> str:
+    return "".join(anthropic_segments(system, messages, tools))
+
+
+def anthropic_segments(system: Any, messages: Any, tools: list[Any] | None) -> list[str]:
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages: must be a non-empty list", param="messages")
-    out = [_tools_header(tools)]
+    out = [_tools_header(tools)] if tools else []
     if system:
         out.append(f"<|system|>\n{_anthropic_content(system, 'system')}\n")
     for i, m in enumerate(messages):
@@ -107,7 +117,7 @@ def render_anthropic(system: Any, messages: Any, tools: list[Any] | None) -> str
             raise bad_request(f"{param}: role must be 'user' or 'assistant'", param=param)
         out.append(f"<|{m['role']}|>\n{_anthropic_content(m.get('content'), param)}\n")
     out.append("<|assistant|>\n")
-    return "".join(out)
+    return out
 
 
 def chat_tool_turns(messages: list[Any]) -> int:

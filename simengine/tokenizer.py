@@ -1,9 +1,9 @@
 """The sim's deterministic tokenizer (same ids on every run and machine).
 
-Text is split by a regex into pieces: an optional leading space followed by a run of ASCII
-letters, a run of up to 3 digits, or a run of other non-space characters; or a run of
-whitespace. Pieces longer than `MAX_PIECE_CHARS` characters are cut into chunks of that
-length. Each piece maps to one token id:
+Text is split by a regex into pieces of at most `MAX_PIECE_CHARS` (6) characters: an
+optional leading space followed by ASCII letters, up to 3 digits, or other non-space
+characters; or whitespace (a run is cut into 6-character pieces; the space before a word
+stays with the word). Each piece maps to one token id:
 
 * canonical pieces get an id computed arithmetically: " " + 1-3 lowercase letters
   (ids 0..18,277), " " + an uppercase letter + 0-2 lowercase letters (18,278..36,555),
@@ -33,8 +33,13 @@ UPPER_BASE: Final = _ALPHA_BLOCK
 DIGIT_BASE: Final = 2 * _ALPHA_BLOCK
 VOCAB_SIZE: Final = DIGIT_BASE + _DIGIT_BLOCK  # 37,666
 
-_PIECE_RE: Final = re.compile(r" ?[A-Za-z]+| ?[0-9]{1,3}| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
+# Bounded repeats cut long runs into pieces of at most MAX_PIECE_CHARS characters.
+_PIECE_RE: Final = re.compile(
+    r" [A-Za-z]{1,5}|[A-Za-z]{1,6}| ?[0-9]{1,3}| [^\sA-Za-z0-9]{1,5}|[^\sA-Za-z0-9]{1,6}"
+    r"|\s{1,6}(?!\S)|\s{1,6}"
+)
 _CACHE_LIMIT: Final = 1 << 20
+_SEGMENT_CACHE_TOKENS: Final = 2_000_000
 
 
 def _word_index(word: str, alphabet: str) -> int:
@@ -97,38 +102,57 @@ def id_piece(token_id: int) -> str:
 
 def split(text: str) -> list[str]:
     """The pieces of a text, in order; their concatenation is the text."""
-    pieces = _PIECE_RE.findall(text)
-    if all(len(p) <= MAX_PIECE_CHARS for p in pieces):
-        return pieces
-    out: list[str] = []
-    for p in pieces:
-        if len(p) <= MAX_PIECE_CHARS:
-            out.append(p)
-        else:
-            out.extend(p[i : i + MAX_PIECE_CHARS] for i in range(0, len(p), MAX_PIECE_CHARS))
-    return out
+    pieces: list[str] = _PIECE_RE.findall(text)
+    return pieces
 
 
 class Tokenizer:
     """Encoder with a bounded piece -> id cache (tokenizing long prompts is on the hot path)."""
 
-    def __init__(self) -> None:
+    def __init__(self, segment_cache_tokens: int = _SEGMENT_CACHE_TOKENS) -> None:
         self._cache: dict[str, int] = {}
+        # rendered chat segments (one per message) -> ids; LRU bounded by total tokens
+        self._segments: dict[str, list[int]] = {}
+        self._segment_tokens = 0
+        self._segment_limit = segment_cache_tokens
 
     def ids_of(self, pieces: list[str]) -> list[int]:
         cache = self._cache
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
-        out = []
-        for p in pieces:
-            tid = cache.get(p)
-            if tid is None:
-                tid = cache[p] = piece_id(p)
-            out.append(tid)
-        return out
+        out: list[int | None] = list(map(cache.get, pieces))
+        if None in out:
+            for i, tid in enumerate(out):
+                if tid is None:
+                    p = pieces[i]
+                    known = cache.get(p)
+                    out[i] = cache[p] = piece_id(p) if known is None else known
+        return out  # type: ignore[return-value]  # no None left
 
     def encode(self, text: str) -> list[int]:
         return self.ids_of(split(text))
+
+    def encode_segments(self, segments: list[str]) -> list[int]:
+        """`encode("".join(segments))`, memoizing each segment but the last: a conversation's
+        history is tokenized once, not on every turn.
+
+        Every segment after the first must start with "<" (rendered chat messages do):
+        no piece spans "\n<"-like boundaries, and encoding a segment followed by "<" gives
+        the pieces the whole text has there (whitespace pieces look one character ahead).
+        """
+        out: list[int] = []
+        cache = self._segments
+        for seg in segments[:-1]:
+            ids = cache.pop(seg, None)
+            if ids is None:
+                ids = self.encode(seg + "<")[:-1]
+                self._segment_tokens += len(ids)
+            cache[seg] = ids  # (re)insert as most recently used
+            out += ids
+        while self._segment_tokens > self._segment_limit and len(cache) > 1:
+            oldest = next(iter(cache))
+            self._segment_tokens -= len(cache.pop(oldest))
+        return out + self.encode(segments[-1]) if segments else out
 
     def count(self, text: str) -> int:
         return len(split(text))

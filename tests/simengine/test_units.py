@@ -149,3 +149,37 @@ def test_cli_bad_options_are_one_line_errors(tmp_path: Path) -> None:
     assert f"{script}:2: invalid JSON" in r.stderr
     r = _cli("--port", "0", "--token-interval-ms", "-1")
     assert r.returncode == 2 and "token_interval_ms" in r.stderr
+
+
+_MESSAGES = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["system", "user", "assistant", "tool"]), "content": st.text()}
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(_MESSAGES, st.booleans())
+def test_segment_encoding_equals_whole_text_encoding(
+    messages: list[dict[str, str]], tools: bool
+) -> None:
+    from simengine import render
+
+    offered = [{"type": "function", "function": {"name": "f"}}] if tools else None
+    tok = tokenizer.Tokenizer()
+    whole = tok.encode(render.render_chat(messages, offered))
+    assert tok.encode_segments(render.chat_segments(messages, offered)) == whole
+    assert tok.encode_segments(render.chat_segments(messages, offered)) == whole  # memoized
+    system = messages[0]["content"]
+    turns = [{"role": "user", "content": m["content"]} for m in messages]
+    assert tok.encode_segments(render.anthropic_segments(system, turns, offered)) == tok.encode(
+        render.render_anthropic(system, turns, offered)
+    )
+
+
+def test_segment_cache_is_bounded() -> None:
+    tok = tokenizer.Tokenizer(segment_cache_tokens=100)
+    for i in range(50):
+        tok.encode_segments([f"<|user|>\nmessage number {i} with some words\n", "<|a|>\n"])
+    assert 0 < tok._segment_tokens <= 100 + 20
