@@ -4,6 +4,10 @@ replay; the demo's HTML report is opened in headless Chromium."""
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,10 +16,12 @@ import pytest
 from profiles import load as profile_load
 from profiles import transforms
 from replay.analysis.run import analyze_path
+from replay.report.run_report import html_report
 from tests.analysis.browser import open_page
 from tests.simhelper import running_sim
 from traceformat import io
 from traceformat import schema as s
+from traceformat.errors import AgentloadError
 
 RunCli = Callable[..., tuple[int, str, str]]
 
@@ -94,3 +100,41 @@ async def test_demo_end_to_end(tmp_path: Path, run_cli: RunCli) -> None:
     assert {"cumulative", "ttft", "itl", "lanes", "engine_vllm:kv_cache_usage_perc"} <= keys
     assert all(c["data"] > 0 and c["width"] > 100 for c in result.probe["charts"])
     assert (out / "compare.html").stat().st_size > 0
+
+
+async def test_interrupted_replay_report(tmp_path: Path) -> None:
+    """A real replay stopped with SIGINT mid-run: the report says partial, counts the
+    cancelled requests and still draws every chart it has data for."""
+    source = _small_profile(tmp_path / "small.arrow")
+    out = tmp_path / "killed.arrow"
+    part = out.with_name(out.name + ".part0.arrows")
+    with running_sim("--preset", "default") as sim:
+        cmd = [sys.executable, "-c", "from agentload.cli import main; main()", "replay"]
+        cmd += [str(source), "--target", sim.url, "--model", sim.model, "--out", str(out)]
+        cmd += ["--concurrency", "3", "--quiet"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _rows(part) >= 2:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert out.exists(), err
+    summary = analyze_path(out).summary
+    assert not summary["complete"]
+    assert summary["sessions"]["completed"] < summary["sessions"]["total"]
+    profile = tmp_path / "chromium"
+    profile.mkdir()
+    page = tmp_path / "killed.html"
+    page.write_text(html_report(analyze_path(out)))
+    result = await open_page(page, tmp_path / "killed.png", profile)
+    assert result.console_errors == []
+    assert any("Partial run" in n for n in result.probe["notes"])
+    assert result.probe["charts"] and all(c["data"] > 0 for c in result.probe["charts"])
+
+
+def _rows(path: Path) -> int:
+    try:
+        return io.read(path).frame.height
+    except (OSError, AgentloadError):
+        return 0
