@@ -150,16 +150,19 @@ class Materializer:
         parts.append(block_token_text(ids[-1], bs) if last == bs else _head(ids[-1], last, bs))
         return ",".join(parts)
 
-    def words_per_block(self) -> int:
-        return max(1, round(self.block_size / self.tokens_per_word))
+    def _word_bound(self, k: int) -> int:
+        """Words before block k. Blocks get 11 or 12 words for 11.3 words/block, so long
+        prompts keep the calibrated ratio; the count depends on the position only, so
+        prompts sharing hash ids still share their text."""
+        return round(k * self.block_size / self.tokens_per_word)
 
     def text(self, ids: list[int], n_tokens: int) -> str:
         """Prompt text of about `n_tokens` tokens (exact up to the calibration drift)."""
-        wpb = self.words_per_block()
-        parts = [block_word_text(h, wpb) for h in ids[:-1]]
-        last_tokens = n_tokens - self.block_size * (len(ids) - 1)
-        last_words = max(1, round(last_tokens / self.tokens_per_word))
-        parts.append(" ".join(block_word_text(ids[-1], wpb).split()[:last_words]))
+        bound = self._word_bound
+        parts = [block_word_text(h, max(1, bound(k + 1) - bound(k))) for k, h in enumerate(ids)]
+        k = len(ids) - 1
+        last_words = max(1, round(n_tokens / self.tokens_per_word) - bound(k))
+        parts[-1] = " ".join(parts[-1].split()[:last_words])
         return " ".join(parts)
 
 

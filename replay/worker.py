@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic_ns
 
-from replay.client import Row
 from replay.config import ReplayConfig
 from replay.materialize import Materializer
 from replay.pacer import close_pacer
 from replay.plan import Plan
+from replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer
 from replay.runner import Runner, RunnerSetup
 from replay.schedule import admissions, for_worker, share
 from replay.stats import LiveStats
@@ -27,7 +27,7 @@ from replay.transport import make_transport
 from traceformat.io import StreamWriter
 from traceformat.schema import Kind
 
-FLUSH_EVERY_S = 0.25
+TICK_S = 0.25  # progress counters to the parent process
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ async def run_worker(
         config.transport, config.target, pool, config.timeout, dict(config.headers)
     )
     await transport.open()
-    rows: list[Row] = []
     info: dict[str, object] = {"worker": spec.worker}
-    writer = StreamWriter(spec.part_path, Kind.RESULT, info, flush_rows=4096, flush_seconds=1.0)
+    writer = StreamWriter(spec.part_path, Kind.RESULT, info, flush_rows=1 << 30, flush_seconds=3600)
+    rows = RowBuffer(writer)
     runner = Runner(
         RunnerSetup(config, plan, spec.materializer, spec.worker, slots),
         transport,
@@ -92,18 +92,15 @@ async def run_worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
-    def flush() -> None:
-        if rows:
-            batch = rows[:]
-            rows.clear()
-            writer.write(batch)
-        writer.flush_if_due()
-
     async def flusher() -> None:
+        ticks = 0
         while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
-            flush()
-            if on_tick is not None:
+            await asyncio.sleep(CONVERT_S)
+            ticks += 1
+            rows.convert()
+            if ticks % round(WRITE_S / CONVERT_S) == 0:
+                rows.write()
+            if on_tick is not None and ticks % round(TICK_S / CONVERT_S) == 0:
                 on_tick(stats)
 
     mine = for_worker(admissions(plan, config), spec.worker, workers)
@@ -123,10 +120,10 @@ async def run_worker(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        flush()
+        rows.write()
         writer.close()
         await close_pacer()
         await transport.close()
     if on_tick is not None:
         on_tick(stats)
-    return WorkerOutcome(spec.worker, cpu_s, wall_s, writer.rows_written, runner.interrupted)
+    return WorkerOutcome(spec.worker, cpu_s, wall_s, rows.emitted, runner.interrupted)

@@ -125,4 +125,4 @@ def test_chat_prompts_calibrated(tmp_path: Path) -> None:
     diag = result.metadata[S.META_DIAGNOSTICS.decode()]
     assert "calibrated against" in diag
     drift = (frame[S.PROMPT_TOKENS] / frame[S.EXPECTED_INPUT_TOKENS] - 1).abs()
-    assert drift.max() < 0.15, drift.to_list()
+    assert drift.max() < 0.05, drift.to_list()
