@@ -29,8 +29,16 @@ from traceformat.errors import (
     VersionError,
     WrongKindError,
 )
-from traceformat.schema import META_INFO, META_KIND, META_VERSION, VERSION, Kind, schema_for
-from traceformat.validate import check_columns, check_required, conform, rows_to_table
+from traceformat.schema import (
+    META_INFO,
+    META_KIND,
+    META_VERSION,
+    SCHEMAS,
+    VERSION,
+    Kind,
+    schema_for,
+)
+from traceformat.validate import check_columns, check_required, check_rows, conform
 
 __all__ = ["Loaded", "StreamWriter", "compact", "read", "read_table", "write_file"]
 
@@ -69,14 +77,12 @@ def _metadata(
     return schema_for(kind, meta)
 
 
-def _to_table(data: Rows, kind: Kind, where: str) -> pa.Table:
+def _to_table(data: pa.RecordBatch | pa.Table | pl.DataFrame, kind: Kind, where: str) -> pa.Table:
     if isinstance(data, pa.RecordBatch):
         return conform(pa.Table.from_batches([data]), kind, where)
-    if isinstance(data, pa.Table):
-        return conform(data, kind, where)
     if isinstance(data, pl.DataFrame):
         return conform(data.to_arrow(), kind, where)
-    return rows_to_table(data, kind, where)
+    return conform(data, kind, where)
 
 
 class StreamWriter:
@@ -105,7 +111,7 @@ class StreamWriter:
         self.flush_seconds = flush_seconds
         self.schema = _metadata(kind, info, extra_metadata)
         self._lock = threading.Lock()
-        self._pending: list[pa.Table] = []
+        self._pending: list[pa.Table | list[Mapping[str, object]]] = []
         self._pending_rows = 0
         self._last_flush = time.monotonic()
         self.rows_written = 0
@@ -121,12 +127,23 @@ class StreamWriter:
         self._closed = False
 
     def write(self, rows: Rows) -> None:
-        table = _to_table(rows, self.kind, str(self.path))
+        """Buffer rows; dicts are checked now and converted to Arrow in bulk at flush."""
+        pending: pa.Table | list[Mapping[str, object]]
+        if isinstance(rows, pa.RecordBatch | pa.Table | pl.DataFrame):
+            pending = _to_table(rows, self.kind, str(self.path))
+            count = pending.num_rows
+        else:
+            check_rows(rows, self.kind, str(self.path))
+            pending, count = list(rows), len(rows)
         with self._lock:
             self._check_open()
-            if table.num_rows:
-                self._pending.append(table)
-                self._pending_rows += table.num_rows
+            if count:
+                last = self._pending[-1] if self._pending else None
+                if isinstance(pending, list) and isinstance(last, list):
+                    last.extend(pending)
+                else:
+                    self._pending.append(pending)
+                self._pending_rows += count
             if self._pending_rows >= self.flush_rows or self._time_due():
                 self._flush_locked()
 
@@ -179,7 +196,12 @@ class StreamWriter:
         self._last_flush = time.monotonic()
         if not self._pending_rows:
             return False
-        table = pa.concat_tables(self._pending).combine_chunks()
+        schema = SCHEMAS[self.kind]
+        tables = [
+            pa.Table.from_pylist(part, schema=schema) if isinstance(part, list) else part
+            for part in self._pending
+        ]
+        table = pa.concat_tables(tables).combine_chunks()
         self._pending.clear()
         self._pending_rows = 0
         for batch in table.to_batches(max_chunksize=None):

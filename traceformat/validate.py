@@ -5,33 +5,105 @@ Every error names the file (or the writer's target) and the offending column.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from numbers import Integral, Real
 
 import pyarrow as pa
 
 from traceformat.errors import FormatError
 from traceformat.schema import SCHEMAS, Kind
 
+type Check = Callable[[object], bool]
+
+
+def _checker(typ: pa.DataType) -> Check:
+    """A cheap Python-side test that a value converts to `typ` (None handled by caller)."""
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return lambda v: isinstance(v, str)
+    if pa.types.is_boolean(typ):
+        return lambda v: isinstance(v, bool)
+    if pa.types.is_integer(typ):
+        low, high = -(2 ** (typ.bit_width - 1)), 2 ** (typ.bit_width - 1) - 1
+        return lambda v: _is_int(v) and low <= v <= high
+    if pa.types.is_floating(typ):
+        return lambda v: type(v) is float or (isinstance(v, Real) and not isinstance(v, bool))
+    if pa.types.is_list(typ) and pa.types.is_integer(typ.value_type):
+        # Fast path for long id / offset lists: one pass for types, min/max for range.
+        low, high = -(2 ** (typ.value_type.bit_width - 1)), 2 ** (typ.value_type.bit_width - 1) - 1
+        nulls_ok = typ.value_field.nullable
+
+        def int_list(v: object) -> bool:
+            if not isinstance(v, list | tuple):
+                return False
+            kinds = set(map(type, v))  # in C: no Python call per element
+            if type(None) in kinds:
+                if not nulls_ok:
+                    return False
+                v = [x for x in v if x is not None]
+                kinds.discard(type(None))
+            if not kinds <= {int} and not all(_is_int(x) for x in v):
+                return False
+            return not v or (low <= min(v) and max(v) <= high)
+
+        return int_list
+    if pa.types.is_list(typ):
+        item = _field_checker(typ.value_field)
+        return lambda v: isinstance(v, list | tuple) and all(item(x) for x in v)
+    if pa.types.is_struct(typ):
+        fields = [(f.name, _field_checker(f)) for f in typ]
+        return lambda v: isinstance(v, Mapping) and all(ok(v.get(n)) for n, ok in fields)
+    raise NotImplementedError(f"no row check for {typ}")
+
+
+def _is_int(v: object) -> bool:
+    return type(v) is int or (isinstance(v, Integral) and not isinstance(v, bool))
+
+
+def _field_checker(field: pa.Field) -> Check:
+    check = _checker(field.type)
+    if field.nullable:
+        return lambda v: v is None or check(v)
+    return lambda v: v is not None and check(v)
+
+
+_NAMES = {kind: frozenset(schema.names) for kind, schema in SCHEMAS.items()}
+_ROW_CHECKS: dict[Kind, list[tuple[pa.Field, Check]]] = {
+    kind: [(f, _checker(f.type)) for f in schema] for kind, schema in SCHEMAS.items()
+}
+
+
+def check_rows(rows: Sequence[Mapping[str, object]], kind: Kind, where: str) -> None:
+    """Every row fits `kind`: known keys only, required values present, types convertible.
+
+    Pure Python and cheap, so a writer can accept rows one at a time and convert them to
+    Arrow in bulk at flush time without a bad value poisoning a whole batch."""
+    known = _NAMES[kind]
+    checks = _ROW_CHECKS[kind]
+    for row in rows:
+        if not known.issuperset(row):
+            unknown = sorted(set(row) - known)[0]
+            raise FormatError(f"{where}: unknown column {unknown!r} for a {kind} file")
+        for field, check in checks:
+            value = row.get(field.name)
+            if value is None:
+                if not field.nullable:
+                    raise FormatError(f"{where}: column {field.name!r} is required but is null")
+            elif not check(value):
+                raise FormatError(
+                    f"{where}: column {field.name!r}: value {_short(value)} does not fit"
+                    f" {field.type}"
+                )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
 
 def rows_to_table(rows: Sequence[Mapping[str, object]], kind: Kind, where: str) -> pa.Table:
     """Build a table of `kind` from dicts keyed by column constants; absent keys are null."""
-    schema = SCHEMAS[kind]
-    known = set(schema.names)
-    unknown = {key for row in rows for key in row} - known
-    if unknown:
-        raise FormatError(f"{where}: unknown column {sorted(unknown)[0]!r} for a {kind} file")
-    arrays = []
-    for field in schema:
-        values = [row.get(field.name) for row in rows]
-        try:
-            arrays.append(pa.array(values, type=field.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
-            raise FormatError(
-                f"{where}: column {field.name!r}: values do not fit {field.type} ({exc})"
-            ) from None
-    table = pa.Table.from_arrays(arrays, schema=schema)
-    check_required(table, kind, where)
-    return table
+    check_rows(rows, kind, where)
+    return pa.Table.from_pylist(list(rows), schema=SCHEMAS[kind])
 
 
 def conform(table: pa.Table, kind: Kind, where: str) -> pa.Table:

@@ -23,19 +23,29 @@ from traceformat.errors import (
 )
 from traceformat.io import StreamWriter, compact, read, write_file
 from traceformat.schema import (
+    API,
     ARRIVAL_S,
     CALL_INDEX,
+    CONTENT_DATA,
+    CONTENT_ID,
+    CONTENT_SIZE,
+    ENDPOINT,
     EXTRA,
+    HASH_IDS,
     INPUT_TOKENS,
     META_BLOCK_SIZE,
     META_COMPLETE,
     META_INFO,
     META_KIND,
     META_VERSION,
+    NEW_CONTENT,
     NEW_INPUT_TOKENS,
     OUTPUT_TOKENS,
+    PARTIAL,
     SCHEMAS,
     SESSION_ID,
+    STREAM,
+    T_REQUEST_START_NS,
     THINK_S,
     WORKLOAD,
     Kind,
@@ -248,7 +258,7 @@ def test_writer_validation_names_the_field(tmp_path: Path) -> None:
     with StreamWriter(tmp_path / "w.arrows", Kind.PROFILE) as writer:
         with pytest.raises(FormatError, match="unknown column 'input_tokenz'"):
             writer.write([{**profile_row(), "input_tokenz": 1}])
-        with pytest.raises(FormatError, match="column 'output_tokens': values do not fit"):
+        with pytest.raises(FormatError, match="'output_tokens': value 'many' does not fit int64"):
             writer.write([profile_row(**{OUTPUT_TOKENS: "many"})])
         with pytest.raises(FormatError, match="column 'think_s' is required"):
             writer.write([{k: v for k, v in profile_row().items() if k != THINK_S}])
@@ -279,3 +289,43 @@ def test_writer_accepts_polars_frames(tmp_path: Path) -> None:
 def test_unwritable_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no/such/dir/x\.arrows: cannot write"):
         StreamWriter(tmp_path / "no" / "such" / "dir" / "x.arrows", Kind.RESULT)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        (CALL_INDEX, 2**31),  # int32 overflow
+        (INPUT_TOKENS, True),  # bool is not a count
+        (THINK_S, "0.5"),
+        (HASH_IDS, [1, "2"]),
+        (HASH_IDS, [2**63]),
+        (HASH_IDS, 5),
+        (WORKLOAD, 3),
+    ],
+)
+def test_writer_rejects_values_that_do_not_fit(tmp_path: Path, column: str, value: Any) -> None:
+    with StreamWriter(tmp_path / "w.arrows", Kind.PROFILE, flush_rows=1) as writer:
+        with pytest.raises(FormatError, match=f"column '{column}': value .* does not fit"):
+            writer.write([profile_row(**{column: value})])
+        writer.write([profile_row(call=7)])  # the writer is still usable
+    assert read(tmp_path / "w.arrows").frame[CALL_INDEX].to_list() == [7]
+
+
+def test_writer_checks_nested_content_structs(tmp_path: Path) -> None:
+    row = {
+        SESSION_ID: "s",
+        CALL_INDEX: 0,
+        WORKLOAD: "w",
+        API: "openai-chat",
+        ENDPOINT: "/v1/chat/completions",
+        STREAM: True,
+        T_REQUEST_START_NS: 1,
+        PARTIAL: False,
+    }
+    with StreamWriter(tmp_path / "t.arrows", Kind.TRACE) as writer:
+        bad = [{CONTENT_ID: None, CONTENT_SIZE: 1, CONTENT_DATA: "x"}]
+        with pytest.raises(FormatError, match="column 'new_content'"):
+            writer.write([{**row, NEW_CONTENT: bad}])
+        good = [{CONTENT_ID: "a", CONTENT_SIZE: 1, CONTENT_DATA: None}]
+        writer.write([{**row, NEW_CONTENT: good}])
+    assert read(tmp_path / "t.arrows").frame[NEW_CONTENT].to_list() == [good]
