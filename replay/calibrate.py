@@ -27,9 +27,17 @@ class Calibration:
     note: str
 
 
-def count_tokens(client: httpx.Client, base: str, model: str, text: str) -> int | None:
-    """Token count of `text` from `/tokenize` (vLLM/SGLang shape, then llama.cpp shape)."""
-    for payload in ({"model": model, "prompt": text}, {"content": text}):
+def count_tokens(
+    client: httpx.Client, base: str, model: str, text: str, chat: bool = False
+) -> int | None:
+    """Token count of `text` from `/tokenize` (vLLM/SGLang shape, then llama.cpp shape);
+    with `chat`, of one user message with the chat template applied (vLLM shape only)."""
+    payloads: list[dict[str, object]] = (
+        [{"model": model, "messages": [{"role": "user", "content": text}]}]
+        if chat
+        else [{"model": model, "prompt": text}, {"content": text}]
+    )
+    for payload in payloads:
         try:
             resp = client.post(f"{base}/tokenize", json=payload)
         except httpx.HTTPError:
@@ -61,13 +69,19 @@ def calibrate(
             note = f"{base}/tokenize unavailable: text prompts assume 1 token per word"
             return mat, Calibration(1.0, None, note)
         tuned = replace(mat, tokens_per_word=total / words)
+        in_chat = count_tokens(client, base, mat.model, sample, chat=True)
+        if in_chat is not None and in_chat >= total:
+            tuned = replace(tuned, template_tokens=in_chat - total)
         # Whole prompts join blocks with spaces and cut the last one, so their ratio differs
         # a little from the sample's: correct once by the measured drift, then measure again.
         drift = _drift(client, base, tuned)
         if drift is not None and abs(drift) > 0.005:
             tuned = replace(tuned, tokens_per_word=tuned.tokens_per_word * (1 + drift))
             drift = _drift(client, base, tuned)
-    note = f"calibrated against {base}/tokenize: {tuned.tokens_per_word:.3f} tokens/word"
+    note = (
+        f"calibrated against {base}/tokenize: {tuned.tokens_per_word:.3f} tokens/word, "
+        f"{tuned.template_tokens} chat-template tokens"
+    )
     return tuned, Calibration(tuned.tokens_per_word, drift, note)
 
 

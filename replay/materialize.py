@@ -104,6 +104,7 @@ class Materializer:
     model: str
     block_size: int = DEFAULT_BLOCK
     tokens_per_word: float = 1.0
+    template_tokens: int = 0  # chat template overhead around one user message
 
     def warm(self) -> None:
         """Build the shared pools now, not on the first send."""
@@ -135,7 +136,7 @@ class Materializer:
                 f'"min_tokens":{n_out},"ignore_eos":true,"stream":true,'
                 f'"stream_options":{{"include_usage":true}}}}'
             ).encode()
-        text = json.dumps(self.text(ids, max(call.input_tokens, 1)))
+        text = json.dumps(self.text(ids, max(call.input_tokens - self.template_tokens, 1)))
         messages = f'[{{"role":"user","content":{text}}}]'
         extra = ',"stream_options":{"include_usage":true}' if self.api is ApiChoice.CHAT else ""
         return (

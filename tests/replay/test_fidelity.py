@@ -114,7 +114,8 @@ def test_client_times_agree_with_sim_log(fidelity_run: tuple[pl.DataFrame, ...])
 
 
 def test_chat_prompts_calibrated(tmp_path: Path) -> None:
-    write_profile(tmp_path / "p.arrow", Shape(sessions=2, calls=2, child=False))
+    # Long prompts: word-level variance averages out (short ones drift a few %).
+    write_profile(tmp_path / "p.arrow", Shape(sessions=2, calls=2, child=False, first_input=3000))
     with running_sim("--preset", "fast") as sim:
         result = replay(
             tmp_path / "p.arrow", sim.url, tmp_path / "o.arrow", api=ApiChoice.CHAT, think_scale=0.1
@@ -125,4 +126,4 @@ def test_chat_prompts_calibrated(tmp_path: Path) -> None:
     diag = result.metadata[S.META_DIAGNOSTICS.decode()]
     assert "calibrated against" in diag
     drift = (frame[S.PROMPT_TOKENS] / frame[S.EXPECTED_INPUT_TOKENS] - 1).abs()
-    assert drift.max() < 0.05, drift.to_list()
+    assert drift.max() < 0.03, drift.to_list()
