@@ -126,6 +126,12 @@ def main() -> None:
     parser.add_argument("--token-interval-ms", type=float, default=1.0)
     parser.add_argument("--model", default="agentload-sim")
     parser.add_argument("--concurrency", default="1,16,100")
+    parser.add_argument(
+        "--targets",
+        default="direct,bare,capture",
+        help="comma list of: direct, bare (mitmdump), capture (agentload capture),"
+        " script (mitmdump -s capture/addon_entry.py)",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     header = (
@@ -134,13 +140,26 @@ def main() -> None:
     )
     results: dict[tuple[str, int], Figures] = {}
     with running_sim(args.token_interval_ms) as sim, tempfile.TemporaryDirectory() as tmp:
-        targets = [("direct", None), ("mitmdump (bare)", "bare"), ("agentload capture", "cap")]
-        for name, kind in targets:
-            if kind is None:
+        names = {
+            "direct": "direct",
+            "bare": "mitmdump (bare)",
+            "capture": "agentload capture",
+            "script": "mitmdump -s addon",
+        }
+        for kind in args.targets.split(","):
+            name = names[kind]
+            if kind == "direct":
                 for c in levels:
                     results[(name, c)] = measure(sim, None, c, args)
                 continue
-            ctx = running_mitmdump(sim) if kind == "bare" else running_capture(sim, Path(tmp))
+            script = ["-s", str(ROOT / "capture" / "addon_entry.py")]
+            script += ["--set", f"agentload_out={tmp}/script"]
+            if kind == "bare":
+                ctx = running_mitmdump(sim)
+            elif kind == "script":
+                ctx = running_mitmdump(sim, *script)
+            else:
+                ctx = running_capture(sim, Path(tmp) / "capture")
             with ctx as proxy:
                 for c in levels:
                     results[(name, c)] = measure(proxy.url, proxy.proc.pid, c, args)
@@ -150,6 +169,8 @@ def main() -> None:
         print(fig.row(name, c))
     print()
     for c in levels:
+        if ("mitmdump (bare)", c) not in results or ("agentload capture", c) not in results:
+            continue
         bare, cap = results[("mitmdump (bare)", c)], results[("agentload capture", c)]
         d50 = statistics.median(cap.ttft_ms) - statistics.median(bare.ttft_ms)
         cpu_b = (bare.cpu_s or 0) / max(1, len(bare.ttft_ms))

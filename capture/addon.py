@@ -54,7 +54,7 @@ class CaptureAddon:
         self.sink: Sink | None = None
         self.last_stats: SinkStats | None = None
         self._headers: tuple[str, ...] = DEFAULT_SESSION_HEADERS
-        self._wanted: tuple[str, ...] = ()
+        self._wanted: frozenset[str] = frozenset()
         self._limit = 64 << 20
 
     # -- options ---------------------------------------------------------------------
@@ -102,7 +102,7 @@ class CaptureAddon:
             raise _options_error("agentload_workload must not be empty")
         headers = tuple(h.lower() for h in opts.agentload_session_headers)
         self._headers = headers + tuple(h for h in DEFAULT_SESSION_HEADERS if h not in headers)
-        self._wanted = (*self._headers, WORKLOAD_HEADER, "content-encoding")
+        self._wanted = frozenset((*self._headers, WORKLOAD_HEADER, "content-encoding"))
         self._limit = opts.agentload_max_record_mb << 20
         if self.sink is not None and not (updated & vars_of(opts)):
             return
@@ -153,8 +153,12 @@ class CaptureAddon:
         api = classify(req.method, req.path)
         if api is None:
             return
-        hdrs = req.headers
-        wanted = {n: hdrs[n] for n in self._wanted if n in hdrs}
+        wanted: dict[str, str] = {}
+        names = self._wanted
+        for raw_name, raw_value in req.headers.fields:  # one pass over the raw header list
+            name = raw_name.decode("latin-1").lower()
+            if name in names and name not in wanted:
+                wanted[name] = raw_value.decode("latin-1")
         flow.metadata[_KEY] = RawCall(
             api=api,
             path=req.path.split("?", 1)[0],

@@ -12,7 +12,7 @@ from capture.decode import make_decoder
 from capture.flowdata import RawCall
 from capture.responses import ResponseSummary, StreamSummary, summarize_json
 from capture.session_keys import WORKLOAD_HEADER, group_key
-from capture.sse import SseParser
+from capture.sse import parse_recorded
 from capture.stitch import CallKeys, Stitcher
 from capture.workload import WorkloadRule, label_for
 from traceformat import schema as S
@@ -31,20 +31,16 @@ class Timing:
 def _sse(raw: RawCall, summary: StreamSummary) -> Timing:
     rec = raw.recorder
     assert rec is not None
-    decoder = make_decoder(raw.response_encoding)
-    parser = SseParser()
-    times: list[int] = []
-    for data, t in zip(rec.chunks, rec.times, strict=False):
-        for event in parser.feed(decoder(data), t):
-            if summary.add(event.event, event.data):
-                times.append(event.t_ns)
+    chunks = rec.chunks
+    if raw.response_encoding:
+        decoder = make_decoder(raw.response_encoding)
+        chunks = [decoder(c) for c in chunks]
     end = raw.t_response_end_ns or (rec.times[-1] if rec.times else raw.t_request_start_ns)
-    tail, cut = parser.close(end)
-    for event in tail:
-        if summary.add(event.event, event.data):
-            times.append(event.t_ns)
-    if parser.malformed and summary.error is None:
-        summary.error = f"malformed SSE: {parser.malformed} unparseable block(s)"
+    events, cut, malformed = parse_recorded(chunks, rec.times, end)
+    add = summary.add
+    times = [e.t_ns for e in events if add(e.event, e.data)]
+    if malformed and summary.error is None:
+        summary.error = f"malformed SSE: {malformed} unparseable block(s)"
     elif summary.bad_events and summary.error is None:
         summary.error = f"malformed SSE: {summary.bad_events} event(s) with invalid JSON"
     start = raw.t_request_start_ns

@@ -50,5 +50,5 @@ async def _main(config: CaptureConfig) -> int:
 def run_capture(config: CaptureConfig) -> int:
     # The writer thread parses on the side; a short switch interval keeps it from holding
     # the GIL for the default 5 ms while the proxy loop has a chunk to forward.
-    sys.setswitchinterval(0.001)
+    sys.setswitchinterval(0.0005)
     return asyncio.run(_main(config))

@@ -26,6 +26,9 @@ __all__ = ["Assignment", "CallKeys", "Stitcher", "chain_hashes"]
 
 _KEEP_CALLS = 8  # recent calls per session kept for the "awaiting a tool result" rule
 _IDLE_NS = 3600 * 10**9  # sessions idle this long are forgotten
+# A call still waiting for its tool results after this long is not a parent candidate: the
+# agent most likely stopped, and unrelated sessions must not become its children.
+AWAIT_WINDOW_NS = 15 * 60 * 10**9
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Stitcher:
             "prefix": {},
         }
         self._seen = 0
+        self._waiting: dict[str, None] = {}  # sessions with a recent call that emitted tools
 
     def assign(self, call: CallKeys) -> Assignment:
         chains = chain_hashes(call.message_ids)
@@ -143,7 +147,11 @@ class Stitcher:
 
     def _awaiting(self, call: CallKeys) -> tuple[_Session, int] | None:
         best: tuple[int, _Session, int] | None = None
-        for session in self._sessions.values():
+        for sid in list(self._waiting):
+            session = self._sessions[sid]
+            if session.calls[-1].t_end_ns < call.t_start_ns - AWAIT_WINDOW_NS:
+                del self._waiting[sid]  # stale: keeps this scan short
+                continue
             if session.group != call.group_key:
                 continue
             base = session.n_calls - len(session.calls)
@@ -180,6 +188,10 @@ class Stitcher:
         session.n_calls += 1
         session.calls.append(_Call(call.t_start_ns, call.t_end_ns, bool(call.emitted_tool_ids)))
         del session.calls[:-_KEEP_CALLS]
+        if any(c.awaits_tools for c in session.calls):
+            self._waiting[session.sid] = None
+        else:
+            self._waiting.pop(session.sid, None)
         ref = (session.sid, idx)
         entries = [("tool-call-id", t) for t in call.emitted_tool_ids]
         if call.response_id is not None:
@@ -208,3 +220,4 @@ class Stitcher:
                 if self._index[name].get(key, ("",))[0] == session.sid:
                     del self._index[name][key]
             del self._sessions[session.sid]
+            self._waiting.pop(session.sid, None)

@@ -88,10 +88,13 @@ def running_capture(upstream: str, out_dir: Path, *extra: str) -> Iterator[Proxy
 
 @contextmanager
 def running_mitmdump(upstream: str, *extra: str) -> Iterator[Proxy]:
-    """Bare mitmproxy pass-through (no addon): the baseline of the benchmark."""
+    """Bare mitmproxy pass-through (no addon): the baseline of the benchmark. Bodies are
+    streamed (stream_large_bodies=1), as the addon streams LLM responses; without it
+    mitmproxy buffers each SSE response whole."""
     port = free_port()
     cmd = [str(BIN / "mitmdump"), "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1"]
-    cmd += ["--listen-port", str(port), "--set", "termlog_verbosity=warn", "-q", *extra]
+    cmd += ["--listen-port", str(port), "--set", "termlog_verbosity=warn", "-q"]
+    cmd += ["--set", "stream_large_bodies=1", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while True:

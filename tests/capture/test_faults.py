@@ -52,9 +52,10 @@ def _outcome(
     got = bytearray()
     status = None
     try:
-        with httpx.Client(timeout=httpx.Timeout(5.0, read=read_s)) as client, client.stream(
-            "POST", base + "/v1/chat/completions", json=body, headers=headers
-        ) as r:
+        with (
+            httpx.Client(timeout=httpx.Timeout(5.0, read=read_s)) as client,
+            client.stream("POST", base + "/v1/chat/completions", json=body, headers=headers) as r,
+        ):
             status = r.status_code
             for piece in r.iter_raw():
                 got += piece
@@ -97,12 +98,15 @@ def test_upstream_faults_pass_through_and_are_recorded(
 
 def test_client_disconnect_mid_stream_is_a_partial_call(sim: Sim, proxy: Proxy) -> None:
     body = _body(sim, "long one") | {"max_tokens": 200}
-    with httpx.Client() as client, client.stream(
-        "POST",
-        proxy.url + "/v1/chat/completions",
-        json=body,
-        headers=HEADERS | {"X-Session-ID": "abort"},
-    ) as r:
+    with (
+        httpx.Client() as client,
+        client.stream(
+            "POST",
+            proxy.url + "/v1/chat/completions",
+            json=body,
+            headers=HEADERS | {"X-Session-ID": "abort"},
+        ) as r,
+    ):
         for _ in zip(range(3), r.iter_raw(), strict=False):
             pass
     row = rows_for(proxy.out_dir, session_of("abort"), 1).row(0, named=True)  # type: ignore[arg-type]

@@ -5,8 +5,10 @@ client saw; recorded TTFT is within 5 ms of the client's."""
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx
@@ -64,12 +66,36 @@ def test_openai_chat_stream_usage_content_and_ttft(sim: Sim, proxy: Proxy) -> No
         extra_headers={"X-Session-ID": "oa-warm-up"},
     ):
         pass
+    diffs = []
+    for k in range(5):  # the median of several calls: one scheduler hiccup is not the proxy
+        t_first, text, usage = _timed_stream(client, sim.model, messages, f"oa-stream-{k}")
+        row = rows_for(proxy.out_dir, session_of(f"oa-stream-{k}"), 1).row(0, named=True)  # type: ignore[arg-type]
+        client_ttft = (t_first - sent[-1]) / 1e6
+        recorded_ttft = (row[S.T_FIRST_TOKEN_NS] - row[S.T_REQUEST_START_NS]) / 1e6
+        # the proxy sees the request later and the first token earlier than the client
+        assert recorded_ttft <= client_ttft + 1.0, (recorded_ttft, client_ttft)
+        diffs.append(client_ttft - recorded_ttft)
+        assert row[S.PROMPT_TOKENS] == usage.prompt_tokens
+        assert row[S.COMPLETION_TOKENS] == usage.completion_tokens
+        assert row[S.STREAM] is True and row[S.PARTIAL] is False and row[S.HTTP_STATUS] == 200
+        table = contents(proxy.out_dir)  # type: ignore[arg-type]
+        stored = json.loads(table[row[S.RESPONSE_CONTENT_ID]] or "{}")
+        assert stored["content"] == "".join(text)
+        assert json.loads(table[row[S.REQUEST_CONTENT_IDS][1]] or "{}") == messages[0]
+        assert len(row[S.CHUNK_OFFSETS_NS]) == len(text)
+    assert statistics.median(diffs) < 5.0, diffs
+
+
+def _timed_stream(
+    client: openai.OpenAI, model: str, messages: list[dict[str, str]], session: str
+) -> tuple[int, list[str], Any]:
     stream = client.chat.completions.create(
-        model=sim.model,
+        model=model,
         messages=messages,  # type: ignore[arg-type]
         stream=True,
         max_tokens=40,
         stream_options={"include_usage": True},
+        extra_headers={"X-Session-ID": session},
     )
     t_first, text, usage = None, [], None
     for chunk in stream:
@@ -78,18 +104,7 @@ def test_openai_chat_stream_usage_content_and_ttft(sim: Sim, proxy: Proxy) -> No
             text.append(chunk.choices[0].delta.content)
         usage = chunk.usage or usage
     assert t_first is not None and usage is not None
-    row = rows_for(proxy.out_dir, session_of("oa-stream"), 1).row(0, named=True)  # type: ignore[arg-type]
-    assert row[S.PROMPT_TOKENS] == usage.prompt_tokens
-    assert row[S.COMPLETION_TOKENS] == usage.completion_tokens
-    assert row[S.STREAM] is True and row[S.PARTIAL] is False and row[S.HTTP_STATUS] == 200
-    client_ttft = (t_first - sent[1]) / 1e6
-    recorded_ttft = (row[S.T_FIRST_TOKEN_NS] - row[S.T_REQUEST_START_NS]) / 1e6
-    assert abs(client_ttft - recorded_ttft) < 5.0, (client_ttft, recorded_ttft)
-    table = contents(proxy.out_dir)  # type: ignore[arg-type]
-    stored = json.loads(table[row[S.RESPONSE_CONTENT_ID]] or "{}")
-    assert stored["content"] == "".join(text)
-    assert json.loads(table[row[S.REQUEST_CONTENT_IDS][1]] or "{}") == messages[0]
-    assert len(row[S.CHUNK_OFFSETS_NS]) == len(text)
+    return t_first, text, usage
 
 
 def test_openai_chat_plain_and_cached_tokens(sim: Sim, proxy: Proxy) -> None:

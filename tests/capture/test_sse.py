@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capture.sse import SseParser
+from capture.sse import SseParser, parse_recorded
 
 STREAM = (
     b'data: {"a": 1}\n\n'
@@ -56,3 +56,13 @@ def test_garbage_blocks_are_counted_not_raised() -> None:
     events = parser.feed(b"\x00\xff not sse at all\n\ndata: ok\n\n", 1)
     assert [e.data for e in events] == ["ok"]
     assert parser.malformed == 1
+
+
+@given(st.lists(st.integers(min_value=1, max_value=len(STREAM) - 1), max_size=12))
+def test_whole_stream_parse_matches_incremental(cuts: list[int]) -> None:
+    for stream in (STREAM, STREAM.replace(b"\r", b"")):
+        points = [0, *sorted(set(cuts)), len(stream)]
+        chunks = [stream[a:b] for a, b in itertools.pairwise(points) if b > a]
+        events, cut, malformed = parse_recorded(chunks, list(range(len(chunks))), 99)
+        assert not cut and malformed == 0
+        assert [(e.event, e.data, e.t_ns) for e in events] == _events(chunks)

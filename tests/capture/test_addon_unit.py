@@ -1,0 +1,43 @@
+"""Fail-open hooks and workload labelling rules."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from capture.addon import CaptureAddon
+from capture.process import RowBuilder
+from capture.sink import Sink
+from capture.stitch import Stitcher
+from capture.workload import label_for, parse_rule
+from traceformat.content import ContentStore
+
+
+def test_a_failing_hook_is_logged_and_the_flow_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    addon = CaptureAddon()
+    builder = RowBuilder(
+        ContentStore(),
+        Stitcher("t"),
+        session_headers=(),
+        rules=(),
+        default_workload="w",
+        redact=False,
+    )
+    addon.sink = Sink(builder, tmp_path, {}, rotate_bytes=1 << 20, rotate_seconds=60)
+    caplog.set_level(logging.ERROR, "agentload.capture")
+    addon.requestheaders(object())  # type: ignore[arg-type]  # not a flow: the hook breaks
+    assert "requestheaders hook failed" in caplog.text
+
+
+def test_workload_rules() -> None:
+    rules = [parse_rule("model:claude-*=coding"), parse_rule("path:/v1/completions=batch")]
+    assert label_for(None, "/v1/messages", "claude-sonnet", rules, "default") == "coding"
+    assert label_for(None, "/v1/completions", "gpt", rules, "default") == "batch"
+    assert label_for(None, "/v1/chat/completions", "gpt", rules, "default") == "default"
+    assert label_for("from-header", "/v1/messages", "claude-x", rules, "default") == "from-header"
+    with pytest.raises(ValueError, match="expected path:GLOB=LABEL"):
+        parse_rule("size:big=x")

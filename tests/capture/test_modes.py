@@ -1,0 +1,60 @@
+"""The addon as a mitmdump script, and `agentload capture --mode regular` (HTTP proxy)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.capture.proxyhelper import running_capture, running_mitmdump
+from tests.capture.tracehelper import wait_rows
+from tests.simhelper import Sim, running_sim
+from traceformat import schema as S
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Sim]:
+    with running_sim("--preset", "fast", "--token-interval-ms", "2") as s:
+        yield s
+
+
+def _chat(sim: Sim, text: str) -> dict[str, object]:
+    return {
+        "model": sim.model,
+        "stream": True,
+        "max_tokens": 5,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": text}],
+    }
+
+
+def test_mitmdump_script(sim: Sim, tmp_path: Path) -> None:
+    script = str(ROOT / "capture" / "addon_entry.py")
+    opts = ["-s", script, "--set", f"agentload_out={tmp_path}", "--set", "agentload_workload=w1"]
+    with running_mitmdump(sim.url, *opts) as proxy:
+        r = httpx.post(proxy.url + "/v1/chat/completions", json=_chat(sim, "via script"))
+        assert r.status_code == 200
+        ignored = httpx.get(proxy.url + "/v1/models")  # other traffic: passed, not recorded
+        assert ignored.status_code == httpx.get(sim.url + "/v1/models").status_code
+        frame = wait_rows(tmp_path, 1)
+    assert frame.height == 1
+    usage = [json.loads(line[6:]) for line in r.text.splitlines() if '"usage":{' in line]
+    assert frame[S.WORKLOAD].to_list() == ["w1"]
+    assert frame[S.COMPLETION_TOKENS].to_list() == [usage[-1]["usage"]["completion_tokens"]]
+
+
+def test_regular_proxy_mode(sim: Sim, tmp_path: Path) -> None:
+    with running_capture(sim.url, tmp_path, "--mode", "regular") as proxy:
+        with httpx.Client(proxy=proxy.url) as client:
+            r = client.post(sim.url + "/v1/chat/completions", json=_chat(sim, "via proxy"))
+        assert r.status_code == 200 and b"data:" in r.content
+        frame = wait_rows(tmp_path, 1)
+    assert frame[S.ENDPOINT].to_list() == ["/v1/chat/completions"]
+    assert frame[S.PARTIAL].to_list() == [False]
