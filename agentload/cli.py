@@ -36,13 +36,7 @@ class LazyGroup(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        try:
-            mod = importlib.import_module(f"agentload.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"agentload.commands.{module}":
-                return None  # not built yet
-            raise
-        command = getattr(mod, "command")
+        command = importlib.import_module(f"agentload.commands.{module}").command
         assert isinstance(command, click.Command)
         return command
 
