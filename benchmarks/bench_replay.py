@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from replay.config import ReplayConfig
+from replay.config import ReplayConfig, TransportChoice
 from replay.run import run_replay
 from traceformat import io
 from traceformat import schema as S
@@ -77,7 +77,14 @@ def server(kind: str) -> Iterator[str]:
 
 
 def step(
-    url: str, model: str, profile: Path, out: Path, rate: float, workers: int, duration: float
+    url: str,
+    model: str,
+    profile: Path,
+    out: Path,
+    rate: float,
+    workers: int,
+    duration: float,
+    transport: TransportChoice = TransportChoice.AIOHTTP,
 ) -> dict[str, object]:
     config = ReplayConfig(
         source=profile,
@@ -89,6 +96,7 @@ def step(
         workers=workers,
         quiet=True,
         session_header=None,
+        transport=transport,
     )
     loaded = io.read(run_replay(config))
     diag = json.loads(loaded.metadata[S.META_DIAGNOSTICS.decode()])
@@ -110,24 +118,49 @@ def step(
         "lag_p99_ms": round(lag["p99"], 3),
         "achieved": round(diag["achieved_rate"] or 0, 1),
         "cpu": {w: round(c["utilization"], 2) for w, c in diag["client_cpu_s"].items()},
+        # client CPU per request: insensitive to other load on the machine, unlike the lag
+        "cpu_us_per_request": round(
+            sum(c["cpu_s"] for c in diag["client_cpu_s"].values()) / frame.height * 1e6
+        ),
         "errors": diag["errors"],
         "ok": ok,
     }
 
 
 def ladder(
-    url: str, model: str, tmp: Path, rates: list[float], workers: int, duration: float
+    url: str,
+    model: str,
+    tmp: Path,
+    rates: list[float],
+    workers: int,
+    duration: float,
+    transport: TransportChoice = TransportChoice.AIOHTTP,
 ) -> float:
     best = 0.0
     for rate in rates:
         profile = tmp / f"profile-{int(rate)}.arrow"
         write_profile(profile, sessions=int(rate * duration) + 10)
-        result = step(url, model, profile, tmp / "out.arrow", rate, workers, duration)
+        result = step(url, model, profile, tmp / "out.arrow", rate, workers, duration, transport)
         print(json.dumps(result), flush=True)
         if not result["ok"]:
             break
         best = rate
     return best
+
+
+def transport_costs(url: str, model: str, tmp: Path, rate: float, duration: float) -> None:
+    """Client CPU per request of each transport at one moderate rate: the per-core ceiling
+    is about 1e6 / (µs per request), whatever else the machine is doing."""
+    profile = tmp / "costs.arrow"
+    write_profile(profile, sessions=int(rate * duration) + 10)
+    for transport in TransportChoice:
+        result = step(url, model, profile, tmp / "c.arrow", rate, 1, duration, transport)
+        us = int(result["cpu_us_per_request"])  # type: ignore[call-overload]
+        print(
+            f"{transport.value}: {us} µs client CPU per request at {rate:.0f}/s "
+            f"(ceiling ≈ {1e6 / us:,.0f} requests/s per core); {json.dumps(result)}",
+            flush=True,
+        )
 
 
 def ttft_c1(url: str, model: str, tmp: Path, n: int = 1000) -> float:
@@ -166,6 +199,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp_name, server(args.target) as url:
         tmp = Path(tmp_name)
+        transport_costs(url, model, tmp, 400.0, args.duration)
         one = ladder(url, model, tmp, rates, 1, args.duration)
         two = ladder(url, model, tmp, rates, 2, args.duration)
     with tempfile.TemporaryDirectory() as tmp_name, server("zero") as url:

@@ -16,8 +16,10 @@ class StreamError(Exception):
     """The stream broke the protocol (garbage, an in-stream error event)."""
 
 
-_CONTENT_KEYS = (b'"text":"', b'"content":"', b'"reasoning_content":"', b'"reasoning":"')
-_SLOW_MARKERS = (b'"usage"', b'"error"', b'": ')
+# '"content":"' also matches inside '"reasoning_content":"' (each event has one of them).
+_CONTENT_KEYS = (b'"text":"', b'"content":"', b'"reasoning":"')
+_SLOW_MARKERS = (b'"usage":{', b'"error"', b'": ')
+_BULK_SLOW = (*_SLOW_MARKERS, b"tool_calls", b"\n\n\n", b"\ndata:")
 
 
 def _fast_count(payload: bytes, anthropic: bool) -> int | None:
@@ -57,6 +59,10 @@ class StreamParser:
         buf = self._buf + data if self._buf else data
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
+        if not self.anthropic:
+            bulk = self._bulk(buf)
+            if bulk is not None:
+                return bulk
         events = buf.split(b"\n\n")
         self._buf = events.pop()
         count = 0
@@ -67,6 +73,25 @@ class StreamParser:
                 elif line and not line.startswith((b"event:", b"id:", b"retry:", b":")):
                     raise StreamError(f"not an SSE line: {line[:80]!r}")
         return count
+
+    def _bulk(self, buf: bytes) -> int | None:
+        """All complete OpenAI events of `buf` at once, with a handful of C-level scans,
+        when every one is a plain `data: {...}` content event or `[DONE]`; None otherwise."""
+        end = buf.rfind(b"\n\n") + 2
+        if end < 2:
+            self._buf = buf
+            return 0
+        complete = buf[:end]
+        if any(marker in complete for marker in _BULK_SLOW):
+            return None
+        n = complete.count(b"\n\n")
+        done = complete.count(b"data: [DONE]\n\n")
+        if complete.count(b"data: {") + done != n or complete.count(b"}\n\n") + done != n:
+            return None  # other lines or fields, or a malformed event: parse one by one
+        self._buf = buf[end:]
+        if done:
+            self.done = True
+        return sum(complete.count(k) - complete.count(k + b'"') for k in _CONTENT_KEYS)
 
     def _data(self, payload: bytes) -> int:
         if payload == b"[DONE]":
