@@ -31,6 +31,7 @@ log = logging.getLogger("agentload.capture")
 _TICK_S = 0.1
 _RETRY_S = 5.0
 _BATCH_ROWS = 256
+_MAX_BACKLOG = 10_000
 
 
 def trace_path(out_dir: Path, seq: int) -> Path:
@@ -84,7 +85,13 @@ class Sink:
         self._thread.start()
 
     def submit(self, raw: RawCall) -> None:
-        """Called on the proxy loop: O(1), never blocks, never wakes a thread."""
+        """Called on the proxy loop: O(1), never blocks, never wakes a thread. If the writer
+        falls far behind (a stalled disk), calls are dropped rather than memory growing."""
+        if len(self._queue) >= _MAX_BACKLOG:
+            self.stats.dropped += 1
+            if self.stats.dropped % 1000 == 1:
+                log.warning("capture: writer backlog full; %d calls dropped", self.stats.dropped)
+            return
         self._queue.append(raw)
 
     def close(self, timeout: float = 10.0) -> None:

@@ -80,6 +80,7 @@ def _body(sim: Sim, text: str, stream: bool = True) -> dict[str, object]:
         ("drop-mid-stream", True, ""),
         ("garbage-sse", False, "malformed SSE"),
         ("http500", False, ""),
+        ("stall", True, ""),  # the client gives up waiting: a partial call
     ],
 )
 def test_upstream_faults_pass_through_and_are_recorded(
@@ -87,8 +88,8 @@ def test_upstream_faults_pass_through_and_are_recorded(
 ) -> None:
     headers = HEADERS | {"X-Sim-Fault": fault, "X-Session-ID": f"fault-{fault}"}
     body = _body(sim, f"fault {fault}")
-    direct = _outcome(sim.url, body, headers)
-    proxied = _outcome(proxy.url, body, headers)
+    direct = _outcome(sim.url, body, headers, read_s=1.0)
+    proxied = _outcome(proxy.url, body, headers, read_s=1.0)
     assert proxied == direct
     row = rows_for(proxy.out_dir, session_of(f"fault-{fault}"), 1).row(0, named=True)  # type: ignore[arg-type]
     assert row[S.PARTIAL] is partial
