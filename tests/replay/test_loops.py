@@ -82,8 +82,11 @@ def test_session_rate_and_max_sessions(tmp_path: Path) -> None:
             session_rate=20.0,
             max_sessions=7,
             duration=10.0,
+            warmup=0.12,
         )
     rows = result.frame.sort(S.T_SCHEDULED_NS)
     assert rows.height == 7  # cycled past the 3 source sessions, stopped at 7
     gaps = rows[S.T_SCHEDULED_NS].diff().drop_nulls()
     assert ((gaps - 50 * MS).abs() <= 1000).all()  # constant rate: 50 ms apart
+    # Sent inside the first 0.12 s (sessions 0, 1 and 2 at 0, 50 and 100 ms): warmup.
+    assert rows[S.WARMUP].to_list() == [True] * 3 + [False] * 4
