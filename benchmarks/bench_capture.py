@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,12 @@ sys.path.insert(0, str(ROOT))
 from tests.capture.proxyhelper import running_capture, running_mitmdump  # noqa: E402
 
 BIN = Path(sys.executable).parent
+NAMES = {
+    "direct": "direct",
+    "bare": "mitmdump (bare)",
+    "capture": "agentload capture",
+    "script": "mitmdump -s addon",
+}
 
 
 @contextmanager
@@ -57,6 +63,15 @@ class Figures:
     wall_s: float
     cpu_s: float | None
     errors: int
+
+    def merged(self, other: Figures) -> Figures:
+        cpu = None if self.cpu_s is None else self.cpu_s + (other.cpu_s or 0.0)
+        return Figures(
+            self.ttft_ms + other.ttft_ms,
+            self.wall_s + other.wall_s,
+            cpu,
+            self.errors + other.errors,
+        )
 
     def row(self, name: str, conc: int) -> str:
         q = statistics.quantiles(self.ttft_ms, n=100) if len(self.ttft_ms) > 1 else [0.0] * 99
@@ -121,11 +136,14 @@ def measure(base: str, pid: int | None, conc: int, args: argparse.Namespace) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=400, help="requests per level")
+    parser.add_argument(
+        "--requests", type=int, default=150, help="requests per level, target and round"
+    )
     parser.add_argument("--tokens", type=int, default=16, help="completion tokens per request")
     parser.add_argument("--token-interval-ms", type=float, default=1.0)
     parser.add_argument("--model", default="agentload-sim")
     parser.add_argument("--concurrency", default="1,16,100")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per level")
     parser.add_argument(
         "--targets",
         default="direct,bare,capture",
@@ -139,30 +157,35 @@ def main() -> None:
         f" {'cpu ms/req':>8} {'errs':>5}"
     )
     results: dict[tuple[str, int], Figures] = {}
-    with running_sim(args.token_interval_ms) as sim, tempfile.TemporaryDirectory() as tmp:
-        names = {
-            "direct": "direct",
-            "bare": "mitmdump (bare)",
-            "capture": "agentload capture",
-            "script": "mitmdump -s addon",
-        }
-        for kind in args.targets.split(","):
-            name = names[kind]
+    kinds = args.targets.split(",")
+    with (
+        running_sim(args.token_interval_ms) as sim,
+        tempfile.TemporaryDirectory() as tmp,
+        ExitStack() as stack,
+    ):
+        # All proxies run side by side and are measured in alternation, `--rounds` times per
+        # level, so drifting background load hits every target alike.
+        targets: dict[str, tuple[str, int | None]] = {}
+        for kind in kinds:
             if kind == "direct":
-                for c in levels:
-                    results[(name, c)] = measure(sim, None, c, args)
+                targets[NAMES[kind]] = (sim, None)
                 continue
-            script = ["-s", str(ROOT / "capture" / "addon_entry.py")]
-            script += ["--set", f"agentload_out={tmp}/script"]
             if kind == "bare":
                 ctx = running_mitmdump(sim)
             elif kind == "script":
-                ctx = running_mitmdump(sim, *script)
+                script = ["-s", str(ROOT / "capture" / "addon_entry.py")]
+                ctx = running_mitmdump(sim, *script, "--set", f"agentload_out={tmp}/script")
             else:
                 ctx = running_capture(sim, Path(tmp) / "capture")
-            with ctx as proxy:
-                for c in levels:
-                    results[(name, c)] = measure(proxy.url, proxy.proc.pid, c, args)
+            proxy = stack.enter_context(ctx)
+            targets[NAMES[kind]] = (proxy.url, proxy.proc.pid)
+        for c in levels:
+            for _ in range(args.rounds):
+                for name, (url, pid) in targets.items():
+                    fig = measure(url, pid, c, args)
+                    results[(name, c)] = (
+                        results[(name, c)].merged(fig) if (name, c) in results else fig
+                    )
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}")
     print(header)
     for (name, c), fig in results.items():

@@ -44,7 +44,10 @@ def _sse(raw: RawCall, summary: StreamSummary) -> Timing:
     elif summary.bad_events and summary.error is None:
         summary.error = f"malformed SSE: {summary.bad_events} event(s) with invalid JSON"
     start = raw.t_request_start_ns
-    return Timing(times[0] if times else None, [t - start for t in times], cut)
+    # A body cut at agentload_max_record_mb reached the client whole: not a partial call.
+    return Timing(
+        times[0] if times else None, [t - start for t in times], cut and not rec.truncated
+    )
 
 
 def _body(raw: RawCall) -> bytes:

@@ -116,3 +116,18 @@ def test_write_errors_are_logged_and_recording_resumes(
     assert sink.stats.files == [tmp_path / "ok-0.arrow"]
     good = read(sink.stats.files[-1]).frame
     assert good[S.CALL_INDEX].to_list() == [1]
+
+
+def test_rotation_by_size(tmp_path: Path) -> None:
+    sink = Sink(builder(), tmp_path, {}, rotate_bytes=1, rotate_seconds=3600)
+    sink.start()
+    try:
+        sink.submit(raw_call(0, 1))
+        wait_for(lambda: sink.stats.rows == 1)
+        time.sleep(0.3)  # the size check runs on the writer's tick
+        sink.submit(raw_call(1, 2))
+        wait_for(lambda: sink.stats.rows == 2)
+    finally:
+        sink.close()
+    assert len(sink.stats.files) == 2
+    assert [read(p).frame.height for p in sink.stats.files] == [1, 1]
