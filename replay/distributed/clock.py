@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ClockOffset", "ClockSample", "estimate_offset", "measure_offset"]
+__all__ = ["ClockOffset", "ClockSample", "drift_slope", "estimate_offset", "measure_offset"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class ClockOffset:
     rtt_ns: int  # round trip of the kept sample; the offset is good to within rtt/2
     wall_offset_ns: int  # remote wall clock - driver wall clock (how well NTP agrees)
     samples: int
+    at_ns: int = 0  # driver monotonic time of the kept sample (midpoint)
 
     def to_driver(self, remote_ns: int) -> int:
         return remote_ns - self.offset_ns
@@ -61,6 +62,7 @@ class ClockOffset:
             "uncertainty_ns": self.rtt_ns // 2,
             "wall_offset_ns": self.wall_offset_ns,
             "samples": self.samples,
+            "at_ns": self.at_ns,
         }
 
 
@@ -74,6 +76,7 @@ def estimate_offset(samples: Sequence[ClockSample]) -> ClockOffset:
         rtt_ns=best.rtt_ns,
         wall_offset_ns=best.remote_wall_ns - best.driver_wall_ns,
         samples=len(samples),
+        at_ns=(best.t_send_ns + best.t_recv_ns) // 2,
     )
 
 
@@ -99,3 +102,13 @@ def measure_offset(
         w1 = wall()
         samples.append(ClockSample(t0, t1, remote_mono, remote_wall, (w0 + w1) // 2))
     return estimate_offset(samples)
+
+
+def drift_slope(before: ClockOffset, after: ClockOffset) -> float:
+    """Rate at which the offset changed between two measurements (ns per driver ns), or 0
+    when the change is within the measurements' own uncertainty (then it is noise)."""
+    span = after.at_ns - before.at_ns
+    change = after.offset_ns - before.offset_ns
+    if span <= 0 or abs(change) <= (before.rtt_ns + after.rtt_ns) // 2:
+        return 0.0
+    return change / span

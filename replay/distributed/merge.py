@@ -9,14 +9,21 @@ back exactly on the driver's schedule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import polars as pl
-import pyarrow as pa
 
+from replay.distributed.clock import ClockOffset, drift_slope
 from traceformat import schema as S
 
-__all__ = ["TIME_COLUMNS", "merge_parts", "to_driver_clock"]
+__all__ = [
+    "TIME_COLUMNS",
+    "add_ray_diagnostics",
+    "apply_drift",
+    "merge_parts",
+    "to_driver_clock",
+]
 
 TIME_COLUMNS = (S.T_SCHEDULED_NS, S.T_SENT_NS, S.T_FIRST_TOKEN_NS, S.T_END_NS)
 
@@ -38,5 +45,43 @@ def merge_parts(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
     return merged.sort(S.T_SCHEDULED_NS, S.SESSION_ID, S.CALL_INDEX)
 
 
-def empty_result() -> pa.Table:
-    return S.RESULT_SCHEMA.empty_table()
+def apply_drift(
+    frame: pl.DataFrame, worker: int, before: ClockOffset | None, after: ClockOffset | None
+) -> pl.DataFrame:
+    """Correct one worker's rows (already shifted by `before`) for clock drift measured
+    between `before` and `after`: the offset is taken to change linearly in between."""
+    if before is None or after is None:
+        return frame
+    slope = drift_slope(before, after)
+    if slope == 0.0:
+        return frame
+    mine = pl.col(S.WORKER) == worker
+    return frame.with_columns(
+        pl.when(mine)
+        .then(pl.col(c) - ((pl.col(c) - before.at_ns) * slope).round().cast(pl.Int64))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in TIME_COLUMNS
+    )
+
+
+def add_ray_diagnostics(
+    diagnostics: dict[str, Any], actors: Sequence[Mapping[str, Any]], epoch_lead_s: float
+) -> bool:
+    """Add the per-actor record (node, clock offset, status) and one warning per failed
+    actor to `diagnostics`; returns whether the run is complete (no actor failed)."""
+    warnings: list[str] = diagnostics.setdefault("warnings", [])
+    failed = [a for a in actors if a["status"] != "done"]
+    for actor in failed:
+        warnings.append(
+            f"ray actor {actor['worker']} on {actor['hostname'] or 'an unknown node'} "
+            f"{actor['status']}: {actor['error']}; {actor['rows']} of its rows kept, "
+            "the rest of its sessions are missing"
+        )
+    diagnostics["ray"] = {
+        "clock": "driver monotonic (actor times shifted by their measured offsets)",
+        "epoch_lead_s": epoch_lead_s,
+        "actors": [dict(a) for a in actors],
+        "failed_actors": [a["worker"] for a in failed],
+    }
+    return not failed
