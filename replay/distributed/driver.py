@@ -41,7 +41,7 @@ from traceformat import io
 from traceformat.io import StreamWriter
 from traceformat.schema import Kind
 
-__all__ = ["EPOCH_LEAD_S", "run_on_ray"]
+__all__ = ["EPOCH_LEAD_S", "live_stream_path", "run_on_ray"]
 
 EPOCH_LEAD_S = 2.0  # common start this far after the epoch is chosen: time to deliver it
 
@@ -63,11 +63,13 @@ def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     materializer, calibration = build_materializer(config, plan)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     info = _info(config, plan)
-    stream_path = config.out.with_name(f"{config.out.name}.ray.arrows")
+    stream_path = live_stream_path(config.out)
+    run_id = uuid.uuid4().hex[:8]
+    info["ray"] = {"run_id": run_id, "address": address, "actors": config.workers}
     with _connected(address):
-        run = _RayRun(Fleet(config.workers, uuid.uuid4().hex[:8]))
+        run = _RayRun(Fleet(config.workers, run_id))
         _replay(config, plan, materializer, run, StreamWriter(stream_path, Kind.RESULT, info))
-    info["ray"] = {"address": address, "epoch_wall_ns": run.epoch_wall_ns}
+    info["ray"] |= {"epoch_wall_ns": run.epoch_wall_ns}
     frame = io.read(stream_path, Kind.RESULT).frame
     for actor in run.fleet.actors:
         frame = apply_drift(frame, actor.worker, actor.clock, actor.clock_after)
@@ -93,6 +95,12 @@ def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     if not config.quiet:
         print_summary(frame, diagnostics, path, complete=complete)
     return path
+
+
+def live_stream_path(out: Path) -> Path:
+    """Where the driver streams merged rows during the run (crash-tolerant; deleted once
+    the final file is written)."""
+    return out.with_name(f"{out.name}.ray.arrows")
 
 
 def _replay(

@@ -21,7 +21,6 @@ __all__ = [
     "TIME_COLUMNS",
     "add_ray_diagnostics",
     "apply_drift",
-    "merge_parts",
     "to_driver_clock",
 ]
 
@@ -37,14 +36,6 @@ def to_driver_clock(part: pl.DataFrame, offset_ns: int, worker: int, node: str) 
     )
 
 
-def merge_parts(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
-    """Concatenate converted parts in schedule order (ties: session, call)."""
-    if not parts:
-        return pl.from_arrow(S.RESULT_SCHEMA.empty_table())  # type: ignore[return-value]
-    merged = pl.concat(parts, how="vertical_relaxed")
-    return merged.sort(S.T_SCHEDULED_NS, S.SESSION_ID, S.CALL_INDEX)
-
-
 def apply_drift(
     frame: pl.DataFrame, worker: int, before: ClockOffset | None, after: ClockOffset | None
 ) -> pl.DataFrame:
@@ -55,10 +46,12 @@ def apply_drift(
     slope = drift_slope(before, after)
     if slope == 0.0:
         return frame
+    # A time t' converted with the first offset is t + slope * (t - at); invert exactly.
+    factor = slope / (1.0 + slope)
     mine = pl.col(S.WORKER) == worker
     return frame.with_columns(
         pl.when(mine)
-        .then(pl.col(c) - ((pl.col(c) - before.at_ns) * slope).round().cast(pl.Int64))
+        .then(pl.col(c) - ((pl.col(c) - before.at_ns) * factor).round().cast(pl.Int64))
         .otherwise(pl.col(c))
         .alias(c)
         for c in TIME_COLUMNS

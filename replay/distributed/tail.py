@@ -42,6 +42,10 @@ class StreamDecoder:
         self._pending = b""
         self._schema: pa.Schema | None = None
 
+    @property
+    def schema(self) -> pa.Schema | None:
+        return self._schema
+
     def feed(self, data: bytes) -> pa.Table | None:
         """The rows of batches completed by `data` (None when there are none)."""
         self.bytes_fed += len(data)
