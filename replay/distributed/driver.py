@@ -65,11 +65,12 @@ def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     info = _info(config, plan)
     stream_path = live_stream_path(config.out)
     run_id = uuid.uuid4().hex[:8]
-    info["ray"] = {"run_id": run_id, "address": address, "actors": config.workers}
+    ray_info: dict[str, object] = {"run_id": run_id, "address": address, "actors": config.workers}
+    info["ray"] = ray_info
     with _connected(address):
         run = _RayRun(Fleet(config.workers, run_id))
         _replay(config, plan, materializer, run, StreamWriter(stream_path, Kind.RESULT, info))
-    info["ray"] |= {"epoch_wall_ns": run.epoch_wall_ns}
+    ray_info["epoch_wall_ns"] = run.epoch_wall_ns
     frame = io.read(stream_path, Kind.RESULT).frame
     for actor in run.fleet.actors:
         frame = apply_drift(frame, actor.worker, actor.clock, actor.clock_after)
