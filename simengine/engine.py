@@ -44,6 +44,7 @@ class SimRequest:
         "num_cached",
         "out_len",
         "prompt_len",
+        "reg_at",
         "registered",
         "rid",
         "tokens",
@@ -58,6 +59,7 @@ class SimRequest:
         self.hashes: list[int] = []
         self.blocks: list[int] = []
         self.registered = 0  # leading blocks already offered to the prefix cache
+        self.reg_at = 0  # KV token count at which the next block becomes full
         self.num_cached = 0
         self.computed = 0  # prompt tokens in KV (cached or prefilled)
         self.generated = 0
@@ -82,8 +84,10 @@ class SimRequest:
 
     def notify(self) -> None:
         w = self.waiter
-        if w is not None and not w.done() and (not self.lazy or self.finished):
-            w.set_result(None)
+        if w is not None and (not self.lazy or self.finished):
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
 
 
 def chain_hashes(
@@ -121,6 +125,11 @@ class Engine:
         self._next_rid = 0
         self._wake = asyncio.Event()
         self._timer = DeadlineTimer()
+        self._dirty = False  # some running request finished: filter the running list
+        cost = config.cost
+        self._instant = config.token_interval_ms is None and all(
+            getattr(cost, f) == 0 for f in cost.__slots__
+        )
 
     # --- admission ----------------------------------------------------------------------
     def submit(self, prompt_ids: list[int], output_ids: list[int], max_tokens: int) -> SimRequest:
@@ -158,6 +167,7 @@ class Engine:
         if req.finished:
             return
         req.finished = True
+        self._dirty = True
         self.counters.aborted += 1
         self._wake.set()
         try:
@@ -175,6 +185,7 @@ class Engine:
             return False
         req.blocks = blocks
         req.registered = len(hits)
+        req.reg_at = (len(hits) + 1) * bs
         req.num_cached = req.computed = len(hits) * bs
         self.counters.prefix_queries += req.prompt_len
         self.counters.prefix_hits += req.num_cached
@@ -217,41 +228,46 @@ class Engine:
 
     def _complete(self, decode: list[SimRequest], prefill: list[tuple[SimRequest, int]]) -> None:
         now = time.monotonic_ns()
-        done = False
+        produced = 0
+        # zero-cost steps take no time: a decode then runs to the end of its output at once
+        instant = self._instant
         for r in decode:
             if r.finished:
                 continue
-            r.generated += 1
-            self._register(r, r.prompt_len + r.generated - 1)
+            k = r.out_len - r.generated if instant else 1
+            r.generated += k
+            produced += k
+            if r.prompt_len + r.generated - 1 >= r.reg_at:
+                self._register(r, r.prompt_len + r.generated - 1)
             if r.generated >= r.out_len:
                 self._finish(r, now)
-                done = True
-            r.notify()
+            if r.waiter is not None:
+                r.notify()
         for r, n in prefill:
             if r.finished:
                 continue
             r.computed += n
-            self._register(r, r.computed)
+            if r.computed >= r.reg_at:
+                self._register(r, r.computed)
             if r.computed >= r.prompt_len:
                 r.generated = 1
+                produced += 1
                 r.first_token_ns = now
                 if r.out_len <= 1:
                     self._finish(r, now)
-                    done = True
-                r.notify()
-        self.counters.generation_tokens += len(decode) + sum(
-            1 for r, _ in prefill if r.computed >= r.prompt_len
-        )
-        if done or any(r.finished for r in self.running):
+                if r.waiter is not None:
+                    r.notify()
+        self.counters.generation_tokens += produced
+        if self._dirty:
+            self._dirty = False
             self.running = [r for r in self.running if not r.finished]
 
     def _register(self, r: SimRequest, kv_tokens: int) -> None:
         """Register the request's blocks that became full now that `kv_tokens` are in KV."""
-        if not self.pool.caching:
-            return
         bs = self.config.block_size
         full = min(kv_tokens, len(r.tokens)) // bs
-        if full <= r.registered:
+        r.reg_at = (full + 1) * bs
+        if full <= r.registered or not self.pool.caching:
             return
         have = len(r.hashes)
         if full > have:
@@ -263,6 +279,7 @@ class Engine:
 
     def _finish(self, r: SimRequest, now: int) -> None:
         r.finished = True
+        self._dirty = True
         r.end_ns = now
         if r.first_token_ns == 0:
             r.first_token_ns = now

@@ -99,10 +99,14 @@ class CompletionsCodec(Codec):
         )
 
     def stream_tokens(self, job: Job, start: int, end: int) -> str:
+        if start >= end:
+            return ""
         pre = self._prefix(job)
         post = ',"logprobs":null,"finish_reason":null}]}\n\n'
         plan = job.plan
-        return "".join(pre + _json_piece(plan, p) + post for p in plan.text[start:end])
+        if plan.plain:  # one join: pre"piece"post pre"piece"post ...
+            return pre + '"' + ('"' + post + pre + '"').join(plan.text[start:end]) + '"' + post
+        return "".join(pre + _dumps(p) + post for p in plan.text[start:end])
 
     def stream_tail(self, job: Job, usage: Usage) -> str:
         out = self._prefix(job) + f'"","logprobs":null,"finish_reason":"{job.plan.finish}"}}]}}\n\n'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import anthropic
 import httpx
 import openai
@@ -172,3 +174,31 @@ def test_timing_log_rows(tmp_path: pytest.TempPathFactory) -> None:
     assert [r[tl.STREAM] for r in rows[:3]] == [False, True, False]
     assert rows[1][tl.CACHED_TOKENS] == 32  # 41-token prompt shares 2 blocks with the first
     assert rows[3][tl.STATUS] == 404 and rows[3][tl.FIRST_TOKEN_NS] is None
+
+
+def _metric(sim: Sim, name: str) -> float:
+    for line in httpx.get(sim.url + "/metrics").text.splitlines():
+        if line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_client_disconnect_aborts_the_request(stream: bool) -> None:
+    with running_sim("--preset", "fast", "--token-interval-ms", "5") as sim:
+        body = {"model": sim.model, "prompt": "long", "max_tokens": 2000, "ignore_eos": True}
+        url = sim.url + "/v1/completions"
+        if stream:
+            with httpx.stream("POST", url, json={**body, "stream": True}) as s:
+                for line in s.iter_lines():
+                    if line.startswith("data: {"):
+                        break  # leaving the block closes the connection mid-stream
+        else:
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(url, json=body, timeout=httpx.Timeout(5.0, read=0.3))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _metric(sim, "vllm:num_requests_running") > 0:
+            time.sleep(0.05)
+        assert _metric(sim, "vllm:num_requests_running") == 0
+        assert _metric(sim, "agentload_sim:aborted_requests_total") == 1
+        assert _metric(sim, "vllm:kv_cache_usage_perc") == 0
