@@ -26,6 +26,7 @@ class ApiChoice(enum.StrEnum):
 class TransportChoice(enum.StrEnum):
     AIOHTTP = "aiohttp"
     HTTPX = "httpx"
+    RAW = "raw"  # replay.rawhttp: minimal HTTP/1.1 on asyncio protocols (http:// only)
 
 
 class ArrivalMode(enum.StrEnum):
@@ -60,7 +61,7 @@ class ReplayConfig:
     gpus: int | None = None
     scrape_metrics: bool = False
     timeout: float = 300.0  # seconds without any byte from the server (and to connect)
-    transport: TransportChoice = TransportChoice.AIOHTTP
+    transport: TransportChoice = TransportChoice.RAW
     quiet: bool = False
     # Label stored in META_INFO (e.g. the built-in profile name the CLI resolved).
     source_label: str | None = None

@@ -16,10 +16,9 @@ class StreamError(Exception):
     """The stream broke the protocol (garbage, an in-stream error event)."""
 
 
-# '"content":"' also matches inside '"reasoning_content":"' (each event has one of them).
-_CONTENT_KEYS = (b'"text":"', b'"content":"', b'"reasoning":"')
+_CONTENT_KEYS = (b'"text":"', b'"content":"', b'"reasoning_content":"', b'"reasoning":"')
 _SLOW_MARKERS = (b'"usage":{', b'"error"', b'": ')
-_BULK_SLOW = (*_SLOW_MARKERS, b"tool_calls", b"\n\n\n", b"\ndata:")
+_BULK_SLOW = (*_SLOW_MARKERS, b"tool_calls", b"[DONE]")
 
 
 def _fast_count(payload: bytes, anthropic: bool) -> int | None:
@@ -41,6 +40,32 @@ def _fast_count(payload: bytes, anthropic: bool) -> int | None:
     return None
 
 
+def _plain_prefix(complete: bytes) -> int:
+    """Length of the leading run of plain OpenAI content events in `complete` (whole
+    events): `data: {...}` lines without usage, errors, tool calls or spaced JSON. The
+    usual read is all plain, or plain up to the usage event at the end of a stream."""
+    stop = len(complete)
+    for marker in _BULK_SLOW:
+        at = complete.find(marker, 0, stop)
+        if at >= 0:
+            stop = at
+    cut = len(complete) if stop == len(complete) else complete.rfind(b"\n\n", 0, stop) + 2
+    plain = complete[:cut]
+    n = plain.count(b"\n\n")
+    if (
+        not n
+        or plain.count(b"\n") != 2 * n  # one line per event
+        or plain.count(b"data: {") != n
+        or plain.count(b"}\n\n") != n
+    ):
+        return 0  # other lines or fields, or a malformed event: parse one by one
+    return cut
+
+
+def _count_plain(plain: bytes) -> int:
+    return sum(plain.count(k) - plain.count(k + b'"') for k in _CONTENT_KEYS)
+
+
 class StreamParser:
     """Parse SSE events of one response. `anthropic` selects the Messages event model."""
 
@@ -59,39 +84,24 @@ class StreamParser:
         buf = self._buf + data if self._buf else data
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
-        if not self.anthropic:
-            bulk = self._bulk(buf)
-            if bulk is not None:
-                return bulk
-        events = buf.split(b"\n\n")
-        self._buf = events.pop()
+        end = buf.rfind(b"\n\n") + 2
+        if end < 2:
+            self._buf = buf
+            return 0
+        complete, self._buf = buf[:end], buf[end:]
         count = 0
-        for event in events:
+        if not self.anthropic:
+            cut = _plain_prefix(complete)
+            if cut:
+                count = _count_plain(complete[:cut])
+                complete = complete[cut:]
+        for event in complete.split(b"\n\n")[:-1]:
             for line in event.split(b"\n"):
                 if line.startswith(b"data:"):
                     count += self._data(line[5:].strip())
                 elif line and not line.startswith((b"event:", b"id:", b"retry:", b":")):
                     raise StreamError(f"not an SSE line: {line[:80]!r}")
         return count
-
-    def _bulk(self, buf: bytes) -> int | None:
-        """All complete OpenAI events of `buf` at once, with a handful of C-level scans,
-        when every one is a plain `data: {...}` content event or `[DONE]`; None otherwise."""
-        end = buf.rfind(b"\n\n") + 2
-        if end < 2:
-            self._buf = buf
-            return 0
-        complete = buf[:end]
-        if any(marker in complete for marker in _BULK_SLOW):
-            return None
-        n = complete.count(b"\n\n")
-        done = complete.count(b"data: [DONE]\n\n")
-        if complete.count(b"data: {") + done != n or complete.count(b"}\n\n") + done != n:
-            return None  # other lines or fields, or a malformed event: parse one by one
-        self._buf = buf[end:]
-        if done:
-            self.done = True
-        return sum(complete.count(k) - complete.count(k + b'"') for k in _CONTENT_KEYS)
 
     def _data(self, payload: bytes) -> int:
         if payload == b"[DONE]":

@@ -1,9 +1,10 @@
 """HTTP transports behind one small protocol: POST a body, stream the response's bytes.
 
-Two implementations: aiohttp (the default: it sustains the request rates the issue asks
-for, see docs/replay.md "Client throughput") and httpx. Both keep a keep-alive pool sized
-to the run's concurrency, never retry, and turn their own exceptions into a
-`TransportError` carrying an `ErrorKind`.
+Three implementations: `replay.rawhttp` (the default for http:// targets: a minimal
+HTTP/1.1 client with the lowest CPU per request), aiohttp (https:// targets, and on
+request) and httpx (on request; about ten times the CPU per request, see docs/replay.md
+"Client throughput"). All keep a keep-alive pool sized to the run's concurrency, never
+retry, and turn their own exceptions into a `TransportError` carrying an `ErrorKind`.
 """
 
 from __future__ import annotations
@@ -157,4 +158,8 @@ def make_transport(
 ) -> Transport:
     if choice is TransportChoice.HTTPX:
         return HttpxTransport(base, pool, timeout, headers)
+    if choice is TransportChoice.RAW and base.startswith("http://"):
+        from replay.rawhttp import RawTransport  # imports this module: import it lazily
+
+        return RawTransport(base, pool, timeout, headers)
     return AiohttpTransport(base, pool, timeout, headers)

@@ -137,10 +137,11 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 )
 @click.option(
     "--transport",
-    type=click.Choice(["aiohttp", "httpx"]),
-    default="aiohttp",
+    type=click.Choice(["raw", "aiohttp", "httpx"]),
+    default="raw",
     show_default=True,
-    help="HTTP client library.",
+    help="HTTP client: raw (built-in HTTP/1.1, fastest; https targets use aiohttp), "
+    "aiohttp or httpx.",
 )
 @click.option("--no-calibrate", is_flag=True, help="Do not calibrate text prompts with /tokenize.")
 @click.option("--quiet", is_flag=True, help="No live progress and no summary.")

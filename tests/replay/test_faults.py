@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from replay.config import TransportChoice
 from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import Sim, running_sim
@@ -51,3 +52,28 @@ def test_connect_error(tmp_path: Path) -> None:
     write_profile(tmp_path / "p.arrow", Shape(sessions=1, calls=2, child=False, think_s=(0.01,)))
     result = replay(tmp_path / "p.arrow", "http://127.0.0.1:9", tmp_path / "o.arrow", timeout=2.0)
     assert result.frame[S.ERROR_KIND].to_list() == [S.ErrorKind.CONNECT] * 2
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_other_transports_classify_faults(fault_sim: Sim, tmp_path: Path, transport: str) -> None:
+    write_profile(tmp_path / "p.arrow", Shape(sessions=4, calls=1, child=False))
+    kinds = {}
+    for fault in ("http500", "drop-mid-stream", "garbage-sse", "stall", None):
+        headers = () if fault is None else (("X-Sim-Fault", fault),)
+        result = replay(
+            tmp_path / "p.arrow",
+            fault_sim.url,
+            tmp_path / f"o-{fault}.arrow",
+            headers=headers,
+            timeout=0.5,
+            transport=TransportChoice(transport),
+            max_sessions=1,
+        )
+        kinds[fault] = result.frame[S.ERROR_KIND][0]
+    assert kinds == {
+        "http500": S.ErrorKind.HTTP_5XX,
+        "drop-mid-stream": S.ErrorKind.STREAM_ERROR,
+        "garbage-sse": S.ErrorKind.STREAM_ERROR,
+        "stall": S.ErrorKind.TIMEOUT,
+        None: None,
+    }

@@ -201,3 +201,29 @@ def test_prometheus_parsing_keeps_engine_gauges() -> None:
         "llamacpp:requests_processing",
     ]
     assert samples[1]["labels"] == {"model_name": "m", "engine": "0"} and samples[1]["value"] == 3.0
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b'data: {"choices":[{"text":"a"}]}\n\n',
+                b'data: {"choices":[{"text":""}]}\n\n',
+                b'data: {"choices":[{"delta":{"reasoning_content":"r"}}]}\n\n',
+                b'data: {"choices":[{"delta":{"content":null,"tool_calls":[{"id":"t"}]}}]}\n\n',
+                b'event: x\ndata: {"choices":[{"text":"b"}]}\n\n',
+                b": keep-alive\n\n",
+                b'data: {"choices": [{"text": "spaced"}]}\n\n',
+            ]
+        ),
+        max_size=12,
+    ),
+    st.integers(min_value=1, max_value=64),
+)
+def test_bulk_and_per_event_paths_agree(events: list[bytes], step: int) -> None:
+    stream = b"".join(events) + b'data: {"choices":[],"usage":{"completion_tokens":1}}\n\n'
+    # Every event is one token except the keep-alive comment and the empty text.
+    expected = sum(e != b": keep-alive\n\n" and b'""' not in e for e in events)
+    whole, pieces = StreamParser(), StreamParser()
+    assert whole.feed(stream) == expected
+    assert sum(pieces.feed(stream[i : i + step]) for i in range(0, len(stream), step)) == expected

@@ -1,0 +1,272 @@
+"""A minimal HTTP/1.1 client transport on asyncio protocols, for the replay hot path.
+
+Only what replay needs: POST with a JSON body over keep-alive connections to one origin
+(plain http), responses with chunked, Content-Length or until-close bodies, a per-request
+silence timeout, no redirects, no retries, no compression. Bodies are de-chunked inside
+`data_received`, so the consumer gets each read's payload with no per-chunk machinery in
+between. About half the client CPU per request of aiohttp (docs/replay.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from time import monotonic
+from urllib.parse import urlsplit
+
+from replay.transport import Response, TransportError
+from traceformat.schema import ErrorKind
+
+MAX_HEAD = 64 * 1024
+
+
+class _Conn(asyncio.Protocol):
+    """One connection; one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.keep_alive = True
+        self._head = b""
+        self.in_body = False
+        self._mode = ""  # "chunked" | "length" | "close"
+        self._remaining = 0  # length mode: bytes left; chunked: bytes left in this chunk
+        self._chunk_state = 0  # 0: size line, 1: data, 2: CRLF after data, 3: trailers
+        self._raw = b""
+        self.pieces: list[bytes] = []
+        self.complete = False
+        self.error: TransportError | None = None
+        self.last_data = monotonic()
+        self._waiter: asyncio.Future[None] | None = None
+
+    # -- protocol callbacks ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._mode == "close" and self.in_body and exc is None:
+            self.complete = True
+        elif not self.complete and self.error is None:
+            self.error = TransportError(
+                ErrorKind.STREAM_ERROR, f"connection closed by the server: {exc or 'EOF'}"
+            )
+        self._wake()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_data = monotonic()
+        try:
+            if not self.in_body:
+                data = self._parse_head(data)
+            if self.in_body and data:
+                self._body(data)
+        except TransportError as exc:
+            self.error = exc
+            if self.transport is not None:
+                self.transport.close()
+        self._wake()
+
+    # -- parsing --------------------------------------------------------------------------
+    def _parse_head(self, data: bytes) -> bytes:
+        self._head += data
+        end = self._head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._head) > MAX_HEAD:
+                raise TransportError(ErrorKind.STREAM_ERROR, "response head too long")
+            return b""
+        head, rest = self._head[:end], self._head[end + 4 :]
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise TransportError(ErrorKind.STREAM_ERROR, f"bad status line {lines[0][:80]!r}")
+        self.status = int(parts[1])
+        self._mode, length = "close", -1
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"transfer-encoding" and b"chunked" in value.lower():
+                self._mode = "chunked"
+            elif name == b"content-length" and self._mode != "chunked":
+                length = int(value)
+            elif name == b"connection" and b"close" in value.lower():
+                self.keep_alive = False
+        if self._mode != "chunked" and length >= 0:
+            self._mode, self._remaining = "length", length
+            if length == 0:
+                self.complete = True
+        if self._mode == "close":
+            self.keep_alive = False
+        self.in_body = True
+        return rest
+
+    def _body(self, data: bytes) -> None:
+        if self._mode == "length":
+            take = data[: self._remaining]
+            self._remaining -= len(take)
+            self.pieces.append(take)
+            self.complete = self._remaining == 0
+        elif self._mode == "close":
+            self.pieces.append(data)
+        else:
+            self._dechunk(self._raw + data if self._raw else data)
+
+    def _dechunk(self, buf: bytes) -> None:
+        pos, n = 0, len(buf)
+        while pos < n:
+            if self._chunk_state == 1:  # inside chunk data
+                take = buf[pos : pos + self._remaining]
+                self.pieces.append(take)
+                pos += len(take)
+                self._remaining -= len(take)
+                if self._remaining == 0:
+                    self._chunk_state = 2
+                continue
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            line = buf[pos:eol]
+            pos = eol + 2
+            if self._chunk_state == 0:
+                try:
+                    size = int(line.split(b";", 1)[0], 16)
+                except ValueError:
+                    raise TransportError(
+                        ErrorKind.STREAM_ERROR, f"bad chunk size {line[:40]!r}"
+                    ) from None
+                self._remaining = size
+                self._chunk_state = 1 if size else 3
+            elif self._chunk_state == 2:
+                self._chunk_state = 0
+            elif not line:  # end of trailers
+                self.complete = True
+                self._raw = b""
+                return
+        self._raw = buf[pos:]
+
+    # -- consumer side --------------------------------------------------------------------
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        """Until new data, completion, an error, or `timeout` seconds without any byte."""
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        timer = loop.call_at(loop.time() + timeout, self._check_silence, timeout)
+        try:
+            await self._waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _check_silence(self, timeout: float) -> None:
+        if monotonic() - self.last_data >= timeout * 0.999:
+            self.error = TransportError(ErrorKind.TIMEOUT, f"no data for {timeout:g} s")
+            self._wake()
+        elif self._waiter is not None and not self._waiter.done():
+            loop = asyncio.get_running_loop()
+            loop.call_at(loop.time() + timeout, self._check_silence, timeout)
+
+    def send(self, request: bytes) -> None:
+        self._reset()
+        assert self.transport is not None
+        self.transport.write(request)
+
+
+class _RawResponse:
+    __slots__ = ("_conn", "_timeout", "status")
+
+    def __init__(self, conn: _Conn, timeout: float) -> None:
+        self._conn = conn
+        self._timeout = timeout
+        self.status = conn.status
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        while True:
+            if conn.pieces:
+                pieces, conn.pieces = conn.pieces, []
+                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                continue
+            if conn.error is not None:
+                raise conn.error
+            if conn.complete:
+                return
+            await conn.wait(self._timeout)
+
+    async def text(self) -> str:
+        data = b"".join([piece async for piece in self.chunks()])
+        return data.decode("utf-8", "replace")
+
+
+class RawTransport:
+    def __init__(self, base: str, pool: int, timeout: float, headers: Mapping[str, str]) -> None:
+        parts = urlsplit(base)
+        if parts.scheme != "http" or parts.hostname is None:
+            raise TransportError(ErrorKind.CONNECT, f"raw transport needs http://, got {base}")
+        self._host, self._port = parts.hostname, parts.port or 80
+        self._prefix = parts.path.rstrip("/")
+        self._timeout = timeout
+        fixed = {"Host": parts.netloc, "Content-Type": "application/json", **headers}
+        self._fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
+        self._idle: list[_Conn] = []
+        self._slots = asyncio.Semaphore(pool)
+        self._all: set[_Conn] = set()
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for conn in self._all:
+            if conn.transport is not None:
+                conn.transport.close()
+        self._all.clear()
+        self._idle.clear()
+
+    async def _connect(self) -> _Conn:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(_Conn, self._host, self._port), self._timeout
+            )
+        except TimeoutError:
+            raise TransportError(ErrorKind.TIMEOUT, "connect timed out") from None
+        except OSError as exc:
+            raise TransportError(ErrorKind.CONNECT, f"connect: {exc}") from None
+        self._all.add(conn)
+        return conn
+
+    @asynccontextmanager
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[Response]:
+        async with self._slots:
+            conn = await self._connect()
+            extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            head = f"POST {self._prefix}{path} HTTP/1.1\r\n{self._fixed}{extra}"
+            conn.send(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            reusable = False
+            try:
+                while not conn.in_body:
+                    if conn.error is not None:
+                        raise conn.error
+                    await conn.wait(self._timeout)
+                yield _RawResponse(conn, self._timeout)
+                reusable = conn.complete and conn.keep_alive and conn.error is None
+            finally:
+                if reusable and not conn.closed:
+                    self._idle.append(conn)
+                else:
+                    self._all.discard(conn)
+                    if conn.transport is not None:
+                        conn.transport.close()
