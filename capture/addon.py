@@ -113,7 +113,6 @@ class CaptureAddon:
             self.sink.close()
             self.sink = None
         if not opts.agentload_out:
-            log.warning("capture: agentload_out not set; LLM calls are not recorded")
             return
         builder = RowBuilder(
             ContentStore(),
@@ -137,6 +136,10 @@ class CaptureAddon:
             rotate_seconds=opts.agentload_rotate_minutes * 60.0,
         )
         self.sink.start()
+
+    def running(self) -> None:
+        if self.sink is None:
+            log.warning("capture: agentload_out not set; LLM calls are not recorded")
 
     def done(self) -> None:
         if self.sink is not None:

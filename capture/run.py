@@ -38,6 +38,7 @@ async def _main(config: CaptureConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, master.shutdown)
+    print(f"agentload capture: writing traces to {config.out_dir}", flush=True)
     await master.run()
     stats = addon.last_stats
     if stats is not None:
