@@ -13,7 +13,7 @@ from capture.flowdata import RawCall
 from capture.responses import ResponseSummary, StreamSummary, summarize_json
 from capture.session_keys import WORKLOAD_HEADER, group_key
 from capture.sse import parse_recorded
-from capture.stitch import CallKeys, Stitcher
+from capture.stitch import Assignment, CallKeys, Stitcher
 from capture.workload import WorkloadRule, label_for
 from traceformat import schema as S
 from traceformat.content import ContentStore
@@ -62,6 +62,14 @@ def _body(raw: RawCall) -> bytes:
 
 def read_response(raw: RawCall) -> tuple[ResponseSummary, Timing]:
     """Parse the recorded response; never raises for malformed bodies (errors are noted)."""
+    try:
+        return _read_response(raw)
+    except Exception as exc:  # a corrupt Content-Encoding stream, say
+        end = raw.t_response_end_ns
+        return ResponseSummary(error=f"response unreadable: {exc}"[:300]), Timing(end, [], False)
+
+
+def _read_response(raw: RawCall) -> tuple[ResponseSummary, Timing]:
     is_sse = "event-stream" in raw.response_type
     if is_sse and raw.recorder is not None:
         stream = StreamSummary(raw.api)
@@ -114,7 +122,7 @@ class RowBuilder:
         try:
             body = make_decoder(raw.request_encoding)(raw.request_body)
             return parse_request(raw.api, body), None
-        except (ValueError, OSError) as exc:
+        except Exception as exc:  # undecodable bytes of any kind (zlib, zstd, brotli, JSON)
             return None, f"request body unreadable: {exc}"[:300]
 
     def build(self, raw: RawCall) -> dict[str, Any]:
@@ -140,8 +148,23 @@ class RowBuilder:
             response_id=summary.response_id,
         )
         where = self.stitcher.assign(keys)
-        model = req.model if req else None
         error = "; ".join(e for e in (req_error, _error(raw, summary)) if e) or None
+        return self._row(raw, req, summary, timing, where, error) | {
+            S.REQUEST_CONTENT_IDS: part_ids,
+            S.RESPONSE_CONTENT_ID: response_id,
+            S.NEW_CONTENT: self.store.take_new(),
+        }
+
+    def _row(
+        self,
+        raw: RawCall,
+        req: ParsedRequest | None,
+        summary: ResponseSummary,
+        timing: Timing,
+        where: Assignment,
+        error: str | None,
+    ) -> dict[str, Any]:
+        model = req.model if req else None
         return {
             S.SESSION_ID: where.session_id,
             S.CALL_INDEX: where.call_index,
@@ -168,7 +191,4 @@ class RowBuilder:
             S.FINISH_REASON: summary.finish_reason,
             S.PARTIAL: raw.partial or timing.cut,
             S.STITCH: where.stitch,
-            S.REQUEST_CONTENT_IDS: part_ids,
-            S.RESPONSE_CONTENT_ID: response_id,
-            S.NEW_CONTENT: self.store.take_new(),
         }

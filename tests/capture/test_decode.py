@@ -99,3 +99,10 @@ def test_redacted_content_keeps_ids_and_sizes_only() -> None:
     new = row[S.NEW_CONTENT]
     assert isinstance(new, list) and len(new) == 3
     assert all(c[S.CONTENT_DATA] is None and c[S.CONTENT_SIZE] > 0 for c in new)
+
+
+def test_corrupt_encodings_become_errors_not_crashes() -> None:
+    row = _row(b"\x1f\x8b not gzip", "gzip", b"(\xb5/\xfd garbage", "zstd")
+    error = row[S.ERROR]
+    assert isinstance(error, str)
+    assert "request body unreadable" in error and "response unreadable" in error
