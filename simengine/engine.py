@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from simengine import costmodel
@@ -47,6 +48,7 @@ class SimRequest:
         "reg_at",
         "registered",
         "rid",
+        "sink",
         "tokens",
         "waiter",
     )
@@ -66,6 +68,8 @@ class SimRequest:
         self.finished = False
         self.waiter: asyncio.Future[None] | None = None
         self.lazy = False  # the handler only wants to hear about the end
+        # called at the end of every step that produced tokens (streaming push), if set
+        self.sink: Callable[[SimRequest], None] | None = None
         self.arrival_ns = time.monotonic_ns()
         self.first_token_ns = 0
         self.end_ns = 0
@@ -241,6 +245,8 @@ class Engine:
                 self._register(r, r.prompt_len + r.generated - 1)
             if r.generated >= r.out_len:
                 self._finish(r, now)
+            if r.sink is not None:
+                r.sink(r)
             if r.waiter is not None:
                 r.notify()
         for r, n in prefill:

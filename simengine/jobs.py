@@ -38,6 +38,7 @@ class Job:
     # Anthropic streaming: index of the open content block (-1 none) and next block index
     open_block: int = -1
     next_block: int = 0
+    prefix: str = ""  # cached per-chunk SSE prefix (id, created, model)
 
 
 def check_model(body: dict[str, Any], ctx: SimContext) -> str:

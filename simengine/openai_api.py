@@ -93,10 +93,12 @@ class CompletionsCodec(Codec):
         )
 
     def _prefix(self, job: Job) -> str:
-        return (
-            f'data: {{"id":"{job.rid}","object":"text_completion","created":{job.created},'
-            f'"model":{_dumps(job.model)},"choices":[{{"index":0,"text":'
-        )
+        if not job.prefix:
+            job.prefix = (
+                f'data: {{"id":"{job.rid}","object":"text_completion","created":{job.created},'
+                f'"model":{_dumps(job.model)},"choices":[{{"index":0,"text":'
+            )
+        return job.prefix
 
     def stream_tokens(self, job: Job, start: int, end: int) -> str:
         if start >= end:
@@ -168,10 +170,13 @@ class ChatCodec(Codec):
         )
 
     def _prefix(self, job: Job) -> str:
-        return (
-            f'data: {{"id":"{job.rid}","object":"chat.completion.chunk","created":{job.created},'
-            f'"model":{_dumps(job.model)},"choices":[{{"index":0,"delta":'
-        )
+        if not job.prefix:
+            job.prefix = (
+                f'data: {{"id":"{job.rid}","object":"chat.completion.chunk",'
+                f'"created":{job.created},"model":{_dumps(job.model)},'
+                '"choices":[{"index":0,"delta":'
+            )
+        return job.prefix
 
     def stream_head(self, job: Job, usage: Usage) -> str:
         return (
@@ -199,8 +204,14 @@ class ChatCodec(Codec):
         return _dumps({"tool_calls": [tc]})
 
     def stream_tokens(self, job: Job, start: int, end: int) -> str:
+        if start >= end:
+            return ""
         pre = self._prefix(job)
         post = ',"logprobs":null,"finish_reason":null}]}\n\n'
+        plan = job.plan
+        if plan.plain:
+            sep = '"}' + post + pre + '{"content":"'
+            return pre + '{"content":"' + sep.join(plan.text[start:end]) + '"}' + post
         return "".join(pre + self._delta(job, k) + post for k in range(start, end))
 
     def stream_tail(self, job: Job, usage: Usage) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simengine import agentscript, faults, metrics, render, tokenizer
+from simengine import agentscript, faults, metrics, render, streaming, tokenizer
 from simengine.anthropic_api import MessagesCodec
 from simengine.config import SimConfig
 from simengine.engine import Engine, SimRequest
@@ -22,8 +22,6 @@ from simengine.jobs import Codec, Job, SimContext, Usage
 from simengine.openai_api import ChatCodec, CompletionsCodec
 from simengine.timinglog import TimingLog
 from traceformat.errors import ConfigError
-
-_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 
 
 class SimServer:
@@ -149,7 +147,7 @@ class SimServer:
             job = codec.parse(body, self.ctx, self._counter)
             req = self.engine.submit(job.prompt_ids, job.plan.ids, job.max_tokens)
             if job.stream:
-                resp, first = await self._stream(request, codec, job, req, fault)
+                resp, first = await streaming.stream(request, self.engine, codec, job, req, fault)
                 status = resp.status
                 return resp
             await req.wait_done()
@@ -165,49 +163,6 @@ class SimServer:
                 self.engine.abort(req)
             if self.log is not None:
                 self._log(request, codec, job, req, status, fault, arrival_ns, arrival_wall, first)
-
-    async def _stream(
-        self, request: web.Request, codec: Codec, job: Job, req: SimRequest, fault: str | None
-    ) -> tuple[web.StreamResponse, tuple[int, int] | None]:
-        resp = web.StreamResponse(headers=_SSE_HEADERS)
-        await resp.prepare(request)
-        first: tuple[int, int] | None = None
-        sent = 0
-        try:
-            await req.wait(0)
-            usage = Usage(req.prompt_len, req.num_cached, 0)
-            data = codec.stream_head(job, usage)
-            while True:
-                n = req.generated
-                if fault is not None and first is None:
-                    # a faulty stream sends its first token alone, then misbehaves
-                    data += codec.stream_tokens(job, 0, 1) + faults.garbage(fault)
-                    sent = 1
-                    if fault != faults.GARBAGE:
-                        n = 1
-                data += codec.stream_tokens(job, sent, n)
-                if req.finished and n == req.generated:
-                    usage.completion = n
-                    data += codec.stream_tail(job, usage)
-                if first is None:
-                    first = (time.monotonic_ns(), time.time_ns())
-                sent = n
-                if req.finished and fault is None:
-                    await resp.write_eof(data.encode())  # last chunk and terminator in one write
-                    break
-                await resp.write(data.encode())
-                if fault is not None and await faults.after_first_write(fault, request):
-                    return resp, first
-                if req.finished:
-                    await resp.write_eof()
-                    break
-                await req.wait(sent)
-                data = ""
-        except (ConnectionResetError, asyncio.CancelledError):
-            if not req.finished:
-                self.engine.abort(req)
-            raise
-        return resp, first
 
     def _log(
         self,
