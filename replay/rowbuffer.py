@@ -8,12 +8,15 @@ schema conformance and compression run once per batch.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from traceformat import schema as S
 from traceformat.io import StreamWriter
-from traceformat.schema import RESULT_SCHEMA
+from traceformat.schema import RESULT_SCHEMA, Kind
 
 CONVERT_S = 0.05
 WRITE_S = 1.0
@@ -22,6 +25,29 @@ WRITE_S = 1.0
 def rows_to_columns(rows: list[dict[str, Any]]) -> pa.Table:
     arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in RESULT_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA)
+
+
+def warm_writer(directory: Path) -> None:
+    """Write and discard a throwaway batch: the first conversion, conformance and zstd
+    write of a process take tens of ms, which must not happen inside the schedule."""
+    sample: dict[str, Any] = {f.name: None for f in RESULT_SCHEMA}
+    sample.update(
+        {
+            S.SESSION_ID: "warm",
+            S.CALL_INDEX: 0,
+            S.WORKER: 0,
+            S.FINAL_CALL: False,
+            S.WARMUP: True,
+            S.T_SCHEDULED_NS: 0,
+            S.STATUS: "ok",
+            S.CHUNK_OFFSETS_NS: [0],
+            S.CHUNK_TOKENS: [1],
+        }
+    )
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        writer = StreamWriter(Path(tmp) / "warm.arrows", Kind.RESULT)
+        writer.write(rows_to_columns([dict(sample) for _ in range(256)]))
+        writer.close()
 
 
 class RowBuffer:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from time import monotonic_ns
 from typing import Any
 
@@ -31,7 +31,6 @@ class LiveStats:
     prompt: int = 0
     cached: int = 0
     completion: int = 0
-    history: deque[tuple[int, dict[str, int]]] = field(default_factory=deque)
 
     def session_started(self) -> None:
         self.sessions_started += 1

@@ -19,7 +19,7 @@ from replay.config import ReplayConfig
 from replay.materialize import Materializer
 from replay.pacer import close_pacer
 from replay.plan import Plan
-from replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer
+from replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer, warm_writer
 from replay.runner import Runner, RunnerSetup
 from replay.schedule import admissions, for_worker, share
 from replay.stats import LiveStats
@@ -73,6 +73,7 @@ async def run_worker(
         config.transport, config.target, pool, config.timeout, dict(config.headers)
     )
     await transport.open()
+    warm_writer(spec.part_path.parent)
     info: dict[str, object] = {"worker": spec.worker}
     writer = StreamWriter(spec.part_path, Kind.RESULT, info, flush_rows=1 << 30, flush_seconds=3600)
     rows = RowBuffer(writer)
