@@ -69,8 +69,26 @@ def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     info["ray"] = ray_info
     with _connected(address):
         run = _RayRun(Fleet(config.workers, run_id))
-        _replay(config, plan, materializer, run, StreamWriter(stream_path, Kind.RESULT, info))
+        try:
+            _replay(config, plan, materializer, run, StreamWriter(stream_path, Kind.RESULT, info))
+        except BaseException:
+            if not run.epoch_ns:  # failed before any row could exist: leave nothing behind
+                stream_path.unlink(missing_ok=True)
+            raise
     ray_info["epoch_wall_ns"] = run.epoch_wall_ns
+    return _finish(config, plan, run, info, calibration, stream_path)
+
+
+def _finish(
+    config: ReplayConfig,
+    plan: Plan,
+    run: _RayRun,
+    info: dict[str, object],
+    calibration: dict[str, object] | None,
+    stream_path: Path,
+) -> Path:
+    """Merge: drift-correct, expected cache hits over all actors' rows in send order,
+    diagnose (with the per-actor record), write the result file, print the summary."""
     frame = io.read(stream_path, Kind.RESULT).frame
     for actor in run.fleet.actors:
         frame = apply_drift(frame, actor.worker, actor.clock, actor.clock_after)
@@ -84,6 +102,7 @@ def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     complete = add_ray_diagnostics(
         diagnostics, [a.summary() for a in run.fleet.actors], EPOCH_LEAD_S
     )
+    complete = complete and not any(a.outcome and a.outcome.interrupted for a in run.fleet.actors)
     path = write_result(
         config.out,
         frame,
