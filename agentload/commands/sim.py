@@ -10,7 +10,6 @@ import click
 
 from traceformat.errors import ConfigError
 
-# option name -> (CostModel or EngineConfig field, type, help)
 _COST_OPTIONS = {
     "step_overhead_us": "fixed cost of every step (µs)",
     "prefill_us_per_token": "prefill cost per uncached prompt token (µs)",

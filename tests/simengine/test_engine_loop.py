@@ -1,0 +1,85 @@
+"""The step loop in-process: KV-full queueing, chunked prefill timing, batch-dependent decode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from simengine import costmodel
+from simengine.config import CostModel, EngineConfig
+from simengine.engine import Engine
+from simengine.errors import ApiError
+
+
+@contextlib.asynccontextmanager
+async def running(config: EngineConfig) -> AsyncIterator[Engine]:
+    engine = Engine(config)
+    task = asyncio.create_task(engine.run())
+    try:
+        yield engine
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_requests_wait_while_kv_is_full() -> None:
+    # 4 blocks of 16 tokens; each request needs 40 prompt + 8 output = 3 blocks
+    config = EngineConfig(kv_capacity_tokens=64, block_size=16, token_interval_ms=5.0)
+    async with running(config) as engine:
+        a = engine.submit(list(range(40)), list(range(8)), 8)
+        b = engine.submit(list(range(100, 140)), list(range(8)), 8)
+        await a.wait(0)
+        assert len(engine.running) == 1 and list(engine.waiting) == [b]
+        assert engine.pool.used == 3
+        await a.wait_done()
+        await b.wait_done()
+    assert b.first_token_ns >= a.end_ns  # admitted only after a released its blocks
+    assert b.generated == 8 and engine.pool.used == 0
+
+
+async def test_chunked_prefill_and_decode_follow_the_cost_model() -> None:
+    cost = CostModel(
+        step_overhead_us=1000, prefill_us_per_token=20, decode_base_us=4000, decode_us_per_seq=500
+    )
+    config = EngineConfig(cost=cost, max_num_batched_tokens=1000)
+    async with running(config) as engine:
+        t0 = time.monotonic_ns()
+        r = engine.submit(list(range(3000)), list(range(11)), 11)
+        await r.wait_done()
+    ttft = (r.first_token_ns - t0) / 1e9
+    assert ttft == pytest.approx(costmodel.cold_ttft_seconds(cost, 3000, 1000), rel=0.1)
+    assert ttft == pytest.approx(3 * 0.001 + 3000 * 20e-6, rel=0.1)
+    itl = (r.end_ns - r.first_token_ns) / 1e9 / 10
+    assert itl == pytest.approx(0.001 + 0.004 + 0.0005, rel=0.1)
+
+
+async def test_decode_slows_with_batch_size() -> None:
+    cost = CostModel(decode_base_us=2000, decode_us_per_seq=1000)
+    async with running(EngineConfig(cost=cost)) as engine:
+        reqs = [engine.submit([i, 1, 2], list(range(21)), 21) for i in range(6)]
+        for r in reqs:
+            await r.wait_done()
+    itl = [(r.end_ns - r.first_token_ns) / 1e9 / 20 for r in reqs]
+    for value in itl:  # 6 sequences decode together: 2 ms + 6 x 1 ms per step
+        assert value == pytest.approx(0.008, rel=0.1)
+    assert engine.counters.generation_tokens == 6 * 21
+
+
+async def test_abort_frees_blocks_and_the_queue() -> None:
+    config = EngineConfig(kv_capacity_tokens=64, block_size=16, token_interval_ms=5.0)
+    async with running(config) as engine:
+        a = engine.submit(list(range(40)), list(range(20)), 20)  # all 4 blocks
+        with pytest.raises(ApiError, match="KV cache holds 64"):
+            engine.submit(list(range(60)), list(range(10)), 10)  # 5 blocks: never fits
+        await a.wait(0)
+        b = engine.submit(list(range(100, 140)), list(range(4)), 4)
+        await asyncio.sleep(0.02)
+        assert list(engine.waiting) == [b]
+        engine.abort(a)
+        await b.wait_done()
+    assert engine.counters.aborted == 1 and engine.pool.used == 0
