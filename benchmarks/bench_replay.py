@@ -199,7 +199,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp_name, server(args.target) as url:
         tmp = Path(tmp_name)
-        transport_costs(url, model, tmp, 400.0, args.duration)
+        transport_costs(url, model, tmp, 200.0, 3.0)
         one = ladder(url, model, tmp, rates, 1, args.duration)
         two = ladder(url, model, tmp, rates, 2, args.duration)
     with tempfile.TemporaryDirectory() as tmp_name, server("zero") as url:

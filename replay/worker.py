@@ -74,6 +74,8 @@ async def run_worker(
     )
     await transport.open()
     warm_writer(spec.part_path.parent)
+    if spec.materializer is not None:
+        spec.materializer.warm()  # a spawned worker builds its own block pools
     info: dict[str, object] = {"worker": spec.worker}
     writer = StreamWriter(spec.part_path, Kind.RESULT, info, flush_rows=1 << 30, flush_seconds=3600)
     rows = RowBuffer(writer)
