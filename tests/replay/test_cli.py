@@ -148,3 +148,24 @@ def test_sigterm_leaves_partial_file(tmp_path: Path, workers: str) -> None:
     assert cancelled.height >= 1
     assert "PARTIAL" in err
     assert not list(tmp_path.glob("*.part*"))
+
+
+def test_summary_counts_errors(tmp_path: Path) -> None:
+    write_profile(tmp_path / "p.arrow", Shape(sessions=2, calls=2, child=False, think_s=(0.01,)))
+    out = tmp_path / "r.arrow"
+    with running_sim("--preset", "fast", "--allow-faults") as sim:
+        proc = run_cli(
+            str(tmp_path / "p.arrow"),
+            "--target",
+            sim.url,
+            "--model",
+            sim.model,
+            "--out",
+            str(out),
+            "--header",
+            "X-Sim-Fault: http500",
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "4 requests, 0 ok" in proc.stderr
+    assert "errors: http_5xx 4" in proc.stderr
+    assert io.read(out).metadata[S.META_COMPLETE.decode()] == "true"
