@@ -193,9 +193,9 @@ class ReplayActor:
             self._finished.set()
 
     async def _get_epoch(self) -> int:
-        # A Ray worker process holds several hundred thousand long-lived objects (Ray, gRPC,
-        # protobuf, the plan); every full collection walks them all and stalls the loop for
-        # tens of ms. Collect once now and move them out of the collector's way.
+        # A Ray worker process holds many long-lived objects (Ray, gRPC, protobuf, the
+        # plan); a full collection mid-run would walk them all while the loop waits.
+        # Collect once now and move them out of the collector's way.
         gc.collect()
         gc.freeze()
         self._epoch = asyncio.get_running_loop().create_future()
