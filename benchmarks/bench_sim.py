@@ -6,6 +6,10 @@ the sim's CPU use and its peak RSS. `--baseline` measures a bare aiohttp + uvloo
 answering a fixed 16-chunk SSE body instead, for comparison.
 
     .venv/bin/python benchmarks/bench_sim.py [--duration 10] [--connections 64] [--tokens 16]
+    .venv/bin/python benchmarks/bench_sim.py --paced 128 [--interval-ms 2] [--tokens 500]
+
+`--paced N` instead opens N concurrent streams on `--token-interval-ms` and prints the token
+spacing the sim achieved (mean over each stream) and its CPU cost per streamed token.
 """
 
 from __future__ import annotations
@@ -50,12 +54,14 @@ uvloop.run(main())
 """
 
 
-def start_server(baseline: bool, tokens: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    baseline: bool, tokens: int, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
     if baseline:
         cmd = [sys.executable, "-c", _BASELINE, str(tokens)]
     else:
         cmd = [sys.executable, "-c", "from agentload.cli import main; main()", "sim"]
-        cmd += ["--port", "0", "--preset", "fast"]
+        cmd += ["--port", "0", "--preset", "fast", *extra]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, cwd=ROOT, preexec_fn=lambda: os.sched_setaffinity(0, {0})
     )
@@ -103,15 +109,77 @@ async def load(port: int, connections: int, tokens: int, duration: float) -> tup
     return stats[0], stats[1]
 
 
+async def paced_stream(port: int, tokens: int) -> float:
+    """Mean gap (s) between the first and last token events of one stream."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = json.dumps(
+        {
+            "model": "agentload-sim",
+            "prompt": [1, 2, 3],
+            "max_tokens": tokens,
+            "ignore_eos": True,
+            "stream": True,
+        }
+    ).encode()
+    writer.write(
+        b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+    )
+    first = last = 0.0
+    seen = 0
+    while seen < tokens:
+        data = await reader.read(1 << 16)
+        if not data:
+            break
+        now = time.monotonic()
+        k = data.count(b'"finish_reason":null')
+        if k and not seen:
+            first = now
+        seen += k
+        last = now
+    writer.close()
+    return (last - first) / max(seen - 1, 1)
+
+
+def paced(args: argparse.Namespace) -> None:
+    extra = ("--token-interval-ms", str(args.interval_ms))
+    proc, port = start_server(False, args.tokens, extra)
+    try:
+        ps = psutil.Process(proc.pid)
+        cpu0 = ps.cpu_times()
+
+        async def run() -> list[float]:
+            return await asyncio.gather(
+                *(paced_stream(int(port), args.tokens) for _ in range(args.paced))
+            )
+
+        gaps = uvloop.run(run())
+        cpu1 = ps.cpu_times()
+        cpu_s = cpu1.user + cpu1.system - cpu0.user - cpu0.system
+    finally:
+        proc.terminate()
+        proc.wait()
+    mean_ms = sum(gaps) / len(gaps) * 1e3
+    print(f"server            agentload sim --preset fast --token-interval-ms {args.interval_ms}")
+    print(f"load              {args.paced} concurrent streams of {args.tokens} tokens")
+    print(f"token spacing     mean {mean_ms:.3f} ms (worst stream {max(gaps) * 1e3:.3f} ms)")
+    print(f"server CPU        {cpu_s / (args.paced * args.tokens) * 1e6:.1f} µs per streamed token")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
     parser.add_argument("--tokens", type=int, default=16, help="tokens per request")
     parser.add_argument("--baseline", action="store_true", help="bare aiohttp+uvloop server")
+    parser.add_argument("--paced", type=int, default=0, help="N paced streams instead")
+    parser.add_argument("--interval-ms", type=float, default=2.0, help="spacing for --paced")
     args = parser.parse_args()
-    if os.cpu_count() and os.cpu_count() >= 2:  # type: ignore[operator]
+    if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {1})
+    if args.paced:
+        paced(args)
+        return
     proc, port = start_server(args.baseline, args.tokens)
     try:
         ps = psutil.Process(proc.pid)

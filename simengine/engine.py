@@ -25,8 +25,10 @@ from simengine.timer import DeadlineTimer
 
 # After this many zero-duration steps in a row the loop yields to let handlers run.
 _MAX_INSTANT_STEPS = 256
-# Falling this far behind the schedule re-anchors it instead of bursting to catch up.
-_REANCHOR_S = 0.05
+# A step that starts late by up to this much is caught up by the following steps (timer and
+# loop jitter); later than that, the schedule slips instead, as a real engine's would after a
+# stall, so tokens never come out in a burst faster than the step time.
+_REANCHOR_S = 0.002
 
 
 class SimRequest:

@@ -62,6 +62,7 @@ async def stream(
     """Serve `req` as an SSE stream; returns the response and the first-token times."""
     resp = web.StreamResponse(headers=SSE_HEADERS)
     await resp.prepare(request)
+    first: tuple[int, int] | None = None
     try:
         await req.wait(0)
         first = (time.monotonic_ns(), time.time_ns())
@@ -89,7 +90,10 @@ async def stream(
             await resp.write((rest + codec.stream_tail(job, usage)).encode())
         await resp.write_eof()
         return resp, first
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
+        engine.abort(req)  # the client left: not an error of ours, nothing to log
+        return resp, first
+    except asyncio.CancelledError:
         engine.abort(req)
         raise
 
