@@ -89,7 +89,7 @@ def _read_response(raw: RawCall) -> tuple[ResponseSummary, Timing]:
 
 def _error(raw: RawCall, summary: ResponseSummary) -> str | None:
     parts = []
-    if raw.proxy_error:
+    if raw.proxy_error and not summary.complete:
         parts.append(raw.proxy_error)
     if raw.status is not None and raw.status >= 400:
         parts.append(summary.error or f"HTTP {raw.status}")
@@ -189,6 +189,6 @@ class RowBuilder:
             S.HTTP_STATUS: raw.status,
             S.ERROR: error,
             S.FINISH_REASON: summary.finish_reason,
-            S.PARTIAL: raw.partial or timing.cut,
+            S.PARTIAL: (raw.partial and not summary.complete) or timing.cut,
             S.STITCH: where.stitch,
         }

@@ -24,6 +24,10 @@ class ResponseSummary:
     tool_call_ids: tuple[str, ...] = ()
     response_id: str | None = None
     content: object = None  # JSON-able: the body, or the message assembled from a stream
+    # The whole response arrived: a JSON body that parsed, or a stream's terminal event
+    # ([DONE], message_stop, response.completed). A client closing the connection after
+    # that (the OpenAI SDK stops reading at [DONE]) is not an aborted call.
+    complete: bool = False
 
 
 def error_text(body: object) -> str | None:
@@ -98,6 +102,7 @@ def summarize_json(api: Api, body: object) -> ResponseSummary:
         tool_call_ids=tool_ids,
         response_id=str(rid) if rid is not None else None,
         content=body,
+        complete=True,
     )
 
 
@@ -116,9 +121,11 @@ class StreamSummary:
     response_id: str | None = None
     final: dict[str, Any] | None = None  # Responses API: the response.completed object
     bad_events: int = 0
+    finished: bool = False
 
     def add(self, event: str, data: str) -> bool:
         if data.strip() == "[DONE]":
+            self.finished = True
             return False
         try:
             obj = json.loads(data)
@@ -200,6 +207,8 @@ class StreamSummary:
                 if delta.get(key):
                     block[key] = str(block.get(key, "")) + str(delta[key])
                     return True
+        elif kind == "message_stop":
+            self.finished = True
         elif kind == "message_delta":
             self._merge_usage(obj.get("usage"))
             reason = (obj.get("delta") or {}).get("stop_reason")
@@ -211,6 +220,7 @@ class StreamSummary:
         kind = str(obj.get("type", ""))
         if kind in ("response.completed", "response.incomplete", "response.failed"):
             resp = obj.get("response") or {}
+            self.finished = True
             if isinstance(resp, dict):
                 self.final = resp
                 self._merge_usage(resp.get("usage"))
@@ -242,6 +252,7 @@ class StreamSummary:
                 tool_call_ids=done.tool_call_ids,
                 response_id=done.response_id or self.response_id,
                 content=self.final,
+                complete=True,
             )
         return ResponseSummary(
             usage=parse_usage(self.api, self.usage),
@@ -250,6 +261,7 @@ class StreamSummary:
             tool_call_ids=self._tool_ids(),
             response_id=self.response_id,
             content=self._content(),
+            complete=self.finished,
         )
 
     def _tool_ids(self) -> tuple[str, ...]:

@@ -106,3 +106,36 @@ def test_corrupt_encodings_become_errors_not_crashes() -> None:
     error = row[S.ERROR]
     assert isinstance(error, str)
     assert "request body unreadable" in error and "response unreadable" in error
+
+
+def test_client_closing_after_the_terminal_event_is_not_an_abort() -> None:
+    def aborted(stream: bytes) -> dict[str, object]:
+        rec = ChunkRecorder(1 << 20)
+        rec(stream)
+        raw = RawCall(
+            api=Api.OPENAI_CHAT,
+            path="/v1/chat/completions",
+            t_request_start_ns=0,
+            headers={},
+            request_body=json.dumps(REQUEST).encode(),
+            t_response_end_ns=5,
+            status=200,
+            response_type="text/event-stream",
+            recorder=rec,
+            partial=True,
+            proxy_error="Client disconnected.",
+        )
+        builder = RowBuilder(
+            ContentStore(),
+            Stitcher("t"),
+            session_headers=(),
+            rules=(),
+            default_workload="w",
+            redact=False,
+        )
+        return builder.build(raw)
+
+    done = aborted(SSE)  # the SDK stops reading at [DONE] and closes the connection
+    assert done[S.PARTIAL] is False and done[S.ERROR] is None
+    cut = aborted(SSE[: SSE.index(b"data: [DONE]")])
+    assert cut[S.PARTIAL] is True and cut[S.ERROR] == "Client disconnected."
