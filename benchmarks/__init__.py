@@ -1,0 +1,1 @@
+"""Reproducible performance comparisons (not timed tests); `make bench` runs them all."""

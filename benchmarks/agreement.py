@@ -1,0 +1,226 @@
+"""Agreement: the agentic-coding sample replayed in closed loop by trie and by agentload at
+the same concurrency against the `default` sim, with the sim's timing log as the referee.
+
+    .venv/bin/python -m benchmarks.agreement [--quick]
+
+Both clients get the same trie JSONL (the 64-row public sample, tool latencies multiplied by
+`think_scale` so a run fits in a few minutes) and the same concurrency and duration, each
+against a fresh sim (empty prefix cache) with its own timing log. Figures per run:
+
+* steady-state completion tokens/s — each client's own figure (trie: its workload
+  accounting, two-point slope from 20% of the run to the end; agentload: OLS slope of
+  cumulative completion tokens after the first 20% of the window) and the referee's,
+  computed from the sim's log exactly as agentload does (requests' completion tokens at
+  their end time, window = first arrival to last end, first 20% dropped, OLS slope);
+* TTFT p50 — trie only reports the first call of each completed trace, so both that and
+  the all-request p50 are shown; the referee's first calls are those with no cached token;
+* cache hit — Σ cached / Σ prompt (server usage), and trie's mean-over-traces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from benchmarks.capacity import client_run
+from benchmarks.common import BIN, MODEL, ROOT, ols_slope, quantile, running_sim
+from benchmarks.peers import trie
+from benchmarks.peers.simtok import ensure_tokenizer
+from benchmarks.peers.venvs import PeerEnv, ensure
+from simengine import timinglog as tl
+from traceformat import schema as S
+
+SAMPLE = ROOT.parent / "shared" / "data" / "trie_agentic_coding_sample64.jsonl"
+WARM_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class AgreementConfig:
+    concurrency: int = 16
+    duration_s: float = 150.0
+    think_scale: float = 0.5
+    sample: Path = SAMPLE
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.duration_s <= 0 or self.think_scale < 0:
+            raise ValueError("concurrency >= 1, duration > 0 and think_scale >= 0 required")
+
+
+@dataclass
+class Side:
+    client: str
+    version: str
+    command: str = ""
+    steady_tps: float | None = None
+    ttft_first_p50_ms: float | None = None
+    ttft_p50_ms: float | None = None
+    cache_hit: float | None = None
+    cache_hit_trace_mean: float | None = None
+    requests: int | None = None
+    referee: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def scaled_workload(src: Path, dst: Path, scale: float) -> None:
+    """The trie JSONL with every tool latency multiplied by `scale` (other fields kept)."""
+    lines = []
+    for line in src.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            row["tool_call_latency"] = [round(x * scale, 6) for x in row["tool_call_latency"]]
+            lines.append(json.dumps(row))
+    dst.write_text("\n".join(lines) + "\n")
+
+
+def referee(log: Path) -> dict[str, Any]:
+    """The sim's view of one run: steady-state completion tokens/s (agentload's
+    definition), TTFT p50 (all requests, first calls), Σcached/Σprompt, request count."""
+    f = pl.read_ipc(log).filter(pl.col(tl.ENDPOINT) == "/v1/completions")
+    ok = f.filter((pl.col(tl.STATUS) == 200) & pl.col(tl.FIRST_TOKEN_NS).is_not_null())
+    t0, t1 = int(f[tl.ARRIVAL_NS].min()), int(f[tl.END_NS].max())  # type: ignore[arg-type]
+    cut = t0 + WARM_FRACTION * (t1 - t0)
+    steady = ok.filter(pl.col(tl.END_NS) >= cut).sort(tl.END_NS)
+    t = ((steady[tl.END_NS] - t0) / 1e9).to_list()
+    cum = steady[tl.COMPLETION_TOKENS].cum_sum().to_list()
+    ttft = ((ok[tl.FIRST_TOKEN_NS] - ok[tl.ARRIVAL_NS]) / 1e6).to_list()
+    first = ok.filter(pl.col(tl.CACHED_TOKENS) == 0)
+    ttft_first = ((first[tl.FIRST_TOKEN_NS] - first[tl.ARRIVAL_NS]) / 1e6).to_list()
+    prompt = int(ok[tl.PROMPT_TOKENS].sum())
+    return {
+        "steady_tps": ols_slope(t, cum),
+        "steady_tps_two_point": two_point(ok, t0),
+        "ttft_p50_ms": quantile(ttft, 0.5),
+        "ttft_first_p50_ms": quantile(ttft_first, 0.5),
+        "cache_hit": int(ok[tl.CACHED_TOKENS].sum()) / prompt if prompt else None,
+        "requests": f.height,
+        "window_s": (t1 - t0) / 1e9,
+    }
+
+
+def two_point(ok: pl.DataFrame, t0: int) -> float | None:
+    """trie's estimator on the sim's data: points (end, cumulative tokens) of finished
+    requests; from the first point at or after 20% of the last point's time to the last."""
+    rows = ok.sort(tl.END_NS)
+    t = ((rows[tl.END_NS] - t0) / 1e9).to_list()
+    cum = rows[tl.COMPLETION_TOKENS].cum_sum().to_list()
+    if len(t) < 2:
+        return None
+    start = next(i for i, x in enumerate(t) if x >= WARM_FRACTION * t[-1])
+    if start >= len(t) - 1 or t[-1] == t[start]:
+        return None
+    return (cum[-1] - cum[start]) / (t[-1] - t[start])
+
+
+def run_trie(env: PeerEnv, tok: Path, workload: Path, cfg: AgreementConfig, work: Path) -> Side:
+    side = Side("trie", env.version)
+    log = work / "trie-sim.arrow"
+    with running_sim("default", log) as sim:
+        argv = trie.argv(env, tok, sim.url, workload, cfg.concurrency, cfg.duration_s)
+        run = client_run(argv, work / "trie", cfg.duration_s)
+    side.command = run.command
+    figures = trie.summary(run)
+    if run.returncode != 0 or not figures:
+        side.error = run.error_line()
+        return side
+    side.steady_tps = figures.get("steady_state_completion_tok_per_s")
+    side.ttft_first_p50_ms = _ms(figures.get("ttft_s_p50"))
+    side.cache_hit_trace_mean = _pct(figures.get("cache_hit_rate_pct_mean"))
+    side.requests = None  # trie counts traces, not requests
+    side.referee = referee(log)
+    return side
+
+
+def run_agentload(workload: Path, cfg: AgreementConfig, work: Path) -> Side:
+    from benchmarks.common import git_revision
+    from replay.analysis.run import analyze, load
+
+    side = Side("agentload", git_revision())
+    log = work / "agentload-sim.arrow"
+    out = work / "agentload" / "result.arrow"
+    with running_sim("default", log) as sim:
+        argv = [str(BIN / "agentload"), "replay", str(workload), "--target", sim.url]
+        argv += ["--model", MODEL, "--api", "completions", "--concurrency", str(cfg.concurrency)]
+        argv += ["--duration", f"{cfg.duration_s:g}", "--no-drain", "--seed", "1", "--quiet"]
+        argv += ["--out", str(out)]
+        run = client_run(argv, work / "agentload", cfg.duration_s)
+    side.command = run.command
+    if run.returncode != 0 or not out.exists():
+        side.error = run.error_line()
+        return side
+    analysis = analyze(load(out))
+    summary = analysis.summary
+    side.steady_tps = summary["throughput"]["completion_tps_steady"]
+    side.ttft_p50_ms = summary["latency"]["ttft_ms"]["p50"]
+    first = analysis.requests.filter(pl.col(S.CALL_INDEX) == 0)["ttft_ms"].drop_nulls()
+    side.ttft_first_p50_ms = float(first.median()) if first.len() else None  # type: ignore[arg-type]
+    side.cache_hit = summary["cache"]["cache_hit_rate"]
+    side.requests = summary["requests"]["ok"]
+    side.referee = referee(log)
+    return side
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _pct(pct: float | None) -> float | None:
+    return None if pct is None else pct / 100
+
+
+def run(cfg: AgreementConfig, work: Path) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    workload = work / "workload.jsonl"
+    scaled_workload(cfg.sample, workload, cfg.think_scale)
+    env = ensure("tokenspeed-trie")
+    sides: list[Side] = []
+    if env.ok:
+        tok = ensure_tokenizer(env.python)
+        sides.append(run_trie(env, tok, workload, cfg, work))
+    else:
+        sides.append(Side("trie", env.version, error=f"install failed: {env.error}"))
+    sides.append(run_agentload(workload, cfg, work))
+    return {
+        "config": {**asdict(cfg), "sample": str(cfg.sample)},
+        "sides": [asdict(s) for s in sides],
+        "checks": checks(sides),
+    }
+
+
+def rel(a: float | None, b: float | None) -> float | None:
+    """(a - b) / b, None when either is missing."""
+    return None if a is None or b is None or b == 0 else (a - b) / b
+
+
+def checks(sides: list[Side]) -> dict[str, float | None]:
+    """Relative differences of steady-state tokens/s that the acceptance bounds (5%)."""
+    by = {s.client: s for s in sides}
+    al, tr = by.get("agentload"), by.get("trie")
+    out: dict[str, float | None] = {}
+    if al is not None:
+        out["agentload_vs_referee"] = rel(al.steady_tps, al.referee.get("steady_tps"))
+    if tr is not None:
+        out["trie_vs_referee"] = rel(tr.steady_tps, tr.referee.get("steady_tps"))
+    if al is not None and tr is not None:
+        out["agentload_vs_trie"] = rel(al.steady_tps, tr.steady_tps)
+        out["referee_agentload_vs_referee_trie"] = rel(
+            al.referee.get("steady_tps"), tr.referee.get("steady_tps")
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/agentload-bench/agreement"))
+    args = parser.parse_args()
+    cfg = AgreementConfig(8, 30.0, 0.25) if args.quick else AgreementConfig()
+    print(json.dumps(run(cfg, args.work), indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

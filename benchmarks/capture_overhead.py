@@ -1,0 +1,54 @@
+"""Capture overhead: runs benchmarks/bench_capture.py (owned by the capture area) as a
+subprocess and parses its table, so its method stays in one place."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT
+
+COLUMNS = ("conc", "reqs", "ttft_p50", "ttft_p99", "req_s", "cpu_ms_req", "errs")
+NAME_WIDTH = 18
+
+
+def parse(stdout: str) -> dict[str, Any]:
+    """Rows of the table (the target name is the first 18 characters) and the 'added' lines."""
+    rows: list[dict[str, str]] = []
+    added: list[str] = []
+    in_table = False
+    for line in stdout.splitlines():
+        if line.startswith("target "):
+            in_table = True
+            continue
+        if line.startswith("added by the addon"):
+            added.append(line.strip())
+            continue
+        if in_table and line.strip():
+            cells = line[NAME_WIDTH:].split()
+            if len(cells) == len(COLUMNS):
+                rows.append(
+                    {"target": line[:NAME_WIDTH].strip(), **dict(zip(COLUMNS, cells, strict=True))}
+                )
+        elif in_table:
+            in_table = False
+    return {"rows": rows, "added": added}
+
+
+def run(quick: bool, work: Path) -> dict[str, Any]:
+    argv = [sys.executable, str(ROOT / "benchmarks" / "bench_capture.py")]
+    if quick:
+        argv += ["--requests", "40", "--rounds", "1", "--concurrency", "1,16"]
+    work.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    (work / "bench_capture.stdout").write_text(proc.stdout)
+    (work / "bench_capture.stderr").write_text(proc.stderr)
+    command = shlex.join([".venv/bin/python", *argv[1:]]).replace(str(ROOT) + "/", "")
+    result = {"command": command, **parse(proc.stdout)}
+    if proc.returncode != 0 or not result["rows"]:
+        tail = [x for x in proc.stderr.splitlines() if x.strip()]
+        result["error"] = tail[-1] if tail else f"exit status {proc.returncode}"
+    return result

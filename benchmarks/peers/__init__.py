@@ -1,0 +1,1 @@
+"""Peer load generators, each installed from PyPI into its own cached virtual environment."""

@@ -1,0 +1,84 @@
+"""Kubernetes SIG inference-perf (`inference-perf -c config.yml`), learnt from its pydantic
+config (inference_perf/config/...): `load.type: constant` with `stages: [{rate, duration}]`
+runs every rate in one process, `load.interval` seconds apart; `data.type: random` with
+fixed input/output distributions (32/16 tokens) counted with the sim's tokenizer
+(`tokenizer.pretrained_model_name_or_path`); `server.type: vllm` with `ignore_eos`;
+streamed `/v1/completions` (`api.type: completion`). Steps are delimited in the sim's log
+by the pause between stages.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks.capacity import INPUT_TOKENS, TOKENS, Capacity, analyze_step, client_run, summarize
+from benchmarks.common import MODEL, running_sim
+from benchmarks.peers.venvs import PeerEnv
+from simengine import timinglog as tl
+
+INTERVAL_S = 3
+
+
+def config(tok: Path, url: str, rates: Sequence[float], duration: float, out: Path) -> str:
+    """The YAML config (JSON is valid YAML)."""
+    dist = {"min": INPUT_TOKENS, "max": INPUT_TOKENS, "mean": INPUT_TOKENS, "std_dev": 0}
+    odist = {"min": TOKENS, "max": TOKENS, "mean": TOKENS, "std_dev": 0}
+    cfg = {
+        "api": {"type": "completion", "streaming": True},
+        "data": {
+            "type": "random",
+            "input_distribution": {**dist, "total_count": 5000},
+            "output_distribution": {**odist, "total_count": 5000},
+        },
+        "load": {
+            "type": "constant",
+            "interval": INTERVAL_S,
+            "stages": [{"rate": float(r), "duration": max(1, round(duration))} for r in rates],
+        },
+        "server": {"type": "vllm", "model_name": MODEL, "base_url": url, "ignore_eos": True},
+        "tokenizer": {"pretrained_model_name_or_path": str(tok)},
+        "storage": {"local_storage": {"path": str(out)}},
+    }
+    return json.dumps(cfg, indent=1)
+
+
+def segments(frame: pl.DataFrame, gap_s: float = 1.5) -> list[tuple[int, int]]:
+    """Bursts of arrivals separated by pauses longer than gap_s: one per stage."""
+    t = frame.filter(pl.col(tl.ENDPOINT) == "/v1/completions")[tl.ARRIVAL_WALL_NS].sort()
+    out: list[tuple[int, int]] = []
+    start = prev = None
+    for a in t.to_list():
+        if start is None:
+            start = prev = a
+        elif a - prev > gap_s * 1e9:  # type: ignore[operator]
+            out.append((start, prev))  # type: ignore[arg-type]
+            start = a
+        prev = a
+    if start is not None:
+        out.append((start, prev))  # type: ignore[arg-type]
+    return out
+
+
+def capacity(
+    env: PeerEnv, tok: Path, sim_log: Path, rates: Sequence[float], duration: float, work: Path
+) -> Capacity:
+    cap = Capacity("inference-perf", env.version)
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = work / "config.yml"
+    cfg.write_text(config(tok, "", rates, duration, work / "out"))
+    with running_sim("fast", sim_log) as sim:
+        cfg.write_text(config(tok, sim.url, rates, duration, work / "out"))
+        run = client_run([str(env.bin("inference-perf")), "-c", str(cfg)], work,
+                         (duration + INTERVAL_S) * len(rates) + 120)  # fmt: skip
+    cap.commands.append(run.command + f"   # config: {cfg.name} below")
+    if run.returncode != 0:
+        cap.error = run.error_line()
+        return cap
+    frame = pl.read_ipc(sim_log)
+    for rate, (start, end) in zip(rates, segments(frame), strict=False):
+        cap.steps.append(analyze_step(frame, start, end, rate, run))
+    return summarize(cap, rates)

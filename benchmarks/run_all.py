@@ -1,0 +1,181 @@
+"""Run every peer benchmark and regenerate benchmarks/RESULTS.md (`make bench`).
+
+    .venv/bin/python -m benchmarks.run_all [--quick] [--only capacity,agreement,capture,storage]
+                                           [--work DIR] [--out FILE]
+
+1. client capacity (agentload, trie, AIPerf, GuideLLM, inference-perf vs the fast sim),
+2. agreement (trie vs agentload on the agentic-coding sample vs the default sim's log),
+3. capture overhead (benchmarks/bench_capture.py), 4. storage (trace vs gzip JSONL).
+Peers are installed on first use into ~/.cache/agentload/peers. A full run takes about
+15-20 minutes on 2 cores; `--quick` is a smoke run of a few minutes that writes to the
+work directory unless `--out` is given. The figures also go to WORK/figures.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from benchmarks import agreement, capture_overhead, storage
+from benchmarks.capacity import LAG_LIMIT_MS, Capacity, run_agentload
+from benchmarks.common import ROOT, git_revision, machine
+from benchmarks.peers import aiperf, guidellm, inference_perf, trie
+from benchmarks.peers.simtok import ensure_tokenizer
+from benchmarks.peers.venvs import PEERS, PeerEnv, ensure_all
+from benchmarks.results_md import render
+
+console = Console(stderr=True)
+SECTIONS = ("capacity", "agreement", "capture", "storage")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one run: full (`make bench`) or quick (smoke)."""
+
+    quick: bool
+    ladder: tuple[float, ...]
+    step_s: float
+    aiperf_max: float  # per-process ladders stop here (tens of seconds of start-up per step)
+    guidellm_rates: tuple[float, ...]  # one process; about a minute of start-up per rate
+    inference_perf_max: float
+    trie_concurrency: int
+    trie_s: float
+    agreement: agreement.AgreementConfig
+    storage_sessions: int
+
+
+FULL = Plan(False, (50, 100, 200, 400, 800, 1600, 2400, 3200), 5.0, 800, (50, 100, 200, 400),
+            800, 64, 10.0, agreement.AgreementConfig(16, 150.0, 0.5), 16)  # fmt: skip
+QUICK = Plan(True, (100, 400, 1600), 3.0, 400, (100,), 400, 32, 5.0,
+             agreement.AgreementConfig(8, 30.0, 0.25), 4)  # fmt: skip
+
+
+def section(name: str, fn: Callable[[], Any]) -> Any:
+    """Run one benchmark; an unexpected exception becomes its error line, not a crash."""
+    console.rule(f"[bold]{name}")
+    t0 = time.monotonic()
+    try:
+        result = fn()
+    except Exception as exc:  # a failed benchmark is reported, not fatal
+        traceback.print_exc()
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    console.print(f"{name}: {time.monotonic() - t0:.0f} s")
+    return result
+
+
+def capacity(plan: Plan, envs: dict[str, PeerEnv], work: Path) -> dict[str, Any]:
+    ladder = list(plan.ladder)
+    results: list[Capacity] = []
+    console.print("agentload ...")
+    results.append(run_agentload(work / "agentload.arrow", ladder, plan.step_s, work / "agentload"))
+    tok: Path | None = None
+    for name, env in envs.items():
+        short = "trie" if name == "tokenspeed-trie" else name
+        console.print(f"{short} ...")
+        if not env.ok:
+            results.append(Capacity(short, env.version, error=f"install failed: {env.error}"))
+            continue
+        tok = tok or ensure_tokenizer(env.python)
+        log, w = work / f"{short}.arrow", work / short
+        if name == "tokenspeed-trie":
+            cap = trie.capacity(env, tok, log, plan.trie_concurrency, plan.trie_s, w)
+        elif name == "aiperf":
+            rates = [r for r in ladder if r <= plan.aiperf_max]
+            cap = aiperf.capacity(env, tok, log, rates, plan.step_s, w)
+        elif name == "guidellm":
+            cap = guidellm.capacity(env, tok, log, list(plan.guidellm_rates), plan.step_s, w)
+        else:
+            rates = [r for r in ladder if r <= plan.inference_perf_max]
+            cap = inference_perf.capacity(env, tok, log, rates, plan.step_s, w)
+        results.append(cap)
+    return {
+        "ladder": ladder,
+        "step_s": plan.step_s,
+        "lag_limit_ms": LAG_LIMIT_MS,
+        "results": [r.to_json() for r in results],
+    }
+
+
+def run(plan: Plan, only: set[str], work: Path) -> dict[str, Any]:
+    start = time.monotonic()
+    figures: dict[str, Any] = {
+        "command": shlex.join([".venv/bin/python", "-m", "benchmarks.run_all", *sys.argv[1:]]),
+        "quick": plan.quick,
+        "load_average_start": machine()["load_average"],
+    }
+    console.rule("[bold]peers: install (cached)")
+    envs = ensure_all()
+    figures["peer_install"] = [
+        {
+            "name": e.name,
+            "version": e.version,
+            "ok": e.ok,
+            "error": e.error,
+            "commands": list(e.commands),
+        }
+        for e in envs.values()
+    ]
+    if "capacity" in only:
+        figures["capacity"] = section("capacity", lambda: capacity(plan, envs, work / "capacity"))
+    if "agreement" in only:
+        agreement_work = work / "agreement"
+        figures["agreement"] = section(
+            "agreement", lambda: agreement.run(plan.agreement, agreement_work)
+        )
+    if "capture" in only:
+        figures["capture"] = section(
+            "capture", lambda: capture_overhead.run(plan.quick, work / "capture")
+        )
+    if "storage" in only:
+        figures["storage"] = section("storage", lambda: _storage(plan, work / "storage"))
+    figures["machine"] = machine()
+    figures["versions"] = {
+        "agentload": git_revision(),
+        "python": sys.version.split()[0],
+        **{f"{name} (PyPI)": version for name, version in PEERS.items()},
+    }
+    figures["generated"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    figures["runtime_s"] = time.monotonic() - start
+    return figures
+
+
+def _storage(plan: Plan, work: Path) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(storage.run(plan.storage_sessions, work))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run (a few minutes)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma list of sections")
+    parser.add_argument(
+        "--work", type=Path, default=Path("/tmp/agentload-bench"), help="scratch directory"
+    )
+    parser.add_argument("--out", type=Path, help="RESULTS.md path (default: see above)")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    if unknown := only - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    plan = QUICK if args.quick else FULL
+    args.work.mkdir(parents=True, exist_ok=True)
+    figures = run(plan, only, args.work)
+    (args.work / "figures.json").write_text(json.dumps(figures, indent=1, default=str))
+    out = args.out or (args.work / "RESULTS.md" if args.quick else ROOT / "benchmarks/RESULTS.md")
+    out.write_text(render(figures))
+    console.print(f"wrote {out} and {args.work / 'figures.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The RESULTS.md generator and the pure helpers of benchmarks/ (no peer installed, no run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks.capacity import Capacity, Step, lag_ms, summarize
+from benchmarks.capture_overhead import parse
+from benchmarks.results_md import render
+
+
+def fake_figures() -> dict[str, Any]:
+    ok = Step(1000.0, 5000, 999.0, 0.1, 0.9, 0.35, 0, True, 0.4)
+    bad = Step(2000.0, 8000, 1650.0, 3.0, 40.0, 0.4, 0, False, 12.0)
+    agent = summarize(
+        Capacity("agentload", "abc123", steps=[ok, bad], commands=["agentload replay x"]),
+        [1000.0, 2000.0],
+    )
+    peer_step = Step(100.0, 500, 99.5, 0.2, 1.5, 4.2, 0, True)
+    peer = summarize(Capacity("aiperf", "0.13.0", steps=[peer_step]), [100.0, 200.0])
+    broken = Capacity("guidellm", "0.8.1", error="ValueError: no such option --rate")
+    side = {
+        "steady_tps": 500.0,
+        "ttft_first_p50_ms": 2000.0,
+        "ttft_p50_ms": 60.0,
+        "cache_hit": 0.84,
+    }
+    referee = {
+        "steady_tps": 502.0,
+        "steady_tps_two_point": 480.0,
+        "ttft_p50_ms": 61.0,
+        "ttft_first_p50_ms": 2010.0,
+        "cache_hit": 0.84,
+    }
+    return {
+        "command": ".venv/bin/python -m benchmarks.run_all",
+        "generated": "2026-11-25 20:50",
+        "runtime_s": 900.0,
+        "load_average_start": [1.5, 1.2, 1.0],
+        "machine": {
+            "cpu": "Fake CPU 9000",
+            "cores": 2,
+            "memory_gib": 24.0,
+            "os": "Linux",
+            "python": "3.12.1",
+            "load_average": [1.1, 1.0, 0.9],
+        },
+        "versions": {"agentload": "abc123", "aiperf (PyPI)": "0.13.0"},
+        "peer_install": [
+            {
+                "name": "aiperf",
+                "version": "0.13.0",
+                "ok": True,
+                "error": None,
+                "commands": ["uv pip install aiperf==0.13.0"],
+            },
+            {
+                "name": "guidellm",
+                "version": "0.8.1",
+                "ok": False,
+                "error": "No solution found",
+                "commands": [],
+            },
+        ],
+        "capacity": {
+            "ladder": [100.0, 1000.0, 2000.0],
+            "step_s": 5.0,
+            "lag_limit_ms": 2.0,
+            "results": [agent.to_json(), peer.to_json(), broken.to_json()],
+        },
+        "agreement": {
+            "config": {
+                "sample": "sample64.jsonl",
+                "think_scale": 0.5,
+                "concurrency": 16,
+                "duration_s": 150.0,
+            },
+            "sides": [
+                {
+                    "client": "trie",
+                    "version": "0.1.1",
+                    "command": "trie ...",
+                    **side,
+                    "cache_hit": None,
+                    "cache_hit_trace_mean": 0.86,
+                    "referee": referee,
+                },
+                {
+                    "client": "agentload",
+                    "version": "abc123",
+                    "command": "agentload replay ...",
+                    **side,
+                    "referee": referee,
+                },
+            ],
+            "checks": {"agentload_vs_referee": -0.004, "agentload_vs_trie": 0.08},
+        },
+        "capture": {"error": "RuntimeError: proxy did not start"},
+        "storage": {
+            "sessions": 4,
+            "calls": 40,
+            "trace_bytes": 100_000,
+            "jsonl_bytes": 2_000_000,
+            "jsonl_gzip_bytes": 700_000,
+            "jsonl_zstd_bytes": 80_000,
+            "command": "agentload capture ...",
+        },
+    }
+
+
+def test_results_md_has_a_table_per_benchmark_with_machine_versions_and_commands() -> None:
+    text = render(fake_figures())
+    for heading in ("## 1. Client capacity", "## 2. Agreement", "## 3. Capture", "## 4. Storage"):
+        assert heading in text
+    assert "Fake CPU 9000" in text and "1.50, 1.20, 1.00" in text
+    assert "| aiperf (PyPI) | 0.13.0 |" in text
+    # capacity: the best passing rate stops at the first failing step; ratio vs the peer
+    assert "| agentload | abc123 | 1,000 | 0.35 |" in text
+    assert "| aiperf | 0.13.0 | 100 | 4.20 |" in text
+    assert "aiperf 10.0x" in text
+    assert "agentload replay x" in text
+    # a peer that failed is listed with its exact error, not dropped
+    assert "FAILED: `ValueError: no such option --rate`" in text
+    assert "FAILED: No solution found" in text
+    # agreement: 5% bound marked both ways; trie's per-trace cache hit labelled
+    assert "+8.00% | OVER 5%" in text and "-0.40% | within 5%" in text
+    assert "86.0% (mean of traces)" in text
+    # a failed section shows its error; storage ratios against the trace
+    assert "**Not run:** `RuntimeError: proxy did not start`" in text
+    assert "| JSONL, gzip -6 | 700,000 | 17,500 | 7.0x |" in text
+
+
+def test_results_md_tolerates_missing_sections() -> None:
+    text = render({"machine": {}, "capacity": {"error": "boom"}})
+    assert "**Not run:** `boom`" in text
+    assert "## 4. Storage" in text
+
+
+def test_lag_against_best_fitting_constant_schedule() -> None:
+    period = 1_000_000  # 1 ms at 1000/s
+    on_time = [5_000 + i * period for i in range(100)]
+    assert max(lag_ms(on_time, 1000.0)) == pytest.approx(0.0)
+    # the sim cannot tell requests apart: the i-th arrival is judged against the i-th slot,
+    # so a 3 ms stall followed by a catch-up burst shows as lags 3, 2, 1, 0 ms
+    stalled = [on_time[53] if 50 <= i <= 53 else t for i, t in enumerate(on_time)]
+    lags = lag_ms(stalled, 1000.0)
+    assert lags[50:54] == pytest.approx([3.0, 2.0, 1.0, 0.0]) and min(lags) == pytest.approx(0.0)
+    slow = [i * 2 * period for i in range(100)]  # sending at half the rate drifts behind
+    assert max(lag_ms(slow, 1000.0)) == pytest.approx(99.0)
+
+
+def test_summarize_takes_the_last_step_before_the_first_failure() -> None:
+    steps = [Step(r, 10, r, 0.1, 0.5, 1.0, 0, ok) for r, ok in ((1, True), (2, False), (4, True))]
+    cap = summarize(Capacity("x", "1", steps=steps), [1, 2, 4])
+    assert cap.best_rate == 1 and not cap.ladder_top
+
+
+def test_parse_capture_benchmark_table() -> None:
+    out = """python 3.12.1, 2 cpus, load 7.5
+target             conc   reqs  ttft p50  ttft p99     req/s cpu ms/req  errs
+direct                1    150     0.812     1.500     900.1        -     0
+mitmdump (bare)       1    150     5.100     9.000     150.2    4.100     0
+agentload capture     1    150     5.300     9.500     140.0    4.400     0
+
+added by the addon at   1 streams: TTFT p50 +0.200 ms, proxy CPU/request +7.3%
+"""
+    parsed = parse(out)
+    assert [r["target"] for r in parsed["rows"]] == [
+        "direct",
+        "mitmdump (bare)",
+        "agentload capture",
+    ]
+    assert parsed["rows"][2]["cpu_ms_req"] == "4.400" and parsed["rows"][0]["cpu_ms_req"] == "-"
+    assert parsed["added"] == [
+        "added by the addon at   1 streams: TTFT p50 +0.200 ms, proxy CPU/request +7.3%"
+    ]
