@@ -1,15 +1,16 @@
 """Client capacity: the highest constant streaming request rate each client keeps to, and
-its CPU per 1,000 requests, all measured by one referee — the fast sim's timing log.
+its CPU per 1,000 requests, all measured by one referee: the fast sim's timing log.
 
 For a step at intended rate R the referee takes the step's requests (16-token streamed
 completions) as the sim saw them arrive, a_0 <= a_1 <= ..., and computes each one's
 schedule lag against the ideal constant schedule a* + i/R, where a* = min_i(a_i - i/R)
-(so the best-placed request has lag 0); the sim cannot tell requests apart, so the i-th
-arrival is judged against the i-th slot (a stall shows, a client that falls behind drifts
-without bound; a single late request overtaken by the next ones is partly masked). A step passes when the p99 lag is <= 2 ms, the
-achieved rate (requests / (last arrival - first arrival)) is >= 97% of R and nothing
-failed. The same test is applied to every client, so "its own equivalent" of schedule lag
-is the same quantity for all; agentload's own diagnostic (send - scheduled) is shown beside.
+(so the best-placed request has lag 0). The sim cannot tell requests apart, so the i-th
+arrival is judged against the i-th slot: a stall shows, a client that falls behind drifts
+without bound, a single late request overtaken by the next ones is partly masked.
+A step passes when the p99 lag is <= 2 ms, the achieved rate (requests / (last arrival -
+first arrival)) is >= 97% of R and nothing failed. The same test is applied to every
+client, so "its own equivalent" of schedule lag is the same quantity for all; agentload's
+own diagnostic (send - scheduled) is shown beside it.
 CPU: user + system seconds of the client's whole process tree (psutil, sampled every
 50 ms) between the step's first arrival and last response end, per 1,000 requests.
 """
