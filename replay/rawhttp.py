@@ -19,6 +19,7 @@ from replay.transport import Response, TransportError
 from traceformat.schema import ErrorKind
 
 MAX_HEAD = 64 * 1024
+PREWARM_TIMEOUT_S = 5.0
 
 
 class _Conn(asyncio.Protocol):
@@ -229,15 +230,26 @@ class RawTransport:
         self._all.clear()
         self._idle.clear()
 
+    async def prewarm(self, connections: int) -> None:
+        # Bounded wait: an unreachable target must not hold the start for --timeout.
+        timeout = min(self._timeout, PREWARM_TIMEOUT_S)
+        opened = await asyncio.gather(
+            *(self._new(timeout) for _ in range(connections)), return_exceptions=True
+        )
+        self._idle.extend(c for c in opened if isinstance(c, _Conn))  # failures show later
+
     async def _connect(self) -> _Conn:
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn
+        return await self._new(self._timeout)
+
+    async def _new(self, timeout: float) -> _Conn:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(_Conn, self._host, self._port), self._timeout
+                loop.create_connection(_Conn, self._host, self._port), timeout
             )
         except TimeoutError:
             raise TransportError(ErrorKind.TIMEOUT, "connect timed out") from None

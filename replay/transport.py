@@ -38,6 +38,10 @@ class Response(Protocol):
 class Transport(Protocol):
     async def open(self) -> None: ...
 
+    async def prewarm(self, connections: int) -> None:
+        """Open up to `connections` idle keep-alive connections before the schedule starts,
+        so early requests do not pay (and report) a TCP handshake."""
+
     async def close(self) -> None: ...
 
     def post(
@@ -83,6 +87,9 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
 
+    async def prewarm(self, connections: int) -> None:
+        return None  # aiohttp opens connections on demand only
+
     @asynccontextmanager
     async def post(
         self, path: str, body: bytes, headers: Mapping[str, str]
@@ -126,6 +133,9 @@ class HttpxTransport:
 
     async def open(self) -> None:
         return None
+
+    async def prewarm(self, connections: int) -> None:
+        return None  # httpx opens connections on demand only
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -29,6 +29,7 @@ from traceformat.io import StreamWriter
 from traceformat.schema import Kind
 
 TICK_S = 0.25  # progress counters to the parent process
+PREWARM_MAX = 64  # connections opened before the epoch (closed loop: up to its slots)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ async def run_worker(
         config.transport, config.target, pool, config.timeout, dict(config.headers)
     )
     await transport.open()
+    await transport.prewarm(min(pool, PREWARM_MAX))
     warm_writer(spec.part_path.parent)
     if spec.materializer is not None:
         spec.materializer.warm()  # a spawned worker builds its own block pools
