@@ -51,6 +51,7 @@ class _RayRun:
     fleet: Fleet
     epoch_ns: int = 0  # driver monotonic
     epoch_wall_ns: int = 0
+    startup_s: float = 0.0  # placing and starting the actors, measuring clocks
     samples: list[dict[str, object]] = dataclasses.field(default_factory=list)
 
 
@@ -67,8 +68,8 @@ def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     run_id = uuid.uuid4().hex[:8]
     ray_info: dict[str, object] = {"run_id": run_id, "address": address, "actors": config.workers}
     info["ray"] = ray_info
-    with _connected(address):
-        run = _RayRun(Fleet(config.workers, run_id))
+    with _connected(address), _stop_flag() as should_stop:
+        run = _RayRun(Fleet(config.workers, run_id, should_stop))
         try:
             _replay(config, plan, materializer, run, StreamWriter(stream_path, Kind.RESULT, info))
         except BaseException:
@@ -76,6 +77,7 @@ def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
                 stream_path.unlink(missing_ok=True)
             raise
     ray_info["epoch_wall_ns"] = run.epoch_wall_ns
+    ray_info["startup_s"] = round(run.startup_s, 3)
     return _finish(config, plan, run, info, calibration, stream_path)
 
 
@@ -136,6 +138,7 @@ def _replay(
     progress = Progress(
         [a.stats for a in fleet.actors], enabled=not config.quiet and sys.stderr.isatty()
     )
+    t0 = time.monotonic()
     try:
         fleet.place()
         # Actors never scrape (the driver does, on its clock) nor print.
@@ -145,12 +148,12 @@ def _replay(
         fleet.measure_clocks()
         run.epoch_ns = time.monotonic_ns() + int(EPOCH_LEAD_S * 1e9)
         run.epoch_wall_ns = time.time_ns() + (run.epoch_ns - time.monotonic_ns())
+        run.startup_s = time.monotonic() - t0
         fleet.release(run.epoch_ns)
         if scraper is not None:
             scraper.start()
         progress.start()
-        with _stop_flag() as should_stop:
-            fleet.collect(lambda frame: writer.write(frame.to_arrow()), should_stop)
+        fleet.collect(lambda frame: writer.write(frame.to_arrow()))
         fleet.measure_clocks(after=True)
     finally:
         progress.stop()

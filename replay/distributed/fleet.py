@@ -10,6 +10,7 @@ far stay, and when it lived on the driver's node its part file is read for the r
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import ray
-from ray.exceptions import GetTimeoutError, RayError
+from ray.exceptions import RayError
 
 from replay.config import ReplayConfig
 from replay.distributed.actor import ActorBatch, NodeInfo, ReplayActor
@@ -77,7 +78,8 @@ class ActorState:
 class Fleet:
     """One replay actor per shard, spread over the cluster's nodes."""
 
-    def __init__(self, n_actors: int, run_id: str) -> None:
+    def __init__(self, n_actors: int, run_id: str, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
         available = ray.cluster_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
         if available < n_actors * ACTOR_CPUS:
             raise ConfigError(
@@ -111,27 +113,37 @@ class Fleet:
     def place(self) -> None:
         """Wait until every actor runs somewhere and learn its node."""
         refs = [a.handle.describe.remote() for a in self.actors]
-        try:
-            nodes = ray.get(refs, timeout=PLACE_TIMEOUT_S)
-        except GetTimeoutError:
-            raise ConfigError(
-                f"Ray could not place {len(refs)} replay actors within {PLACE_TIMEOUT_S:g} s"
-            ) from None
+        nodes = self._gather(refs, PLACE_TIMEOUT_S, "placing the replay actors")
         for actor, node in zip(self.actors, nodes, strict=True):
             actor.node = node
 
     def start(self, config: ReplayConfig, plan: Plan, materializer: Materializer | None) -> None:
         plan_ref = ray.put(plan)  # one copy in the object store, shared by every actor
         refs = [a.handle.start.remote(config, plan_ref, materializer) for a in self.actors]
-        for actor, path in zip(self.actors, ray.get(refs), strict=True):
+        paths = self._gather(refs, READY_TIMEOUT_S, "starting the replay actors")
+        for actor, path in zip(self.actors, paths, strict=True):
             actor.part_path = path
-        ready = ray.get(
-            [a.handle.wait_ready.remote(READY_TIMEOUT_S) for a in self.actors],
-            timeout=READY_TIMEOUT_S + 10,
-        )
+        refs = [a.handle.wait_ready.remote(READY_TIMEOUT_S) for a in self.actors]
+        ready = self._gather(refs, READY_TIMEOUT_S + 10, "waiting for the replay actors")
         if not all(ready):
             late = [a.worker for a, ok in zip(self.actors, ready, strict=True) if not ok]
-            raise AgentloadError(f"replay actors {late} were not ready to start in time")
+            raise AgentloadError(f"Ray: replay actors {late} were not ready to start in time")
+
+    def _gather(self, refs: list[Any], timeout_s: float, what: str) -> list[Any]:
+        """ray.get with a deadline that a stop request (SIGINT) also ends."""
+        deadline = time.monotonic() + timeout_s
+        pending = list(refs)
+        while pending:
+            if self.should_stop():
+                raise AgentloadError(f"Ray: interrupted while {what}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AgentloadError(f"Ray: {what} took longer than {timeout_s:g} s")
+            _, pending = ray.wait(pending, num_returns=len(pending), timeout=min(0.5, left))
+        try:
+            return list(ray.get(refs))
+        except RayError as exc:  # e.g. agentload missing on a node: the actor cannot start
+            raise AgentloadError(f"Ray: {what} failed: {_reason(exc)}") from None
 
     def measure_clocks(self, *, after: bool = False) -> None:
         for actor in self.live() if not after else self.actors:
@@ -163,14 +175,12 @@ class Fleet:
         for actor in self.actors:
             ray.kill(actor.handle, no_restart=True)
 
-    def collect(
-        self, write: Callable[[pl.DataFrame], None], should_stop: Callable[[], bool]
-    ) -> None:
+    def collect(self, write: Callable[[pl.DataFrame], None]) -> None:
         """Stream rows from every actor until all are done or failed."""
         pending = {a.handle.take.remote(): a for a in self.live()}
         stopping = False
         while pending:
-            if not stopping and should_stop():
+            if not stopping and self.should_stop():
                 stopping = True
                 self.stop_all()
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
