@@ -73,7 +73,9 @@ def _run(config: ReplayConfig, flag: StopFlag) -> Path:
     parts = part_paths(config.out, config.workers)
     specs = [WorkerSpec(config, w, parts[w], materializer) for w in range(config.workers)]
     info = _info(config, plan)
-    scraper = Scraper(config.target) if config.scrape_metrics else None
+    scraper = (
+        Scraper(config.target, headers=dict(config.headers)) if config.scrape_metrics else None
+    )
     stats = [LiveStats() for _ in specs]
     progress = Progress(stats, enabled=not config.quiet and sys.stderr.isatty())
     if scraper is not None:

@@ -46,8 +46,11 @@ def parse_prometheus(text: str, t_ns: int) -> list[dict[str, object]]:
 
 
 class Scraper:
-    def __init__(self, target: str, period_s: float = PERIOD_S) -> None:
+    def __init__(
+        self, target: str, period_s: float = PERIOD_S, headers: dict[str, str] | None = None
+    ) -> None:
         self._url = target.rstrip("/") + "/metrics"
+        self._headers = headers or {}
         self._period = period_s
         self._samples: list[dict[str, object]] = []
         self._stop = threading.Event()
@@ -65,7 +68,7 @@ class Scraper:
         return list(self._samples)
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=2.0) as client:
+        with httpx.Client(timeout=2.0, headers=self._headers) as client:
             while not self._stop.is_set():
                 started = monotonic_ns()
                 try:
