@@ -5,12 +5,11 @@ from __future__ import annotations
 from simengine.engine import Engine
 
 
-def render(engine: Engine, model: str) -> str:
+def _rows(engine: Engine) -> list[tuple[str, str, str, float]]:
+    """(name, type, help, value) of every plain metric."""
     c = engine.counters
     pool = engine.pool
-    cfg = engine.config
-    label = f'{{model_name="{model}"}}'
-    rows = [
+    return [
         (
             "vllm:num_requests_running",
             "gauge",
@@ -61,8 +60,14 @@ def render(engine: Engine, model: str) -> str:
         ("agentload_sim:kv_evictions_total", "counter", "Cached blocks evicted.", pool.evictions),
         ("agentload_sim:kv_cached_blocks", "gauge", "Blocks findable by hash.", pool.cached_blocks),
     ]
+
+
+def render(engine: Engine, model: str) -> str:
+    label = f'{{model_name="{model}"}}'
+    pool = engine.pool
+    cfg = engine.config
     out = []
-    for name, kind, help_text, value in rows:
+    for name, kind, help_text, value in _rows(engine):
         out.append(
             f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name}{label} {float(value)}\n"
         )

@@ -8,6 +8,8 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simengine import costmodel
 from simengine.config import CostModel, EngineConfig
@@ -83,3 +85,38 @@ async def test_abort_frees_blocks_and_the_queue() -> None:
         engine.abort(a)
         await b.wait_done()
     assert engine.counters.aborted == 1 and engine.pool.used == 0
+
+
+@settings(max_examples=30)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(1, 120), st.integers(1, 40)),
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(8, 64),
+)
+def test_random_workloads_keep_kv_accounting_exact(
+    requests: list[tuple[int, int, int]], kv_blocks: int
+) -> None:
+    """Shared prefixes, a small KV cache: everything finishes and every block is released."""
+    config = EngineConfig(kv_capacity_tokens=kv_blocks * 16, block_size=16)
+
+    async def scenario() -> None:
+        async with running(config) as engine:
+            reqs = []
+            for prefix, length, out in requests:
+                prompt = [prefix * 1000 + i for i in range(length)]
+                if -(-(length + out) // 16) > kv_blocks:
+                    continue  # would be refused with a 400
+                reqs.append(engine.submit(prompt, list(range(out)), out))
+                await asyncio.sleep(0)
+            for r in reqs:
+                await r.wait_done()
+                assert r.generated == r.out_len
+                assert r.num_cached % 16 == 0 and r.num_cached <= r.prompt_len - 1
+            assert engine.pool.used == 0 and not engine.running and not engine.waiting
+            assert engine.pool.cached_blocks <= kv_blocks
+            assert engine.counters.prefix_hits == sum(r.num_cached for r in reqs)
+
+    asyncio.run(scenario())
