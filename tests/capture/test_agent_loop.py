@@ -7,8 +7,10 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
 from openai import AsyncOpenAI
@@ -132,3 +134,43 @@ def test_tool_loop_is_one_session_with_real_gaps(sim: Sim, proxy: Proxy) -> None
         assert abs(recorded_ms - lived_ms) < 10.0, detail
         assert recorded_ms >= (t1 - t0) / 1e6  # the gap holds the whole tool run
     assert final
+
+
+async def _run_with_subagent(base_url: str, model: str) -> str:
+    set_tracing_disabled(True)
+    client = AsyncOpenAI(base_url=base_url + "/v1", api_key=SECRET, max_retries=0)
+    llm = OpenAIChatCompletionsModel(model=model, openai_client=client)
+    helper = Agent(name="helper", instructions="You answer questions briefly.", model=llm)
+    boss = Agent(
+        name="boss",
+        instructions="Delegate to the helper.",
+        tools=[helper.as_tool(tool_name="ask_helper", tool_description="Ask the helper.")],
+        model=llm,
+    )
+    result = await Runner.run(boss, "What is the weather?", max_turns=10)
+    await client.close()
+    return str(result.final_output)
+
+
+def test_subagents_become_child_sessions(tmp_path: Path) -> None:
+    # the boss calls its only tool (a helper agent) three times, then answers; the helper
+    # offers no tools, so it answers at once
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"turns": [{"tool": "*"}] * len(DELAYS)}))
+    out = tmp_path / "trace"
+    with (
+        running_sim("--preset", "fast", "--agent-script", str(script)) as sim,
+        running_capture(sim.url, out) as proxy,
+    ):
+        assert asyncio.run(_run_with_subagent(proxy.url, sim.model))
+        frame = wait_rows(out, 2 * len(DELAYS) + 1)
+    roots = frame.filter(pl.col(S.PARENT_SESSION_ID).is_null())
+    children = frame.filter(pl.col(S.PARENT_SESSION_ID).is_not_null()).sort(S.T_REQUEST_START_NS)
+    assert roots[S.SESSION_ID].n_unique() == 1 and roots.height == len(DELAYS) + 1
+    assert children[S.SESSION_ID].n_unique() == len(DELAYS)  # one session per helper run
+    assert (
+        children[S.PARENT_SESSION_ID].unique().to_list() == roots[S.SESSION_ID].unique().to_list()
+    )
+    # each helper run hangs off the boss call whose tool call it serves
+    assert children[S.PARENT_CALL_INDEX].to_list() == list(range(len(DELAYS)))
+    assert children[S.CALL_INDEX].to_list() == [0] * len(DELAYS)
