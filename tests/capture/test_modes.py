@@ -50,11 +50,15 @@ def test_mitmdump_script(sim: Sim, tmp_path: Path) -> None:
     assert frame[S.COMPLETION_TOKENS].to_list() == [usage[-1]["usage"]["completion_tokens"]]
 
 
-def test_regular_proxy_mode(sim: Sim, tmp_path: Path) -> None:
-    with running_capture(sim.url, tmp_path, "--mode", "regular") as proxy:
+def test_regular_proxy_mode_with_redacted_content(sim: Sim, tmp_path: Path) -> None:
+    with running_capture(sim.url, tmp_path, "--mode", "regular", "--redact-content") as proxy:
         with httpx.Client(proxy=proxy.url) as client:
             r = client.post(sim.url + "/v1/chat/completions", json=_chat(sim, "via proxy"))
         assert r.status_code == 200 and b"data:" in r.content
         frame = wait_rows(tmp_path, 1)
     assert frame[S.ENDPOINT].to_list() == ["/v1/chat/completions"]
     assert frame[S.PARTIAL].to_list() == [False]
+    parts = frame[S.NEW_CONTENT][0].to_list()
+    assert len(parts) == 3  # envelope, one message, response: ids and sizes only
+    assert all(p[S.CONTENT_DATA] is None and p[S.CONTENT_SIZE] > 0 for p in parts)
+    assert b"via proxy" not in b"".join(p.read_bytes() for p in tmp_path.glob("*.arrow"))
