@@ -22,6 +22,7 @@ from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
 from traceformat import io
 from traceformat import schema as S
+from traceformat.errors import ConfigError
 
 SHAPE = Shape(sessions=8, calls=16, think_s=(0.3, 0.4, 0.2, 0.5))  # ~6 s per session
 KILL_TIMEOUT_S = 90.0
@@ -83,3 +84,13 @@ def test_killed_actor_shows_up_in_summary(
     lost = frame.filter(pl.col(S.WORKER) == victim)
     assert 0 < lost.height < profile.filter(~family).height  # kept what it sent, not more
     assert lost.height == record["rows"]
+
+
+def test_more_actors_than_cluster_cpus_is_a_config_error(ray_cluster: None, tmp_path: Path) -> None:
+    source = tmp_path / "profile.arrow"
+    write_profile(source, Shape(sessions=2))
+    out = tmp_path / "out.arrow"
+    config = ReplayConfig(source, "http://127.0.0.1:9", "m", out, workers=3)
+    with pytest.raises(ConfigError, match=r"--workers 3: the Ray cluster has 2 CPUs, 3 needed"):
+        run_on_ray(config)
+    assert not list(tmp_path.glob("out.arrow*"))  # nothing left behind
