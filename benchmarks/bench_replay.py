@@ -19,12 +19,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+import uvloop
 
 from replay.config import ReplayConfig, TransportChoice
+from replay.pacer import close_pacer, sleep_until
 from replay.run import run_replay
 from traceformat import io
 from traceformat import schema as S
@@ -163,6 +166,23 @@ def transport_costs(url: str, model: str, tmp: Path, rate: float, duration: floa
         )
 
 
+def wakeup_floor(n: int = 3000) -> tuple[float, float]:
+    """p50/p99 lateness (ms) of bare deadline waits on an idle event loop: the floor of
+    schedule lag this machine allows right now (other processes' load shows up here)."""
+
+    async def run() -> list[float]:
+        lags = []
+        for i in range(n):
+            due = time.monotonic_ns() + 700_000 + (i * 7919) % 600_000
+            await sleep_until(due)
+            lags.append((time.monotonic_ns() - due) / 1e6)
+        await close_pacer()
+        return sorted(lags)
+
+    lags = uvloop.run(run())
+    return lags[n // 2], lags[int(n * 0.99)]
+
+
 def ttft_c1(url: str, model: str, tmp: Path, n: int = 1000) -> float:
     profile = tmp / "ttft.arrow"
     write_profile(profile, sessions=n)
@@ -197,6 +217,8 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
     model = "agentload-sim"
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
+    p50, p99 = wakeup_floor()
+    print(f"bare wake-up lateness on an idle loop: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
     with tempfile.TemporaryDirectory() as tmp_name, server(args.target) as url:
         tmp = Path(tmp_name)
         transport_costs(url, model, tmp, 200.0, 3.0)
