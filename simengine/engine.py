@@ -165,8 +165,23 @@ class Engine:
         # at least one prompt token is always computed, so the last token's block never hits
         req.hashes = chain_hashes(req.tokens, cfg.block_size, 0, (n - 1) // cfg.block_size, 0)
         self.waiting.append(req)
-        self._wake.set()
+        if self._instant:
+            self._run_instant()
+        else:
+            self._wake.set()
         return req
+
+    def _run_instant(self) -> None:
+        """Zero-cost steps take no time: compute them right away, in the caller's turn of the
+        event loop, instead of a round trip through the step-loop task."""
+        for _ in range(_MAX_INSTANT_STEPS):
+            decode, prefill = self._schedule()
+            if not decode and not prefill:
+                break
+            self.counters.steps += 1
+            self._complete(decode, prefill)
+        if self.running or self.waiting:
+            self._wake.set()
 
     def abort(self, req: SimRequest) -> None:
         """Forget a request whose client went away (frees its KV blocks)."""
