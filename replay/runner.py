@@ -64,12 +64,14 @@ class Runner:
         if self.config.duration is not None and not self.config.drain:
             stopper = asyncio.create_task(self._stop_at_deadline())
         try:
-            await self._admit_task
+            try:
+                await self._admit_task
+            except asyncio.CancelledError:
+                if not self._stopping:  # our own task was cancelled, not the admission
+                    raise
+            # Drain, or (after stop) wait for the cancelled sessions to emit their rows.
             while self._sessions:
                 await asyncio.wait(set(self._sessions))
-        except asyncio.CancelledError:
-            if not self._stopping:
-                raise
         finally:
             if stopper is not None:
                 stopper.cancel()
