@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
 
 from replay.config import ReplayConfig
 from replay.run import run_replay
@@ -25,8 +24,3 @@ def replay(source: Path, target: str, out: Path, **options: Any) -> Loaded:
 
 def p99(values: pl.Series) -> float:
     return float(values.quantile(0.99, "linear"))  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def replay_fn() -> Any:
-    return replay
