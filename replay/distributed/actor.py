@@ -87,6 +87,7 @@ class ReplayActor:
         self._stats = LiveStats()
         self._ready = threading.Event()
         self._finished = threading.Event()
+        self._stop = threading.Event()
         self._epoch: asyncio.Future[int] | None = None
         self._loop: _ThreadLoop | None = None
         self._thread: threading.Thread | None = None
@@ -145,6 +146,7 @@ class ReplayActor:
 
     def stop(self) -> None:
         """Stop admitting and cancel in-flight calls, as SIGTERM does to a local worker."""
+        self._stop.set()  # seen by the worker at its start if its handler is not in place yet
         loop = self._loop
         if loop is None or self._finished.is_set():
             return
@@ -183,7 +185,9 @@ class ReplayActor:
                 spec.materializer.warm()  # build the token pools now, not on the first send
             _warm_write_path(self._dir)
             self._outcome = loop.run_until_complete(
-                run_worker(spec, plan, self._stats, self._get_epoch)
+                run_worker(
+                    spec, plan, self._stats, self._get_epoch, stop_requested=self._stop.is_set
+                )
             )
         except BaseException as exc:
             self._error = "".join(traceback.format_exception_only(exc)).strip()
