@@ -1,11 +1,13 @@
 """A real agent loop on the official openai SDK: the model calls a tool for a few turns,
 the tool takes real (slept) time, then the model answers, streamed.
 
-SmolLM2-135M is too small to decide on tool use by itself, so the tool turns use
+SmolLM2-135M is too small to decide on tool use by itself. The tool turns therefore send
 tool_choice="required" (llama.cpp then constrains decoding with a grammar built from the
-tool schema, and vLLM with its guided decoding), and the answer turn uses tool_choice="none".
-The requests are otherwise what an agent sends: the whole history every turn, tools
-declared on every call, tool results as `tool` messages with their call ids.
+tool schema) and prefill the assistant turn with the template's tool-call opener: llama.cpp's
+"required" grammar still allows free text before the first call, which this model fills
+until max_tokens. The answer turn uses tool_choice="none". The requests are otherwise what
+an agent sends: the whole history every turn, tools declared on every call, tool results as
+`tool` messages with their call ids.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ SYSTEM = (
     "You are a travel assistant. Use the lookup tool to find facts about cities before "
     "answering, then answer in one short sentence."
 )
+PREFILL = {"role": "assistant", "content": "<tool_call>\n"}  # Qwen2.5/Hermes tool-call opener
 CITIES = ("Paris", "Tokyo", "Lima", "Oslo")
 TOOLS: list[Any] = [
     {
@@ -60,17 +63,19 @@ async def lookup(arguments: str, latency_s: float) -> str:
 
 
 async def run_agent(
-    client: AsyncOpenAI, model: str, task: str, tool_turns: int, latency_s: float
+    client: AsyncOpenAI, model: str, task: str, tool_turns: int, latency_s: float, *, prefill: bool
 ) -> AgentRun:
+    """`prefill`: add the tool-call opener (llama.cpp; vLLM's "required" needs none)."""
     run = AgentRun()
+    opener: list[Any] = [PREFILL] if prefill else []
     messages: list[Any] = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": task},
     ]
     for _ in range(tool_turns):
         resp = await client.chat.completions.create(
-            model=model, messages=messages, tools=TOOLS, tool_choice="required",
-            max_tokens=48, temperature=0.0,
+            model=model, messages=[*messages, *opener], tools=TOOLS, tool_choice="required",
+            max_tokens=40, temperature=0.0,
         )  # fmt: skip
         assert resp.usage is not None, "engine sent no usage"
         run.usage.append((resp.usage.prompt_tokens, resp.usage.completion_tokens))

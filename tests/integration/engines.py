@@ -64,7 +64,12 @@ def llamacpp_command(port: int) -> tuple[list[str], Path]:
         paths.llama_server,
         *("-m", paths.model, "--alias", MODEL_ALIAS),
         *("--host", "127.0.0.1", "--port", str(port)),
-        *("-np", str(SLOTS), "-c", str(SLOTS * SLOT_CTX), "-t", "2"),
+        *("-np", str(SLOTS), "-c", str(SLOTS * SLOT_CTX)),
+        # One thread, no busy-wait polling. Two threads synchronise at every graph node, and
+        # on a loaded 2-core machine (the replay client and the proxy share it) a thread
+        # that loses its core stalls the other: decoding went from ~20 to 300-3000 ms per
+        # token. AGENTLOAD_ENGINE_THREADS overrides this on a machine to itself.
+        *("-t", os.environ.get("AGENTLOAD_ENGINE_THREADS", "1"), "--poll", "0"),
         "--metrics",
         "--no-webui",
         # Tool-capable template (SmolLM2's own drops tools); --jinja renders it.
@@ -166,6 +171,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, running_engine(Path(tmp)) as engine:
         print(f"{engine.kind} on {engine.url} (model {engine.model}, pid {engine.pid})", flush=True)
+        # SIGTERM must unwind too, or the server outlives this wrapper.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
     sys.exit(0)

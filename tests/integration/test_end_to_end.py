@@ -34,7 +34,7 @@ TASKS = (
 )
 
 
-async def _agents(url: str, model: str) -> list[AgentRun]:
+async def _agents(url: str, model: str, prefill: bool) -> list[AgentRun]:
     # The second agent sends a session header (as Codex/Claude Code do); the first sends
     # none, so capture must stitch its calls from their content.
     plain = AsyncOpenAI(base_url=url + "/v1", api_key="sk-e2e-not-a-secret", max_retries=0)
@@ -47,15 +47,15 @@ async def _agents(url: str, model: str) -> list[AgentRun]:
     async with plain, tagged:
         return list(
             await asyncio.gather(
-                run_agent(plain, model, TASKS[0], TOOL_TURNS, TOOL_LATENCY_S),
-                run_agent(tagged, model, TASKS[1], TOOL_TURNS, TOOL_LATENCY_S),
+                run_agent(plain, model, TASKS[0], TOOL_TURNS, TOOL_LATENCY_S, prefill=prefill),
+                run_agent(tagged, model, TASKS[1], TOOL_TURNS, TOOL_LATENCY_S, prefill=prefill),
             )
         )
 
 
 def _capture(engine: Engine, trace_dir: Path) -> tuple[list[AgentRun], pl.DataFrame]:
     with running_capture(engine.url, trace_dir, "--workload", "e2e") as proxy:
-        runs = asyncio.run(_agents(proxy.url, engine.model))
+        runs = asyncio.run(_agents(proxy.url, engine.model, engine.kind == "llamacpp"))
     # The proxy has stopped: every trace file is complete.
     files = sorted(p for p in trace_dir.glob("*.arrow") if p.stat().st_size)
     frame = pl.concat([io.read(p, Kind.TRACE).frame for p in files])
