@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -61,66 +62,68 @@ def rebuild_body(
     return envelope
 
 
+_TRACE_COLUMNS = (
+    S.SESSION_ID,
+    S.CALL_INDEX,
+    S.PARENT_SESSION_ID,
+    S.PARENT_CALL_INDEX,
+    S.API,
+    S.ENDPOINT,
+    S.T_REQUEST_START_NS,
+    S.T_RESPONSE_END_NS,
+    S.PROMPT_TOKENS,
+    S.COMPLETION_TOKENS,
+)
+
+
 def plan_from_trace(path: Path, frame: pl.DataFrame, model: str) -> Plan:
     """Build a verbatim plan from a trace frame (rows of successful and failed calls)."""
     frame = frame.sort(S.SESSION_ID, S.CALL_INDEX)
     parts = request_parts(frame, content_table(frame))
-    rows = frame.select(
-        S.SESSION_ID,
-        S.CALL_INDEX,
-        S.PARENT_SESSION_ID,
-        S.PARENT_CALL_INDEX,
-        S.API,
-        S.ENDPOINT,
-        S.T_REQUEST_START_NS,
-        S.T_RESPONSE_END_NS,
-        S.PROMPT_TOKENS,
-        S.COMPLETION_TOKENS,
-    ).to_dicts()
+    rows = frame.select(_TRACE_COLUMNS).to_dicts()
     ends = {
         (r[S.SESSION_ID], r[S.CALL_INDEX]): r[S.T_RESPONSE_END_NS] or r[S.T_REQUEST_START_NS]
         for r in rows
     }
-    t0 = min((r[S.T_REQUEST_START_NS] for r in rows), default=0)
     by_session: dict[str, list[CallPlan]] = {}
-    first: dict[str, dict[str, object]] = {}
+    first: dict[str, dict[str, Any]] = {}
     prev_end: dict[str, int] = {}
     for i, r in enumerate(rows):
         sid = r[S.SESSION_ID]
-        where = f"{path}: session {sid} call {r[S.CALL_INDEX]}"
         start = r[S.T_REQUEST_START_NS]
         if sid not in by_session:
             first[sid] = r
-            parent_key = (r[S.PARENT_SESSION_ID], r[S.PARENT_CALL_INDEX])
-            anchor = ends.get(parent_key, start)
+            anchor = ends.get((r[S.PARENT_SESSION_ID], r[S.PARENT_CALL_INDEX]), start)
         else:
             anchor = prev_end[sid]
-        body = rebuild_body(r[S.API], parts[i], model, where, r[S.COMPLETION_TOKENS])
-        by_session.setdefault(sid, []).append(
-            CallPlan(
-                index=r[S.CALL_INDEX],
-                think_s=max(start - anchor, 0) / 1e9,
-                input_tokens=r[S.PROMPT_TOKENS] or 0,
-                output_tokens=r[S.COMPLETION_TOKENS] or 0,
-                hash_ids=None,
-                final=False,
-                body=json.dumps(body, separators=(",", ":")).encode(),
-                endpoint=r[S.ENDPOINT],
-            )
-        )
+        where = f"{path}: session {sid} call {r[S.CALL_INDEX]}"
+        by_session.setdefault(sid, []).append(_call(r, parts[i], model, where, start - anchor))
         prev_end[sid] = r[S.T_RESPONSE_END_NS] or start
-    sessions = []
-    for sid, calls in by_session.items():
-        r0 = first[sid]
-        last = calls[-1]
-        calls[-1] = dataclasses.replace(last, final=True)
-        sessions.append(
-            SessionPlan(
-                session_id=sid,
-                arrival_s=(int(r0[S.T_REQUEST_START_NS]) - t0) / 1e9,  # type: ignore[call-overload]
-                calls=tuple(calls),
-                parent=r0[S.PARENT_SESSION_ID],  # type: ignore[arg-type]
-                parent_call=r0[S.PARENT_CALL_INDEX],  # type: ignore[arg-type]
-            )
+    t0 = min((r[S.T_REQUEST_START_NS] for r in rows), default=0)
+    sessions = [
+        SessionPlan(
+            session_id=sid,
+            arrival_s=(first[sid][S.T_REQUEST_START_NS] - t0) / 1e9,
+            calls=(*calls[:-1], dataclasses.replace(calls[-1], final=True)),
+            parent=first[sid][S.PARENT_SESSION_ID],
+            parent_call=first[sid][S.PARENT_CALL_INDEX],
         )
+        for sid, calls in by_session.items()
+    ]
     return assemble(sessions, block_size=None, has_hash_ids=False, verbatim=True)
+
+
+def _call(
+    r: dict[str, Any], parts: list[str | None], model: str, where: str, gap_ns: int
+) -> CallPlan:
+    body = rebuild_body(r[S.API], parts, model, where, r[S.COMPLETION_TOKENS])
+    return CallPlan(
+        index=r[S.CALL_INDEX],
+        think_s=max(gap_ns, 0) / 1e9,
+        input_tokens=r[S.PROMPT_TOKENS] or 0,
+        output_tokens=r[S.COMPLETION_TOKENS] or 0,
+        hash_ids=None,
+        final=False,
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        endpoint=r[S.ENDPOINT],
+    )

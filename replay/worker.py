@@ -11,7 +11,8 @@ import asyncio
 import gc
 import resource
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic_ns
@@ -58,6 +59,40 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+async def _flush_loop(
+    rows: RowBuffer, stats: LiveStats, on_tick: Callable[[LiveStats], None] | None
+) -> None:
+    """Convert rows every CONVERT_S, write them every WRITE_S, report every TICK_S."""
+    ticks = 0
+    while True:
+        await asyncio.sleep(CONVERT_S)
+        ticks += 1
+        rows.convert()
+        if ticks % round(WRITE_S / CONVERT_S) == 0:
+            rows.write()
+        if on_tick is not None and ticks % round(TICK_S / CONVERT_S) == 0:
+            on_tick(stats)
+
+
+@contextmanager
+def _signals_stop(
+    runner: Runner, stop_tasks: set[asyncio.Task[None]]
+) -> Iterator[Callable[[], None]]:
+    """SIGINT/SIGTERM stop the runner (cancelled rows for in-flight calls) inside the block."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        stop_tasks.add(asyncio.ensure_future(runner.stop()))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        yield on_signal
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 async def run_worker(
     spec: WorkerSpec,
     plan: Plan,
@@ -68,8 +103,7 @@ async def run_worker(
 ) -> WorkerOutcome:
     """Replay this worker's shard from the epoch `get_epoch` returns (monotonic ns)."""
     config = spec.config
-    workers = config.workers
-    slots = share(config.concurrency, spec.worker, workers)
+    slots = share(config.concurrency, spec.worker, config.workers)
     pool = slots or 1000
     transport = make_transport(
         config.transport, config.target, pool, config.timeout, dict(config.headers)
@@ -79,57 +113,33 @@ async def run_worker(
     warm_writer(spec.part_path.parent)
     if spec.materializer is not None:
         spec.materializer.warm()  # a spawned worker builds its own block pools
-    info: dict[str, object] = {"worker": spec.worker}
-    writer = StreamWriter(spec.part_path, Kind.RESULT, info, flush_rows=1 << 30, flush_seconds=3600)
-    rows = RowBuffer(writer)
-    runner = Runner(
-        RunnerSetup(config, plan, spec.materializer, spec.worker, slots),
-        transport,
-        rows.append,
-        stats,
+    writer = StreamWriter(
+        spec.part_path, Kind.RESULT, {"worker": spec.worker}, flush_rows=1 << 30, flush_seconds=3600
     )
-    loop = asyncio.get_running_loop()
+    rows = RowBuffer(writer)
+    setup = RunnerSetup(config, plan, spec.materializer, spec.worker, slots)
+    runner = Runner(setup, transport, rows.append, stats)
     stop_tasks: set[asyncio.Task[None]] = set()
-
-    def on_signal() -> None:
-        task = asyncio.ensure_future(runner.stop())
-        stop_tasks.add(task)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-
-    async def flusher() -> None:
-        ticks = 0
-        while True:
-            await asyncio.sleep(CONVERT_S)
-            ticks += 1
-            rows.convert()
-            if ticks % round(WRITE_S / CONVERT_S) == 0:
-                rows.write()
-            if on_tick is not None and ticks % round(TICK_S / CONVERT_S) == 0:
-                on_tick(stats)
-
-    mine = for_worker(admissions(plan, config), spec.worker, workers)
+    mine = for_worker(admissions(plan, config), spec.worker, config.workers)
     # The plan is hundreds of thousands of long-lived objects: a full collection over them
     # takes ~100 ms (a lag spike). Move them out of the collector's reach before the run.
     gc.collect()
     gc.freeze()
     try:
-        epoch = await get_epoch()
-        cpu0, wall0 = _cpu_s(), monotonic_ns()
-        flush_task = asyncio.create_task(flusher())
-        if stop_requested():  # a signal arrived before the loop could handle it
-            on_signal()
-        try:
-            await runner.run(mine, epoch)
-            await asyncio.gather(*stop_tasks)
-        finally:
-            flush_task.cancel()
-            await asyncio.gather(flush_task, return_exceptions=True)
-        cpu_s, wall_s = _cpu_s() - cpu0, (monotonic_ns() - max(wall0, epoch)) / 1e9
+        with _signals_stop(runner, stop_tasks) as stop:
+            epoch = await get_epoch()
+            cpu0, wall0 = _cpu_s(), monotonic_ns()
+            flush_task = asyncio.create_task(_flush_loop(rows, stats, on_tick))
+            if stop_requested():  # a signal arrived before the loop could handle it
+                stop()
+            try:
+                await runner.run(mine, epoch)
+                await asyncio.gather(*stop_tasks)
+            finally:
+                flush_task.cancel()
+                await asyncio.gather(flush_task, return_exceptions=True)
+            cpu_s, wall_s = _cpu_s() - cpu0, (monotonic_ns() - max(wall0, epoch)) / 1e9
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         rows.write()
         writer.close()
         await close_pacer()
