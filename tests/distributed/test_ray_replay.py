@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 import pytest
 
+from replay.analysis.run import analyze_path
 from replay.config import ReplayConfig
 from replay.distributed import run_on_ray
 from replay.distributed.shard import shard_of
@@ -31,6 +33,7 @@ class Runs:
     ray: Loaded
     profile: pl.DataFrame
     sim_log: pl.DataFrame
+    paths: tuple[Path, Path]  # (ray, single)
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +44,15 @@ def runs(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     log = tmp / "sim-timing.arrow"
     with running_sim("--preset", "fast") as sim:
         config = ReplayConfig(source, sim.url, sim.model, tmp / "one.arrow", quiet=True)
-        single = io.read(run_replay(config)).frame
+        single_path = run_replay(config)
+        single = io.read(single_path).frame
     with running_sim("--preset", "fast", "--timing-log", str(log)) as sim:
         ray_config = ReplayConfig(source, sim.url, sim.model, tmp / "ray.arrow", workers=2)
-        merged = io.read(run_on_ray(ray_config, None))
+        ray_path = run_on_ray(ray_config, None)
+        merged = io.read(ray_path)
     sim_log = pl.read_ipc(log)
-    yield Runs(single, merged, profile, sim_log.filter(pl.col(T.ARRIVAL_NS) > 0))
+    sim_log = sim_log.filter(pl.col(T.ARRIVAL_NS) > 0)
+    yield Runs(single, merged, profile, sim_log, (ray_path, single_path))
 
 
 def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
@@ -149,3 +155,17 @@ def test_one_schedule_and_the_driver_clock(runs: Runs) -> None:
     bound = SIM_AGREEMENT_MS + uncertainty_ms
     assert arrival.median() <= bound  # type: ignore[operator]
     assert end.abs().median() <= bound  # type: ignore[operator]
+
+
+def test_analysis_reads_the_merged_file_like_a_local_one(runs: Runs) -> None:
+    """The analysis sees the same requests, sessions and cache behaviour in both runs."""
+    merged, single = (analyze_path(p).summary for p in runs.paths)
+    assert merged["complete"] and merged["info"]["ray"]["actors"] == 2
+    assert merged["requests"] == single["requests"]
+    assert merged["requests"]["ok"] == runs.profile.height
+    for key in ("total", "completed", "with_errors"):
+        assert merged["sessions"][key] == single["sessions"][key]
+    cache = merged["cache"]
+    # Both actors hit one engine: its prefix cache saw exactly the sharing of the profile.
+    assert cache["cache_hit_rate"] == pytest.approx(cache["theoretical_cache_hit_rate"])
+    assert cache == pytest.approx(single["cache"])
