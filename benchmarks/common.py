@@ -44,6 +44,7 @@ class Sim:
 def running_sim(preset: str, timing_log: Path, *extra: str) -> Iterator[Sim]:
     """`agentload sim --preset PRESET --timing-log FILE` on a free port; SIGTERM on exit
     (which finishes the timing log)."""
+    timing_log.parent.mkdir(parents=True, exist_ok=True)
     argv = [str(BIN / "agentload"), "sim", "--host", "127.0.0.1", "--port", "0"]
     argv += ["--preset", preset, "--timing-log", str(timing_log), *extra]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)

@@ -151,6 +151,7 @@ def capacity(f: Json) -> str:
 
 
 SIDE_HEADER = [
+    "sim",
     "client",
     "version",
     "steady tok/s (client)",
@@ -165,14 +166,19 @@ SIDE_HEADER = [
 ]
 
 
+EVIDENCE = (("requests", 0), ("uncached_tps", 0), ("itl_mean_ms", 2))
+
+
 def side_row(s: Json) -> list[str]:
     ref = s.get("referee") or {}
+    variant = str(s.get("variant", "default"))
     if s.get("error"):
-        return [s["client"], str(s.get("version")), f"FAILED: `{s['error']}`"] + [""] * 8
+        return [variant, s["client"], str(s.get("version")), f"FAILED: `{s['error']}`"] + [""] * 8
     hit = pct(s.get("cache_hit"))
     if s.get("cache_hit") is None and s.get("cache_hit_trace_mean") is not None:
         hit = pct(s.get("cache_hit_trace_mean")) + " (mean of traces)"
     return [
+        variant,
         s["client"],
         str(s.get("version")),
         fmt(s.get("steady_tps"), 1),
@@ -198,20 +204,32 @@ def agreement(f: Json) -> str:
         f"Both clients replay `{cfg.get('sample', '?')}` (tool latencies × "
         f"{cfg.get('think_scale')}) at concurrency {cfg.get('concurrency')} for "
         f"{fmt(cfg.get('duration_s'), 0)} s, each against a fresh `default` sim whose timing "
-        "log is the referee. Steady state = slope of cumulative completion tokens after "
-        "dropping the first 20% of the run (trie: its own two-point slope of its workload "
-        "accounting; agentload and the referee: least-squares slope over requests' end times)."
+        "log is the referee; then a control pair for "
+        f"{fmt(cfg.get('control_duration_s'), 0)} s against a `default` sim with "
+        "`--no-prefix-caching` (same prefill work for both clients). Steady state = slope "
+        "of cumulative completion tokens after dropping the first 20% of the run (trie: its "
+        "own two-point slope of its workload accounting; agentload and the referee: "
+        "least-squares slope over requests' end times)."
     )
     rows = [side_row(s) for s in a.get("sides", [])]
     parts.append(table(SIDE_HEADER, rows))
-    checks = a.get("checks", {})
     crow = []
-    for name, value in checks.items():
-        ok = value is not None and abs(value) <= TOLERANCE
-        crow.append(
-            [name.replace("_", " "), pct(value, 2, signed=True), "within 5%" if ok else "OVER 5%"]
-        )
-    parts.append(table(["steady-state tokens/s", "difference", ""], crow))
+    for variant, checks in a.get("checks", {}).items():
+        for name, value in checks.items():
+            ok = value is not None and abs(value) <= TOLERANCE
+            mark = "within 5%" if ok else "OVER 5%"
+            crow.append([variant, name.replace("_", " "), pct(value, 2, signed=True), mark])
+    parts.append(table(["sim", "steady-state tokens/s", "difference", ""], crow))
+    evidence = [
+        [str(s.get("variant", "default")), s["client"]]
+        + [fmt((s.get("referee") or {}).get(k), d) for k, d in EVIDENCE]
+        for s in a.get("sides", [])
+        if s.get("referee")
+    ]
+    parts.append(
+        "Engine work in each run's steady window, from the sim's log:\n\n"
+        + table(["sim", "run", "requests", "uncached prompt tok/s", "mean ITL ms"], evidence)
+    )
     if a.get("explanation"):
         parts.append(a["explanation"])
     parts.append("Commands:\n\n" + code([s.get("command", "") for s in a.get("sides", [])]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import shlex
 import sys
@@ -55,10 +56,30 @@ class Plan:
     storage_sessions: int
 
 
-FULL = Plan(False, (50, 100, 200, 400, 800, 1600, 2400, 3200), 5.0, 800, (50, 100, 200, 400),
-            800, 64, 10.0, agreement.AgreementConfig(16, 150.0, 0.5), 16)  # fmt: skip
-QUICK = Plan(True, (100, 400, 1600), 3.0, 400, (100,), 400, 32, 5.0,
-             agreement.AgreementConfig(8, 30.0, 0.25), 4)  # fmt: skip
+FULL = Plan(
+    quick=False,
+    ladder=(50, 100, 200, 400, 800, 1600, 2400, 3200),
+    step_s=5.0,
+    aiperf_max=400,
+    guidellm_rates=(50, 100, 200),
+    inference_perf_max=800,
+    trie_concurrency=64,
+    trie_s=10.0,
+    agreement=agreement.AgreementConfig(16, 120.0, 0.5, 60.0),
+    storage_sessions=16,
+)
+QUICK = Plan(
+    quick=True,
+    ladder=(100, 400, 1600),
+    step_s=3.0,
+    aiperf_max=400,
+    guidellm_rates=(100,),
+    inference_perf_max=400,
+    trie_concurrency=32,
+    trie_s=5.0,
+    agreement=agreement.AgreementConfig(8, 30.0, 0.25, 20.0),
+    storage_sessions=4,
+)
 
 
 def section(name: str, fn: Callable[[], Any]) -> Any:
@@ -74,31 +95,52 @@ def section(name: str, fn: Callable[[], Any]) -> Any:
     return result
 
 
+def guarded(client: str, version: str, fn: Callable[[], Capacity]) -> Capacity:
+    """One client's capacity run; an exception becomes that client's error line."""
+    console.print(f"{client} ...")
+    try:
+        return fn()
+    except Exception as exc:  # one failing client must not hide the others
+        traceback.print_exc()
+        return Capacity(client, version, error=f"{type(exc).__name__}: {exc}")
+
+
+def peer_capacity(plan: Plan, env: PeerEnv, tok: Path, work: Path) -> Capacity:
+    ladder = list(plan.ladder)
+    short = "trie" if env.name == "tokenspeed-trie" else env.name
+    log, w = work / f"{short}.arrow", work / short
+    if env.name == "tokenspeed-trie":
+        return trie.capacity(env, tok, log, plan.trie_concurrency, plan.trie_s, w)
+    if env.name == "aiperf":
+        rates = [r for r in ladder if r <= plan.aiperf_max]
+        return aiperf.capacity(env, tok, log, rates, plan.step_s, w)
+    if env.name == "guidellm":
+        return guidellm.capacity(env, tok, log, list(plan.guidellm_rates), plan.step_s, w)
+    rates = [r for r in ladder if r <= plan.inference_perf_max]
+    return inference_perf.capacity(env, tok, log, rates, plan.step_s, w)
+
+
 def capacity(plan: Plan, envs: dict[str, PeerEnv], work: Path) -> dict[str, Any]:
     ladder = list(plan.ladder)
-    results: list[Capacity] = []
-    console.print("agentload ...")
-    results.append(run_agentload(work / "agentload.arrow", ladder, plan.step_s, work / "agentload"))
+    results = [
+        guarded(
+            "agentload",
+            git_revision(),
+            lambda: run_agentload(
+                work / "agentload.arrow", ladder, plan.step_s, work / "agentload"
+            ),
+        )
+    ]
     tok: Path | None = None
-    for name, env in envs.items():
-        short = "trie" if name == "tokenspeed-trie" else name
-        console.print(f"{short} ...")
+    for env in envs.values():
+        short = "trie" if env.name == "tokenspeed-trie" else env.name
         if not env.ok:
             results.append(Capacity(short, env.version, error=f"install failed: {env.error}"))
             continue
         tok = tok or ensure_tokenizer(env.python)
-        log, w = work / f"{short}.arrow", work / short
-        if name == "tokenspeed-trie":
-            cap = trie.capacity(env, tok, log, plan.trie_concurrency, plan.trie_s, w)
-        elif name == "aiperf":
-            rates = [r for r in ladder if r <= plan.aiperf_max]
-            cap = aiperf.capacity(env, tok, log, rates, plan.step_s, w)
-        elif name == "guidellm":
-            cap = guidellm.capacity(env, tok, log, list(plan.guidellm_rates), plan.step_s, w)
-        else:
-            rates = [r for r in ladder if r <= plan.inference_perf_max]
-            cap = inference_perf.capacity(env, tok, log, rates, plan.step_s, w)
-        results.append(cap)
+        results.append(
+            guarded(short, env.version, functools.partial(peer_capacity, plan, env, tok, work))
+        )
     return {
         "ladder": ladder,
         "step_s": plan.step_s,

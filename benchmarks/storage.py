@@ -62,7 +62,7 @@ class Text:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         letters = "etaoinshrdlcumwfgypbvkjxqz"
-        vocab = set()
+        vocab: set[str] = set()
         while len(vocab) < 4000:
             n = self.rng.choice((2, 3, 4, 5, 6, 7, 8, 9))
             vocab.add("".join(self.rng.choices(letters, weights=range(26, 0, -1), k=n)))

@@ -49,17 +49,17 @@ def config(tok: Path, url: str, rates: Sequence[float], duration: float, out: Pa
 def segments(frame: pl.DataFrame, gap_s: float = 1.5) -> list[tuple[int, int]]:
     """Bursts of arrivals separated by pauses longer than gap_s: one per stage."""
     t = frame.filter(pl.col(tl.ENDPOINT) == "/v1/completions")[tl.ARRIVAL_WALL_NS].sort()
+    arrivals: list[int] = t.to_list()
     out: list[tuple[int, int]] = []
-    start = prev = None
-    for a in t.to_list():
-        if start is None:
-            start = prev = a
-        elif a - prev > gap_s * 1e9:  # type: ignore[operator]
-            out.append((start, prev))  # type: ignore[arg-type]
+    if not arrivals:
+        return out
+    start = prev = arrivals[0]
+    for a in arrivals[1:]:
+        if a - prev > gap_s * 1e9:
+            out.append((start, prev))
             start = a
         prev = a
-    if start is not None:
-        out.append((start, prev))  # type: ignore[arg-type]
+    out.append((start, prev))
     return out
 
 

@@ -28,6 +28,9 @@ def fake_figures() -> dict[str, Any]:
         "cache_hit": 0.84,
     }
     referee = {
+        "requests": 1200,
+        "uncached_tps": 2736.2,
+        "itl_mean_ms": 24.561,
         "steady_tps": 502.0,
         "steady_tps_two_point": 480.0,
         "ttft_p50_ms": 61.0,
@@ -95,7 +98,7 @@ def fake_figures() -> dict[str, Any]:
                     "referee": referee,
                 },
             ],
-            "checks": {"agentload_vs_referee": -0.004, "agentload_vs_trie": 0.08},
+            "checks": {"default": {"agentload_vs_referee": -0.004, "agentload_vs_trie": 0.08}},
         },
         "capture": {"error": "RuntimeError: proxy did not start"},
         "storage": {
@@ -125,7 +128,9 @@ def test_results_md_has_a_table_per_benchmark_with_machine_versions_and_commands
     assert "FAILED: `ValueError: no such option --rate`" in text
     assert "FAILED: No solution found" in text
     # agreement: 5% bound marked both ways; trie's per-trace cache hit labelled
-    assert "+8.00% | OVER 5%" in text and "-0.40% | within 5%" in text
+    assert "| default | agentload vs trie | +8.00% | OVER 5% |" in text
+    assert "| default | agentload vs referee | -0.40% | within 5% |" in text
+    assert "| default | agentload | 1,200 | 2,736 | 24.56 |" in text
     assert "86.0% (mean of traces)" in text
     # a failed section shows its error; storage ratios against the trace
     assert "**Not run:** `RuntimeError: proxy did not start`" in text
