@@ -3,8 +3,11 @@
 Request header `X-Sim-Fault`:
   http500          answer 500 with an error body, before any work
   drop-mid-stream  close the connection right after the first streamed token
+                   (non-streaming: once the first token exists, without a response)
   garbage-sse      send an SSE event whose data is not JSON after the first token, then go on
+                   (non-streaming: a 200 whose body is not JSON)
   stall            send the first token, then nothing more until the client disconnects
+                   (non-streaming: never answer)
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
+from simengine.engine import SimRequest
 from simengine.errors import bad_request
 
 HEADER: Final = "X-Sim-Fault"
@@ -50,3 +54,16 @@ async def after_first_write(fault: str, request: web.Request) -> bool:
             await asyncio.sleep(0.1)
         return True
     return False
+
+
+async def non_streaming(fault: str, request: web.Request, req: SimRequest) -> web.Response:
+    """The fault for a non-streaming request, once its output is computed (or started)."""
+    if fault == GARBAGE:
+        await req.wait_done()
+        return web.Response(text='{"this is": not json', content_type="application/json")
+    await req.wait(0)
+    if fault == DROP and request.transport is not None:
+        request.transport.abort()
+    while fault == STALL and request.transport is not None and not request.transport.is_closing():
+        await asyncio.sleep(0.1)
+    return web.Response(status=200)  # never delivered: the connection is gone

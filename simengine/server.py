@@ -150,6 +150,9 @@ class SimServer:
                 resp, first = await streaming.stream(request, self.engine, codec, job, req, fault)
                 status = resp.status
                 return resp
+            if fault is not None:
+                status = 200
+                return await faults.non_streaming(fault, request, req)
             await req.wait_done()
             status = 200
             first = (req.first_token_ns, 0)

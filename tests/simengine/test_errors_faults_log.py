@@ -128,6 +128,15 @@ def test_faults(fast_sim: Sim, small_kv_sim: Sim) -> None:
     ):
         got.extend(line for line in s.iter_lines() if line.startswith("data: {"))
     assert len(got) == 1  # the first token, then nothing
+    plain = {**_stream_body(fast_sim), "stream": False}
+    r = httpx.post(url, json=plain, headers={"X-Sim-Fault": "garbage-sse"})
+    assert r.status_code == 200 and r.text.startswith('{"this is": not json')
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(url, json=plain, headers={"X-Sim-Fault": "drop-mid-stream"})
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url, json=plain, headers={"X-Sim-Fault": "stall"}, timeout=1.0)
+    r = httpx.post(url, json=plain, headers={"X-Sim-Fault": "nonsense"})
+    assert r.status_code == 400 and "X-Sim-Fault" in r.json()["error"]["message"]
     # without --allow-faults the header is ignored
     r = httpx.post(
         small_kv_sim.url + "/v1/completions",
