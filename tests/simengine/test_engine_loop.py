@@ -57,7 +57,7 @@ async def test_chunked_prefill_and_decode_follow_the_cost_model() -> None:
     assert ttft == pytest.approx(costmodel.cold_ttft_seconds(cost, 3000, 1000), rel=0.1)
     assert ttft == pytest.approx(3 * 0.001 + 3000 * 20e-6, rel=0.1)
     itl = (r.end_ns - r.first_token_ns) / 1e9 / 10
-    assert itl == pytest.approx(0.001 + 0.004 + 0.0005, rel=0.1)
+    assert 0.0055 * 0.97 <= itl <= 0.0055 * 1.3  # overhead + base + one sequence
 
 
 async def test_decode_slows_with_batch_size() -> None:
@@ -68,7 +68,8 @@ async def test_decode_slows_with_batch_size() -> None:
             await r.wait_done()
     itl = [(r.end_ns - r.first_token_ns) / 1e9 / 20 for r in reqs]
     for value in itl:  # 6 sequences decode together: 2 ms + 6 x 1 ms per step
-        assert value == pytest.approx(0.008, rel=0.1)
+        # never faster than the model; a loaded machine can only make steps later
+        assert 0.008 * 0.97 <= value <= 0.008 * 1.3
     assert engine.counters.generation_tokens == 6 * 21
 
 
