@@ -121,6 +121,7 @@ def step(
         "lag_p99_ms": round(lag["p99"], 3),
         "achieved": round(diag["achieved_rate"] or 0, 1),
         "cpu": {w: round(c["utilization"], 2) for w, c in diag["client_cpu_s"].items()},
+        "runqueue_wait_s": {w: c["runqueue_wait_s"] for w, c in diag["client_cpu_s"].items()},
         # client CPU per request: insensitive to other load on the machine, unlike the lag
         "cpu_us_per_request": round(
             sum(c["cpu_s"] for c in diag["client_cpu_s"].values()) / frame.height * 1e6

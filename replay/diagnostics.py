@@ -15,6 +15,7 @@ from traceformat import schema as S
 LAG_P99_LIMIT_MS = 2.0
 RATE_SHORTFALL = 0.95
 CPU_SATURATED = 0.85
+RUNQUEUE_SHARE = 0.02
 
 
 def schedule_lag_ms(frame: pl.DataFrame) -> dict[str, float | None]:
@@ -68,7 +69,12 @@ def diagnose(
         .sort(S.ERROR_KIND)
     )
     cpu = {
-        str(o.worker): {"cpu_s": o.cpu_s, "wall_s": o.wall_s, "utilization": o.utilization}
+        str(o.worker): {
+            "cpu_s": o.cpu_s,
+            "wall_s": o.wall_s,
+            "utilization": o.utilization,
+            "runqueue_wait_s": o.runqueue_wait_s,
+        }
         for o in outcomes
     }
     warnings: list[str] = []
@@ -83,6 +89,12 @@ def diagnose(
             "the client did not keep up with the schedule"
         )
     for o in outcomes:
+        if o.runqueue_wait_s is not None and o.runqueue_wait_s > RUNQUEUE_SHARE * o.wall_s:
+            warnings.append(
+                f"worker {o.worker} waited {o.runqueue_wait_s:.2f} s for a CPU over "
+                f"{o.wall_s:.2f} s: the machine was oversubscribed (other processes), "
+                "so late sends say little about the client or the engine"
+            )
         if o.utilization > CPU_SATURATED:
             warnings.append(
                 f"worker {o.worker} used {o.utilization:.0%} of a core: the client may have "

@@ -32,9 +32,11 @@ def print_summary(
         wanted = f" (intended {intended:.2f}/s)" if intended is not None else ""
         console.print(f"session arrivals: {achieved:.2f}/s{wanted}")
     for worker, cpu in (diagnostics.get("client_cpu_s") or {}).items():
+        wait = cpu.get("runqueue_wait_s")
+        waited = "" if wait is None else f", {wait:.2f} s waiting for a CPU"
         console.print(
             f"client worker {worker}: {cpu['cpu_s']:.2f} s CPU over {cpu['wall_s']:.2f} s "
-            f"({cpu['utilization']:.0%} of a core)"
+            f"({cpu['utilization']:.0%} of a core{waited})"
         )
     calibration = diagnostics.get("calibration")
     if calibration:

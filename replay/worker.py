@@ -48,6 +48,9 @@ class WorkerOutcome:
     wall_s: float
     rows: int
     interrupted: bool
+    # Time the loop's thread was runnable but waiting for a CPU (Linux schedstat): when it
+    # is large, the machine was oversubscribed and late sends are not the client's doing.
+    runqueue_wait_s: float | None = None
 
     @property
     def utilization(self) -> float:
@@ -57,6 +60,15 @@ class WorkerOutcome:
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _runqueue_wait_s() -> float | None:
+    """Seconds this thread has spent runnable but not running (None off Linux)."""
+    try:
+        with open("/proc/thread-self/schedstat") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 async def _flush_loop(
@@ -128,7 +140,7 @@ async def run_worker(
     try:
         with _signals_stop(runner, stop_tasks) as stop:
             epoch = await get_epoch()
-            cpu0, wall0 = _cpu_s(), monotonic_ns()
+            cpu0, wall0, wait0 = _cpu_s(), monotonic_ns(), _runqueue_wait_s()
             flush_task = asyncio.create_task(_flush_loop(rows, stats, on_tick))
             if stop_requested():  # a signal arrived before the loop could handle it
                 stop()
@@ -139,6 +151,8 @@ async def run_worker(
                 flush_task.cancel()
                 await asyncio.gather(flush_task, return_exceptions=True)
             cpu_s, wall_s = _cpu_s() - cpu0, (monotonic_ns() - max(wall0, epoch)) / 1e9
+            wait1 = _runqueue_wait_s()
+            waited = None if wait0 is None or wait1 is None else wait1 - wait0
     finally:
         rows.write()
         writer.close()
@@ -147,4 +161,4 @@ async def run_worker(
         gc.unfreeze()
     if on_tick is not None:
         on_tick(stats)
-    return WorkerOutcome(spec.worker, cpu_s, wall_s, rows.emitted, runner.interrupted)
+    return WorkerOutcome(spec.worker, cpu_s, wall_s, rows.emitted, runner.interrupted, waited)
