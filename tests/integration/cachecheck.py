@@ -52,3 +52,23 @@ def assert_cache_close(frame: pl.DataFrame, block: int, total_rel: float = 0.15)
     )
     assert ideal > 0, shown
     assert abs(observed - ideal) <= total_rel * ideal, f"total {observed} vs ideal {ideal}" + shown
+
+
+def assert_chat_cache_close(frame: pl.DataFrame, block: int) -> None:
+    """Chat prompts carry the template's own tokens (a default system preamble before the
+    content, role markers after it), which the profile does not count. Later calls of a
+    session must hit at least the ideal (less a block, less 10% for calibrated text that
+    tokenizes shorter than intended) and at most the ideal plus those extra tokens plus a
+    block."""
+    report = cache_report(frame, block).join(
+        frame.select(S.SESSION_ID, S.CALL_INDEX, S.EXPECTED_INPUT_TOKENS),
+        on=[S.SESSION_ID, S.CALL_INDEX],
+    )
+    extra = (pl.col(S.PROMPT_TOKENS) - pl.col(S.EXPECTED_INPUT_TOKENS)).clip(lower_bound=0)
+    later = report.filter(pl.col(S.CALL_INDEX) > 0).with_columns(extra.alias("template"))
+    low = 0.9 * pl.col(S.EXPECTED_CACHED_TOKENS) - block
+    high = pl.col(S.EXPECTED_CACHED_TOKENS) + pl.col("template") + block
+    bad = later.filter((pl.col(S.CACHED_TOKENS) < low) | (pl.col(S.CACHED_TOKENS) > high))
+    assert bad.is_empty(), (
+        f"cached tokens outside [ideal - block, ideal + template + block]:\n{later}"
+    )
