@@ -1,15 +1,16 @@
 """Replay on Ray: sessions/s and schedule lag with 1 vs 2 actors, against the fast sim.
 
-    .venv/bin/python -m benchmarks.bench_ray [--rates 50,100,200,400] [--actors 1,2]
+    .venv/bin/python -m benchmarks.bench_ray [--rates 50,200,400,800] [--actors 0,1,2]
         [--seconds 4] [--address ADDR]
 
 Each step replays multi-call agent sessions (4 calls, 16-token streamed answers, 50 ms
-think) at a fixed session arrival rate for a few seconds with `run_on_ray`, and prints the
-run's own figures: intended vs achieved session arrival rate, sessions completed per second,
-requests/s, schedule lag p50/p99/max, errors, client CPU per actor, and whether it kept to
-the schedule (p99 lag <= 2 ms, achieved >= 97% of intended, no errors). Without --address
-it starts a local Ray instance with 2 CPUs (one per actor); figures depend on the machine
-and on whatever else runs on it.
+think) at a fixed session arrival rate for a few seconds and prints the run's own figures:
+intended vs achieved session arrival rate, sessions completed per second, requests/s,
+schedule lag p50/p99/max, errors, client CPU per actor, and whether it kept to the
+schedule (p99 lag <= 2 ms, achieved >= 97% of intended, no errors). "0 actors" is the same
+run in this process without Ray (the reference, run before Ray starts); 1 and 2 actors use
+`run_on_ray`. Without --address it starts a local Ray instance with 2 CPUs (one per
+actor). Figures depend on the machine and on whatever else runs on it.
 """
 
 from __future__ import annotations
