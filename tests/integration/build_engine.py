@@ -128,6 +128,7 @@ def fetch_sdist(root: Path, log: Path) -> Path:
     shutil.rmtree(src, ignore_errors=True)
     tops[0].rename(src)
     shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(dl, ignore_errors=True)  # unpacked: the archive is no longer needed
     return llama
 
 

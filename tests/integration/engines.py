@@ -104,7 +104,8 @@ def vllm_command(port: int) -> tuple[list[str], Path]:
         model,
         *("--served-model-name", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port)),
         *("--max-model-len", str(SLOT_CTX), "--max-num-seqs", str(SLOTS)),
-        "--enable-prefix-caching",
+        # Same block size as the test profiles, so "within one block" means the same thing.
+        *("--enable-prefix-caching", "--block-size", "16"),
         "--enable-prompt-tokens-details",  # usage.prompt_tokens_details.cached_tokens
         *("--chat-template", template),
         *("--enable-auto-tool-choice", "--tool-call-parser", "hermes"),
