@@ -4,6 +4,8 @@ its rows received before the kill are kept, the other actor finishes its shard."
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -94,3 +96,38 @@ def test_more_actors_than_cluster_cpus_is_a_config_error(ray_cluster: None, tmp_
     with pytest.raises(ConfigError, match=r"--workers 3: the Ray cluster has 2 CPUs, 3 needed"):
         run_on_ray(config)
     assert not list(tmp_path.glob("out.arrow*"))  # nothing left behind
+
+
+def _interrupt_after_first_rows(stream: Path, sent: list[bool]) -> None:
+    """SIGINT this process (the driver) once merged rows have reached its stream file."""
+    tail, decoder = FileTail(stream), StreamDecoder()
+    deadline = time.monotonic() + KILL_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if decoder.feed(tail.read_new()) is not None:
+            os.kill(os.getpid(), signal.SIGINT)
+            sent.append(True)
+            return
+        time.sleep(0.05)
+
+
+def test_sigint_stops_every_actor_and_keeps_a_partial_file(
+    ray_cluster: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "profile.arrow"
+    profile = write_profile(source, SHAPE)
+    out = tmp_path / "ray.arrow"
+    sent: list[bool] = []
+    watcher = threading.Thread(
+        target=_interrupt_after_first_rows, args=(live_stream_path(out), sent)
+    )
+    with running_sim("--preset", "fast") as sim:
+        watcher.start()
+        result = io.read(run_on_ray(ReplayConfig(source, sim.url, sim.model, out, workers=2)))
+        watcher.join()
+    assert sent
+    assert result.metadata[S.META_COMPLETE.decode()] == "false"
+    diagnostics = json.loads(result.metadata[S.META_DIAGNOSTICS.decode()])
+    assert [a["status"] for a in diagnostics["ray"]["actors"]] == ["done", "done"]
+    assert 0 < result.frame.height < profile.height
+    assert "PARTIAL" in capfd.readouterr().err
+    assert not live_stream_path(out).exists()
