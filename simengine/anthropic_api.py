@@ -78,7 +78,8 @@ class MessagesCodec(Codec):
             "stop_sequence": None,
             "usage": _usage(Usage(usage.prompt, usage.cached, 1)),
         }
-        return _event("message_start", _dumps({"type": "message_start", "message": message}))
+        start = _event("message_start", _dumps({"type": "message_start", "message": message}))
+        return start + _event("ping", '{"type": "ping"}')  # as Anthropic's API sends one
 
     def _switch(self, job: Job, block: dict[str, Any]) -> str:
         out = ""
