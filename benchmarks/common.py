@@ -34,6 +34,7 @@ class Sim:
     timing_log: Path
     proc: subprocess.Popen[str]
     argv: list[str]
+    cpu: CpuSampler | None = None
 
     def frame(self) -> pl.DataFrame:
         """The timing log (only complete once the sim has stopped)."""
@@ -54,10 +55,13 @@ def running_sim(preset: str, timing_log: Path, *extra: str) -> Iterator[Sim]:
         proc.kill()
         proc.wait()
         raise RuntimeError(f"agentload sim did not start: {line!r}")
-    sim = Sim(line.rsplit(" ", 1)[-1].strip(), timing_log, proc, argv)
+    sim = Sim(line.rsplit(" ", 1)[-1].strip(), timing_log, proc, argv, CpuSampler(proc.pid, 0.5))
+    assert sim.cpu is not None
+    sim.cpu.start()
     try:
         yield sim
     finally:
+        sim.cpu.stop()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=60)
@@ -104,6 +108,11 @@ class CpuSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+    def cores(self, start_ns: int, end_ns: int) -> float | None:
+        """Average cores used between two wall times."""
+        cpu = self.cpu_between(start_ns, end_ns)
+        return None if cpu is None or end_ns <= start_ns else cpu / ((end_ns - start_ns) / 1e9)
 
     def cpu_between(self, start_ns: int, end_ns: int) -> float | None:
         """CPU seconds spent between two wall times (linear interpolation of samples)."""

@@ -206,7 +206,8 @@ def agreement(f: Json) -> str:
         f"{fmt(cfg.get('duration_s'), 0)} s, each against a fresh `default` sim whose timing "
         "log is the referee; then a control pair for "
         f"{fmt(cfg.get('control_duration_s'), 0)} s against a `default` sim with "
-        "`--no-prefix-caching` (same prefill work for both clients). Steady state = slope "
+        "`--token-interval-ms` (every engine step lasts the same time, so the engine's pace "
+        "does not depend on how much prefill the clients' prompts cost). Steady state = slope "
         "of cumulative completion tokens after dropping the first 20% of the run (trie: its "
         "own two-point slope of its workload accounting; agentload and the referee: "
         "least-squares slope over requests' end times)."
@@ -223,12 +224,14 @@ def agreement(f: Json) -> str:
     evidence = [
         [str(s.get("variant", "default")), s["client"]]
         + [fmt((s.get("referee") or {}).get(k), d) for k, d in EVIDENCE]
+        + [fmt(s.get("client_cores"), 2), fmt(s.get("sim_cores"), 2)]
         for s in a.get("sides", [])
         if s.get("referee")
     ]
+    head = ["sim", "run", "requests", "uncached prompt tok/s", "mean ITL ms"]
     parts.append(
-        "Engine work in each run's steady window, from the sim's log:\n\n"
-        + table(["sim", "run", "requests", "uncached prompt tok/s", "mean ITL ms"], evidence)
+        "Engine work in each run's steady window (sim's log) and CPU used over the run:\n\n"
+        + table([*head, "client cores", "sim cores"], evidence)
     )
     if a.get("explanation"):
         parts.append(a["explanation"])

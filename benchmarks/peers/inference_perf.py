@@ -74,7 +74,8 @@ def capacity(
         cfg.write_text(config(tok, sim.url, rates, duration, work / "out"))
         run = client_run([str(env.bin("inference-perf")), "-c", str(cfg)], work,
                          (duration + INTERVAL_S) * len(rates) + 120)  # fmt: skip
-    cap.commands.append(run.command + f"   # config: {cfg.name} below")
+    cap.commands.append(run.command)
+    cap.commands.append(f"# {cfg.name}: " + json.dumps(json.loads(cfg.read_text())))
     if run.returncode != 0:
         cap.error = run.error_line()
         return cap

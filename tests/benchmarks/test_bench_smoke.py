@@ -96,6 +96,8 @@ def fake_figures() -> dict[str, Any]:
                     "command": "agentload replay ...",
                     **side,
                     "referee": referee,
+                    "client_cores": 0.312,
+                    "sim_cores": 0.97,
                 },
             ],
             "checks": {"default": {"agentload_vs_referee": -0.004, "agentload_vs_trie": 0.08}},
@@ -130,7 +132,7 @@ def test_results_md_has_a_table_per_benchmark_with_machine_versions_and_commands
     # agreement: 5% bound marked both ways; trie's per-trace cache hit labelled
     assert "| default | agentload vs trie | +8.00% | OVER 5% |" in text
     assert "| default | agentload vs referee | -0.40% | within 5% |" in text
-    assert "| default | agentload | 1,200 | 2,736 | 24.56 |" in text
+    assert "| default | agentload | 1,200 | 2,736 | 24.56 | 0.31 | 0.97 |" in text
     assert "86.0% (mean of traces)" in text
     # a failed section shows its error; storage ratios against the trace
     assert "**Not run:** `RuntimeError: proxy did not start`" in text
