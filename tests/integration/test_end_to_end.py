@@ -159,6 +159,10 @@ def test_capture_profile_replay_report(engine: Engine, tmp_path: Path) -> None:
     observed = data["cache"]["cache_hit_rate"]
     expected = int(frame[S.CACHED_TOKENS].sum()) / int(frame[S.PROMPT_TOKENS].sum())
     assert observed == pytest.approx(expected, rel=1e-6)
+    # The profile keeps most of the reuse the real conversation had on this engine (the
+    # gap: derive's filler blocks for template tokens it cannot see, ~10 points here).
+    captured = int(trace[S.CACHED_TOKENS].sum()) / int(trace[S.PROMPT_TOKENS].sum())
+    assert data["cache"]["theoretical_cache_hit_rate"] >= captured - 0.15, (captured, data["cache"])
     page = html.read_text()
     assert page.lstrip().lower().startswith("<!doctype html") and "<svg" in page
     assert "<script src=" not in page.lower()  # self-contained: works offline
