@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -136,7 +137,8 @@ class Materializer:
                 f'"min_tokens":{n_out},"ignore_eos":true,"stream":true,'
                 f'"stream_options":{{"include_usage":true}}}}'
             ).encode()
-        text = json.dumps(self.text(ids, max(call.input_tokens - self.template_tokens, 1)))
+        # Words are plain ASCII (no quotes, no escapes): the JSON string needs no encoder.
+        text = '"' + self.text(ids, max(call.input_tokens - self.template_tokens, 1)) + '"'
         messages = f'[{{"role":"user","content":{text}}}]'
         extra = ',"stream_options":{"include_usage":true}' if self.api is ApiChoice.CHAT else ""
         return (
@@ -151,20 +153,36 @@ class Materializer:
         parts.append(block_token_text(ids[-1], bs) if last == bs else _head(ids[-1], last, bs))
         return ",".join(parts)
 
-    def _word_bound(self, k: int) -> int:
-        """Words before block k. Blocks get 11 or 12 words for 11.3 words/block, so long
-        prompts keep the calibrated ratio; the count depends on the position only, so
-        prompts sharing hash ids still share their text."""
-        return round(k * self.block_size / self.tokens_per_word)
-
     def text(self, ids: list[int], n_tokens: int) -> str:
         """Prompt text of about `n_tokens` tokens (exact up to the calibration drift)."""
-        bound = self._word_bound
-        parts = [block_word_text(h, max(1, bound(k + 1) - bound(k))) for k, h in enumerate(ids)]
-        k = len(ids) - 1
-        last_words = max(1, round(n_tokens / self.tokens_per_word) - bound(k))
+        sizes = _block_words(self.block_size, self.tokens_per_word, len(ids))
+        parts = [block_word_text(h, sizes[k]) for k, h in enumerate(ids)]
+        before_last = _word_bound(self.block_size, self.tokens_per_word, len(ids) - 1)
+        last_words = max(1, round(n_tokens / self.tokens_per_word) - before_last)
         parts[-1] = " ".join(parts[-1].split()[:last_words])
         return " ".join(parts)
+
+
+def _word_bound(block_size: int, tokens_per_word: float, k: int) -> int:
+    """Words before block k. Blocks get 11 or 12 words for 11.3 words/block, so long
+    prompts keep the calibrated ratio; the count depends on the position only, so prompts
+    sharing hash ids still share their text."""
+    return round(k * block_size / tokens_per_word)
+
+
+_WORD_SIZES: dict[tuple[int, float], list[int]] = {}
+_WORD_SIZES_LOCK = threading.Lock()
+
+
+def _block_words(block_size: int, tokens_per_word: float, n: int) -> list[int]:
+    """Words in blocks 0..n-1 (a cached, growing list per calibration)."""
+    sizes = _WORD_SIZES.setdefault((block_size, tokens_per_word), [])
+    if len(sizes) < n:
+        with _WORD_SIZES_LOCK:  # several loops (threads) may share this process
+            for k in range(len(sizes), n):
+                a = _word_bound(block_size, tokens_per_word, k)
+                sizes.append(max(1, _word_bound(block_size, tokens_per_word, k + 1) - a))
+    return sizes
 
 
 def _head(hash_id: int, n: int, size: int) -> str:
