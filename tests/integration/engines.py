@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -113,6 +114,13 @@ def vllm_command(port: int) -> tuple[list[str], Path]:
     return cmd, Path(template)
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the test process dies, even by
+    SIGKILL, so no engine outlives a killed test run (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     with httpx.Client(timeout=2.0) as client:
@@ -149,7 +157,11 @@ def running_engine(log_dir: Path) -> Iterator[Engine]:
         log = log_dir / f"{kind}-{port}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         url = f"http://127.0.0.1:{port}"
         try:
