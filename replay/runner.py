@@ -24,6 +24,11 @@ from replay.stats import LiveStats
 from replay.transport import Transport
 from traceformat import schema as S
 
+LEAD_NS = 20_000_000  # open loop: sessions start this early to build their first request
+
+# A request ready to send: path, body, headers, Anthropic stream?, the row to fill.
+type Prepared = tuple[str, bytes, dict[str, str], bool, Row]
+
 
 @dataclass(frozen=True)
 class RunnerSetup:
@@ -100,7 +105,9 @@ class Runner:
             return
         for item in admissions:
             due = self.epoch_ns + item.offset_ns
-            await sleep_until(due)
+            # Start the session a little early: it builds its first request, then waits
+            # for `due` itself, so materialization never delays the send.
+            await sleep_until(due - LEAD_NS)
             self._start_root(item, due)
 
     async def _admit_closed(self, admissions: Iterator[Admission]) -> None:
@@ -111,18 +118,22 @@ class Runner:
             if self.config.duration is None
             else self.epoch_ns + int(self.config.duration * 1e9)
         )
-        await sleep_until(self.epoch_ns)
         for item in admissions:
+            # The next session's first request is built while its slot is still taken.
+            first = self._prepare(item.session, item.session_id, None, item.cycle, 0)
             await slots.acquire()
             now = monotonic_ns()
             if end is not None and now >= end:
                 return
-            task = self._start_root(item, max(now, self.epoch_ns))
+            task = self._start_root(item, max(now, self.epoch_ns), first)
             task.add_done_callback(lambda _t: slots.release())
 
-    def _start_root(self, item: Admission, due: int) -> asyncio.Task[None]:
+    def _start_root(
+        self, item: Admission, due: int, first: Prepared | None = None
+    ) -> asyncio.Task[None]:
         self.stats.session_started()
-        return self._spawn(self._session(item.session, item.cycle, due, None), root=True)
+        coro = self._session(item.session, item.cycle, due, None, first)
+        return self._spawn(coro, root=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], root: bool) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
@@ -134,7 +145,12 @@ class Runner:
 
     # -- one session ----------------------------------------------------------------------
     async def _session(
-        self, session: SessionPlan, cycle: int, start_ns: int, parent: str | None
+        self,
+        session: SessionPlan,
+        cycle: int,
+        start_ns: int,
+        parent: str | None,
+        first: Prepared | None = None,
     ) -> None:
         sid = cycled_id(session.session_id, cycle)
         spawned: list[asyncio.Task[None]] = []
@@ -144,7 +160,10 @@ class Runner:
                 if i:
                     due = end + self.config.think_ns(call.think_s)
                 # Build the request before sleeping, so materialization is never lag.
-                path, body, headers, anthropic, row = self._prepare(session, sid, parent, cycle, i)
+                prepared = (
+                    first if i == 0 and first else self._prepare(session, sid, parent, cycle, i)
+                )
+                path, body, headers, anthropic, row = prepared
                 await sleep_until(due)
                 row[S.T_SCHEDULED_NS] = due
                 await issue(self.transport, path, body, headers, anthropic, row, self._emit)
@@ -160,7 +179,7 @@ class Runner:
 
     def _prepare(
         self, session: SessionPlan, sid: str, parent: str | None, cycle: int, i: int
-    ) -> tuple[str, bytes, dict[str, str], bool, Row]:
+    ) -> Prepared:
         call = session.calls[i]
         row: Row = {
             S.SESSION_ID: sid,
