@@ -50,7 +50,7 @@ browser:
 
 # pytest exits 5 when it collected nothing: for this suite that is a failure, said plainly.
 test: lint typecheck engine browser
-	@$(VPY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+	@AGENTLOAD_ENGINE_CACHE="$(ENGINE_CACHE)" $(VPY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
@@ -63,7 +63,7 @@ bench: $(STAMP)
 	$(VPY) -m benchmarks.run_all
 
 test-vllm: $(STAMP)
-	AGENTLOAD_ENGINE=vllm $(VPY) -m pytest -q -p no:cacheprovider tests/integration
+	AGENTLOAD_ENGINE=vllm AGENTLOAD_ENGINE_CACHE="$(ENGINE_CACHE)" $(VPY) -m pytest -q -p no:cacheprovider tests/integration
 
 clean:
 	rm -rf $(VENV) demo-out
