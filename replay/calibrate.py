@@ -51,8 +51,11 @@ def count_tokens(
         if isinstance(data, dict):
             if isinstance(data.get("count"), int):
                 return int(data["count"])
-            if isinstance(data.get("tokens"), list):
-                return len(data["tokens"])
+            tokens = data.get("tokens")
+            # llama.cpp answers the vLLM shape with 200 and `"tokens": []`: not a count,
+            # so go on to its own shape rather than calibrating against zero.
+            if isinstance(tokens, list) and (tokens or not text):
+                return len(tokens)
     return None
 
 
