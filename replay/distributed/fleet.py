@@ -244,4 +244,4 @@ def _probe(handle: Any) -> Callable[[], tuple[int, int]]:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:300]
+    return f"{type(exc).__name__}: {first.rstrip('.')}"[:300]
