@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import uvloop
 
 from replay.config import ReplayConfig
@@ -33,9 +32,6 @@ from replay.materialize import Materializer
 from replay.plan import Plan
 from replay.stats import LiveStats
 from replay.worker import WorkerOutcome, WorkerSpec, run_worker
-from traceformat import schema as S
-from traceformat.io import StreamWriter
-from traceformat.schema import Kind
 
 __all__ = ["ActorBatch", "NodeInfo", "ReplayActor"]
 
@@ -181,9 +177,6 @@ class ReplayActor:
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            if spec.materializer is not None:
-                spec.materializer.warm()  # build the token pools now, not on the first send
-            _warm_write_path(self._dir)
             self._outcome = loop.run_until_complete(
                 run_worker(
                     spec, plan, self._stats, self._get_epoch, stop_requested=self._stop.is_set
@@ -205,24 +198,3 @@ class ReplayActor:
         self._epoch = asyncio.get_running_loop().create_future()
         self._ready.set()
         return await self._epoch
-
-
-def _warm_write_path(directory: Path) -> None:
-    """Write one dummy result row to a scratch stream so that lazy imports (pyarrow.compute
-    alone stalled the loop ~40 ms mid-run) and codec setup happen before the epoch."""
-    import pyarrow.compute  # noqa: F401
-
-    row = {
-        S.SESSION_ID: "warm",
-        S.CALL_INDEX: 0,
-        S.WORKER: 0,
-        S.FINAL_CALL: True,
-        S.WARMUP: True,
-        S.T_SCHEDULED_NS: 0,
-        S.STATUS: "ok",
-        S.CHUNK_OFFSETS_NS: [0],
-    }
-    path = directory / "warm.arrows"
-    with StreamWriter(path, Kind.RESULT) as writer:
-        writer.write(pa.Table.from_pylist([row], schema=S.RESULT_SCHEMA))
-    path.unlink()
