@@ -275,15 +275,16 @@ def explain(result: dict[str, Any]) -> str:
 
 
 CAUSES = (
-    "Why two correct clients drive the engine differently: (1) trie re-sends the text the "
-    "engine generated, so generated tokens are prefix-cache hits on the next call, while "
-    "agentload's synthetic continuation (hash ids from the trie lengths) does not contain "
-    "them, so they are prefilled again and every decode step carrying that prefill is "
-    "longer (the `default` pair: more uncached tokens/s, longer ITL under agentload); "
-    "(2) the sim is a CPU process on the same 2 cores as the client, so a client that uses "
-    "more CPU slows the engine's clock (the fixed-step pair: every step should last the "
-    "same time, yet the mean ITL stretches more under the client using more CPU). Neither "
-    "is a measurement error: each client's figure matches the sim's log of its own run."
+    "What differs between the two runs is the engine's work, not the measurement (each "
+    "client is compared with the sim's log of its own run above): (1) trie re-sends the "
+    "text the engine generated, which is then a prefix-cache hit, while agentload's "
+    "synthetic continuation (hash ids from the trie lengths) is not, so more is prefilled "
+    "(uncached tokens/s column) and, with the `default` cost model, decode steps get longer; "
+    "(2) the sim is a CPU process sharing the machine with the client and everything else, "
+    "so its clock stretches under load (mean ITL above the nominal step of the fixed-step "
+    "pair); (3) in a closed loop tokens/s follows how many sessions are decoding at a time, "
+    "and in a short run where all sessions start together it depends on which calls fall "
+    "into the window (requests column)."
 )
 
 

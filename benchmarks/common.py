@@ -8,6 +8,7 @@ CPU samples are taken on the same wall clock (`time.time_ns`), so they can be jo
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shlex
@@ -222,7 +223,9 @@ def machine() -> dict[str, object]:
     }
 
 
+@functools.cache
 def git_revision() -> str:
+    """The repository's HEAD when first asked (other work may commit during a run)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
