@@ -204,7 +204,7 @@ def variants(cfg: AgreementConfig) -> list[Variant]:
     out = [Variant("default", (), cfg.duration_s)]
     if cfg.control_duration_s > 0:
         step = ("--token-interval-ms", f"{CONTROL_STEP_MS:g}")
-        out.append(Variant(f"fixed {CONTROL_STEP_MS:g} ms steps", step, cfg.control_duration_s))
+        out.append(Variant(f"fixed-step-{CONTROL_STEP_MS:g}ms", step, cfg.control_duration_s))
     return out
 
 
