@@ -118,8 +118,9 @@ def capacity(f: Json) -> str:
         "Highest constant request rate of the ladder that the client keeps to, judged by the "
         "sim's timing log for every client alike: p99 lag of the arrivals against the "
         f"best-fitting constant schedule <= {fmt(c.get('lag_limit_ms'), 0)} ms, achieved rate "
-        ">= 97% of intended, no errors. CPU = user+system seconds of the client's process "
-        "tree (psutil) per 1,000 requests at that rate, start-up excluded. trie has no rate "
+        ">= 97% of intended, no errors; the first second of each step is not judged. "
+        "CPU = user+system seconds of the client's process tree (psutil) per 1,000 "
+        "requests at that rate, start-up excluded. trie has no rate "
         "mode: its figure is the closed-loop throughput it sustains.",
     ]
     if c.get("error"):

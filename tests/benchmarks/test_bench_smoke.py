@@ -158,10 +158,14 @@ def test_lag_against_best_fitting_constant_schedule() -> None:
     assert max(lag_ms(slow, 1000.0)) == pytest.approx(99.0)
 
 
-def test_summarize_takes_the_last_step_before_the_first_failure() -> None:
-    steps = [Step(r, 10, r, 0.1, 0.5, 1.0, 0, ok) for r, ok in ((1, True), (2, False), (4, True))]
-    cap = summarize(Capacity("x", "1", steps=steps), [1, 2, 4])
-    assert cap.best_rate == 1 and not cap.ladder_top
+def test_summarize_takes_the_highest_passing_step() -> None:
+    steps = [Step(r, 10, r, 0.1, 0.5, r, 0, ok) for r, ok in ((1, True), (2, False), (4, True))]
+    cap = summarize(Capacity("x", "1", steps=steps), [1, 2, 4, 8])
+    assert cap.best_rate == 4 and cap.cpu_s_per_1000 == 4 and not cap.ladder_top
+    top = summarize(Capacity("x", "1", steps=steps), [1, 2, 4])
+    assert top.ladder_top
+    failed = summarize(Capacity("x", "1", steps=[steps[1]]), [2])
+    assert failed.best_rate is None and failed.cpu_s_per_1000 is None
 
 
 def test_parse_capture_benchmark_table() -> None:
