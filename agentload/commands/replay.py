@@ -145,11 +145,22 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 )
 @click.option("--no-calibrate", is_flag=True, help="Do not calibrate text prompts with /tokenize.")
 @click.option("--quiet", is_flag=True, help="No live progress and no summary.")
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run the workers as Ray actors (extra agentload[ray]); ADDRESS: auto, HOST:6379, or "
+    "empty for Ray's default. --workers sets the number of actors. Put it after SOURCE.",
+)
 def command(
     source: str,
     headers: tuple[str, ...],
     session_header: str,
     no_calibrate: bool,
+    ray_address: str | None,
     **options: object,
 ) -> None:
     """Replay SOURCE (profile, trace, trie/Mooncake file or built-in profile name) against
@@ -168,4 +179,9 @@ def command(
         calibrate=not no_calibrate,
         **options,  # type: ignore[arg-type]
     )
-    run_replay(config)
+    if ray_address is None:
+        run_replay(config)
+    else:
+        from replay.distributed import run_on_ray
+
+        run_on_ray(config, ray_address or None)
