@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
+from agentload.commands._options import slo_option
 from traceformat.errors import ConfigError
 
 
 @click.command("compare")
 @click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--slo", default=None, help="Goodput SLOs for every run, e.g. 'ttft=2s,tpot=50ms'.")
+@slo_option("Goodput SLOs for every run, e.g. 'ttft=2s,tpot=50ms'.")
 @click.option(
     "--html",
     "html_path",

@@ -6,26 +6,8 @@ from pathlib import Path
 
 import click
 
+from agentload.commands._options import replay_config, replay_options
 from traceformat.errors import ConfigError
-
-
-def _resolve_source(source: str) -> tuple[Path, str]:
-    """A path as given, or a built-in profile name (when the profiles package has it)."""
-    path = Path(source)
-    if path.exists():
-        return path, source
-    try:
-        from profiles import builtin
-    except ImportError:
-        return path, source
-    try:
-        names = builtin.names()
-    except Exception:  # a broken profiles package must not hide the real error below
-        names = []
-    if source in names:
-        return Path(builtin.path(source)), f"builtin:{source}"
-    known = f" (built-in profiles: {', '.join(names)})" if names else ""
-    raise ConfigError(f"{source}: no such file or built-in profile{known}")
 
 
 def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -39,9 +21,7 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 @click.command("replay")
-@click.argument("source")
-@click.option("--target", required=True, help="Base URL of the engine, e.g. http://127.0.0.1:8000.")
-@click.option("--model", required=True, help="Model name to put in every request.")
+@replay_options()
 @click.option(
     "--out",
     "out",
@@ -49,13 +29,6 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     default=Path("results.arrow"),
     show_default=True,
     help="Result file (Arrow).",
-)
-@click.option(
-    "--api",
-    type=click.Choice(["completions", "chat", "messages"]),
-    default="completions",
-    show_default=True,
-    help="Endpoint for synthetic prompts (a trace keeps its recorded API).",
 )
 @click.option(
     "--speed",
@@ -78,42 +51,10 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     help="Closed loop: keep N sessions in flight (each holds its slot through tool waits).",
 )
 @click.option(
-    "--think-scale",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Multiply recorded think (tool) times by this factor.",
-)
-@click.option("--max-think", type=float, default=None, help="Cap each think time (seconds).")
-@click.option(
-    "--duration",
-    type=float,
-    default=None,
-    help="Stop admitting sessions after this many seconds (sessions are cycled).",
-)
-@click.option(
     "--drain/--no-drain",
     default=True,
     show_default=True,
     help="After --duration, let running sessions finish, or cancel them.",
-)
-@click.option(
-    "--max-sessions", type=int, default=None, help="Admit at most this many root sessions."
-)
-@click.option(
-    "--warmup",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Flag requests sent in the first S seconds as warmup (excluded from metrics).",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for Poisson arrivals.")
-@click.option(
-    "--workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Client processes (sessions sharded by a stable hash).",
 )
 @click.option(
     "--header", "headers", multiple=True, help="Extra request header 'Name: value' (repeatable)."
@@ -124,10 +65,6 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     show_default=True,
     help="Per-session routing header ('' to disable).",
 )
-@click.option(
-    "--gpus", type=int, default=None, help="GPUs behind the target (for per-GPU figures)."
-)
-@click.option("--scrape-metrics", is_flag=True, help="Poll the target's /metrics every second.")
 @click.option(
     "--timeout",
     type=float,
@@ -165,19 +102,14 @@ def command(
 ) -> None:
     """Replay SOURCE (profile, trace, trie/Mooncake file or built-in profile name) against
     an engine with the original timing, writing one result row per request."""
-    from replay.config import ApiChoice, ReplayConfig, TransportChoice
     from replay.run import run_replay
 
-    path, label = _resolve_source(source)
-    options["api"] = ApiChoice(str(options["api"]))
-    options["transport"] = TransportChoice(str(options["transport"]))
-    config = ReplayConfig(
-        source=path,
-        source_label=label,
+    config = replay_config(
+        source,
         headers=_headers(headers),
         session_header=session_header or None,
         calibrate=not no_calibrate,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     if ray_address is None:
         run_replay(config)

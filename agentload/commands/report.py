@@ -6,12 +6,8 @@ from pathlib import Path
 
 import click
 
+from agentload.commands._options import slo_option
 from traceformat.errors import ConfigError
-
-SLO_HELP = (
-    "Goodput SLOs, e.g. 'ttft=2s,tpot=50ms,session=120s' (units ms, s, m; bare = s). A "
-    "session counts when it completed and meets every SLO given."
-)
 
 
 @click.command("report")
@@ -38,7 +34,7 @@ SLO_HELP = (
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the same tables as CSV (list columns dropped) into this folder.",
 )
-@click.option("--slo", default=None, help=SLO_HELP)
+@slo_option()
 @click.option(
     "--gpus",
     type=int,

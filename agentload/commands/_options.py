@@ -1,0 +1,125 @@
+"""Options and SOURCE resolution shared by `agentload replay` and `agentload sweep`.
+
+Imports only click at module level so that `--help` stays fast; the profile and replay
+packages are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from replay.config import ReplayConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SLO_HELP = (
+    "Goodput SLOs, e.g. 'ttft=2s,tpot=50ms,session=120s' (units ms, s, m; bare = s). A "
+    "session counts when it completed and meets every SLO given."
+)
+
+
+def slo_option(help_text: str = SLO_HELP) -> Callable[[F], F]:
+    """`--slo`, parsed later by `replay.analysis.goodput.parse_slo`."""
+    return click.option("--slo", default=None, help=help_text)
+
+
+def replay_options(per: str = "") -> Callable[[F], F]:
+    """SOURCE plus the options that go straight into `ReplayConfig` under the same name.
+
+    `per` ends the help of the options that apply to each run (" per point" for a sweep).
+    """
+    decorators = [
+        click.argument("source"),
+        click.option(
+            "--target", required=True, help="Base URL of the engine, e.g. http://127.0.0.1:8000."
+        ),
+        click.option("--model", required=True, help="Model name to put in every request."),
+        click.option(
+            "--api",
+            type=click.Choice(["completions", "chat", "messages"]),
+            default="completions",
+            show_default=True,
+            help="Endpoint for synthetic prompts (a trace keeps its recorded API).",
+        ),
+        click.option(
+            "--think-scale",
+            type=float,
+            default=1.0,
+            show_default=True,
+            help="Multiply recorded think (tool) times by this factor.",
+        ),
+        click.option(
+            "--max-think", type=float, default=None, help="Cap each think time (seconds)."
+        ),
+        click.option(
+            "--duration",
+            type=float,
+            default=None,
+            help=f"Stop admitting sessions after this many seconds{per} (sessions are cycled).",
+        ),
+        click.option(
+            "--max-sessions",
+            type=int,
+            default=None,
+            help=f"Admit at most this many root sessions{per}.",
+        ),
+        click.option(
+            "--warmup",
+            type=float,
+            default=0.0,
+            show_default=True,
+            help="Flag requests sent in the first S seconds as warmup (excluded from metrics).",
+        ),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed for Poisson arrivals."
+        ),
+        click.option(
+            "--workers",
+            type=int,
+            default=1,
+            show_default=True,
+            help="Client processes (sessions sharded by a stable hash).",
+        ),
+        click.option(
+            "--gpus", type=int, default=None, help="GPUs behind the target (for per-GPU figures)."
+        ),
+        click.option(
+            "--scrape-metrics", is_flag=True, help="Poll the target's /metrics every second."
+        ),
+    ]
+
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):  # so --help lists them in the order above
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+def resolve_source(source: str) -> tuple[Path, str]:
+    """SOURCE's file and the label recorded in META_INFO ("builtin:NAME" for a built-in).
+
+    A built-in profile name wins over a file of the same name (as in `agentload profile`);
+    anything else must be an existing file, or ConfigError lists the built-ins.
+    """
+    from profiles import builtin
+    from profiles.load import resolve
+
+    path = resolve(source)
+    return path, f"builtin:{source}" if source in builtin.names() else source
+
+
+def replay_config(source: str, **options: Any) -> ReplayConfig:
+    """The `ReplayConfig` for SOURCE and the parsed click options (choices become enums)."""
+    from replay.config import ApiChoice, ReplayConfig, TransportChoice
+
+    path, label = resolve_source(source)
+    options["api"] = ApiChoice(options["api"])
+    if "transport" in options:
+        options["transport"] = TransportChoice(options["transport"])
+    return ReplayConfig(source=path, source_label=label, **options)
