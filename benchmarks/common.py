@@ -24,6 +24,8 @@ from pathlib import Path
 import polars as pl
 import psutil
 
+from simengine import launch
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MODEL = "agentload-sim"
@@ -33,7 +35,7 @@ MODEL = "agentload-sim"
 class Sim:
     url: str
     timing_log: Path
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[bytes]
     argv: list[str]
     cpu: CpuSampler | None = None
 
@@ -47,28 +49,22 @@ def running_sim(preset: str, timing_log: Path, *extra: str) -> Iterator[Sim]:
     """`agentload sim --preset PRESET --timing-log FILE` on a free port; SIGTERM on exit
     (which finishes the timing log)."""
     timing_log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [str(BIN / "agentload"), "sim", "--host", "127.0.0.1", "--port", "0"]
-    argv += ["--preset", preset, "--timing-log", str(timing_log), *extra]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "listening on" not in line:
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"agentload sim did not start: {line!r}")
-    sim = Sim(line.rsplit(" ", 1)[-1].strip(), timing_log, proc, argv, CpuSampler(proc.pid, 0.5))
+    args = ["--preset", preset, "--timing-log", str(timing_log), *extra]
+    proc = launch.start(args, argv0=[str(BIN / "agentload")], stderr=None, cwd=ROOT)
+    try:
+        url = launch.wait_listening(proc, 60.0)
+    except launch.SimStartError:
+        launch.stop(proc)
+        raise
+    assert isinstance(proc.args, list)
+    sim = Sim(url, timing_log, proc, [str(a) for a in proc.args], CpuSampler(proc.pid, 0.5))
     assert sim.cpu is not None
     sim.cpu.start()
     try:
         yield sim
     finally:
         sim.cpu.stop()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        launch.stop(proc, timeout_s=60)
 
 
 def tree_cpu_s(proc: psutil.Process) -> float:

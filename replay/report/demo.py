@@ -9,12 +9,6 @@ at concurrency c over ceil(c x `waves`) sessions, so both points take about the 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import select
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,11 +22,11 @@ from replay.config import ReplayConfig
 from replay.report import html
 from replay.report.run_report import html_report
 from replay.report.sweep import SweepConfig, SweepResult, run_sweep
+from simengine import launch
 from traceformat import io
 from traceformat import schema as s
-from traceformat.errors import AgentloadError, ConfigError
+from traceformat.errors import ConfigError
 
-SIM_LINE = re.compile(r"agentload sim listening on (http://127\.0\.0\.1:\d+)")
 SIM_MODEL = "agentload-sim"
 
 
@@ -56,48 +50,14 @@ class DemoConfig:
             raise ConfigError(f"demo waves: must be > 0, got {self.waves}")
 
 
-class SimError(AgentloadError):
-    """The embedded simulated engine did not start."""
-
-
 @contextlib.contextmanager
 def running_sim(preset: str, timeout_s: float = 60.0) -> Iterator[str]:
     """Start `agentload sim` on a free port; yields its URL; SIGTERM + wait on exit."""
-    cmd = [sys.executable, "-c", "from agentload.cli import main; main()", "sim"]
-    cmd += ["--host", "127.0.0.1", "--port", "0", "--preset", preset, "--model", SIM_MODEL]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = launch.start(["--preset", preset, "--model", SIM_MODEL])
     try:
-        yield _wait_listening(proc, timeout_s)
+        yield launch.wait_listening(proc, timeout_s)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def _wait_listening(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    buffer = b""
-    fd = proc.stdout.fileno()
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buffer += chunk
-            match = SIM_LINE.search(buffer.decode(errors="replace"))
-            if match:
-                return match.group(1)
-        elif proc.poll() is not None:
-            break
-    raise SimError(f"agentload sim did not start within {timeout_s:g} s (exit {proc.poll()})")
+        launch.stop(proc)
 
 
 def write_sample(config: DemoConfig) -> Path:
