@@ -11,7 +11,17 @@ from typing import Any
 
 from simengine import render
 from simengine.errors import ApiError, bad_request
-from simengine.jobs import Codec, Job, SimContext, Usage, build_plan, check_model, get_int, new_job
+from simengine.jobs import (
+    Codec,
+    Job,
+    SimContext,
+    Usage,
+    build_plan,
+    check_model,
+    get_int,
+    get_tools,
+    new_job,
+)
 
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
@@ -41,12 +51,8 @@ class MessagesCodec(Codec):
         max_tokens = get_int(body, "max_tokens", None, 1)
         if max_tokens is None:
             raise bad_request("max_tokens: Field required", param="max_tokens")
-        tools = body.get("tools")
-        if tools is not None and not isinstance(tools, list):
-            raise bad_request("tools: must be a list", param="tools")
         choice = body.get("tool_choice")
-        if isinstance(choice, dict) and choice.get("type") == "none":
-            tools = None
+        tools = get_tools(body, disabled=isinstance(choice, dict) and choice.get("type") == "none")
         messages = body.get("messages")
         segments = render.anthropic_segments(body.get("system"), messages, tools)
         ids = ctx.tok.encode_segments(segments)

@@ -76,6 +76,14 @@ def get_bool(body: dict[str, Any], name: str) -> bool:
     return value
 
 
+def get_tools(body: dict[str, Any], disabled: bool) -> list[Any] | None:
+    """The request's `tools` list; None when absent or when tool_choice (`disabled`) is none."""
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise bad_request("tools: must be a list", param="tools")
+    return None if disabled else tools
+
+
 def token_ids(value: list[Any], param: str) -> list[int]:
     if not all(type(t) is int for t in value) or (value and min(value) < 0):
         raise bad_request(f"{param}: token ids must be non-negative integers", param=param)

@@ -20,6 +20,7 @@ from simengine.jobs import (
     check_model,
     get_bool,
     get_int,
+    get_tools,
     new_job,
     resolve_max_tokens,
     token_ids,
@@ -143,11 +144,7 @@ class ChatCodec(Codec):
     def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
         model = check_model(body, ctx)
         _check_n(body)
-        tools = body.get("tools")
-        if tools is not None and not isinstance(tools, list):
-            raise bad_request("tools: must be a list", param="tools")
-        if body.get("tool_choice") == "none":
-            tools = None
+        tools = get_tools(body, disabled=body.get("tool_choice") == "none")
         messages = body.get("messages")
         ids = ctx.tok.encode_segments(render.chat_segments(messages, tools))
         requested = get_int(body, "max_completion_tokens", None, 1)
