@@ -8,26 +8,16 @@ from pathlib import Path
 import pytest
 
 from capture.addon import CaptureAddon
-from capture.process import RowBuilder
 from capture.sink import Sink
-from capture.stitch import Stitcher
 from capture.workload import label_for, parse_rule
-from traceformat.content import ContentStore
+from tests.capture.tracehelper import row_builder
 
 
 def test_a_failing_hook_is_logged_and_the_flow_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     addon = CaptureAddon()
-    builder = RowBuilder(
-        ContentStore(),
-        Stitcher("t"),
-        session_headers=(),
-        rules=(),
-        default_workload="w",
-        redact=False,
-    )
-    addon.sink = Sink(builder, tmp_path, {}, rotate_bytes=1 << 20, rotate_seconds=60)
+    addon.sink = Sink(row_builder(), tmp_path, {}, rotate_bytes=1 << 20, rotate_seconds=60)
     caplog.set_level(logging.ERROR, "agentload.capture")
     addon.requestheaders(object())  # type: ignore[arg-type]  # not a flow: the hook breaks
     assert "requestheaders hook failed" in caplog.text

@@ -9,10 +9,8 @@ import json
 import zstandard
 
 from capture.flowdata import ChunkRecorder, RawCall
-from capture.process import RowBuilder
-from capture.stitch import Stitcher
+from tests.capture.tracehelper import row_builder
 from traceformat import schema as S
-from traceformat.content import ContentStore
 from traceformat.schema import Api
 
 REQUEST = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
@@ -46,15 +44,24 @@ def _row(
         response_encoding=resp_enc,
         recorder=rec,
     )
-    builder = RowBuilder(
-        ContentStore(),
-        Stitcher("t"),
-        session_headers=(),
-        rules=(),
-        default_workload="w",
-        redact=False,
+    return row_builder().build(raw)
+
+
+def _sse_call(rec: ChunkRecorder, partial: bool = False, proxy_error: str | None = None) -> RawCall:
+    """A plain chat call of REQUEST whose streamed response is what `rec` recorded."""
+    return RawCall(
+        api=Api.OPENAI_CHAT,
+        path="/v1/chat/completions",
+        t_request_start_ns=0,
+        headers={},
+        request_body=json.dumps(REQUEST).encode(),
+        t_response_end_ns=5,
+        status=200,
+        response_type="text/event-stream",
+        recorder=rec,
+        partial=partial,
+        proxy_error=proxy_error,
     )
-    return builder.build(raw)
 
 
 def test_gzip_request_and_zstd_stream_match_plain() -> None:
@@ -76,26 +83,8 @@ def test_gzip_request_and_zstd_stream_match_plain() -> None:
 def test_redacted_content_keeps_ids_and_sizes_only() -> None:
     rec = ChunkRecorder(1 << 20)
     rec(SSE)
-    raw = RawCall(
-        api=Api.OPENAI_CHAT,
-        path="/v1/chat/completions",
-        t_request_start_ns=0,
-        headers={},
-        request_body=json.dumps(REQUEST).encode(),
-        t_response_end_ns=5,
-        status=200,
-        response_type="text/event-stream",
-        recorder=rec,
-    )
-    builder = RowBuilder(
-        ContentStore(),
-        Stitcher("t"),
-        session_headers=(),
-        rules=(),
-        default_workload="w",
-        redact=True,
-    )
-    row = builder.build(raw)
+    raw = _sse_call(rec)
+    row = row_builder(redact=True).build(raw)
     new = row[S.NEW_CONTENT]
     assert isinstance(new, list) and len(new) == 3
     assert all(c[S.CONTENT_DATA] is None and c[S.CONTENT_SIZE] > 0 for c in new)
@@ -112,28 +101,8 @@ def test_client_closing_after_the_terminal_event_is_not_an_abort() -> None:
     def aborted(stream: bytes) -> dict[str, object]:
         rec = ChunkRecorder(1 << 20)
         rec(stream)
-        raw = RawCall(
-            api=Api.OPENAI_CHAT,
-            path="/v1/chat/completions",
-            t_request_start_ns=0,
-            headers={},
-            request_body=json.dumps(REQUEST).encode(),
-            t_response_end_ns=5,
-            status=200,
-            response_type="text/event-stream",
-            recorder=rec,
-            partial=True,
-            proxy_error="Client disconnected.",
-        )
-        builder = RowBuilder(
-            ContentStore(),
-            Stitcher("t"),
-            session_headers=(),
-            rules=(),
-            default_workload="w",
-            redact=False,
-        )
-        return builder.build(raw)
+        raw = _sse_call(rec, partial=True, proxy_error="Client disconnected.")
+        return row_builder().build(raw)
 
     done = aborted(SSE)  # the SDK stops reading at [DONE] and closes the connection
     assert done[S.PARTIAL] is False and done[S.ERROR] is None

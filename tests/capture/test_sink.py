@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from capture.flowdata import ChunkRecorder, RawCall
-from capture.process import RowBuilder
 from capture.sink import Sink
-from capture.stitch import Stitcher
+from tests.capture.tracehelper import row_builder
 from traceformat import schema as S
-from traceformat.content import ContentStore, content_table
+from traceformat.content import content_table
 from traceformat.io import read
 from traceformat.schema import Api
 
@@ -44,17 +43,6 @@ def raw_call(i: int, history: int) -> RawCall:
     )
 
 
-def builder() -> RowBuilder:
-    return RowBuilder(
-        ContentStore(),
-        Stitcher("t"),
-        session_headers=(),
-        rules=(),
-        default_workload="w",
-        redact=False,
-    )
-
-
 def wait_for(predicate: object, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,7 +53,7 @@ def wait_for(predicate: object, timeout: float = 5.0) -> None:
 
 
 def test_rows_flush_within_a_second_and_rotated_files_stand_alone(tmp_path: Path) -> None:
-    sink = Sink(builder(), tmp_path, {}, rotate_bytes=1 << 30, rotate_seconds=0.6)
+    sink = Sink(row_builder(), tmp_path, {}, rotate_bytes=1 << 30, rotate_seconds=0.6)
     sink.start()
     try:
         for i in range(3):
@@ -94,7 +82,7 @@ def test_write_errors_are_logged_and_recording_resumes(
         return next(targets, out / f"ok-{seq}.arrow")
 
     sink = Sink(
-        builder(),
+        row_builder(),
         tmp_path,
         {},
         rotate_bytes=1 << 30,
@@ -119,7 +107,7 @@ def test_write_errors_are_logged_and_recording_resumes(
 
 
 def test_rotation_by_size(tmp_path: Path) -> None:
-    sink = Sink(builder(), tmp_path, {}, rotate_bytes=1, rotate_seconds=3600)
+    sink = Sink(row_builder(), tmp_path, {}, rotate_bytes=1, rotate_seconds=3600)
     sink.start()
     try:
         sink.submit(raw_call(0, 1))

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import polars as pl
 
-from capture.stitch import group_session_id
+from capture.process import RowBuilder
+from capture.stitch import Stitcher, group_session_id
 from traceformat import schema as S
-from traceformat.content import content_table
+from traceformat.content import ContentStore, content_table
 from traceformat.io import read
 
 SECRET = "sk-agentload-SECRET-0123456789abcdefXYZ"  # never to be found in any output file
@@ -18,6 +19,18 @@ SECRET = "sk-agentload-SECRET-0123456789abcdefXYZ"  # never to be found in any o
 def session_of(header_value: str) -> str:
     """Session id of calls sent with `X-Session-ID: header_value`."""
     return group_session_id(f"x-session-id={header_value}")
+
+
+def row_builder(redact: bool = False) -> RowBuilder:
+    """A RowBuilder with a fresh store, no session headers or rules, workload "w"."""
+    return RowBuilder(
+        ContentStore(),
+        Stitcher("t"),
+        session_headers=(),
+        rules=(),
+        default_workload="w",
+        redact=redact,
+    )
 
 
 def load(out_dir: Path) -> pl.DataFrame:
