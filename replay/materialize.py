@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from replay.config import ApiChoice
-from replay.plan import CallPlan, _mix
+from replay.plan import CallPlan, mix_hash
 
 # Token ids drawn from a range every common vocabulary covers, away from special tokens.
 TOKEN_LO = 1000
@@ -69,7 +69,7 @@ def _word_pool() -> list[str]:
 
 
 def _offset(hash_id: int, size: int) -> int:
-    return _mix(hash_id, 0x0FF5E7) % (POOL_SIZE - size)
+    return mix_hash(hash_id, 0x0FF5E7) % (POOL_SIZE - size)
 
 
 @lru_cache(maxsize=65536)

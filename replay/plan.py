@@ -7,7 +7,6 @@ indexed by the parent call that spawns them.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -76,20 +75,15 @@ def salt_hash_ids(hash_ids: tuple[int, ...], cycle: int) -> tuple[int, ...]:
     sessions of that cycle (common system prompts stay shared), not with earlier cycles."""
     if cycle == 0:
         return hash_ids
-    return tuple(_mix(h, cycle) for h in hash_ids)
+    return tuple(mix_hash(h, cycle) for h in hash_ids)
 
 
-def _mix(h: int, salt: int) -> int:
+def mix_hash(h: int, salt: int) -> int:
     # splitmix64-style finaliser on (h, salt): cheap, deterministic, well spread.
     x = (h * 0x9E3779B97F4A7C15 + salt * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     x ^= x >> 31
     x = (x * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     return (x ^ (x >> 29)) & 0x7FFFFFFFFFFFFFFF
-
-
-def stable_shard(session_id: str, workers: int) -> int:
-    """The worker that owns a root session (stable across runs and processes)."""
-    return zlib.crc32(session_id.encode()) % workers
 
 
 def plan_from_profile(frame: pl.DataFrame, block_size: int | None) -> Plan:

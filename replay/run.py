@@ -72,7 +72,7 @@ def _run(config: ReplayConfig, flag: StopFlag) -> Path:
     config.out.parent.mkdir(parents=True, exist_ok=True)
     parts = part_paths(config.out, config.workers)
     specs = [WorkerSpec(config, w, parts[w], materializer) for w in range(config.workers)]
-    info = _info(config, plan)
+    info = run_info(config, plan)
     scraper = (
         Scraper(config.target, headers=dict(config.headers)) if config.scrape_metrics else None
     )
@@ -132,7 +132,8 @@ def _finish(
     return path
 
 
-def _info(config: ReplayConfig, plan: Plan) -> dict[str, object]:
+def run_info(config: ReplayConfig, plan: Plan) -> dict[str, object]:
+    """The META_INFO of a result file: target, source, options and where it ran."""
     return {
         "target": config.target,
         "model": config.model,

@@ -26,10 +26,6 @@ def is_ok() -> pl.Expr:
     return pl.col(s.STATUS) == OK
 
 
-def is_error() -> pl.Expr:
-    return pl.col(s.STATUS) != OK
-
-
 def measured[F: (pl.DataFrame, pl.LazyFrame)](frame: F) -> F:
     """Rows that count: warmup rows are dropped (errors stay, they are counted)."""
     return frame.filter(~pl.col(s.WARMUP))

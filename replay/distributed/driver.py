@@ -33,7 +33,7 @@ from replay.materialize import DEFAULT_BLOCK, Materializer
 from replay.plan import Plan
 from replay.progress import Progress
 from replay.results import with_expected_cached, write_result
-from replay.run import _info, build_materializer
+from replay.run import build_materializer, run_info
 from replay.scrape import Scraper
 from replay.source import load_plan
 from replay.summary import print_summary
@@ -63,7 +63,7 @@ def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     plan = load_plan(config.source, config.model)
     materializer, calibration = build_materializer(config, plan)
     config.out.parent.mkdir(parents=True, exist_ok=True)
-    info = _info(config, plan)
+    info = run_info(config, plan)
     stream_path = live_stream_path(config.out)
     run_id = uuid.uuid4().hex[:8]
     ray_info: dict[str, object] = {"run_id": run_id, "address": address, "actors": config.workers}

@@ -30,7 +30,7 @@ import polars as pl
 
 from traceformat.errors import FormatError
 from traceformat.foreign._jsonl import Line, dumps, number, read_lines
-from traceformat.foreign.trie import _profile_frame
+from traceformat.foreign.trie import as_profile_frame
 from traceformat.schema import (
     ARRIVAL_S,
     CALL_INDEX,
@@ -144,7 +144,7 @@ def _calls(rows: pl.DataFrame, workload: str) -> pl.DataFrame:
         pl.lit(workload).alias(WORKLOAD),
         pl.lit(None, pl.String).alias(EXTRA),
     )
-    return _profile_frame(calls)
+    return as_profile_frame(calls)
 
 
 def _extra(original: dict[str, Any], default: dict[str, Any]) -> str | None:

@@ -37,7 +37,7 @@ from traceformat.schema import (
     WORKLOAD,
 )
 
-__all__ = ["TRIE_FIELDS", "read_trie", "write_trie"]
+__all__ = ["TRIE_FIELDS", "as_profile_frame", "read_trie", "write_trie"]
 
 NUM_TURNS = "num_turns"
 INPUT_PROMPT = "input_prompt_length"
@@ -102,10 +102,10 @@ def read_trie(path: str | os.PathLike[str], workload: str | None = None) -> pl.D
             pl.lit(0.0).alias(ARRIVAL_S),
         )
     )
-    return _profile_frame(calls)
+    return as_profile_frame(calls)
 
 
-def _profile_frame(calls: pl.DataFrame) -> pl.DataFrame:
+def as_profile_frame(calls: pl.DataFrame) -> pl.DataFrame:
     """Select PROFILE columns in schema order, nulls for the ones the source lacks."""
     empty = pl.from_arrow(PROFILE_SCHEMA.empty_table())
     assert isinstance(empty, pl.DataFrame)
