@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from simengine import launch  # noqa: E402
 from tests.capture.proxyhelper import running_capture, running_mitmdump  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -42,19 +42,12 @@ NAMES = {
 
 @contextmanager
 def running_sim(token_ms: float) -> Iterator[str]:
-    cmd = [str(BIN / "agentload"), "sim", "--host", "127.0.0.1", "--port", "0"]
-    cmd += ["--preset", "fast", "--token-interval-ms", str(token_ms)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "listening on" not in line:
-        proc.kill()
-        raise SystemExit(f"sim did not start: {line!r}")
+    args = ["--preset", "fast", "--token-interval-ms", str(token_ms)]
+    proc = launch.start(args, argv0=[str(BIN / "agentload")], stderr=None)
     try:
-        yield line.rsplit(" ", 1)[-1].strip()
+        yield launch.wait_listening(proc, 60.0)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        launch.stop(proc, timeout_s=10)
 
 
 @dataclass

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ import ray
 from replay.config import ReplayConfig
 from replay.distributed import run_on_ray
 from replay.run import run_replay
+from simengine import launch
 from traceformat import io
 from traceformat import schema as S
 from traceformat.schema import Kind
@@ -62,19 +61,11 @@ def write_profile(path: Path, sessions: int = 500) -> None:
 
 @contextlib.contextmanager
 def sim() -> Iterator[str]:
-    cmd = [sys.executable, "-c", "from agentload.cli import main; main()", "sim"]
-    cmd += ["--host", "127.0.0.1", "--port", "0", "--preset", "fast"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "listening on" not in line:
-        proc.kill()
-        raise SystemExit(f"sim did not start: {line!r}")
+    proc = launch.start(["--preset", "fast"], stderr=None)
     try:
-        yield line.rsplit(" ", 1)[-1].strip()
+        yield launch.wait_listening(proc, 60.0)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        launch.stop(proc, timeout_s=10)
 
 
 def step(source: Path, target: str, out: Path, actors: int, rate: float, seconds: float) -> str:
