@@ -31,6 +31,8 @@ from benchmarks.common import BIN, MODEL, ClientRun, quantile, run_client, runni
 from simengine import timinglog as tl
 
 LAG_LIMIT_MS = 2.0
+RELAXED_LAG_MS = 10.0  # shown beside: the shape of the ladder on a noisy shared machine
+COMMON_RATE = 200.0  # every client's CPU per request is compared at this rate too
 WARMUP_S = 1.0  # per step, from its first arrival: connection set-up, lazy imports
 STOP_LAG_MS = 25.0  # agentload's ladder stops early when its own p99 lag is past this
 RATE_FRACTION = 0.97
@@ -49,6 +51,7 @@ class Step:
     errors: int
     ok: bool
     own_lag_p99_ms: float | None = None
+    ok_relaxed: bool = False  # the same test with p99 lag <= RELAXED_LAG_MS
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Capacity:
     version: str
     best_rate: float | None = None
     cpu_s_per_1000: float | None = None  # at the best passing rate
+    best_rate_relaxed: float | None = None  # with p99 lag <= RELAXED_LAG_MS
     ladder_top: bool = False  # the best rate is the top of the ladder (a lower bound)
     steps: list[Step] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
@@ -109,7 +113,16 @@ def analyze_step(
         and achieved >= RATE_FRACTION * rate
         and errors == 0
     )
-    return Step(rate, rows.height, achieved, quantile(lags, 0.5), p99, per_1000, errors, ok)
+    relaxed = (
+        rate is not None
+        and p99 is not None
+        and p99 <= RELAXED_LAG_MS
+        and achieved >= RATE_FRACTION * rate
+        and errors == 0
+    )
+    step = Step(rate, rows.height, achieved, quantile(lags, 0.5), p99, per_1000, errors, ok)
+    step.ok_relaxed = relaxed
+    return step
 
 
 def summarize(cap: Capacity, ladder: Sequence[float]) -> Capacity:
@@ -118,6 +131,8 @@ def summarize(cap: Capacity, ladder: Sequence[float]) -> Capacity:
     for step in cap.steps:
         if step.ok and step.rate is not None and step.rate >= (cap.best_rate or 0.0):
             cap.best_rate, cap.cpu_s_per_1000 = step.rate, step.cpu_s_per_1000
+        if step.ok_relaxed and step.rate is not None:
+            cap.best_rate_relaxed = max(step.rate, cap.best_rate_relaxed or 0.0)
     cap.ladder_top = cap.best_rate is not None and cap.best_rate == max(ladder)
     return cap
 

@@ -12,13 +12,14 @@ from benchmarks.results_md import render
 
 
 def fake_figures() -> dict[str, Any]:
-    ok = Step(1000.0, 5000, 999.0, 0.1, 0.9, 0.35, 0, True, 0.4)
+    low = Step(200.0, 1000, 200.0, 0.1, 0.5, 0.5, 0, True, 0.3, True)
+    ok = Step(1000.0, 5000, 999.0, 0.1, 0.9, 0.35, 0, True, 0.4, True)
     bad = Step(2000.0, 8000, 1650.0, 3.0, 40.0, 0.4, 0, False, 12.0)
     agent = summarize(
-        Capacity("agentload", "abc123", steps=[ok, bad], commands=["agentload replay x"]),
+        Capacity("agentload", "abc123", steps=[low, ok, bad], commands=["agentload replay x"]),
         [1000.0, 2000.0],
     )
-    peer_step = Step(100.0, 500, 99.5, 0.2, 1.5, 4.2, 0, True)
+    peer_step = Step(100.0, 500, 99.5, 0.2, 1.5, 4.2, 0, True, None, True)
     peer = summarize(Capacity("aiperf", "0.13.0", steps=[peer_step]), [100.0, 200.0])
     broken = Capacity("guidellm", "0.8.1", error="ValueError: no such option --rate")
     side = {
@@ -122,9 +123,9 @@ def test_results_md_has_a_table_per_benchmark_with_machine_versions_and_commands
     assert "Fake CPU 9000" in text and "1.50, 1.20, 1.00" in text
     assert "| aiperf (PyPI) | 0.13.0 |" in text
     # capacity: the best passing rate stops at the first failing step; ratio vs the peer
-    assert "| agentload | abc123 | 1,000 | 0.35 |" in text
-    assert "| aiperf | 0.13.0 | 100 | 4.20 |" in text
-    assert "aiperf 10.0x" in text
+    assert "| agentload | abc123 | 1,000 | 1,000 | 0.50 | 0.35 |" in text
+    assert "| aiperf | 0.13.0 | 100 | 100 | – | 4.20 |" in text
+    assert "agentload's highest rate (p99 lag <= 2 ms) relative to: aiperf 10.0x" in text
     assert "agentload replay x" in text
     # a peer that failed is listed with its exact error, not dropped
     assert "FAILED: `ValueError: no such option --rate`" in text
