@@ -284,7 +284,9 @@ CAUSES = (
     "so its clock stretches under load (mean ITL above the nominal step of the fixed-step "
     "pair); (3) in a closed loop tokens/s follows how many sessions are decoding at a time, "
     "and in a short run where all sessions start together it depends on which calls fall "
-    "into the window (requests column)."
+    "into the window (requests column); (4) trie's own estimator (last point minus the "
+    "first point after the cut) is noisier than a least-squares slope: the column "
+    "\"sim log, trie's two-point estimator\" applies it to the sim's log of each run."
 )
 
 
@@ -298,7 +300,9 @@ def evidence(tr: dict[str, Any], al: dict[str, Any]) -> str:
         return "–" if value is None else f"{value:.2f}"
 
     return (
-        "Each client against its own run's sim log: see the checks; between the runs, "
+        f"trie's estimator on the sim's log of its run gives {ref(tr, 'steady_tps_two_point')} "
+        f"tokens/s (trie reports {own(tr, 'steady_tps')}, the least-squares referee "
+        f"{ref(tr, 'steady_tps')}). Between the runs, "
         f"agentload vs trie: uncached prompt tokens/s {ref(al, 'uncached_tps')} vs "
         f"{ref(tr, 'uncached_tps')}, cache hit {ref(al, 'cache_hit', 100, 1)}% vs "
         f"{ref(tr, 'cache_hit', 100, 1)}%, mean ITL {ref(al, 'itl_mean_ms', 1, 2)} vs "
