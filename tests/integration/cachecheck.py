@@ -10,8 +10,9 @@ bounded ways, and the checks allow exactly those:
 - Sharing across sessions: the ideal shares a common system prompt with every earlier
   session, an engine only with what is still resident. llama.cpp keeps one KV sequence per
   slot and copies nothing between busy slots, so a session's *first* call may miss the
-  shared prefix when it arrives while the session that wrote it is still running. Checked:
-  0 <= observed <= ideal + block size for first calls, and the run's total within 15% of
+  shared prefix when it arrives while the session that wrote it is still running, and
+  sessions starting together reach the engine in either order. Checked: 0 <= observed <=
+  (the largest first-call ideal) + block size for first calls, and the run's total within 15% of
   the ideal total (the profile's shared prefix is 128 tokens of ~300 per first call; with
   four sessions, missing it on three first calls is ~12% of the ideal total).
 """
@@ -45,7 +46,12 @@ def assert_cache_close(frame: pl.DataFrame, block: int, total_rel: float = 0.15)
     assert (later[S.CACHED_TOKENS] > 0).all(), "a later call found nothing cached" + shown
     first = report.filter(pl.col(S.CALL_INDEX) == 0)
     assert (first[S.CACHED_TOKENS] >= 0).all(), shown
-    assert (first["diff"] <= block).all(), "a first call cached more than ideal" + shown
+    # Sessions that start together may reach the engine in either order, so which first
+    # call finds the shared prefix is a race: bound each by the best first-call ideal.
+    best_first = first.select(pl.col(S.EXPECTED_CACHED_TOKENS).max()).item() or 0
+    assert (first[S.CACHED_TOKENS] <= best_first + block).all(), (
+        "a first call cached more than any first call could" + shown
+    )
     observed, ideal = (
         int(report[S.CACHED_TOKENS].sum()),
         int(report[S.EXPECTED_CACHED_TOKENS].sum()),
