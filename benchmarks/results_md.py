@@ -130,7 +130,7 @@ def ratio_line(results: Sequence[Json], key: str, label: str) -> str:
     ratios = [
         f"{r['client']} {agent[key] / r[key]:.1f}x"
         for r in results
-        if r is not agent and r.get(key) and not r.get("note")
+        if r is not agent and r.get(key) and not str(r.get("note", "")).startswith("closed")
     ]
     if not ratios:
         return ""
