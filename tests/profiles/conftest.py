@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT.parent / "shared" / "data" / "trie_agentic_coding_sample64.jsonl"
+# The first 64 rows of the public agentic-coding file (a copy of shared/data/...).
+SAMPLE = REPO_ROOT / "tests" / "data" / "trie_agentic_coding_sample64.jsonl"
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -33,7 +33,8 @@ from traceformat.schema import (
 from traceformat.sources import SourceFormat, load_profile_frame, sniff
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO.parent / "shared" / "data" / "trie_agentic_coding_sample64.jsonl"
+# The first 64 rows of the public agentic-coding file (a copy of shared/data/...).
+SAMPLE = REPO / "tests" / "data" / "trie_agentic_coding_sample64.jsonl"
 
 
 def jsonl(path: Path) -> list[Any]:
@@ -47,7 +48,7 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 
 
 def sample() -> Path:
-    assert SAMPLE.is_file(), f"{SAMPLE} is missing: CI must have shared/ beside the clone"
+    assert SAMPLE.is_file(), f"{SAMPLE} is missing"
     return SAMPLE
 
 
