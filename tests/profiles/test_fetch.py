@@ -53,11 +53,9 @@ def server(tmp_path: Path, trie_sample: Path) -> Iterator[_Server]:
         srv.thread.join()
 
 
-def test_fetch_downloads_pins_caches_and_rejects_a_changed_file(
-    server: _Server, tmp_path: Path, trie_sample: Path
-) -> None:
-    cache = tmp_path / "cache"
-    args = (
+def _fetch_args(server: _Server, cache: Path) -> tuple[str, ...]:
+    """`agentload profile fetch applied-compute` against the local server into `cache`."""
+    return (
         "profile",
         "fetch",
         "applied-compute",
@@ -66,6 +64,13 @@ def test_fetch_downloads_pins_caches_and_rejects_a_changed_file(
         "--cache-dir",
         str(cache),
     )
+
+
+def test_fetch_downloads_pins_caches_and_rejects_a_changed_file(
+    server: _Server, tmp_path: Path, trie_sample: Path
+) -> None:
+    cache = tmp_path / "cache"
+    args = _fetch_args(server, cache)
     first = run_cli(*args)
     digest = hashlib.sha256(trie_sample.read_bytes()).hexdigest()
     assert sorted(server.requests) == sorted(f"/workloads/{n}" for n in FILES)
@@ -93,32 +98,14 @@ def test_fetch_downloads_pins_caches_and_rejects_a_changed_file(
 
 def test_fetch_http_error_is_one_line(server: _Server, tmp_path: Path) -> None:
     (server.root / "workloads" / FILES[1]).unlink()
-    proc = run_cli(
-        "profile",
-        "fetch",
-        "applied-compute",
-        "--base-url",
-        server.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        check=False,
-    )
+    proc = run_cli(*_fetch_args(server, tmp_path / "c"), check=False)
     assert_one_line_error(proc, FILES[1], "HTTP 404")
 
 
 def test_fetch_refuses_to_pin_a_file_that_is_not_trie(server: _Server, tmp_path: Path) -> None:
     (server.root / "workloads" / FILES[2]).write_text("<html>rate limited</html>\n")
     cache = tmp_path / "c"
-    proc = run_cli(
-        "profile",
-        "fetch",
-        "applied-compute",
-        "--base-url",
-        server.url,
-        "--cache-dir",
-        str(cache),
-        check=False,
-    )
+    proc = run_cli(*_fetch_args(server, cache), check=False)
     assert_one_line_error(proc, FILES[2], "not a trie workload file")
     pins = json.loads((cache / "applied-compute" / PINS_FILE).read_text())
     assert FILES[2] not in pins and not (cache / "applied-compute" / FILES[2]).exists()

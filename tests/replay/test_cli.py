@@ -16,7 +16,7 @@ import pytest
 from tests.replay.conftest import replay
 from tests.replay.traces import write_trace
 from tests.replay.workloads import Shape, write_profile
-from tests.simhelper import running_sim
+from tests.simhelper import Sim, running_sim
 from traceformat import io
 from traceformat import schema as S
 
@@ -29,17 +29,16 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
+def _to_sim(source: str | Path, sim: Sim, out: Path) -> list[str]:
+    """SOURCE --target/--model of the running sim --out OUT."""
+    return [str(source), "--target", sim.url, "--model", sim.model, "--out", str(out)]
+
+
 def test_builtin_profile_by_name(tmp_path: Path) -> None:
     out = tmp_path / "r.arrow"
     with running_sim("--preset", "fast") as sim:
         proc = run_cli(
-            "code-qa",
-            "--target",
-            sim.url,
-            "--model",
-            sim.model,
-            "--out",
-            str(out),
+            *_to_sim("code-qa", sim, out),
             "--concurrency",
             "4",
             "--max-sessions",
@@ -118,18 +117,7 @@ def test_sigterm_leaves_partial_file(tmp_path: Path, workers: str) -> None:
     out = tmp_path / "r.arrow"
     with running_sim("--preset", "fast", "--token-interval-ms", "5") as sim:
         proc = subprocess.Popen(
-            [
-                *CLI,
-                str(tmp_path / "p.arrow"),
-                "--target",
-                sim.url,
-                "--model",
-                sim.model,
-                "--out",
-                str(out),
-                "--workers",
-                workers,
-            ],
+            [*CLI, *_to_sim(tmp_path / "p.arrow", sim, out), "--workers", workers],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -154,17 +142,7 @@ def test_summary_counts_errors(tmp_path: Path) -> None:
     write_profile(tmp_path / "p.arrow", Shape(sessions=2, calls=2, child=False, think_s=(0.01,)))
     out = tmp_path / "r.arrow"
     with running_sim("--preset", "fast", "--allow-faults") as sim:
-        proc = run_cli(
-            str(tmp_path / "p.arrow"),
-            "--target",
-            sim.url,
-            "--model",
-            sim.model,
-            "--out",
-            str(out),
-            "--header",
-            "X-Sim-Fault: http500",
-        )
+        proc = run_cli(*_to_sim(tmp_path / "p.arrow", sim, out), "--header", "X-Sim-Fault: http500")
     assert proc.returncode == 0, proc.stderr
     assert "4 requests, 0 ok" in proc.stderr
     assert "errors: http_5xx 4" in proc.stderr
