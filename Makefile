@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check $(PACKAGES) tests benchmarks
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict $(PACKAGES)
+	$(VENV)/bin/mypy --strict $(PACKAGES) benchmarks
 
 engine: $(STAMP)
 	$(VPY) -m tests.integration.build_engine --cache "$(ENGINE_CACHE)"

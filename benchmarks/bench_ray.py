@@ -84,7 +84,7 @@ def step(source: Path, target: str, out: Path, actors: int, rate: float, seconds
     loaded = io.read(path)
     diag = json.loads(loaded.metadata[S.META_DIAGNOSTICS.decode()])
     frame = loaded.frame
-    span_s = (frame[S.T_END_NS].max() - frame[S.T_SENT_NS].min()) / 1e9  # type: ignore[operator]
+    span_s = frame.select((pl.col(S.T_END_NS).max() - pl.col(S.T_SENT_NS).min()) / 1e9).item()
     done = frame.filter(pl.col(S.FINAL_CALL) & (pl.col(S.STATUS) == "ok")).height
     lag = diag["schedule_lag_ms"]
     achieved = diag["achieved_rate"] or 0.0
