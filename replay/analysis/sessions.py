@@ -2,7 +2,8 @@
 
 A session *completed* when its final call (FINAL_CALL) succeeded, none of its calls failed
 and none fell inside the warmup window: only completed sessions get a latency and a TTFAT.
-Session start = the send time of the session's first call (its first send).
+Session start = the send time of the session's first call (its first send); session
+latency ends at the last token of the final call (ARCHITECTURE.md), not at its stream end.
 """
 
 from __future__ import annotations
@@ -78,17 +79,27 @@ def theoretical_cache_hit_rate() -> pl.Expr:
     return rate.alias("theoretical_cache_hit_rate")
 
 
-def _final_ok(column: str) -> pl.Expr:
-    return pl.col(column).filter(pl.col(s.FINAL_CALL) & is_ok()).first()
+def _final_ok(column: str | pl.Expr) -> pl.Expr:
+    expr = pl.col(column) if isinstance(column, str) else column
+    return expr.filter(pl.col(s.FINAL_CALL) & is_ok()).first()
+
+
+def last_token_ns() -> pl.Expr:
+    """When a call's last content token arrived: T_SENT_NS + the last chunk offset for a
+    streamed call (CHUNK_OFFSETS_NS holds token-carrying chunks only), else T_END_NS (a
+    non-streamed call, or one without chunk offsets). The stream's end (T_END_NS) may come
+    later: a usage event and the end marker follow the last token."""
+    last = pl.col(s.T_SENT_NS) + pl.col(s.CHUNK_OFFSETS_NS).list.last()
+    return pl.coalesce(last, pl.col(s.T_END_NS)).alias("last_token_ns")
 
 
 def session_metrics(frame: F) -> F:
     """One row per session (all rows, warmup included, are needed to judge completeness).
 
     Columns: calls, errors, warmup_calls, completed, first_send_ns, latency_s (first send ->
-    end of the final call), ttfat_s (first send -> first token of the final call),
-    max_ttft_ms, max_tpot_ms, prompt/completion/cached token sums, cache_hit_rate,
-    eligible_cache_hit_rate.
+    last token of the final call, see `last_token_ns`), ttfat_s (first send -> first token
+    of the final call), max_ttft_ms, max_tpot_ms, prompt/completion/cached token sums,
+    cache_hit_rate, eligible_cache_hit_rate.
     """
     first_send = pl.col(s.T_SENT_NS).min()
     completed = (
@@ -97,7 +108,7 @@ def session_metrics(frame: F) -> F:
         & ~pl.col(s.WARMUP).any()
         & _final_ok(s.T_END_NS).is_not_null()
     )
-    latency = (_final_ok(s.T_END_NS) - first_send).cast(pl.Float64) / NS_PER_S
+    latency = (_final_ok(last_token_ns()) - first_send).cast(pl.Float64) / NS_PER_S
     ttfat = (_final_ok(s.T_FIRST_TOKEN_NS) - first_send).cast(pl.Float64) / NS_PER_S
     ok_rows = is_ok() & ~pl.col(s.WARMUP)
     grouped = (

@@ -18,6 +18,7 @@ from replay.analysis import (
     eligible_cache_hit_rate,
     goodput,
     itl_samples,
+    last_token_ns,
     parse_slo,
     request_metrics,
     session_metrics,
@@ -150,7 +151,21 @@ def _session_rows() -> list[dict[str, Any]]:
         # session a: 3 calls; eligible = [0, 100 + 10, 150 + 20]
         request("a", 0, 0.0, 0.5, 1.0, completion=10, prompt=100, cached=0),
         request("a", 1, 2.0, 2.2, 3.0, completion=20, prompt=150, cached=100),
-        request("a", 2, 4.0, 4.5, 6.0, completion=5, prompt=200, cached=160, final_call=True),
+        # streamed final call: tokens at 4.5, 5.0 and 5.5 s; the stream ends at 6.0 s (usage
+        # event and end marker after the last token)
+        request(
+            "a",
+            2,
+            4.0,
+            4.5,
+            6.0,
+            completion=5,
+            prompt=200,
+            cached=160,
+            final_call=True,
+            chunk_offsets_ns=[500 * MS, 1000 * MS, 1500 * MS],
+            chunk_tokens=[1, 2, 2],
+        ),
         # session b: its final call failed
         request("b", 0, 1.0, 1.1, 2.0, completion=10, prompt=50, cached=10),
         request("b", 1, 3.0, None, None, completion=None, prompt=None, cached=None)
@@ -176,12 +191,40 @@ def test_session_latency_ttfat(apply: Apply) -> None:
     out = apply(session_metrics, frame(_session_rows())).sort(s.SESSION_ID)
     a, b = out.rows(named=True)
     assert a["completed"] and not b["completed"]
-    assert a["latency_s"] == pytest.approx(6.0)  # first send 0 -> final end 6
+    assert a["latency_s"] == pytest.approx(5.5)  # first send 0 -> final call's last token 5.5
     assert a["ttfat_s"] == pytest.approx(4.5)  # first send 0 -> final first token 4.5
     assert a["max_ttft_ms"] == pytest.approx(500.0)
     assert (a["calls"], a["errors"], a["completion_tokens"]) == (3, 0, 35)
     assert a["eligible_cache_hit_rate"] == pytest.approx(260 / 280)
     assert b["latency_s"] is None and b["ttfat_s"] is None and b["errors"] == 1
+
+
+def test_session_latency_ends_at_last_token(apply: Apply) -> None:
+    rows = [
+        # streamed: last token = sent 2.0 + last chunk offset 0.75 s = 2.75 s, end 3.5 s
+        request("s", 0, 1.0, 1.2, 1.5, chunk_offsets_ns=[200 * MS, 400 * MS]),
+        request(
+            "s",
+            1,
+            2.0,
+            2.25,
+            3.5,
+            final_call=True,
+            chunk_offsets_ns=[250 * MS, 500 * MS, 750 * MS],
+        ),
+        # not streamed (no chunk offsets): the response end is the last token
+        request("n", 0, 0.0, 1.0, 2.0, final_call=True),
+        # an empty chunk list (no token-carrying chunk) also falls back to the end
+        request("e", 0, 0.0, None, 0.5, completion=0, final_call=True, chunk_offsets_ns=[]),
+    ]
+    out = apply(session_metrics, frame(rows)).sort(s.SESSION_ID)
+    got = dict(zip(out[s.SESSION_ID].to_list(), out["latency_s"].to_list(), strict=True))
+    assert got == {"e": pytest.approx(0.5), "n": pytest.approx(2.0), "s": pytest.approx(1.75)}
+    # TTFAT is unchanged: first send 1.0 -> final call's first token 2.25
+    assert out.filter(pl.col(s.SESSION_ID) == "s")["ttfat_s"].item() == pytest.approx(1.25)
+    # the expression alone, per row
+    lt = apply(lambda x: x.select(last_token_ns()), frame(rows))["last_token_ns"].to_list()
+    assert lt == [1400 * MS, 2750 * MS, 2 * SEC, SEC // 2]
 
 
 def test_warmup_session_not_completed(apply: Apply) -> None:
