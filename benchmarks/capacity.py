@@ -9,8 +9,10 @@ arrival is judged against the i-th slot: a stall shows, a client that falls behi
 without bound, a single late request overtaken by the next ones is partly masked.
 A step passes when the p99 lag is <= 2 ms, the achieved rate (requests / (last arrival -
 first arrival)) is >= 97% of R and nothing failed. The same test is applied to every
-client, so "its own equivalent" of schedule lag is the same quantity for all; agentload's
-own diagnostic (send - scheduled) is shown beside it.
+client that sends on a constant schedule (agentload, AIPerf, GuideLLM); agentload's own
+diagnostic (send - scheduled) is shown beside it. inference-perf's arrivals are Poisson-like,
+so it is judged by its own schedule_delay p99 instead (peers/inference_perf.py); trie has no
+rate mode and is not judged by any lag criterion (its closed-loop rate is reported).
 The first second of every step (from its first arrival) is warm-up for all clients and is
 not judged. The figure is the highest passing rate of the ladder.
 CPU: user + system seconds of the client's whole process tree (psutil, sampled every
@@ -62,6 +64,8 @@ class Capacity:
     cpu_s_per_1000: float | None = None  # at the best passing rate
     best_rate_relaxed: float | None = None  # with p99 lag <= RELAXED_LAG_MS
     ladder_top: bool = False  # the best rate is the top of the ladder (a lower bound)
+    closed_loop_rate: float | None = None  # closed-loop clients (trie): no lag criterion
+    own_lag_judged: bool = False  # judged by its own schedule-delay measure (inference-perf)
     steps: list[Step] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     error: str | None = None

@@ -98,43 +98,119 @@ CAPACITY_HEADER = [
 ]
 
 
+def tried_top(r: Json) -> float | None:
+    """The highest rate of the ladder actually tried for this client (None: closed loop)."""
+    rates = [float(s["rate"]) for s in r.get("steps", []) if s.get("rate") is not None]
+    return max(rates) if rates else None
+
+
+def tried_bottom(r: Json) -> float | None:
+    rates = [float(s["rate"]) for s in r.get("steps", []) if s.get("rate") is not None]
+    return min(rates) if rates else None
+
+
+def closed_loop_rate(r: Json) -> float | None:
+    """A closed-loop client's sustained rate (trie): it keeps no schedule, so no lag
+    criterion applies to it."""
+    if r.get("closed_loop_rate") is not None:
+        return float(r["closed_loop_rate"])
+    steps = r.get("steps", [])
+    if steps and all(s.get("rate") is None for s in steps):
+        return float(steps[0].get("achieved") or 0.0)
+    return None
+
+
+def bound(r: Json, key: str) -> tuple[str, float | None]:
+    """A rate figure and what it means: ("=", x) measured (the next step failed), (">=", x)
+    the top of the ladder tried passed, ("<", lowest) nothing passed, ("", None) no data."""
+    value = r.get(key)
+    if value is not None:
+        top = tried_top(r)
+        return (">=" if top is not None and float(value) >= top else "="), float(value)
+    low = tried_bottom(r)
+    return ("<", low) if low is not None else ("", None)
+
+
+def rate_cell(r: Json, key: str) -> str:
+    kind, value = bound(r, key)
+    if value is None:
+        return "none"
+    return (
+        {"=": "", ">=": ">= ", "<": "none (< "}[kind]
+        + f"{value:,.0f}"
+        + (")" if kind == "<" else "")
+    )
+
+
 def capacity_row(r: Json) -> list[str]:
-    best = r.get("best_rate")
-    best_s = "none" if best is None else f"{best:,.0f}"
-    if best is not None and r.get("ladder_top"):
-        best_s = ">= " + best_s
-    relaxed = r.get("best_rate_relaxed")
     steps = r.get("steps", [])
     failed = r.get("error") and not steps
     note = f"FAILED: `{r['error']}`" if failed else (r.get("note") or "")
-    if failed:
-        best_s = "–"
+    closed = closed_loop_rate(r)
     common = next((s for s in steps if s.get("rate") == COMMON_RATE), None)
-    if common is None and steps and steps[0].get("rate") is None:
-        common = steps[0]  # closed loop (trie): its only step
+    if failed:
+        cells = ["–", "–"]
+    elif closed is not None:
+        cells = [f"n/a (closed loop: {closed:,.0f} req/s max)"] * 2
+    else:
+        cells = [rate_cell(r, "best_rate"), rate_cell(r, "best_rate_relaxed")]
+    best_cpu = r.get("cpu_s_per_1000")
+    if closed is not None and steps:
+        best_cpu = steps[0].get("cpu_s_per_1000")
+        note = "; ".join(x for x in (note, f"CPU at its closed-loop {closed:,.0f} req/s") if x)
     return [
         r["client"],
         str(r.get("version")),
-        best_s,
-        "–" if failed else ("none" if relaxed is None else f"{relaxed:,.0f}"),
+        *cells,
         fmt(common.get("cpu_s_per_1000") if common else None, 2),
-        fmt(r.get("cpu_s_per_1000"), 2),
+        fmt(best_cpu, 2),
         note,
     ]
 
 
+def own_judged(r: Json) -> bool:
+    """Judged by its own schedule-delay measure instead of the referee's lag."""
+    return bool(r.get("own_lag_judged")) or "its own" in str(r.get("note", ""))
+
+
+def ratio(agent: Json, peer: Json, key: str) -> str | None:
+    """agentload's rate over the peer's, with the direction its bounds allow; None when
+    the bounds leave it open (both at the top of their ladders)."""
+    ak, a = bound(agent, key)
+    pk, p = bound(peer, key)
+    if a is None or p is None or ak == "<" or p == 0:
+        return None
+    x = f"{a / p:.1f}x"
+    if pk == "=":
+        return ("at least " if ak == ">=" else "") + x
+    if pk == "<":  # the peer passed nowhere on its ladder: its rate is below its lowest step
+        return "more than " + x
+    return None if ak == ">=" else "at most " + x  # peer's figure is a lower bound
+
+
 def ratio_line(results: Sequence[Json], key: str, label: str) -> str:
     agent = next((r for r in results if r["client"] == "agentload"), None)
-    if not agent or not agent.get(key):
+    if not agent or bound(agent, key)[0] in ("<", ""):
         return ""
-    ratios = [
-        f"{r['client']} {agent[key] / r[key]:.1f}x"
-        for r in results
-        if r is not agent and r.get(key) and not str(r.get("note", "")).startswith("closed")
-    ]
-    if not ratios:
-        return ""
-    return f"agentload's highest rate ({label}) relative to: " + ", ".join(ratios) + "."
+    ratios, open_ = [], []
+    for r in results:
+        if r is agent or closed_loop_rate(r) is not None or not r.get("steps"):
+            continue
+        value = ratio(agent, r, key)
+        own = " (judged by its own lag measure)" if own_judged(r) else ""
+        if value is None:
+            open_.append(r["client"])
+        else:
+            ratios.append(f"{r['client']} {value}{own}")
+    text = ""
+    if ratios:
+        text = f"agentload's highest rate ({label}) relative to: " + ", ".join(ratios) + "."
+    if open_:
+        text += (
+            f" Not comparable ({label}): {', '.join(open_)} and agentload both passed the top "
+            "of the ladder tried, so both figures are lower bounds."
+        )
+    return text.strip()
 
 
 def step_row(client: str, s: Json) -> list[str]:
@@ -148,21 +224,33 @@ def step_row(client: str, s: Json) -> list[str]:
         fmt(s.get("own_lag_p99_ms"), 3),
         fmt(s.get("cpu_s_per_1000"), 2),
         fmt(s.get("errors")),
-        "pass" if s.get("ok") else ("pass at 10 ms" if s.get("ok_relaxed") else "FAIL"),
+        verdict(s),
     ]
+
+
+def verdict(s: Json) -> str:
+    if s.get("rate") is None:
+        return "closed loop: not judged"
+    return "pass" if s.get("ok") else ("pass at 10 ms" if s.get("ok_relaxed") else "FAIL")
 
 
 def capacity(f: Json) -> str:
     c = f.get("capacity") or {}
     parts = [
         "## 1. Client capacity (fast sim, 16-token streamed completions)",
-        "Highest constant request rate of the ladder that the client keeps to, judged by the "
-        "sim's timing log for every client alike: p99 lag of the arrivals against the "
-        f"best-fitting constant schedule <= {fmt(c.get('lag_limit_ms'), 0)} ms, achieved rate "
-        ">= 97% of intended, no errors; the first second of each step is not judged. "
-        "CPU = user+system seconds of the client's process tree (psutil) per 1,000 "
-        "requests at that rate, start-up excluded. trie has no rate "
-        "mode: its figure is the closed-loop throughput it sustains.",
+        "Highest constant request rate of the ladder that the client keeps to. agentload, "
+        "AIPerf and GuideLLM are judged alike by the sim's timing log: p99 lag of the "
+        f"arrivals against the best-fitting constant schedule <= {fmt(c.get('lag_limit_ms'), 0)}"
+        " ms, achieved rate >= 97% of intended, no errors; the first second of each step is "
+        "not judged. inference-perf's `constant` load draws Poisson-like gaps, so no constant "
+        "schedule fits its arrivals: it is judged by its own `schedule_delay` p99 (column "
+        '"own lag") with the referee\'s achieved rate and error count. trie has no rate mode: '
+        "it runs closed loop, keeps no schedule and is not judged by any lag criterion; its "
+        'figure is the throughput it sustains. ">= X": X is the top of the ladder tried for '
+        'that client and passed, so the true figure is at least X; "none (< X)": the lowest '
+        "step tried, X, failed; otherwise the next step of the ladder failed. CPU = user+system "
+        "seconds of the client's process tree (psutil) per 1,000 requests at that rate, "
+        "start-up excluded.",
     ]
     if c.get("error"):
         parts.append(f"**Not run:** `{c['error']}`")
@@ -227,6 +315,32 @@ def side_row(s: Json) -> list[str]:
     ]
 
 
+def ttft_note(sides: Sequence[Json]) -> str:
+    """The "first calls" TTFT columns are over different sets of calls: say which."""
+
+    def n(side: Json | None, referee: bool = False) -> str:
+        src = ((side or {}).get("referee") or {}) if referee else (side or {})
+        value = src.get("first_calls")
+        return "?" if value is None else f"{value:,}"
+
+    lines = []
+    for variant in dict.fromkeys(str(s.get("variant", "default")) for s in sides):
+        by = {s["client"]: s for s in sides if str(s.get("variant", "default")) == variant}
+        tr, al = by.get("trie"), by.get("agentload")
+        lines.append(
+            f"- `{variant}`: trie, the first call of each of the {n(tr)} traces it completed "
+            f"within the run; sim log, every call with no cached token ({n(tr, True)} in "
+            f"trie's run, {n(al, True)} in agentload's); agentload, the first call of each of "
+            f"the {n(al)} sessions it started."
+        )
+    return (
+        "TTFT p50 of first calls is not over the same calls in every column, so trie's figure "
+        "is not comparable with the sim-log figure beside it (agentload's and the sim log's "
+        "sets differ less: first calls by position vs calls with no cached token):\n"
+        + "\n".join(lines)
+    )
+
+
 def agreement(f: Json) -> str:
     a = f.get("agreement") or {}
     parts = ["## 2. Agreement (agentic-coding sample, closed loop, default sim)"]
@@ -240,14 +354,15 @@ def agreement(f: Json) -> str:
         f"{fmt(cfg.get('duration_s'), 0)} s, each against a fresh `default` sim whose timing "
         "log is the referee; then a control pair for "
         f"{fmt(cfg.get('control_duration_s'), 0)} s against a `default` sim with "
-        "`--token-interval-ms` (every engine step lasts the same time, so the engine's pace "
-        "does not depend on how much prefill the clients' prompts cost). Steady state = slope "
+        f"`--token-interval-ms {fmt(cfg.get('control_step_ms'), 0)}` (every engine step lasts "
+        "the same time whatever it computes). Steady state = slope "
         "of cumulative completion tokens after dropping the first 20% of the run (trie: its "
         "own two-point slope of its workload accounting; agentload and the referee: "
         "least-squares slope over requests' end times)."
     )
     rows = [side_row(s) for s in a.get("sides", [])]
     parts.append(table(SIDE_HEADER, rows))
+    parts.append(ttft_note(a.get("sides", [])))
     crow = []
     for variant, checks in a.get("checks", {}).items():
         for name, value in checks.items():

@@ -78,6 +78,7 @@ def capacity(
     env: PeerEnv, tok: Path, sim_log: Path, rates: Sequence[float], duration: float, work: Path
 ) -> Capacity:
     cap = Capacity("inference-perf", env.version, note="judged by its own schedule_delay p99")
+    cap.own_lag_judged = True
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "config.yml"
     cfg.write_text(config(tok, "", rates, duration, work / "out"))

@@ -20,7 +20,12 @@ def fake_figures() -> dict[str, Any]:
         [1000.0, 2000.0],
     )
     peer_step = Step(100.0, 500, 99.5, 0.2, 1.5, 4.2, 0, True, None, True)
-    peer = summarize(Capacity("aiperf", "0.13.0", steps=[peer_step]), [100.0, 200.0])
+    peer_fail = Step(200.0, 1000, 150.0, 9.0, 30.0, 4.0, 0, False, None, False)
+    peer = summarize(Capacity("aiperf", "0.13.0", steps=[peer_step, peer_fail]), [100.0, 200.0])
+    # passes the top of the ladder it was given: a lower bound, in every column
+    capped = summarize(Capacity("inference-perf", "0.7.0", steps=[peer_step]), [100.0])
+    closed = Capacity("trie", "0.1.1", closed_loop_rate=265.0, cpu_s_per_1000=3.77)
+    closed.steps = [Step(None, 2330, 265.0, None, None, 3.77, 0, False)]
     broken = Capacity("guidellm", "0.8.1", error="ValueError: no such option --rate")
     side = {
         "steady_tps": 500.0,
@@ -72,7 +77,13 @@ def fake_figures() -> dict[str, Any]:
             "ladder": [100.0, 1000.0, 2000.0],
             "step_s": 5.0,
             "lag_limit_ms": 2.0,
-            "results": [agent.to_json(), peer.to_json(), broken.to_json()],
+            "results": [
+                agent.to_json(),
+                closed.to_json(),
+                peer.to_json(),
+                capped.to_json(),
+                broken.to_json(),
+            ],
         },
         "agreement": {
             "config": {
@@ -124,8 +135,17 @@ def test_results_md_has_a_table_per_benchmark_with_machine_versions_and_commands
     assert "| aiperf (PyPI) | 0.13.0 |" in text
     # capacity: the best passing rate stops at the first failing step; ratio vs the peer
     assert "| agentload | abc123 | 1,000 | 1,000 | 0.50 | 0.35 |" in text
-    assert "| aiperf | 0.13.0 | 100 | 100 | – | 4.20 |" in text
-    assert "agentload's highest rate (p99 lag <= 2 ms) relative to: aiperf 10.0x" in text
+    assert "| aiperf | 0.13.0 | 100 | 100 | 4.00 | 4.20 |" in text
+    assert "| inference-perf | 0.7.0 | >= 100 | >= 100 | – | 4.20 |" in text
+    # a lower bound on the peer's side leaves only an upper bound on the ratio
+    assert (
+        "agentload's highest rate (p99 lag <= 2 ms) relative to: aiperf 10.0x, "
+        "inference-perf at most 10.0x." in text
+    )
+    # closed loop: not reported under a lag criterion it was not judged by
+    assert "| trie | 0.1.1 | n/a (closed loop: 265 req/s max) | n/a (closed loop: 265" in text
+    assert "| trie | – | 2,330 | 265.0 |" in text and "closed loop: not judged" in text
+    assert "trie 1" not in text.split("relative to:")[1].split("\n")[0]
     assert "agentload replay x" in text
     # a peer that failed is listed with its exact error, not dropped
     assert "FAILED: `ValueError: no such option --rate`" in text
@@ -138,6 +158,51 @@ def test_results_md_has_a_table_per_benchmark_with_machine_versions_and_commands
     # a failed section shows its error; storage ratios against the trace
     assert "**Not run:** `RuntimeError: proxy did not start`" in text
     assert "| JSONL, gzip -6 | 700,000 | 17,500 | 7.0x |" in text
+
+
+def test_ratios_follow_the_bounds() -> None:
+    from benchmarks.results_md import ratio
+
+    def client(best: float | None, rates: list[float]) -> dict[str, Any]:
+        return {"best_rate": best, "steps": [{"rate": r} for r in rates]}
+
+    top = client(3200.0, [1600.0, 3200.0])
+    exact = client(400.0, [400.0, 800.0])
+    capped = client(400.0, [200.0, 400.0])
+    nothing = client(None, [50.0, 100.0])
+    assert ratio(top, exact, "best_rate") == "at least 8.0x"
+    assert ratio(top, capped, "best_rate") is None  # both lower bounds: nothing follows
+    assert ratio(client(800.0, [800.0, 1600.0]), capped, "best_rate") == "at most 2.0x"
+    assert ratio(top, nothing, "best_rate") == "more than 64.0x"
+
+
+def test_agreement_explanation_is_computed_from_the_figures() -> None:
+    from benchmarks.agreement import explain
+
+    def side(client: str, own: float, ls: float, two: float, itl: float) -> dict[str, Any]:
+        ref = {"steady_tps": ls, "steady_tps_two_point": two, "itl_mean_ms": itl}
+        return {"client": client, "variant": "fixed", "steady_tps": own, "referee": ref}
+
+    trie = side("trie", 736.3, 771.7, 738.8, 15.2)
+    agent = side("agentload", 782.6, 782.6, 765.9, 15.0)
+    result = {
+        "config": {"control_step_ms": 15.0},
+        "sides": [trie, agent],
+        "checks": {"fixed": {"agentload_vs_trie": 782.6 / 736.3 - 1}},
+    }
+    text = explain(result)
+    assert "-0.3% from its own two-point estimator applied to the sim's log" in text
+    assert "(738.8)" in text and "(771.7)" in text
+    assert "comes mainly from their different estimators" in text
+    assert "prefill" not in text and "ITL above" not in text
+    # when the runs themselves differ, no estimator conclusion; the engine work is listed
+    agent["referee"] = {"steady_tps": 900.0, "steady_tps_two_point": 880.0, "itl_mean_ms": 17.0}
+    agent["steady_tps"] = 900.0
+    result["checks"]["fixed"]["agentload_vs_trie"] = 900.0 / 736.3 - 1
+    text = explain(result)
+    assert "mainly from their different estimators" not in text
+    assert "The runs themselves differ by more than 5%" in text
+    assert "Mean ITL above the nominal 15 ms step by more than 5%" in text
 
 
 def test_results_md_tolerates_missing_sections() -> None:
