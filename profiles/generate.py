@@ -7,6 +7,8 @@ reproduce the table closely. Structure (docs/profiles.md, "Built-in profiles"):
   (whole blocks, identical ids across sessions), then its own task tokens;
 - call i+1 appends call i's output and tool output to the prompt (history blocks keep
   their ids; the trailing partial block gets a fresh id once it grows);
+- ids are sequential inside the workload's own namespace (`id_namespace`: top 32 bits from
+  a hash of its name), so the three workloads never share an id;
 - agentic-coding's first tool call is slower (mean 7.3 s): tool latencies are a mixture
   of a first-call distribution and a residual fitted so the pooled table still holds;
 - sessions arrive as a Poisson process at the workload's stated rate (replay can override).
@@ -15,6 +17,7 @@ reproduce the table closely. Structure (docs/profiles.md, "Built-in profiles"):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,16 +148,33 @@ def draw(spec: WorkloadSpec, sessions: int) -> Draws:
     return Draws(turns, start, assistant, tool_output, [round(x, 3) for x in latency], final)
 
 
-class _BlockIds:
-    """Sequential block ids: shared prefix ids first, then fresh ones as prompts grow."""
+ID_SPACE_BITS: Final = 32  # ids of one workload: its namespace + 1 .. 2**32 - 1
 
-    def __init__(self, prefix_blocks: int) -> None:
-        self.prefix = list(range(1, prefix_blocks + 1))
+
+def id_namespace(name: str) -> int:
+    """The workload's id namespace: BLAKE2b-32 of its name, as a signed int, << 32.
+
+    Ids are namespace + 1, namespace + 2, ... (int64), so the built-in workloads never share
+    an id (replaying two of them together, or a merged profile, gives no false cross-workload
+    hits) and no id is a small integer like those of imported Mooncake files."""
+    digest = hashlib.blake2b(f"agentload builtin profile {name}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True) << ID_SPACE_BITS
+
+
+class _BlockIds:
+    """Sequential block ids in the workload's namespace: shared prefix ids first, then fresh
+    ones as prompts grow."""
+
+    def __init__(self, prefix_blocks: int, namespace: int) -> None:
+        self.namespace = namespace
+        self.prefix = [namespace + i for i in range(1, prefix_blocks + 1)]
         self.next_id = prefix_blocks + 1
 
     def fresh(self) -> int:
+        if self.next_id >= 1 << ID_SPACE_BITS:
+            raise OverflowError("built-in profile: block id namespace exhausted")
         self.next_id += 1
-        return self.next_id - 1
+        return self.namespace + self.next_id - 1
 
     def session(self) -> _SessionBlocks:
         return _SessionBlocks(self)
@@ -203,7 +223,7 @@ def build(name: str, sessions: int = SESSIONS) -> pl.DataFrame:
     spec = SPECS[name]
     d = draw(spec, sessions)
     rng = random.Random(spec.seed + 1)
-    blocks = _BlockIds(spec.prefix_tokens // BLOCK_SIZE)
+    blocks = _BlockIds(spec.prefix_tokens // BLOCK_SIZE, id_namespace(name))
     rows: list[dict[str, object]] = []
     arrival, turn = 0.0, 0
     for k in range(sessions):
@@ -228,6 +248,7 @@ def info_for(name: str) -> dict[str, object]:
         "reference": spec.reference.source,
         "estimate": spec.reference.estimate,
         "shared_prefix_tokens": spec.prefix_tokens,
+        "hash_id_namespace": id_namespace(name),
         "arrivals": {"process": "poisson", "rate_per_s": spec.arrival_rate_per_s},
     }
 

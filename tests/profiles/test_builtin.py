@@ -1,16 +1,20 @@
-"""Built-in profiles: agentic-coding matches the reference table; structure of all three."""
+"""Built-in profiles: agentic-coding matches the reference table; structure, id spaces and
+seeded regeneration of all three."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 
 import polars as pl
 import pytest
 
 from profiles import builtin, generate
+from tests.profiles.measure import measure
 from traceformat import schema as s
 from traceformat.errors import ConfigError
-from traceformat.io import read
+from traceformat.io import Loaded, read
 
 # ARCHITECTURE.md, "Reference statistics", agentic-coding: (mean, p50, p90).
 REFERENCE = {
@@ -23,28 +27,19 @@ REFERENCE = {
 }
 
 
-def _measure(frame: pl.DataFrame) -> dict[str, pl.Series]:
-    calls = frame.sort(s.SESSION_ID, s.CALL_INDEX).with_columns(
-        n=pl.len().over(s.SESSION_ID),
-        prev_out=pl.col(s.OUTPUT_TOKENS).shift(1).over(s.SESSION_ID),
-    )
-    last = pl.col(s.CALL_INDEX) == pl.col("n") - 1
-    first = calls.filter(pl.col(s.CALL_INDEX) == 0)
-    later = calls.filter(pl.col(s.CALL_INDEX) > 0)
-    return {
-        "tool turns": first["n"] - 1,
-        "starting prompt tokens": first[s.INPUT_TOKENS],
-        "assistant tokens per tool turn": calls.filter(~last)[s.OUTPUT_TOKENS],
-        "tool output tokens per turn": later[s.NEW_INPUT_TOKENS] - later["prev_out"],
-        "tool latency per turn (s)": later[s.THINK_S],
-        "final answer tokens": calls.filter(last)[s.OUTPUT_TOKENS],
-    }
+NAMES = ["agentic-coding", "code-qa", "office-work"]
+
+
+@functools.cache
+def _loaded(name: str) -> Loaded:
+    """The committed built-in file, read once per test session."""
+    return read(builtin.path(name), s.Kind.PROFILE)
 
 
 def test_agentic_coding_within_ten_percent_of_the_reference_table() -> None:
-    frame = read(builtin.path("agentic-coding"), s.Kind.PROFILE).frame
+    frame = _loaded("agentic-coding").frame
     assert frame[s.SESSION_ID].n_unique() == 1024
-    for name, series in _measure(frame).items():
+    for name, series in measure(frame).items():
         values = series.cast(pl.Float64).to_frame("v")
         got = values.select(
             pl.col("v").mean(),
@@ -57,9 +52,9 @@ def test_agentic_coding_within_ten_percent_of_the_reference_table() -> None:
     assert first_latency == pytest.approx(7.3, rel=0.10)  # the first tool call is slower
 
 
-@pytest.mark.parametrize("name", ["agentic-coding", "code-qa", "office-work"])
+@pytest.mark.parametrize("name", NAMES)
 def test_builtin_structure_and_shared_prefix(name: str) -> None:
-    loaded = read(builtin.path(name), s.Kind.PROFILE)
+    loaded = _loaded(name)
     frame, block = loaded.frame, int(loaded.metadata[s.META_BLOCK_SIZE.decode()])
     assert frame[s.SESSION_ID].n_unique() == 1024
     assert (frame[s.WORKLOAD] == name).all()
@@ -75,11 +70,36 @@ def test_builtin_structure_and_shared_prefix(name: str) -> None:
     assert math.isclose(1023 / arrivals[-1], rate, rel_tol=0.15)  # Poisson at the stated rate
 
 
+# Distinct ids of each workload; its ids in order of first use were exactly 1..N before each
+# workload got its own id space, so "namespace + 1..N in order of first use" below means the
+# sharing structure (shared prefix, history blocks) is unchanged, only shifted.
+DISTINCT_IDS = {"agentic-coding": 314_231, "code-qa": 220_536, "office-work": 731_524}
+
+
+def test_workloads_have_disjoint_id_spaces_and_unchanged_sharing() -> None:
+    seen: dict[str, set[int]] = {}
+    for name in NAMES:
+        loaded = _loaded(name)
+        namespace = generate.id_namespace(name)
+        assert loaded.info["hash_id_namespace"] == namespace
+        ids = loaded.frame.select(pl.col(s.HASH_IDS).explode().unique(maintain_order=True))
+        assert ids.height == DISTINCT_IDS[name]
+        local = ids[s.HASH_IDS] - namespace
+        assert local.equals(pl.int_range(1, ids.height + 1, eager=True), check_names=False)
+        seen[name] = set(ids[s.HASH_IDS].to_list())
+    for a, b in itertools.combinations(NAMES, 2):
+        assert seen[a].isdisjoint(seen[b]), (a, b)  # no false cross-workload prefix hits
+
+
 @pytest.mark.slow
-def test_committed_file_is_what_the_seeded_generator_makes() -> None:
-    committed = read(builtin.path("agentic-coding"), s.Kind.PROFILE).frame
-    fresh = generate.build("agentic-coding").select(committed.columns)
-    assert fresh.equals(committed)
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_file_is_what_the_seeded_generator_makes(name: str) -> None:
+    committed = _loaded(name)
+    fresh = generate.build(name)
+    assert sorted(fresh.columns) == sorted(committed.frame.columns)
+    assert fresh.select(committed.frame.columns).equals(committed.frame)
+    assert committed.info == generate.info_for(name)
+    assert committed.metadata[s.META_BLOCK_SIZE.decode()] == str(generate.BLOCK_SIZE)
 
 
 def test_unknown_builtin_name_is_a_config_error() -> None:
