@@ -443,7 +443,16 @@ def storage(f: Json) -> str:
         "zstd's long window does find the repeats within one file, at the price of a file that "
         "must be decompressed whole to read any call."
     )
-    parts.append("Commands:\n\n" + code([s.get("command", "")]))
+    cmds = [
+        f"# load driver (in-process in run_all; standalone equivalent):\n{s['driver_command']}"
+        if s.get("driver_command")
+        else "",
+        f"# upstream: {s['sim_command']}" if s.get("sim_command") else "",
+        "# capture proxy:\n" + s.get("command", "")
+        if s.get("driver_command")
+        else s.get("command", ""),
+    ]
+    parts.append("Commands:\n\n" + code([c for c in cmds if c]))
     return "\n\n".join(parts)
 
 

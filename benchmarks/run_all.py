@@ -185,11 +185,21 @@ def run(plan: Plan, only: set[str], work: Path) -> dict[str, Any]:
     figures["versions"] = {
         "agentload": git_revision(),
         "python": sys.version.split()[0],
+        "mitmproxy (capture, in .venv)": package_version("mitmproxy"),
         **{f"{name} (PyPI)": version for name, version in PEERS.items()},
     }
     figures["generated"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
     figures["runtime_s"] = time.monotonic() - start
     return figures
+
+
+def package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def _storage(plan: Plan, work: Path) -> dict[str, Any]:

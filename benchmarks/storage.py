@@ -23,6 +23,7 @@ import asyncio
 import gzip
 import json
 import random
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -50,7 +51,9 @@ class Storage:
     jsonl_gzip_bytes: int
     jsonl_zstd_bytes: int
     trace_rows: int
-    command: str
+    command: str  # the capture proxy
+    driver_command: str = ""  # the load driver (this module: aiohttp chat sessions)
+    sim_command: str = ""  # the upstream the proxy forwards to
 
     def per_call(self, total: int) -> float:
         return total / self.calls if self.calls else 0.0
@@ -152,9 +155,12 @@ def run(sessions: int, work: Path, seed: int = 1) -> Storage:
         asyncio.run(play(proxy.url, convs, lines))
         time.sleep(1.5)  # rows are flushed at least every second
         command = " ".join(proxy.proc.args) if isinstance(proxy.proc.args, list) else ""
+        sim_command = shlex.join(sim.argv)
     files = [p for p in out.glob("*.arrow") if p.stat().st_size]
     trace_rows = sum(read(p).frame.height for p in files)
     jsonl = b"\n".join(lines) + b"\n"
+    driver = [".venv/bin/python", "-m", "benchmarks.storage", "--sessions", str(len(convs))]
+    driver += ["--work", str(work), "--seed", str(seed)]
     return Storage(
         sessions=len(convs),
         calls=len(lines),
@@ -164,15 +170,20 @@ def run(sessions: int, work: Path, seed: int = 1) -> Storage:
         jsonl_zstd_bytes=len(zstandard.ZstdCompressor(level=3).compress(jsonl)),
         trace_rows=trace_rows,
         command=command,
+        driver_command=shlex.join(driver),
+        sim_command=sim_command,
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 sessions instead of 16")
+    parser.add_argument("--sessions", type=int, help="sessions (rows of the sample) to play")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated text")
     parser.add_argument("--work", type=Path, default=Path("/tmp/agentload-bench/storage"))
     args = parser.parse_args()
-    result = run(4 if args.quick else 16, args.work)
+    sessions = args.sessions or (4 if args.quick else 16)
+    result = run(sessions, args.work, args.seed)
     print(json.dumps(asdict(result), indent=1))
     for name in ("trace_bytes", "jsonl_bytes", "jsonl_gzip_bytes", "jsonl_zstd_bytes"):
         print(f"{name}: {result.per_call(getattr(result, name)):,.0f} bytes/call")
