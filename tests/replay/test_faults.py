@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,33 @@ def test_other_transports_classify_faults(fault_sim: Sim, tmp_path: Path, transp
         "stall": S.ErrorKind.TIMEOUT,
         None: None,
     }
+
+
+@pytest.mark.parametrize("transport", ["raw", "aiohttp", "httpx"])
+def test_client_errors_are_http_4xx(fault_sim: Sim, tmp_path: Path, transport: str) -> None:
+    """A 404 (a model the target does not serve) and a 400 (a request it rejects) become
+    http_4xx rows with the status and the server's message, without retries."""
+    write_profile(tmp_path / "p.arrow", Shape(sessions=2, calls=2, child=False, think_s=(0.01,)))
+    cases: dict[int, dict[str, Any]] = {
+        404: {"model": "no-such-model"},
+        400: {"headers": (("X-Sim-Fault", "no-such-fault"),)},
+    }
+    for status, options in cases.items():
+        needle = "no-such-model" if status == 404 else "no-such-fault"
+        result = replay(
+            tmp_path / "p.arrow",
+            fault_sim.url,
+            tmp_path / f"o{status}.arrow",
+            timeout=5.0,
+            transport=TransportChoice(transport),
+            **options,
+        )
+        rows = result.frame
+        assert rows.height == 4, status  # every call yields a row, no retries
+        assert rows[S.ERROR_KIND].to_list() == [S.ErrorKind.HTTP_4XX] * 4, rows[S.ERROR].to_list()
+        assert rows[S.HTTP_STATUS].to_list() == [status] * 4
+        errors = rows[S.ERROR].to_list()
+        assert all(e.startswith(f"HTTP {status}: ") and needle in e for e in errors), errors
+        assert rows[S.COMPLETION_TOKENS].is_null().all()
+        diagnostics = json.loads(result.metadata[S.META_DIAGNOSTICS.decode()])
+        assert diagnostics["errors"] == {S.ErrorKind.HTTP_4XX: 4}
