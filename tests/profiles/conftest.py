@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +14,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "tests" / "data" / "trie_agentic_coding_sample64.jsonl"
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`agentload ARGS` in a fresh interpreter (as a user runs it)."""
+def run_cli(
+    *args: str, check: bool = True, columns: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`agentload ARGS` in a fresh interpreter (as a user runs it); `columns` sets the
+    terminal width rich lays its tables out for (so wide tables do not wrap)."""
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
     proc = subprocess.run(
         [sys.executable, "-c", "from agentload.cli import main; main()", *args],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
         timeout=240,
+        env=env,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"agentload {' '.join(args)} failed:\n{proc.stderr}")
