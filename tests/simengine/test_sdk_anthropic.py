@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import anthropic
+import httpx
 import pytest
 
+from simengine.config import PRESETS
 from tests.simhelper import Sim
 
 TOOLS = [
@@ -54,24 +56,38 @@ def test_messages_non_stream(client: anthropic.Anthropic, fast_sim: Sim) -> None
     assert msg.content[0].type == "text" and msg.content[0].text
 
 
+def _prompt_ids(sim: Sim, system: str, question: str) -> list[int]:
+    """The sim's token ids of a /v1/messages prompt: Anthropic's system renders like a chat
+    system message (simengine/render.py), so /tokenize with messages gives the same ids."""
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    r = httpx.post(sim.url + "/tokenize", json={"model": sim.model, "messages": messages})
+    r.raise_for_status()
+    return list(r.json()["tokens"])
+
+
 def test_messages_cache_read_tokens(client: anthropic.Anthropic, fast_sim: Sim) -> None:
-    shared = " ".join(f"word{i}" for i in range(400))
-    usages = []
-    for question in ("first question?", "second question?"):
-        msg = client.messages.create(
+    shared = " ".join(f"cacheword{i}" for i in range(400))
+    questions = ("first question?", "second question?")
+    usages = [
+        client.messages.create(
             model=fast_sim.model,
             max_tokens=4,
             system=shared,
             messages=[{"role": "user", "content": question}],
-        )
-        usages.append(msg.usage)
+        ).usage
+        for question in questions
+    ]
+    first, second = (_prompt_ids(fast_sim, shared, q) for q in questions)
+    common = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
+    block = PRESETS["fast"].block_size
+    # the full blocks of the shared prefix; a prompt's last token is never served from cache
+    expected = min(common, len(second) - 1) // block * block
+    assert 1000 < expected <= common < len(second)  # 400 words of system prompt are shared
     assert usages[0].cache_read_input_tokens == 0
-    hit = usages[1].cache_read_input_tokens
-    assert hit is not None and hit > 0 and hit % 16 == 0
+    assert usages[0].input_tokens == len(first)
+    assert usages[1].cache_read_input_tokens == expected
     # Anthropic convention: input_tokens excludes cache reads
-    total = usages[1].input_tokens + hit
-    assert total == usages[0].input_tokens + (total - usages[0].input_tokens)
-    assert usages[1].input_tokens < usages[0].input_tokens
+    assert usages[1].input_tokens == len(second) - expected
 
 
 @pytest.mark.parametrize("stream", [False, True])
