@@ -11,6 +11,7 @@ from capture.apis import ParsedRequest, dumps, parse_request
 from capture.decode import make_decoder
 from capture.flowdata import RawCall
 from capture.responses import ResponseSummary, StreamSummary, summarize_json
+from capture.secrets import scrub_text
 from capture.session_keys import WORKLOAD_HEADER, group_key
 from capture.sse import parse_recorded
 from capture.stitch import Assignment, CallKeys, Stitcher
@@ -41,8 +42,10 @@ def _sse(raw: RawCall, summary: StreamSummary) -> Timing:
     times = [e.t_ns for e in events if add(e.event, e.data)]
     if malformed and summary.error is None:
         summary.error = f"malformed SSE: {malformed} unparseable block(s)"
+        summary.error_redacted = summary.error
     elif summary.bad_events and summary.error is None:
         summary.error = f"malformed SSE: {summary.bad_events} event(s) with invalid JSON"
+        summary.error_redacted = summary.error
     start = raw.t_request_start_ns
     # A body cut at agentload_max_record_mb reached the client whole: not a partial call.
     return Timing(
@@ -66,7 +69,11 @@ def read_response(raw: RawCall) -> tuple[ResponseSummary, Timing]:
         return _read_response(raw)
     except Exception as exc:  # a corrupt Content-Encoding stream, say
         end = raw.t_response_end_ns
-        return ResponseSummary(error=f"response unreadable: {exc}"[:300]), Timing(end, [], False)
+        summary = ResponseSummary(
+            error=f"response unreadable: {exc}"[:300],
+            error_redacted=f"response unreadable: {type(exc).__name__}",
+        )
+        return summary, Timing(end, [], False)
 
 
 def _read_response(raw: RawCall) -> tuple[ResponseSummary, Timing]:
@@ -82,20 +89,36 @@ def _read_response(raw: RawCall) -> tuple[ResponseSummary, Timing]:
     try:
         decoded = json.loads(body) if body else None
     except ValueError:
-        text = body[:300].decode("utf-8", "replace")
-        return ResponseSummary(error=f"response is not JSON: {text!r}", content=text), timing
+        # Scrubbed before it is cut, so a key straddling the cut is masked whole.
+        text = scrub_text(body[:600].decode("utf-8", "replace"))[:300]
+        summary = ResponseSummary(
+            error=f"response is not JSON: {text!r}",
+            error_redacted=f"response is not JSON: [redacted, {len(body)} bytes]",
+            content=text,
+        )
+        return summary, timing
     return summarize_json(raw.api, decoded), timing
 
 
-def _error(raw: RawCall, summary: ResponseSummary) -> str | None:
+def _error(
+    raw: RawCall, summary: ResponseSummary, request_error: tuple[str, str] | None, redact: bool
+) -> str | None:
+    """The error column: every error of the call, credential-shaped strings masked. Under
+    redact, text quoted from a body (provider messages, a non-JSON body) is left out: only
+    error types/codes, statuses, counts and lengths remain."""
     parts = []
+    if request_error is not None:
+        parts.append(request_error[1] if redact else request_error[0])
     if raw.proxy_error and not summary.complete:
-        parts.append(raw.proxy_error)
+        parts.append(raw.proxy_error)  # mitmproxy's own message (disconnects, timeouts)
+    error = summary.error_redacted if redact else summary.error
+    if summary.error is not None and error is None:  # a summary built without the safe form
+        error = "error: [redacted]"
     if raw.status is not None and raw.status >= 400:
-        parts.append(summary.error or f"HTTP {raw.status}")
-    elif summary.error:
-        parts.append(summary.error)
-    return "; ".join(parts) if parts else None
+        parts.append(error or f"HTTP {raw.status}")
+    elif error:
+        parts.append(error)
+    return scrub_text("; ".join(parts)) if parts else None
 
 
 class RowBuilder:
@@ -118,12 +141,13 @@ class RowBuilder:
         self.default_workload = default_workload
         self.redact = redact
 
-    def _request(self, raw: RawCall) -> tuple[ParsedRequest | None, str | None]:
+    def _request(self, raw: RawCall) -> tuple[ParsedRequest | None, tuple[str, str] | None]:
         try:
             body = make_decoder(raw.request_encoding)(raw.request_body)
             return parse_request(raw.api, body), None
         except Exception as exc:  # undecodable bytes of any kind (zlib, zstd, brotli, JSON)
-            return None, f"request body unreadable: {exc}"[:300]
+            full = f"request body unreadable: {exc}"[:300]
+            return None, (full, f"request body unreadable: {type(exc).__name__}")
 
     def build(self, raw: RawCall) -> dict[str, Any]:
         req, req_error = self._request(raw)
@@ -148,7 +172,7 @@ class RowBuilder:
             response_id=summary.response_id,
         )
         where = self.stitcher.assign(keys)
-        error = "; ".join(e for e in (req_error, _error(raw, summary)) if e) or None
+        error = _error(raw, summary, req_error, self.redact)
         return self._row(raw, req, summary, timing, where, error) | {
             S.REQUEST_CONTENT_IDS: part_ids,
             S.RESPONSE_CONTENT_ID: response_id,

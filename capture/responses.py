@@ -7,13 +7,26 @@ response through `summarize_json`. Both produce a `ResponseSummary`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from capture.secrets import scrub_text
 from capture.usage import Usage, parse_usage
 from traceformat.schema import Api
 
-__all__ = ["ResponseSummary", "StreamSummary", "error_text", "summarize_json"]
+__all__ = [
+    "ResponseSummary",
+    "StreamSummary",
+    "error_text",
+    "provider_error",
+    "redacted_detail",
+    "summarize_json",
+]
+
+# A provider's error type or code is kept under --redact-content only if it looks like an
+# identifier (invalid_request_error, rate_limit_exceeded, 429), never free text.
+_ERROR_KIND = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,9 @@ class ResponseSummary:
     error: str | None = None
     tool_call_ids: tuple[str, ...] = ()
     response_id: str | None = None
+    # `error` may quote the provider (or the body) and is scrubbed before it is written;
+    # `error_redacted` says the same without any of that text (for --redact-content).
+    error_redacted: str | None = None
     content: object = None  # JSON-able: the body, or the message assembled from a stream
     # The whole response arrived: a JSON body that parsed, or a stream's terminal event
     # ([DONE], message_stop, response.completed). A client closing the connection after
@@ -30,20 +46,36 @@ class ResponseSummary:
     complete: bool = False
 
 
-def error_text(body: object) -> str | None:
-    """The provider's error message in a decoded body or event, if it has one."""
+def redacted_detail(prefix: str, detail: str) -> str:
+    """A content-free stand-in for `prefix: detail`: the prefix and the detail's length."""
+    return f"{prefix}: [redacted, {len(detail)} chars]"
+
+
+def provider_error(body: object) -> tuple[str, str] | None:
+    """(message, content-free description) of the provider's error in a decoded body or
+    event, if it has one. The description keeps only the error type or code."""
     if not isinstance(body, dict):
         return None
     err = body.get("error")
     if isinstance(err, dict):
         kind = err.get("type") or err.get("code")
         msg = str(err.get("message", "")) or json.dumps(err)
-        return f"{kind}: {msg}" if kind else msg
+        if not kind:
+            return msg, redacted_detail("error", msg)
+        safe = str(kind) if _ERROR_KIND.fullmatch(str(kind)) else "error"
+        return f"{kind}: {msg}", redacted_detail(safe, msg)
     if isinstance(err, str):
-        return err
+        return err, redacted_detail("error", err)
     if body.get("type") == "error":
-        return json.dumps(body)[:500]
+        text = scrub_text(json.dumps(body))[:500]  # scrubbed before the cut
+        return text, redacted_detail("error", text)
     return None
+
+
+def error_text(body: object) -> str | None:
+    """The provider's error message in a decoded body or event, if it has one."""
+    found = provider_error(body)
+    return found[0] if found else None
 
 
 def _finish_of_choices(body: dict[str, Any]) -> str | None:
@@ -95,10 +127,12 @@ def summarize_json(api: Api, body: object) -> ResponseSummary:
     else:
         finish = _finish_of_choices(body)
     rid = body.get("id")
+    err = provider_error(body)
     return ResponseSummary(
         usage=parse_usage(api, body.get("usage")),
         finish_reason=str(finish) if finish is not None else None,
-        error=error_text(body),
+        error=err[0] if err else None,
+        error_redacted=err[1] if err else None,
         tool_call_ids=tool_ids,
         response_id=str(rid) if rid is not None else None,
         content=body,
@@ -118,6 +152,7 @@ class StreamSummary:
     usage: dict[str, Any] = field(default_factory=dict)
     finish: str | None = None
     error: str | None = None
+    error_redacted: str | None = None
     response_id: str | None = None
     final: dict[str, Any] | None = None  # Responses API: the response.completed object
     bad_events: int = 0
@@ -135,11 +170,11 @@ class StreamSummary:
         if not isinstance(obj, dict):
             self.bad_events += 1
             return False
-        err = error_text(obj) if event == "error" or "error" in obj else None
+        err = provider_error(obj) if event == "error" or "error" in obj else None
         if err is None and obj.get("type") == "error":
-            err = error_text(obj)
+            err = provider_error(obj)
         if err is not None:
-            self.error = err
+            self.error, self.error_redacted = err
             return False
         if self.api is Api.ANTHROPIC_MESSAGES:
             return self._anthropic(obj)
@@ -225,7 +260,8 @@ class StreamSummary:
                 self.final = resp
                 self._merge_usage(resp.get("usage"))
                 if kind == "response.failed":
-                    self.error = error_text(resp) or "response.failed"
+                    err = provider_error(resp) or ("response.failed", "response.failed")
+                    self.error, self.error_redacted = err
         elif kind == "response.created":
             resp = obj.get("response") or {}
             self.response_id = str(resp.get("id")) if isinstance(resp, dict) else None
@@ -249,6 +285,7 @@ class StreamSummary:
                 usage=parse_usage(self.api, self.usage),
                 finish_reason=done.finish_reason,
                 error=self.error or done.error,
+                error_redacted=self.error_redacted if self.error else done.error_redacted,
                 tool_call_ids=done.tool_call_ids,
                 response_id=done.response_id or self.response_id,
                 content=self.final,
@@ -258,6 +295,7 @@ class StreamSummary:
             usage=parse_usage(self.api, self.usage),
             finish_reason=self.finish,
             error=self.error,
+            error_redacted=self.error_redacted,
             tool_call_ids=self._tool_ids(),
             response_id=self.response_id,
             content=self._content(),

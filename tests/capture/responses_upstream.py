@@ -1,6 +1,7 @@
 """A small real HTTP server speaking the OpenAI Responses API (the sim has none), for the
 Responses acceptance test: turn 1 calls a function, turn 2 answers; SSE or JSON, optionally
-gzip-compressed. Run: python -m tests.capture.responses_upstream PORT"""
+gzip-compressed. Its chat completions endpoint only fails (the error-scrubbing test).
+Run: python -m tests.capture.responses_upstream PORT"""
 
 from __future__ import annotations
 
@@ -99,9 +100,30 @@ async def responses(request: web.Request) -> web.StreamResponse:
     return stream
 
 
+async def failing_chat(request: web.Request) -> web.StreamResponse:
+    """Errors whose text echoes the `x-test-echo` header (a key, say): a JSON error (401),
+    a non-JSON body (502) or an error event inside a 200 stream, per `x-test-error`."""
+    await request.read()
+    echo = request.headers.get("x-test-echo", "")
+    kind = request.headers.get("x-test-error", "json")
+    error = {"type": "invalid_request_error", "message": f"Incorrect API key provided: {echo}"}
+    if kind == "json":
+        return web.json_response({"error": error}, status=401)
+    if kind == "text":
+        return web.Response(text=f"<html>bad gateway: {echo}</html>", status=502)
+    stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await stream.prepare(request)
+    delta = {"choices": [{"index": 0, "delta": {"content": "partial"}}]}
+    await stream.write(f"data: {json.dumps(delta)}\n\n".encode())
+    await stream.write(f"data: {json.dumps({'error': error})}\n\n".encode())
+    await stream.write_eof()
+    return stream
+
+
 def main() -> None:
     app = web.Application()
     app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/chat/completions", failing_chat)
     print("responses upstream ready", flush=True)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.capture.proxyhelper import running_capture, running_mitmdump
-from tests.capture.tracehelper import wait_rows
+from tests.capture.tracehelper import decoded_bytes, wait_rows
 from tests.simhelper import Sim, running_sim
 from traceformat import schema as S
 
@@ -45,6 +45,8 @@ def test_mitmdump_script(sim: Sim, tmp_path: Path) -> None:
         assert ignored.status_code == httpx.get(sim.url + "/v1/models").status_code
         frame = wait_rows(tmp_path, 1)
     assert frame.height == 1
+    decoded = b"".join(decoded_bytes(p) for p in tmp_path.glob("*.arrow"))
+    assert b'"role":"assistant"' in decoded  # the decoded search does see content
     usage = [json.loads(line[6:]) for line in r.text.splitlines() if '"usage":{' in line]
     assert frame[S.WORKLOAD].to_list() == ["w1"]
     assert frame[S.COMPLETION_TOKENS].to_list() == [usage[-1]["usage"]["completion_tokens"]]
@@ -61,4 +63,6 @@ def test_regular_proxy_mode_with_redacted_content(sim: Sim, tmp_path: Path) -> N
     parts = frame[S.NEW_CONTENT][0].to_list()
     assert len(parts) == 3  # envelope, one message, response: ids and sizes only
     assert all(p[S.CONTENT_DATA] is None and p[S.CONTENT_SIZE] > 0 for p in parts)
-    assert b"via proxy" not in b"".join(p.read_bytes() for p in tmp_path.glob("*.arrow"))
+    decoded = b"".join(decoded_bytes(p) for p in tmp_path.glob("*.arrow"))
+    assert b"via proxy" not in decoded and b"chat.completion" not in decoded
+    assert b"/v1/chat/completions" in decoded  # the search does see what is stored

@@ -6,12 +6,13 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from capture.process import RowBuilder
 from capture.stitch import Stitcher, group_session_id
 from traceformat import schema as S
 from traceformat.content import ContentStore, content_table
-from traceformat.io import read
+from traceformat.io import read, read_table
 
 SECRET = "sk-agentload-SECRET-0123456789abcdefXYZ"  # never to be found in any output file
 
@@ -31,6 +32,16 @@ def row_builder(redact: bool = False) -> RowBuilder:
         default_workload="w",
         redact=redact,
     )
+
+
+def decoded_bytes(path: Path) -> bytes:
+    """A trace file's complete batches and metadata re-serialised *uncompressed*: the bytes
+    to search for text (the file itself is zstd-compressed, so grepping it proves nothing)."""
+    table, _ = read_table(path)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:  # no compression
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def load(out_dir: Path) -> pl.DataFrame:
