@@ -13,6 +13,7 @@ from tests.simhelper import running_sim
 from traceformat import schema as S
 
 MS = 1_000_000
+SEC = 1_000_000_000
 
 
 def _spans(rows: pl.DataFrame) -> pl.DataFrame:
@@ -90,3 +91,68 @@ def test_session_rate_and_max_sessions(tmp_path: Path) -> None:
     assert ((gaps - 50 * MS).abs() <= 1000).all()  # constant rate: 50 ms apart
     # Sent inside the first 0.12 s (sessions 0, 1 and 2 at 0, 50 and 100 ms): warmup.
     assert rows[S.WARMUP].to_list() == [True] * 3 + [False] * 4
+
+
+def test_max_think_caps_gaps(tmp_path: Path) -> None:
+    # Think times 0.05, 0.12, 0.2, 0.08 s capped at 0.05 s: every gap is min(think, 0.05);
+    # uncapped, most would be 30-150 ms longer. The child's 0.03 s stays below the cap.
+    profile = write_profile(tmp_path / "p.arrow", Shape(sessions=3, calls=5, child=True))
+    with running_sim("--preset", "fast") as sim:
+        result = replay(tmp_path / "p.arrow", sim.url, tmp_path / "o.arrow", max_think=0.05)
+    rows = result.frame.join(
+        profile.select(S.SESSION_ID, S.CALL_INDEX, S.THINK_S), on=[S.SESSION_ID, S.CALL_INDEX]
+    )
+    assert (rows[S.STATUS] == "ok").all()
+    prev_end = pl.col(S.T_END_NS).shift(1).over(S.SESSION_ID, order_by=S.CALL_INDEX)
+    gaps = (
+        rows.with_columns(prev_end=prev_end)
+        .filter(pl.col("prev_end").is_not_null())
+        .select(
+            pl.col(S.THINK_S),
+            ((pl.col(S.T_SENT_NS) - pl.col("prev_end")) / 1e9).alias("gap"),
+            pl.min_horizontal(pl.col(S.THINK_S), pl.lit(0.05)).alias("want"),
+        )
+    )
+    assert gaps.height == 3 * 4 + 1
+    assert (gaps[S.THINK_S] > 0.05).sum() >= 6  # the cap is exercised
+    late = gaps["gap"] - gaps["want"]
+    assert (late >= -1e-6).all(), gaps  # never early
+    assert late.max() <= 0.025, gaps  # and far below the uncapped think times
+    # The child starts its (uncapped, 0.03 s) think after the parent call that spawned it.
+    parent = rows.filter((pl.col(S.SESSION_ID) == "s00") & (pl.col(S.CALL_INDEX) == 1))
+    child = rows.filter((pl.col(S.SESSION_ID) == "s00-child") & (pl.col(S.CALL_INDEX) == 0))
+    child_gap = (child[S.T_SENT_NS].item() - parent[S.T_END_NS].item()) / 1e9
+    assert 0.03 - 1e-6 <= child_gap <= 0.03 + 0.025
+
+
+def test_duration_drains_in_flight_sessions(tmp_path: Path) -> None:
+    # Sessions of 3 calls x 60 tokens 2 ms apart (>= 0.4 s each) on 2 closed-loop slots,
+    # stopped after 1 s: by default (drain) the sessions in flight at the deadline run to
+    # their end, and no session starts after it.
+    write_profile(
+        tmp_path / "p.arrow",
+        Shape(sessions=2, calls=3, child=False, think_s=(0.02,), outputs=(60,)),
+    )
+    with running_sim("--preset", "fast", "--token-interval-ms", "2") as sim:
+        result = replay(
+            tmp_path / "p.arrow", sim.url, tmp_path / "o.arrow", concurrency=2, duration=1.0
+        )
+    rows = result.frame
+    assert result.metadata[S.META_COMPLETE.decode()] == "true"
+    assert (rows[S.STATUS] == "ok").all(), rows[S.ERROR_KIND].to_list()  # nothing cancelled
+    assert (rows[S.COMPLETION_TOKENS] == 60).all()
+    sessions = rows.group_by(S.SESSION_ID).agg(
+        pl.len().alias("calls"),
+        pl.col(S.FINAL_CALL).any().alias("final"),
+        pl.col(S.T_SCHEDULED_NS).min().alias("start"),
+        pl.col(S.T_END_NS).max().alias("end"),
+    )
+    assert sessions.height >= 2
+    assert (sessions["calls"] == 3).all() and sessions["final"].all()  # every one finished
+    # The run's epoch is at or before the first scheduled send, so its deadline is at or
+    # before first + 1 s: no session started at or after that, and some ended past it.
+    deadline = int(sessions["start"].min()) + SEC  # type: ignore[arg-type]
+    assert (sessions["start"] < deadline).all(), sessions
+    assert (sessions["end"] > deadline).any(), sessions
+    # Slots were refilled before the deadline: the 2 source sessions were cycled.
+    assert {split_cycled(s)[1] for s in sessions[S.SESSION_ID]} >= {0, 1}, sessions

@@ -227,3 +227,16 @@ def test_bulk_and_per_event_paths_agree(events: list[bytes], step: int) -> None:
     whole, pieces = StreamParser(), StreamParser()
     assert whole.feed(stream) == expected
     assert sum(pieces.feed(stream[i : i + step]) for i in range(0, len(stream), step)) == expected
+
+
+def test_think_scaled_then_capped(tmp_path: Path) -> None:
+    config = _config(tmp_path, think_scale=2.0, max_think=0.25)
+    assert [config.think_ns(t) for t in (0.0, 0.1, 0.125, 0.2, 30.0)] == [
+        0,
+        200_000_000,
+        250_000_000,
+        250_000_000,  # 0.4 s scaled, capped (capping before scaling would give 0.5 s)
+        250_000_000,
+    ]
+    assert _config(tmp_path, think_scale=0.5).think_ns(30.0) == 15_000_000_000  # no cap
+    assert _config(tmp_path, max_think=0.0).think_ns(1.0) == 0
