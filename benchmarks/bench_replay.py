@@ -1,12 +1,16 @@
 """Replay client throughput: the highest sustained streaming request rate on schedule.
 
-    .venv/bin/python -m benchmarks.bench_replay [--target sim|zero] [--rates 500,1000,...]
+    .venv/bin/python -m benchmarks.bench_replay [--targets sim,zero] [--workers 1,2]
+        [--rates 500,1000,...] [--duration S] [--transport raw|aiohttp|httpx] [--json FILE]
 
 For each rate of a ladder, replays single-call sessions (16-token streamed responses) at
 that session rate for a few seconds and checks the run's own diagnostics: p99 schedule lag
-<= 2 ms, achieved rate >= 97% of intended, no errors. Prints every step and the highest
-passing rate for one worker and for --workers 2, then TTFT p50 at concurrency 1 against a
-zero-latency server. Figures depend on the machine (and on anything else running on it).
+<= 2 ms, achieved rate >= 97% of intended, no errors. Prints every step (with client CPU
+per request: 1e6 / µs per request is the rate one worker core could carry) and the highest
+passing rate for each target (the fast sim, the zero-latency server) and worker count, then
+TTFT p50 at concurrency 1 against a zero-latency server. `--json` also writes every figure
+to a file (benchmarks.run_all reads it for RESULTS.md). Figures depend on the machine (and
+on anything else running on it).
 """
 
 from __future__ import annotations
@@ -139,25 +143,31 @@ def ladder(
     workers: int,
     duration: float,
     transport: TransportChoice = TransportChoice.AIOHTTP,
-) -> float:
+) -> tuple[float, list[dict[str, object]]]:
+    """(highest passing rate or 0, every step run)."""
     best = 0.0
+    steps: list[dict[str, object]] = []
     for rate in rates:
         profile = tmp / f"profile-{int(rate)}.arrow"
         write_profile(profile, sessions=int(rate * duration) + 10)
         result = step(url, model, profile, tmp / "out.arrow", rate, workers, duration, transport)
         print(json.dumps(result), flush=True)
+        steps.append(result)
         if result["ok"]:
             best = rate
         elif float(result["achieved"]) < 0.9 * rate:  # type: ignore[arg-type]
             break  # past the throughput limit: higher steps say nothing more
-    return best
+    return best, steps
 
 
-def transport_costs(url: str, model: str, tmp: Path, rate: float, duration: float) -> None:
+def transport_costs(
+    url: str, model: str, tmp: Path, rate: float, duration: float
+) -> list[dict[str, object]]:
     """Client CPU per request of each transport at one moderate rate: the per-core ceiling
     is about 1e6 / (µs per request), whatever else the machine is doing."""
     profile = tmp / "costs.arrow"
     write_profile(profile, sessions=int(rate * duration) + 10)
+    out: list[dict[str, object]] = []
     for transport in TransportChoice:
         result = step(url, model, profile, tmp / "c.arrow", rate, 1, duration, transport)
         us = int(result["cpu_us_per_request"])  # type: ignore[call-overload]
@@ -166,6 +176,8 @@ def transport_costs(url: str, model: str, tmp: Path, rate: float, duration: floa
             f"(ceiling ≈ {1e6 / us:,.0f} requests/s per core); {json.dumps(result)}",
             flush=True,
         )
+        out.append({"transport": transport.value, **result})
+    return out
 
 
 def wakeup_floor(n: int = 3000) -> tuple[float, float]:
@@ -185,7 +197,7 @@ def wakeup_floor(n: int = 3000) -> tuple[float, float]:
     return lags[n // 2], lags[int(n * 0.99)]
 
 
-def ttft_c1(url: str, model: str, tmp: Path, n: int = 1000) -> float:
+def ttft_c1(url: str, model: str, tmp: Path, n: int = 1000) -> dict[str, float]:
     profile = tmp / "ttft.arrow"
     write_profile(profile, sessions=n)
     config = ReplayConfig(
@@ -199,7 +211,11 @@ def ttft_c1(url: str, model: str, tmp: Path, n: int = 1000) -> float:
     )
     frame = io.read(run_replay(config)).frame
     ttft = (frame[S.T_FIRST_TOKEN_NS] - frame[S.T_SENT_NS]) / 1e6
-    return float(ttft.median())  # type: ignore[arg-type]
+    return {
+        "requests": float(frame.height),
+        "p50_ms": float(ttft.median()),  # type: ignore[arg-type]
+        "p99_ms": float(ttft.quantile(0.99)),  # type: ignore[arg-type]
+    }
 
 
 def main() -> None:
@@ -207,30 +223,70 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--target", choices=["sim", "zero"], default="sim", help="server for the rate ladder"
+        "--targets", default="sim", help="servers for the rate ladder, comma list of sim,zero"
     )
+    parser.add_argument("--target", dest="targets", help=argparse.SUPPRESS)  # old spelling
+    parser.add_argument("--workers", default="1,2", help="worker counts, comma list")
     parser.add_argument(
         "--rates",
         default="250,500,750,1000,1250,1500,1750,2000,2500,3000",
         help="comma-separated session rates to try, ascending",
     )
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per step")
+    parser.add_argument(
+        "--transport",
+        choices=[t.value for t in TransportChoice],
+        default=TransportChoice.RAW.value,
+        help="transport of the ladders (default: agentload replay's default)",
+    )
+    parser.add_argument("--costs-rate", type=float, default=200.0, help="0 skips the costs")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
+    targets = [t for t in args.targets.split(",") if t]
+    if unknown := set(targets) - {"sim", "zero"}:
+        parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    worker_counts = [int(w) for w in args.workers.split(",")]
     rates = [float(r) for r in args.rates.split(",")]
+    transport = TransportChoice(args.transport)
     model = "agentload-sim"
+    figures: dict[str, object] = {
+        "cores": os.cpu_count(),
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "rates": rates,
+        "duration_s": args.duration,
+        "transport": transport.value,
+        "lag_limit_ms": LAG_LIMIT_MS,
+        "tokens": TOKENS,
+    }
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
     p50, p99 = wakeup_floor()
+    figures["wakeup_floor_ms"] = {"p50": p50, "p99": p99}
     print(f"bare wake-up lateness on an idle loop: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
-    with tempfile.TemporaryDirectory() as tmp_name, server(args.target) as url:
-        tmp = Path(tmp_name)
-        transport_costs(url, model, tmp, 200.0, 3.0)
-        one = ladder(url, model, tmp, rates, 1, args.duration)
-        two = ladder(url, model, tmp, rates, 2, args.duration)
+    ladders: list[dict[str, object]] = []
+    costs: list[dict[str, object]] = []
+    for target in targets:
+        with tempfile.TemporaryDirectory() as tmp_name, server(target) as url:
+            tmp = Path(tmp_name)
+            if args.costs_rate > 0:
+                for row in transport_costs(url, model, tmp, args.costs_rate, 3.0):
+                    costs.append({"target": target, **row})
+            for workers in worker_counts:
+                best, steps = ladder(url, model, tmp, rates, workers, args.duration, transport)
+                ladders.append({"target": target, "workers": workers, "best": best or None,
+                                "steps": steps})  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_name, server("zero") as url:
         ttft = ttft_c1(url, model, Path(tmp_name))
-    print(f"highest on-schedule rate, 1 worker  ({args.target}): {one:.0f} requests/s")
-    print(f"highest on-schedule rate, 2 workers ({args.target}): {two:.0f} requests/s")
-    print(f"TTFT p50 at concurrency 1 (zero-latency server): {ttft:.3f} ms")
+    figures.update(ladders=ladders, transport_costs=costs, ttft_c1=ttft)
+    figures["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    for lad in ladders:
+        print(
+            f"highest on-schedule rate, {lad['workers']} worker(s) ({lad['target']}): "
+            f"{lad['best'] or 0:.0f} requests/s"
+        )
+    print(f"TTFT p50 at concurrency 1 (zero-latency server): {ttft['p50_ms']:.3f} ms")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

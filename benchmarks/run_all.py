@@ -1,14 +1,18 @@
 """Run every peer benchmark and regenerate benchmarks/RESULTS.md (`make bench`).
 
-    .venv/bin/python -m benchmarks.run_all [--quick] [--only capacity,agreement,capture,storage]
-                                           [--work DIR] [--out FILE]
+    .venv/bin/python -m benchmarks.run_all [--quick]
+        [--only capacity,agreement,capture,storage,replay] [--work DIR] [--out FILE]
+    .venv/bin/python -m benchmarks.run_all --render WORK/figures.json [--out FILE]
 
 1. client capacity (agentload, trie, AIPerf, GuideLLM, inference-perf vs the fast sim),
 2. agreement (trie vs agentload on the agentic-coding sample vs the default sim's log),
-3. capture overhead (benchmarks/bench_capture.py), 4. storage (trace vs gzip JSONL).
+3. capture overhead (benchmarks/bench_capture.py), 4. storage (trace vs gzip JSONL),
+5. replay client throughput (benchmarks/bench_replay.py: issue 4's target).
 Peers are installed on first use into ~/.cache/agentload/peers. A full run takes about
-15-20 minutes on 2 cores; `--quick` is a smoke run of a few minutes that writes to the
-work directory unless `--out` is given. The figures also go to WORK/figures.json.
+17-22 minutes on 2 cores; `--quick` is a smoke run of a few minutes that writes to the
+work directory unless `--out` is given. The figures also go to WORK/figures.json (written
+after every section, so a stopped run keeps what it measured); `--render` rebuilds
+RESULTS.md from such a file without measuring anything.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import datetime as dt
 import functools
 import json
 import shlex
+import subprocess
 import sys
 import time
 import traceback
@@ -37,7 +42,7 @@ from benchmarks.peers.venvs import PEERS, PeerEnv, ensure_all
 from benchmarks.results_md import render
 
 console = Console(stderr=True)
-SECTIONS = ("capacity", "agreement", "capture", "storage")
+SECTIONS = ("capacity", "agreement", "capture", "storage", "replay")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Plan:
     trie_s: float
     agreement: agreement.AgreementConfig
     storage_sessions: int
+    replay_rates: tuple[float, ...]  # bench_replay ladder, 1 and 2 workers, sim and zero
+    replay_step_s: float
 
 
 FULL = Plan(
@@ -67,6 +74,8 @@ FULL = Plan(
     trie_s=10.0,
     agreement=agreement.AgreementConfig(16, 120.0, 0.5, 60.0),
     storage_sessions=16,
+    replay_rates=(500, 1000, 1500, 2000, 3000, 4000),
+    replay_step_s=3.0,
 )
 QUICK = Plan(
     quick=True,
@@ -79,6 +88,8 @@ QUICK = Plan(
     trie_s=5.0,
     agreement=agreement.AgreementConfig(8, 30.0, 0.25, 20.0),
     storage_sessions=4,
+    replay_rates=(500, 1500),
+    replay_step_s=2.0,
 )
 
 
@@ -149,6 +160,27 @@ def capacity(plan: Plan, envs: dict[str, PeerEnv], work: Path) -> dict[str, Any]
     }
 
 
+def replay_throughput(plan: Plan, work: Path) -> dict[str, Any]:
+    """benchmarks/bench_replay.py as a subprocess (its own process, like a user's run)."""
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / "bench_replay.json"
+    out.unlink(missing_ok=True)
+    args = ["-m", "benchmarks.bench_replay", "--targets", "sim,zero", "--workers", "1,2"]
+    args += ["--rates", ",".join(f"{r:g}" for r in plan.replay_rates)]
+    args += ["--duration", f"{plan.replay_step_s:g}", "--json", str(out)]
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=1200
+    )
+    (work / "bench_replay.stdout").write_text(proc.stdout)
+    (work / "bench_replay.stderr").write_text(proc.stderr)
+    result: dict[str, Any] = {"command": shlex.join([".venv/bin/python", *args])}
+    if proc.returncode != 0 or not out.exists():
+        tail = [x for x in proc.stderr.splitlines() if x.strip()]
+        result["error"] = tail[-1] if tail else f"exit status {proc.returncode}"
+        return result
+    return {**result, **json.loads(out.read_text())}
+
+
 def run(plan: Plan, only: set[str], work: Path) -> dict[str, Any]:
     start = time.monotonic()
     figures: dict[str, Any] = {
@@ -170,17 +202,23 @@ def run(plan: Plan, only: set[str], work: Path) -> dict[str, Any]:
     ]
     if "capacity" in only:
         figures["capacity"] = section("capacity", lambda: capacity(plan, envs, work / "capacity"))
+        save(figures, work)
     if "agreement" in only:
         agreement_work = work / "agreement"
         figures["agreement"] = section(
             "agreement", lambda: agreement.run(plan.agreement, agreement_work)
         )
+        save(figures, work)
     if "capture" in only:
         figures["capture"] = section(
             "capture", lambda: capture_overhead.run(plan.quick, work / "capture")
         )
+        save(figures, work)
     if "storage" in only:
         figures["storage"] = section("storage", lambda: _storage(plan, work / "storage"))
+        save(figures, work)
+    if "replay" in only:
+        figures["replay"] = section("replay", lambda: replay_throughput(plan, work / "replay"))
     figures["machine"] = machine()
     figures["versions"] = {
         "agentload": git_revision(),
@@ -191,6 +229,11 @@ def run(plan: Plan, only: set[str], work: Path) -> dict[str, Any]:
     figures["generated"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
     figures["runtime_s"] = time.monotonic() - start
     return figures
+
+
+def save(figures: dict[str, Any], work: Path) -> None:
+    """Intermediate figures (renderable with --render) after each section."""
+    (work / "figures.json").write_text(json.dumps(figures, indent=1, default=str))
 
 
 def package_version(name: str) -> str:
@@ -216,7 +259,15 @@ def main() -> None:
         "--work", type=Path, default=Path("/tmp/agentload-bench"), help="scratch directory"
     )
     parser.add_argument("--out", type=Path, help="RESULTS.md path (default: see above)")
+    parser.add_argument(
+        "--render", type=Path, metavar="FIGURES_JSON", help="only rebuild RESULTS.md from a file"
+    )
     args = parser.parse_args()
+    if args.render:
+        out = args.out or ROOT / "benchmarks/RESULTS.md"
+        out.write_text(render(json.loads(args.render.read_text())))
+        console.print(f"wrote {out} from {args.render}")
+        return
     only = set(args.only.split(","))
     if unknown := only - set(SECTIONS):
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")

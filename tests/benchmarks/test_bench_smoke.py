@@ -129,7 +129,8 @@ def fake_figures() -> dict[str, Any]:
 
 def test_results_md_has_a_table_per_benchmark_with_machine_versions_and_commands() -> None:
     text = render(fake_figures())
-    for heading in ("## 1. Client capacity", "## 2. Agreement", "## 3. Capture", "## 4. Storage"):
+    for heading in ("## 1. Client capacity", "## 2. Agreement", "## 3. Capture", "## 4. Storage",
+                    "## 5. Replay client throughput"):  # fmt: skip
         assert heading in text
     assert "Fake CPU 9000" in text and "1.50, 1.20, 1.00" in text
     assert "| aiperf (PyPI) | 0.13.0 |" in text
@@ -203,6 +204,40 @@ def test_agreement_explanation_is_computed_from_the_figures() -> None:
     assert "mainly from their different estimators" not in text
     assert "The runs themselves differ by more than 5%" in text
     assert "Mean ITL above the nominal 15 ms step by more than 5%" in text
+
+
+def test_replay_section_reads_issue_4_target() -> None:
+    def st(rate: float, ok: bool, workers: int = 1) -> dict[str, Any]:
+        cpu = {str(w): 0.3 for w in range(workers)}
+        return {"rate": rate, "requests": int(rate * 3), "achieved": rate, "lag_p50_ms": 0.1,
+                "lag_p99_ms": 1.0 if ok else 5.0, "cpu": cpu, "runqueue_wait_s": cpu,
+                "cpu_us_per_request": 200, "errors": {}, "ok": ok}  # fmt: skip
+
+    figures = {
+        "replay": {
+            "command": ".venv/bin/python -m benchmarks.bench_replay --targets sim,zero",
+            "rates": [1000.0, 2000.0],
+            "duration_s": 3.0,
+            "transport": "raw",
+            "lag_limit_ms": 2.0,
+            "ladders": [
+                {"target": "sim", "workers": 1, "steps": [st(1000, True), st(2000, True)]},
+                {"target": "sim", "workers": 2, "steps": [st(1000, True, 2), st(2000, False, 2)]},
+                {"target": "zero", "workers": 1, "steps": [st(1000, False)]},
+            ],
+            "ttft_c1": {"requests": 1000, "p50_ms": 0.07, "p99_ms": 0.2},
+        }
+    }
+    text = render(figures)
+    assert "## 5. Replay client throughput" in text
+    assert "| fast sim | 1 | >= 2,000 | 0.30 | 200 | 5,000 |" in text
+    assert "| fast sim | 2 | 1,000 | 0.30 + 0.30 | 200 | 5,000 |" in text
+    assert "| zero-latency server | 1 | none (< 1,000) |" in text
+    assert "fast sim, 1 worker: highest rate on schedule >= 2,000 requests/s" in text
+    assert "500 per worker (target 1,500 per worker core): **not met** in this run" in text
+    assert "p50 0.070 ms, p99 0.200 ms (target p50 < 1 ms): **met**." in text
+    assert "bench_replay --targets sim,zero" in text
+    assert "**Not run:** `boom`" in render({"replay": {"error": "boom"}})
 
 
 def test_results_md_tolerates_missing_sections() -> None:
