@@ -11,17 +11,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from profiles import load as profile_load
 from profiles import transforms
 from replay.analysis.run import analyze_path
+from replay.config import ReplayConfig
 from replay.report.run_report import html_report
+from replay.report.sweep import SweepConfig
 from tests.analysis.browser import open_page
 from tests.simhelper import running_sim
 from traceformat import io
 from traceformat import schema as s
-from traceformat.errors import AgentloadError
+from traceformat.errors import AgentloadError, ConfigError
 
 RunCli = Callable[..., tuple[int, str, str]]
 
@@ -66,6 +69,65 @@ def test_sweep_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
     page = (out / "sweep.html").read_text()
     assert page.count('<figure class="chart"') == 2
     assert "<script" not in page
+
+
+def test_sweep_session_rates_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
+    source = _small_profile(tmp_path / "small.arrow")
+    out = tmp_path / "sweep"
+    with running_sim("--preset", "fast") as sim:
+        code, stdout, stderr = run_cli(
+            "sweep",
+            str(source),
+            "--target",
+            sim.url,
+            "--model",
+            sim.model,
+            "--session-rates",
+            "4,20",
+            "--max-sessions",
+            "4",
+            "--think-scale",
+            "0",
+            "--out-dir",
+            str(out),
+        )
+    assert code == 0, stderr
+    assert "Sweep points" in stdout and "Comparison" in stdout
+    for label, rate in (("r4", 4.0), ("r20", 20.0)):
+        path = out / f"{label}.arrow"
+        summary = analyze_path(path).summary
+        # open loop at the point's rate: 4 sessions (cycled past none), all completed
+        assert summary["sessions"]["total"] == summary["sessions"]["completed"] == 4
+        options = summary["info"]["options"]
+        assert (options["session_rate"], options["concurrency"]) == (rate, None)
+        assert summary["diagnostics"]["intended_rate"] == pytest.approx(rate)
+        rows = io.read(path).frame
+        starts = rows.filter(pl.col(s.CALL_INDEX) == 0).sort(s.T_SCHEDULED_NS)
+        gaps = starts[s.T_SCHEDULED_NS].diff().drop_nulls()
+        assert ((gaps - 1e9 / rate).abs() <= 1000).all(), gaps.to_list()  # constant rate
+    page = (out / "sweep.html").read_text()
+    assert page.count('<figure class="chart"') == 2
+    assert "r4" in page and "r20" in page
+
+
+def test_sweep_points_for_session_rates(tmp_path: Path) -> None:
+    base = ReplayConfig(
+        source=tmp_path,
+        target="http://127.0.0.1:1",
+        model="m",
+        out=tmp_path / "o.arrow",
+        concurrency=8,
+        max_sessions=5,
+    )
+    config = SweepConfig(base, tmp_path / "sw", session_rates=(0.5, 2.0))
+    points = config.points()
+    assert [label for label, _ in points] == ["r0.5", "r2"]
+    for (_, cfg), rate in zip(points, (0.5, 2.0), strict=True):
+        assert (cfg.session_rate, cfg.concurrency, cfg.max_sessions) == (rate, None, 5)
+        assert cfg.out == tmp_path / "sw" / f"r{rate:g}.arrow"
+    for bad in ((), (1.0, 0.0)):
+        with pytest.raises(ConfigError, match=r"--session-rates|exactly one"):
+            SweepConfig(base, tmp_path, session_rates=bad)
 
 
 @pytest.mark.slow
