@@ -152,13 +152,14 @@ ID_SPACE_BITS: Final = 32  # ids of one workload: its namespace + 1 .. 2**32 - 1
 
 
 def id_namespace(name: str) -> int:
-    """The workload's id namespace: BLAKE2b-32 of its name, as a signed int, << 32.
+    """The workload's id namespace: BLAKE2b-32 of its name, top bit cleared, << 32.
 
-    Ids are namespace + 1, namespace + 2, ... (int64), so the built-in workloads never share
-    an id (replaying two of them together, or a merged profile, gives no false cross-workload
-    hits) and no id is a small integer like those of imported Mooncake files."""
+    Ids are namespace + 1, namespace + 2, ... (positive int64, as Mooncake files require), so
+    the built-in workloads never share an id (replaying two of them together, or a merged
+    profile, gives no false cross-workload hits) and no id is a small integer like those of
+    imported Mooncake files."""
     digest = hashlib.blake2b(f"agentload builtin profile {name}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big", signed=True) << ID_SPACE_BITS
+    return (int.from_bytes(digest, "big") & 0x7FFF_FFFF) << ID_SPACE_BITS
 
 
 class _BlockIds:

@@ -84,6 +84,7 @@ def test_workloads_have_disjoint_id_spaces_and_unchanged_sharing() -> None:
         assert loaded.info["hash_id_namespace"] == namespace
         ids = loaded.frame.select(pl.col(s.HASH_IDS).explode().unique(maintain_order=True))
         assert ids.height == DISTINCT_IDS[name]
+        assert ids[s.HASH_IDS].min() > 2**32  # positive (Mooncake export), not small integers
         local = ids[s.HASH_IDS] - namespace
         assert local.equals(pl.int_range(1, ids.height + 1, eager=True), check_names=False)
         seen[name] = set(ids[s.HASH_IDS].to_list())
