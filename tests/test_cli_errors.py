@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from tests.traceformat.test_corrupt import damage_item_name, write_bad_offsets, write_samples
 from traceformat.errors import WrongKindError
 from traceformat.io import read, write_file
 from traceformat.schema import (
@@ -49,12 +50,14 @@ def agentload() -> str:
     return found
 
 
-def run_fails(*args: str) -> str:
-    """Run the CLI, check it failed cleanly, and return its single stderr line."""
+def run_fails(*args: str, status: int | None = None) -> str:
+    """Run the CLI, check it failed cleanly (with `status` if given), and return its single
+    stderr line."""
     proc = subprocess.run(
         [agentload(), *args], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode != 0, proc.stdout
+    assert status is None or proc.returncode == status, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr + proc.stdout
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
@@ -82,6 +85,25 @@ def test_corrupt_file(tmp_path: Path) -> None:
     cut.write_bytes(profile(tmp_path / "whole.arrow").read_bytes()[:40])
     line = run_fails("inspect", str(cut))
     assert str(cut) in line
+
+
+def test_damaged_batch(tmp_path: Path) -> None:
+    """Offsets that go backwards decode fine and used to segfault the CLI inside polars."""
+    path = write_bad_offsets(tmp_path / "bad.arrow")
+    line = run_fails("inspect", str(path), status=2)
+    assert line.startswith(f"error: {path}: corrupt file: record batch 0 is damaged"), line
+    assert "non-monotonic offset" in line
+
+
+def test_damaged_field_name_is_not_a_panic(tmp_path: Path) -> None:
+    """A list item name that is not UTF-8 used to make polars panic: a Rust backtrace on
+    stderr and a traceback."""
+    path = damage_item_name(write_samples(tmp_path)[0])
+    line = run_fails("inspect", str(path), status=2)
+    assert (
+        line
+        == f"error: {path}: corrupt file: a field name or field metadata in the schema is not UTF-8"
+    )
 
 
 def test_wrong_kind(tmp_path: Path) -> None:

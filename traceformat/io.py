@@ -3,7 +3,8 @@
 Live writers use the IPC *stream* format and flush whole record batches, so a process killed
 at any moment leaves a file whose every complete batch is readable; `read` recovers them and
 reports `truncated=True`. Finished files may be compacted to the IPC *file* format, which
-`polars.scan_ipc` can open lazily. `read` accepts both.
+`polars.scan_ipc` can open lazily. `read` accepts both, and fully validates every batch it
+reads: a damaged file is a CorruptFileError, never a crash inside polars.
 """
 
 from __future__ import annotations
@@ -264,7 +265,8 @@ def _write_ipc_file(target: Path, table: pa.Table, schema: pa.Schema) -> None:
 def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, bool]:
     """Every complete batch of an agentload stream or file, and whether it was truncated.
 
-    Checks only that the file is Arrow IPC; `read` checks kind, version and columns."""
+    Checks that the file is Arrow IPC and that every batch is internally consistent (see
+    `_validated`); `read` checks kind, version and columns."""
     source = Path(path)
     try:
         data = pa.memory_map(str(source)).read_buffer()  # zero-copy view of the file
@@ -276,12 +278,23 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, bool]:
     if data.slice(0, len(_FILE_MAGIC)).to_pybytes() == _FILE_MAGIC:
         try:
             reader = pa.ipc.open_file(data)
-            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
-            return pa.Table.from_batches(batches, schema=reader.schema), False
+            count = reader.num_record_batches
+            schema = _checked_schema(source, reader.schema)
         except (pa.ArrowException, OSError):
             # No valid footer (killed while compacting): the body is a plain stream after
             # the 8-byte magic, so recover its complete batches like a stream's.
             return _read_stream(source, data.slice(8))
+        batches: list[pa.RecordBatch] = []
+        for index in range(count):
+            try:
+                batch = reader.get_batch(index)
+            except (pa.ArrowException, OSError):
+                # A footer pointing at an undecodable batch: recover like a stream, which
+                # keeps the batches before it and reports the file truncated.
+                return _read_stream(source, data.slice(8))
+            if _validated(source, index, batch).num_rows:
+                batches.append(batch)
+        return pa.Table.from_batches(batches, schema=schema), False
     if data.slice(0, len(_CONTINUATION)).to_pybytes() != _CONTINUATION:
         raise CorruptFileError(f"{source}: not an agentload Arrow file (no Arrow IPC header)")
     return _read_stream(source, data)
@@ -291,20 +304,84 @@ def _read_stream(source: Path, data: pa.Buffer) -> tuple[pa.Table, bool]:
     try:
         reader = pa.ipc.open_stream(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as exc:
-        raise CorruptFileError(f"{source}: not an agentload Arrow file ({exc})") from None
+        raise CorruptFileError(f"{source}: not an agentload Arrow file ({_oneline(exc)})") from None
+    schema = _checked_schema(source, reader.schema)
     batches: list[pa.RecordBatch] = []
     broken = False
+    index = 0
     while True:
         try:
-            batches.append(reader.read_next_batch())
+            batch = reader.read_next_batch()
         except StopIteration:
             break
         except (pa.ArrowException, OSError):
             broken = True  # a batch cut short by a crash: keep what came before it
             break
+        # A batch that decodes but is invalid raises instead of ending recovery: see
+        # `_validated`. Empty batches (the writer's first) carry nothing to keep, and polars
+        # rejects some that Arrow accepts (a lone nonzero offset), so they are dropped.
+        if _validated(source, index, batch).num_rows:
+            batches.append(batch)
+        index += 1
     tail = data.slice(max(0, data.size - len(_END_OF_STREAM))).to_pybytes()
     truncated = broken or tail != _END_OF_STREAM
-    return pa.Table.from_batches(batches, schema=reader.schema), truncated
+    return pa.Table.from_batches(batches, schema=schema), truncated
+
+
+def _checked_schema(source: Path, schema: pa.Schema) -> pa.Schema:
+    """`schema` once every field name and field metadata, nested ones included, is UTF-8.
+
+    Arrow does not check this when reading, pyarrow raises UnicodeDecodeError on `.name`
+    and polars panics on import (a damaged list item name did, with a Rust backtrace on
+    stderr even though the panic was caught)."""
+    pending = list(schema)
+    while pending:
+        field = pending.pop()
+        try:
+            field.name.encode()
+            for key, value in (field.metadata or {}).items():
+                key.decode(), value.decode()
+        except UnicodeError:
+            raise CorruptFileError(
+                f"{source}: corrupt file: a field name or field metadata in the schema is not UTF-8"
+            ) from None
+        typ = field.type
+        if pa.types.is_dictionary(typ):
+            typ = typ.value_type
+        pending.extend(typ.field(i) for i in range(typ.num_fields))
+    return schema
+
+
+def _validated(source: Path, index: int, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` after a full check of its buffers (offsets in bounds and monotonic, UTF-8,
+    child lengths), or CorruptFileError naming the file and the batch.
+
+    Without it a damaged file that still decodes reaches polars, which trusts Arrow
+    invariants: a flipped byte in an offsets buffer gave segfaults and Rust panics ("max
+    string/binary length exceeded") in `pl.from_arrow` instead of an error.
+
+    Recovery semantics: a batch that fails to *decode* ends stream recovery (what a kill
+    mid-write leaves: the last message is cut short). A batch that decodes but fails this
+    check was written whole and damaged afterwards; no crash produces that, so it is an
+    error rather than a silent truncation that would drop the batches after it.
+
+    Cost (measured, 2 cores, loaded machine): about 1% of `read`. 0.5 ms for the built-in
+    office-work profile (43k rows; `read` 52 ms), 3 ms for a 100k-row result file with 10M
+    chunk offsets (71 MB; `read` 196 ms); UTF-8 checking of text runs at ~6 GB/s (17 ms
+    for 112 MB of content strings)."""
+    try:
+        batch.validate(full=True)
+    except (pa.ArrowException, ValueError) as exc:
+        raise CorruptFileError(
+            f"{source}: corrupt file: record batch {index} is damaged ({_oneline(exc)})"
+        ) from None
+    return batch
+
+
+def _oneline(exc: BaseException) -> str:
+    """An Arrow error message on one line, bounded (the CLI prints errors as one line)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def read(path: str | os.PathLike[str], kind: Kind | None = None) -> Loaded:
@@ -321,7 +398,13 @@ def read(path: str | os.PathLike[str], kind: Kind | None = None) -> Loaded:
     check_columns(table.schema, found_kind, where)
     check_required(table, found_kind, where)
     info = _info_of(source, metadata)
-    frame = pl.from_arrow(table.replace_schema_metadata(None), rechunk=True)
+    try:
+        frame = pl.from_arrow(table.replace_schema_metadata(None), rechunk=True)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, pa.ArrowException) as exc:
+        # Belt and braces: read_table validated every batch and the schema's names, so this
+        # should not happen, but a panic must not reach the user as a traceback. (A caught
+        # panic still prints its message to stderr, hence the checks before.)
+        raise CorruptFileError(f"{source}: corrupt file: {_oneline(exc)}") from None
     assert isinstance(frame, pl.DataFrame)
     return Loaded(frame, found_kind, version, metadata, info, truncated)
 
