@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,21 @@ class ResponseSummary:
     # ([DONE], message_stop, response.completed). A client closing the connection after
     # that (the OpenAI SDK stops reading at [DONE]) is not an aborted call.
     complete: bool = False
+
+
+# The C scanner that json.loads ends up in (typeshed does not declare the attribute).
+_scan: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009
+
+
+def loads(text: str) -> Any:
+    """`json.loads(text)`, minus its Python-level wrappers when the text is one JSON value
+    with no surrounding whitespace (every SSE event a provider sends); otherwise, and for
+    every error, json.loads itself decides (same result, same exceptions)."""
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 def redacted_detail(prefix: str, detail: str) -> str:
@@ -163,7 +179,7 @@ class StreamSummary:
             self.finished = True
             return False
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             self.bad_events += 1
             return False
@@ -189,17 +205,21 @@ class StreamSummary:
     def _openai(self, obj: dict[str, Any]) -> bool:
         if self.response_id is None and obj.get("id"):
             self.response_id = str(obj["id"])
-        self._merge_usage(obj.get("usage"))
+        usage = obj.get("usage")
+        if usage:
+            self._merge_usage(usage)
         output = False
-        for choice in obj.get("choices") or []:
+        chat = self.api is Api.OPENAI_CHAT
+        for choice in obj.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            if choice.get("finish_reason") is not None:
-                self.finish = str(choice["finish_reason"])
-            delta = choice.get("delta") if self.api is Api.OPENAI_CHAT else choice
+            finish = choice.get("finish_reason")
+            if finish is not None:
+                self.finish = str(finish)
+            delta = choice.get("delta") if chat else choice
             if not isinstance(delta, dict):
                 continue
-            piece = delta.get("content") if self.api is Api.OPENAI_CHAT else delta.get("text")
+            piece = delta.get("content") if chat else delta.get("text")
             if piece:
                 self.text.append(str(piece))
                 output = True
@@ -207,8 +227,10 @@ class StreamSummary:
             if thought:
                 self.reasoning.append(str(thought))
                 output = True
-            for call in delta.get("tool_calls") or []:
-                output = self._tool_delta(call) or output
+            calls = delta.get("tool_calls")
+            if calls:
+                for call in calls:
+                    output = self._tool_delta(call) or output
         return output
 
     def _tool_delta(self, call: object) -> bool:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SseEvent", "SseParser", "parse_recorded"]
 
 
-@dataclass(frozen=True, slots=True)
-class SseEvent:
+class SseEvent(NamedTuple):  # a tuple: several times cheaper to make than a dataclass
     event: str  # the `event:` field, "message" when absent
     data: str  # `data:` lines joined by newlines
     t_ns: int  # arrival time of the chunk that completed the event
@@ -57,6 +56,8 @@ class SseParser:
         return ([event] if event is not None else []), True
 
     def _parse_block(self, block: bytes, t_ns: int) -> SseEvent | None:
+        if block.startswith(b"data: ") and b"\n" not in block:  # the usual one-line event
+            return SseEvent("message", block[6:].decode("utf-8", "replace"), t_ns)
         name = "message"
         data: list[str] = []
         known = False
@@ -97,6 +98,8 @@ def parse_recorded(
         tail, cut = parser.close(end_ns)
         return events + tail, cut, parser.malformed
     ends = list(itertools.accumulate(len(c) for c in chunks))
+    if data.isascii():
+        return _parse_ascii(parser, data.decode("ascii"), ends, times, end_ns)
     events = []
     pos = 0
     while (i := data.find(b"\n\n", pos)) >= 0:
@@ -112,3 +115,29 @@ def parse_recorded(
         if event is not None:
             events.append(event)
     return events, cut, parser.malformed
+
+
+def _parse_ascii(
+    parser: SseParser, text: str, ends: list[int], times: list[int], end_ns: int
+) -> tuple[list[SseEvent], bool, int]:
+    """parse_recorded for an ASCII stream (most are: JSON escapes non-ASCII by default):
+    one decode and one split for the whole stream; character offsets are byte offsets."""
+    blocks = text.split("\n\n")
+    rest = blocks.pop()
+    events: list[SseEvent] = []
+    append = events.append
+    n_times = len(times)
+    pos = 0
+    for block in blocks:
+        end = pos + len(block)  # the blank line starts here
+        k = bisect.bisect_right(ends, end + 1)
+        t_ns = times[k] if k < n_times else end_ns
+        if block.startswith("data: ") and "\n" not in block:
+            append(SseEvent("message", block[6:], t_ns))
+        elif (event := parser._parse_block(block.encode(), t_ns)) is not None:
+            append(event)
+        pos = end + 2
+    rest = rest.strip("\n")
+    if rest and (event := parser._parse_block(rest.encode(), end_ns)) is not None:
+        events.append(event)
+    return events, bool(rest), parser.malformed

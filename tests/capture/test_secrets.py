@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 
 from capture.apis import parse_request
+from capture.secrets import _SECRET_PATTERN, scrub_text
 from traceformat.schema import Api
 
 KEY = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX"
@@ -24,3 +27,30 @@ def test_body_credentials_and_key_shaped_strings_are_masked() -> None:
     for secret in (KEY, "plain-looking-value", "another-value", "abcdefghijklmnopqrstu"):
         assert secret not in stored
     assert "my key is [redacted]" in parsed.messages[0]
+
+
+def test_prefilter_never_skips_a_match() -> None:
+    """scrub_text only runs the regex when a literal it needs is present: every key shape,
+    in any case where the pattern allows it, is still masked."""
+    keys = [
+        KEY,
+        "sk-ant-api03-" + "x" * 30,
+        "BeArEr abcdefghijklmnopqrstuvwxyz012",
+        "bearer\tabcdefghijklmnopqrstuvwxyz012==",
+        "AKIA" + "A" * 16,
+        "AIza" + "b" * 35,
+    ]
+    for key in keys:
+        assert _SECRET_PATTERN.search(key), key
+        assert scrub_text(f"pre {key} post") == f"pre {_SECRET_PATTERN.sub('[redacted]', key)} post"
+        assert key not in scrub_text(f"pre {key} post")
+    assert scrub_text("nothing to see " * 1000) == "nothing to see " * 1000
+
+
+def test_no_non_ascii_character_matches_bearer_case_insensitively() -> None:
+    # the prefilter lowercases to find "bearer": exact only if re's case folding of these
+    # letters agrees with str.lower over all of Unicode
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    for letter in "bear":
+        found = set(re.findall(f"(?i:{letter})", every))
+        assert {c.lower() for c in found} == {letter}, found

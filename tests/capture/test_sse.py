@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capture.sse import SseParser, parse_recorded
@@ -66,3 +66,38 @@ def test_whole_stream_parse_matches_incremental(cuts: list[int]) -> None:
         events, cut, malformed = parse_recorded(chunks, list(range(len(chunks))), 99)
         assert not cut and malformed == 0
         assert [(e.event, e.data, e.t_ns) for e in events] == _events(chunks)
+
+
+_PIECES = [
+    b"data: ",
+    b"data:",
+    b'{"x": 1}',
+    b"event: error",
+    b": note",
+    b"id: 7",
+    b"garbage",
+    b"\n",
+    b"\n\n",
+    b"\xc3\xa9",  # non-ASCII: the bytes path
+    b"\xff",  # invalid UTF-8
+    b"data: [DONE]",
+]
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=30),
+    st.lists(st.integers(min_value=1, max_value=40), max_size=10),
+)
+def test_recorded_parse_equals_incremental_parse(pieces: list[bytes], cuts: list[int]) -> None:
+    """parse_recorded (ASCII and bytes paths) = the incremental parser fed chunk by chunk."""
+    stream = b"".join(pieces)
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    times = list(range(10, 10 + len(chunks)))
+    parser = SseParser()
+    expected = [e for c, t in zip(chunks, times, strict=True) for e in parser.feed(c, t)]
+    tail, cut = parser.close(99)
+    events, got_cut, malformed = parse_recorded(chunks, times, 99)
+    assert events == expected + tail
+    assert (got_cut, malformed) == (cut, parser.malformed)
