@@ -175,7 +175,7 @@ class StreamSummary:
     finished: bool = False
 
     def add(self, event: str, data: str) -> bool:
-        if data.strip() == "[DONE]":
+        if not data.startswith("{") and data.strip() == "[DONE]":  # JSON events skip strip
             self.finished = True
             return False
         try:
@@ -223,6 +223,8 @@ class StreamSummary:
             if piece:
                 self.text.append(str(piece))
                 output = True
+                if chat and len(delta) == 1:  # {"content": ...}: nothing else to look for
+                    continue
             thought = delta.get("reasoning_content") or delta.get("reasoning")
             if thought:
                 self.reasoning.append(str(thought))

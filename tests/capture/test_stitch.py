@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+from capture import stitch
 from capture.session_keys import DEFAULT_SESSION_HEADERS, group_key
 from capture.stitch import CallKeys, Stitcher
 
@@ -100,3 +103,47 @@ def test_group_key_sources() -> None:
     assert group_key({}, {"prompt_cache_key": "k"}, names) == "prompt_cache_key=k"
     assert group_key({}, {"user": "alice"}, names) is None
     assert group_key({"x-mine": "v"}, {"prompt_cache_key": "k"}, ("x-mine",)) == "x-mine=v"
+
+
+class _ScanStitcher(Stitcher):
+    """The reference: finds idle sessions by scanning them all (the original _prune)."""
+
+    def _prune(self, now_ns: int) -> None:
+        idle = [
+            s
+            for s in self._sessions.values()
+            if s.calls and now_ns - s.calls[-1].t_end_ns > stitch._IDLE_NS
+        ]
+        for session in idle:
+            for name, key in session.keys:
+                if self._index[name].get(key, ("",))[0] == session.sid:
+                    del self._index[name][key]
+            del self._sessions[session.sid]
+            self._waiting.pop(session.sid, None)
+
+
+def test_pruning_idle_sessions_matches_a_full_scan() -> None:
+    rng = random.Random(7)
+    fast, ref = Stitcher("t"), _ScanStitcher("t")
+    t = 0
+    histories: list[tuple[str, ...]] = []
+    for n in range(12_000):
+        t += rng.choice((1, 1, 1, 50, 5_000, 600_000, 2_000_000)) * MS  # gaps up to ~33 min
+        if histories and rng.random() < 0.6:  # continue a recent history
+            msgs = (*rng.choice(histories[-50:]), f"m{n}")
+        else:
+            msgs = (f"s{n % 7}", f"u{n}")
+        histories.append(msgs)
+        keys = CallKeys(
+            t_start_ns=t,
+            t_end_ns=t + rng.randint(-3_000, 3_000) * MS,  # ends not in order
+            group_key=rng.choice((None, None, None, "g1", "g2")),
+            message_ids=msgs,
+            emitted_tool_ids=(f"c{n}",) if rng.random() < 0.2 else (),
+            tool_result_ids=frozenset({f"c{n - 1}"}) if rng.random() < 0.2 else frozenset(),
+        )
+        assert fast.assign(keys) == ref.assign(keys), n
+        if n % 1000 == 999:
+            assert fast._sessions.keys() == ref._sessions.keys()
+            assert fast._index == ref._index
+    assert len(ref._sessions) < 12_000  # pruning did happen
