@@ -1,6 +1,7 @@
 """CPU per recorded call of the capture addon, in-process and without any network.
 
     .venv/bin/python benchmarks/bench_addon_cpu.py [--calls 3000] [--repeat 3] [--profile]
+    .venv/bin/python benchmarks/bench_addon_cpu.py --history 40   # agent-sized requests
 
 Replays the full per-call path of `agentload capture` for synthetic calls shaped like the
 load of benchmarks/bench_capture.py (a small chat request, a streamed response of 16 tokens,
@@ -51,13 +52,20 @@ MODEL = "sim-model"
 WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "all")
 
 
-def request_body(stream: bool, tokens: int) -> bytes:
-    body = {
-        "model": MODEL,
-        "stream": stream,
-        "max_tokens": tokens,
-        "messages": [{"role": "user", "content": "benchmark the proxy please"}],
-    }
+def request_body(stream: bool, tokens: int, history: int = 0, i: int = 0) -> bytes:
+    """bench_capture's request; with `history`, an agent's: that many earlier turns of
+    ~1 KB each (the same for every call, as a session's history mostly is), then a new one."""
+    messages: list[dict[str, str]] = [
+        {
+            "role": ("user", "assistant")[k % 2],
+            "content": " ".join(WORDS[(k * 3 + j) % len(WORDS)] for j in range(200)),
+        }
+        for k in range(history)
+    ]
+    messages.append(
+        {"role": "user", "content": f"benchmark the proxy please {i if history else ''}"}
+    )
+    body = {"model": MODEL, "stream": stream, "max_tokens": tokens, "messages": messages}
     return json.dumps(body).encode()
 
 
@@ -101,11 +109,13 @@ def json_body(i: int, tokens: int) -> bytes:
     return json.dumps(body).encode()
 
 
-def make_flow(i: int, stream: bool, tokens: int) -> tuple[http.HTTPFlow, list[bytes]]:
+def make_flow(
+    i: int, stream: bool, tokens: int, history: int = 0
+) -> tuple[http.HTTPFlow, list[bytes]]:
     req = http.Request.make(
         "POST",
         "http://127.0.0.1:8000/v1/chat/completions",
-        request_body(stream, tokens),
+        request_body(stream, tokens, history, i),
         http.Headers(content_type="application/json", authorization="Bearer sk-bench"),
     )
     if stream:
@@ -157,16 +167,26 @@ Stages = tuple[float, float, float, float]
 
 
 def run(
-    calls: int, batch: int, stream: bool, tokens: int, redact: bool, profile: bool, repeat: int
+    calls: int,
+    batch: int,
+    stream: bool,
+    tokens: int,
+    redact: bool,
+    profile: bool,
+    repeat: int,
+    history: int,
 ) -> None:
     """Best of `repeat` runs per stage (the machine may be shared: the minimum is the cost)."""
-    runs = [_run_once(calls, batch, stream, tokens, redact, profile) for _ in range(repeat)]
+    runs = [
+        _run_once(calls, batch, stream, tokens, redact, profile, history) for _ in range(repeat)
+    ]
     t_hooks, t_build, t_write, t_close = (min(r[i] for r in runs) for i in range(4))
     kind = "streamed" if stream else "non-streamed"
     per = 1e6 / calls
     total = t_hooks + t_build + t_write
     print(f"\n{kind} chat completion, {tokens} tokens, {calls} calls, batches of {batch} rows,")
-    print(f"best of {repeat} runs{', redacted' if redact else ''}")
+    agent = f", {history} earlier turns in each request" if history else ""
+    print(f"best of {repeat} runs{', redacted' if redact else ''}{agent}")
     print(f"  hooks (proxy loop)            {t_hooks * per:8.1f} µs/call")
     print(f"  RowBuilder.build + content    {t_build * per:8.1f} µs/call")
     print(f"  sink batch write + flush      {t_write * per:8.1f} µs/call")
@@ -175,12 +195,12 @@ def run(
 
 
 def _run_once(
-    calls: int, batch: int, stream: bool, tokens: int, redact: bool, profile: bool
+    calls: int, batch: int, stream: bool, tokens: int, redact: bool, profile: bool, history: int
 ) -> Stages:
     with tempfile.TemporaryDirectory(prefix="bench-addon-") as tmp:
         bench = Bench(Path(tmp), redact)
-        flows = [make_flow(i, stream, tokens) for i in range(calls)]
-        warm = [make_flow(calls + i, stream, tokens) for i in range(50)]
+        flows = [make_flow(i, stream, tokens, history) for i in range(calls)]
+        warm = [make_flow(calls + i, stream, tokens, history) for i in range(50)]
         for f, c in warm:  # imports, caches, the first file's open
             bench.hooks(f, c)
         for raw in bench.take():
@@ -230,12 +250,22 @@ def main() -> None:
     parser.add_argument("--redact", action="store_true", help="--redact-content")
     parser.add_argument("--only", choices=("streamed", "plain"), default=None)
     parser.add_argument("--repeat", type=int, default=3, help="runs; the best is shown")
+    parser.add_argument("--history", type=int, default=0, help="earlier turns per request")
     parser.add_argument("--profile", action="store_true", help="cProfile hooks+build+write")
     args = parser.parse_args()
     for stream in (True, False):
         if args.only == ("plain" if stream else "streamed"):
             continue
-        run(args.calls, args.batch, stream, args.tokens, args.redact, args.profile, args.repeat)
+        run(
+            args.calls,
+            args.batch,
+            stream,
+            args.tokens,
+            args.redact,
+            args.profile,
+            args.repeat,
+            args.history,
+        )
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from capture.jsonspans import loads_with_spans
 from capture.secrets import scrub_text, scrub_value
 from traceformat.schema import Api
 
-__all__ = ["ParsedRequest", "classify", "dumps", "parse_request"]
+__all__ = ["ParsedRequest", "PartCache", "classify", "dumps", "parse_request"]
 
 # Request body field that carries the conversation, per API; everything else is the envelope.
 _CONVERSATION_FIELD: dict[Api, str] = {
@@ -85,22 +86,65 @@ def _tool_result_ids(api: Api, items: list[object]) -> frozenset[str]:
     return frozenset(ids)
 
 
-def parse_request(api: Api, body: bytes) -> ParsedRequest:
+class PartCache:
+    """Stored text of request parts by the raw JSON text they came from (a part's stored
+    text depends on nothing else), so a history resent every turn is not re-serialised and
+    re-scrubbed each time. Bounded by characters held; emptied when full."""
+
+    def __init__(self, max_chars: int = 32 << 20) -> None:
+        self._parts: dict[object, str] = {}
+        self._chars = 0
+        self.max_chars = max_chars
+
+    def lookup(self, key: object) -> str | None:
+        return self._parts.get(key)
+
+    def put(self, key: object, text: str, key_size: int) -> str:
+        if self._chars + key_size + len(text) > self.max_chars:
+            self._parts.clear()
+            self._chars = 0
+        self._parts[key] = text
+        self._chars += key_size + len(text)
+        return text
+
+
+def _cached_items(items: list[object], raws: list[str] | None, cache: PartCache) -> tuple[str, ...]:
+    if raws is None:  # the field is not an array: a bare string prompt, say
+        return tuple(dumps(scrub_value(item)) for item in items)
+    out = []
+    for raw, item in zip(raws, items, strict=True):
+        text = cache.lookup(raw)
+        out.append(text if text is not None else cache.put(raw, dumps(scrub_value(item)), len(raw)))
+    return tuple(out)
+
+
+def parse_request(api: Api, body: bytes, cache: PartCache | None = None) -> ParsedRequest:
     """Split a decoded JSON request body into envelope and messages; ValueError if not JSON."""
-    decoded = json.loads(body)
+    field = _CONVERSATION_FIELD[api]
+    decoded, spans = (
+        loads_with_spans(body, field) if cache is not None else (json.loads(body), None)
+    )
     if not isinstance(decoded, dict):
         raise ValueError("request body is not a JSON object")
-    field = _CONVERSATION_FIELD[api]
     items = _as_items(decoded.get(field))
     envelope = {k: v for k, v in decoded.items() if k != field}
     model = decoded.get("model")
     prev = decoded.get("previous_response_id")
+    if cache is None or spans is None:
+        envelope_text = dumps(scrub_value(envelope))
+        messages = tuple(dumps(scrub_value(item)) for item in items)
+    else:
+        key = tuple(sorted((k, v) for k, v in spans.members.items() if k != field))
+        envelope_text = cache.lookup(key) or cache.put(
+            key, dumps(scrub_value(envelope)), sum(len(k) + len(v) for k, v in key)
+        )
+        messages = _cached_items(items, spans.elements, cache)
     return ParsedRequest(
         api=api,
         model=str(model) if model is not None else None,
         stream=bool(decoded.get("stream", False)),
-        envelope=dumps(scrub_value(envelope)),
-        messages=tuple(dumps(scrub_value(item)) for item in items),
+        envelope=envelope_text,
+        messages=messages,
         roles=tuple(_role_of(item) for item in items),
         tool_result_ids=_tool_result_ids(api, items),
         previous_response_id=str(prev) if prev else None,

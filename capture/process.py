@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from capture.apis import ParsedRequest, dumps, parse_request
+from capture.apis import ParsedRequest, PartCache, dumps, parse_request
 from capture.decode import make_decoder
 from capture.flowdata import RawCall
 from capture.responses import ResponseSummary, StreamSummary, summarize_json
@@ -140,11 +140,12 @@ class RowBuilder:
         self.rules = tuple(rules)
         self.default_workload = default_workload
         self.redact = redact
+        self.parts = PartCache()  # request parts by raw text: histories repeat every turn
 
     def _request(self, raw: RawCall) -> tuple[ParsedRequest | None, tuple[str, str] | None]:
         try:
             body = make_decoder(raw.request_encoding)(raw.request_body)
-            return parse_request(raw.api, body), None
+            return parse_request(raw.api, body, self.parts), None
         except Exception as exc:  # undecodable bytes of any kind (zlib, zstd, brotli, JSON)
             full = f"request body unreadable: {exc}"[:300]
             return None, (full, f"request body unreadable: {type(exc).__name__}")
