@@ -141,6 +141,24 @@ class RowBuilder:
         self.default_workload = default_workload
         self.redact = redact
         self.parts = PartCache()  # request parts by raw text: histories repeat every turn
+        # Content ids of request parts, by text. The texts are PartCache's own str objects,
+        # whose hash Python keeps, so a resent part costs a dict lookup, not a BLAKE2b pass.
+        self._ids: dict[str, str] = {}
+        self._ids_chars = 0
+
+    def _part_id(self, text: str) -> str:
+        """store.add(text) without hashing a part the store already holds."""
+        cid = self._ids.get(text)
+        if cid is None:
+            cid = self.store.add(text, redact=self.redact)
+            if self._ids_chars > 32 << 20:
+                self._ids.clear()
+                self._ids_chars = 0
+            self._ids[text] = cid
+            self._ids_chars += len(text)
+        elif cid not in self.store:  # a new file: store it again
+            self.store.add(text, redact=self.redact)
+        return cid
 
     def _request(self, raw: RawCall) -> tuple[ParsedRequest | None, tuple[str, str] | None]:
         try:
@@ -153,14 +171,14 @@ class RowBuilder:
     def build(self, raw: RawCall) -> dict[str, Any]:
         req, req_error = self._request(raw)
         summary, timing = read_response(raw)
-        add = self.store.add
         part_ids: list[str] = []
         if req is not None:
-            part_ids = [add(req.envelope, redact=self.redact)]
-            part_ids += [add(m, redact=self.redact) for m in req.messages]
+            part_id = self._part_id
+            part_ids = [part_id(req.envelope)]
+            part_ids += [part_id(m) for m in req.messages]
         response_id = None
         if summary.content is not None:
-            response_id = add(dumps(summary.content), redact=self.redact)
+            response_id = self.store.add(dumps(summary.content), redact=self.redact)
         end = raw.t_response_end_ns or raw.t_request_start_ns
         keys = CallKeys(
             t_start_ns=raw.t_request_start_ns,
