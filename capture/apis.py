@@ -86,6 +86,11 @@ def _tool_result_ids(api: Api, items: list[object]) -> frozenset[str]:
     return frozenset(ids)
 
 
+# Below this size a body is parsed by json.loads alone: walking it for spans costs more than
+# serialising its few parts again.
+_CACHE_MIN_BYTES = 2048
+
+
 class PartCache:
     """Stored text of request parts by the raw JSON text they came from (a part's stored
     text depends on nothing else), so a history resent every turn is not re-serialised and
@@ -121,9 +126,10 @@ def _cached_items(items: list[object], raws: list[str] | None, cache: PartCache)
 def parse_request(api: Api, body: bytes, cache: PartCache | None = None) -> ParsedRequest:
     """Split a decoded JSON request body into envelope and messages; ValueError if not JSON."""
     field = _CONVERSATION_FIELD[api]
-    decoded, spans = (
-        loads_with_spans(body, field) if cache is not None else (json.loads(body), None)
-    )
+    if cache is None or len(body) < _CACHE_MIN_BYTES:
+        decoded, spans = json.loads(body), None
+    else:
+        decoded, spans = loads_with_spans(body, field)
     if not isinstance(decoded, dict):
         raise ValueError("request body is not a JSON object")
     items = _as_items(decoded.get(field))

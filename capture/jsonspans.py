@@ -20,8 +20,13 @@ __all__ = ["Spans", "loads_with_spans"]
 _WS = re.compile(r"[ \t\n\r]*")  # json.decoder.WHITESPACE
 
 
+_WS_CHARS = (" ", "\t", "\n", "\r")
+
+
 def _skip(text: str, i: int) -> int:
     """Index of the first non-whitespace character at or after i."""
+    if not text.startswith(_WS_CHARS, i):  # compact JSON: no regex call
+        return i
     m = _WS.match(text, i)
     return m.end() if m is not None else i
 
