@@ -162,19 +162,27 @@ class CaptureAddon:
             name = raw_name.decode("latin-1").lower()
             if name in names and name not in wanted:
                 wanted[name] = raw_value.decode("latin-1")
-        flow.metadata[_KEY] = RawCall(
+        raw = RawCall(
             api=api,
             path=req.path.split("?", 1)[0],
             t_request_start_ns=int(req.timestamp_start * 1e9),
             headers=wanted,
             request_encoding=wanted.pop("content-encoding", None),
         )
+        if req.stream is True:
+            # stream_large_bodies streams this body past the flow (raw_content stays None):
+            # pass it through a recorder instead, unchanged, to keep a copy.
+            req.stream = raw.request_recorder = ChunkRecorder(self._limit)
+        flow.metadata[_KEY] = raw
 
     @fail_open
     def request(self, flow: http.HTTPFlow) -> None:
         raw = flow.metadata.get(_KEY)
         if isinstance(raw, RawCall):
-            raw.request_body = flow.request.raw_content or b""
+            body = flow.request.raw_content
+            if body is None and raw.request_recorder is not None:
+                body = b"".join(raw.request_recorder.chunks)
+            raw.request_body = body or b""
 
     @fail_open
     def responseheaders(self, flow: http.HTTPFlow) -> None:

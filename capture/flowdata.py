@@ -48,6 +48,7 @@ class RawCall:
     response_type: str = ""
     response_encoding: str | None = None
     recorder: ChunkRecorder | None = None
+    request_recorder: ChunkRecorder | None = None  # a streamed request body (stream_large_bodies)
     buffered_body: bytes | None = None  # when the response was not streamed
     partial: bool = False
     proxy_error: str | None = None

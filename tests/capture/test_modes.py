@@ -47,6 +47,8 @@ def test_mitmdump_script(sim: Sim, tmp_path: Path) -> None:
     assert frame.height == 1
     decoded = b"".join(decoded_bytes(p) for p in tmp_path.glob("*.arrow"))
     assert b'"role":"assistant"' in decoded  # the decoded search does see content
+    # stream_large_bodies=1 streams the request body too: the addon still records it
+    assert b"via script" in decoded and frame[S.ERROR].to_list() == [None]
     usage = [json.loads(line[6:]) for line in r.text.splitlines() if '"usage":{' in line]
     assert frame[S.WORKLOAD].to_list() == ["w1"]
     assert frame[S.COMPLETION_TOKENS].to_list() == [usage[-1]["usage"]["completion_tokens"]]
