@@ -100,7 +100,7 @@ class Stitcher:
         self._seen = 0
         # (end of a session's call, session): the session's latest call is among them, so
         # idle sessions are found without scanning all sessions (a scan every 1000 calls
-        # cost O(sessions): ~200 µs per call after an hour of one-call sessions at 200/s).
+        # cost O(sessions): ~6 µs per call at 20,000 sessions, growing linearly).
         self._ends: list[tuple[int, str]] = []
         self._waiting: dict[str, None] = {}  # sessions with a recent call that emitted tools
 
