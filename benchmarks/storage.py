@@ -24,6 +24,7 @@ import gzip
 import json
 import random
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -150,6 +151,7 @@ def run(sessions: int, work: Path, seed: int = 1) -> Storage:
     convs = conversations(rows, seed)
     work.mkdir(parents=True, exist_ok=True)
     out = work / "trace"
+    shutil.rmtree(out, ignore_errors=True)  # files of an earlier run would count as this one's
     lines: list[bytes] = []
     with running_sim("fast", work / "sim.arrow") as sim, running_capture(sim.url, out) as proxy:
         asyncio.run(play(proxy.url, convs, lines))
@@ -158,6 +160,8 @@ def run(sessions: int, work: Path, seed: int = 1) -> Storage:
         sim_command = shlex.join(sim.argv)
     files = [p for p in out.glob("*.arrow") if p.stat().st_size]
     trace_rows = sum(read(p).frame.height for p in files)
+    if trace_rows != len(lines):
+        raise RuntimeError(f"trace holds {trace_rows} rows for {len(lines)} calls made")
     jsonl = b"\n".join(lines) + b"\n"
     driver = [".venv/bin/python", "-m", "benchmarks.storage", "--sessions", str(len(convs))]
     driver += ["--work", str(work), "--seed", str(seed)]
