@@ -38,26 +38,30 @@ def _small_profile(path: Path) -> Path:
     return path
 
 
-def test_sweep_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
+def _sweep(run_cli: RunCli, tmp_path: Path, *points: str) -> tuple[int, str, str]:
+    """`agentload sweep` of a small profile against a fresh fast sim, into tmp_path/sweep."""
     source = _small_profile(tmp_path / "small.arrow")
-    out = tmp_path / "sweep"
     with running_sim("--preset", "fast") as sim:
-        code, stdout, stderr = run_cli(
+        return run_cli(
             "sweep",
             str(source),
             "--target",
             sim.url,
             "--model",
             sim.model,
-            "--concurrency",
-            "1,3",
-            "--sessions-per-slot",
-            "1",
+            *points,
             "--think-scale",
             "0",
             "--out-dir",
-            str(out),
+            str(tmp_path / "sweep"),
         )
+
+
+def test_sweep_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
+    out = tmp_path / "sweep"
+    code, stdout, stderr = _sweep(
+        run_cli, tmp_path, "--concurrency", "1,3", "--sessions-per-slot", "1"
+    )
     assert code == 0, stderr
     assert "Sweep points" in stdout and "Comparison" in stdout
     c1, c3 = analyze_path(out / "c1.arrow").summary, analyze_path(out / "c3.arrow").summary
@@ -72,25 +76,10 @@ def test_sweep_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
 
 
 def test_sweep_session_rates_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
-    source = _small_profile(tmp_path / "small.arrow")
     out = tmp_path / "sweep"
-    with running_sim("--preset", "fast") as sim:
-        code, stdout, stderr = run_cli(
-            "sweep",
-            str(source),
-            "--target",
-            sim.url,
-            "--model",
-            sim.model,
-            "--session-rates",
-            "4,20",
-            "--max-sessions",
-            "4",
-            "--think-scale",
-            "0",
-            "--out-dir",
-            str(out),
-        )
+    code, stdout, stderr = _sweep(
+        run_cli, tmp_path, "--session-rates", "4,20", "--max-sessions", "4"
+    )
     assert code == 0, stderr
     assert "Sweep points" in stdout and "Comparison" in stdout
     for label, rate in (("r4", 4.0), ("r20", 20.0)):

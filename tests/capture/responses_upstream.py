@@ -5,8 +5,11 @@ Run: python -m tests.capture.responses_upstream PORT"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -126,6 +129,22 @@ def main() -> None:
     app.router.add_post("/v1/chat/completions", failing_chat)
     print("responses upstream ready", flush=True)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+
+
+@contextlib.contextmanager
+def serving() -> Iterator[str]:
+    """Run this server in a child process on a free port; yield its base URL."""
+    from tests.capture.proxyhelper import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "tests.capture.responses_upstream", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and "ready" in proc.stdout.readline()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,14 @@ put the key (and, with --redact-content, the text) into the decoded trace."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.capture.proxyhelper import free_port, running_capture
+from tests.capture.proxyhelper import running_capture
+from tests.capture.responses_upstream import serving
 from tests.capture.tracehelper import SECRET, decoded_bytes, wait_rows
 from traceformat import schema as S
 
@@ -23,15 +22,8 @@ KINDS = ("json", "text", "stream")
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "tests.capture.responses_upstream", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and "ready" in proc.stdout.readline()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving() as url:
+        yield url
 
 
 def _errors(upstream: str, out_dir: Path, *extra: str) -> tuple[list[str], bytes]:

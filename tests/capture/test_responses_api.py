@@ -4,8 +4,6 @@ proxy, against a small real Responses server (tests/capture/responses_upstream.p
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -13,7 +11,8 @@ import httpx
 import openai
 import pytest
 
-from tests.capture.proxyhelper import Proxy, free_port, running_capture
+from tests.capture.proxyhelper import Proxy, running_capture
+from tests.capture.responses_upstream import serving
 from tests.capture.tracehelper import SECRET, contents, load, rows_for, session_of
 from traceformat import schema as S
 
@@ -22,15 +21,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "tests.capture.responses_upstream", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and "ready" in proc.stdout.readline()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
