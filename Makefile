@@ -12,7 +12,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
-PACKAGES := traceformat capture profiles replay simengine agentload
+PACKAGES := providers traceformat capture profiles replay simengine agentload
 ENGINE_CACHE ?= $(HOME)/.cache/agentload/engine
 
 .PHONY: help venv lint typecheck test test-fast demo engine browser bench test-vllm clean

@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 
 from mitmproxy import ctx, exceptions, http
 
-from capture.apis import classify
 from capture.flowdata import ChunkRecorder, RawCall
 from capture.process import RowBuilder
 from capture.session_keys import DEFAULT_SESSION_HEADERS, WORKLOAD_HEADER
 from capture.sink import Sink, SinkStats
 from capture.stitch import Stitcher
 from capture.workload import parse_rule
+from providers.api import classify
 from traceformat.content import ContentStore
 
 __all__ = ["CaptureAddon"]

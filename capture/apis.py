@@ -1,4 +1,5 @@
-"""Which requests are LLM calls, and what their bodies hold (pure functions)."""
+"""Request bodies as capture stores them: scrubbed, canonical parts, cached by their raw
+text (pure functions; the wire format itself is `providers`'s)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,10 @@ from typing import Any
 
 from capture.jsonspans import loads_with_spans
 from capture.secrets import scrub_text, scrub_value
-from traceformat.schema import Api
+from providers.api import CONVERSATION_FIELD, Api
+from providers.requests import item_role, split, tool_result_ids
 
-__all__ = ["ParsedRequest", "PartCache", "classify", "dumps", "parse_request"]
-
-# Request body field that carries the conversation, per API; everything else is the envelope.
-_CONVERSATION_FIELD: dict[Api, str] = {
-    Api.OPENAI_CHAT: "messages",
-    Api.OPENAI_COMPLETIONS: "prompt",
-    Api.OPENAI_RESPONSES: "input",
-    Api.ANTHROPIC_MESSAGES: "messages",
-}
-
-
-def classify(method: str, path: str) -> Api | None:
-    """The API of an LLM call, or None for traffic that is passed through unrecorded."""
-    if method != "POST":
-        return None
-    p = path.split("?", 1)[0].rstrip("/")
-    if p.endswith("/chat/completions"):
-        return Api.OPENAI_CHAT
-    if p.endswith("/completions"):
-        return Api.OPENAI_COMPLETIONS
-    if p.endswith("/responses"):
-        return Api.OPENAI_RESPONSES
-    if p.endswith("/messages"):
-        return Api.ANTHROPIC_MESSAGES
-    return None
+__all__ = ["ParsedRequest", "PartCache", "dumps", "parse_request"]
 
 
 def dumps(value: object) -> str:
@@ -53,37 +31,6 @@ class ParsedRequest:
     tool_result_ids: frozenset[str]  # tool calls this request answers
     previous_response_id: str | None  # Responses API chaining
     body: dict[str, Any]  # the decoded body (for session keys); never written as is
-
-
-def _as_items(value: object) -> list[object]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return list(value)
-    return [value]  # a bare string prompt/input is one part
-
-
-def _role_of(item: object) -> str:
-    if isinstance(item, dict):
-        return str(item.get("role") or item.get("type") or "")
-    return "user"
-
-
-def _tool_result_ids(api: Api, items: list[object]) -> frozenset[str]:
-    ids: set[str] = set()
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        if api is Api.OPENAI_CHAT and item.get("role") == "tool":
-            ids.add(str(item.get("tool_call_id", "")))
-        elif api is Api.OPENAI_RESPONSES and item.get("type") == "function_call_output":
-            ids.add(str(item.get("call_id", "")))
-        elif api is Api.ANTHROPIC_MESSAGES and isinstance(item.get("content"), list):
-            for block in item["content"]:
-                if isinstance(block, dict) and block.get("type") == "tool_result":
-                    ids.add(str(block.get("tool_use_id", "")))
-    ids.discard("")
-    return frozenset(ids)
 
 
 # Below this size a body is parsed by json.loads alone: walking it for spans costs more than
@@ -125,15 +72,14 @@ def _cached_items(items: list[object], raws: list[str] | None, cache: PartCache)
 
 def parse_request(api: Api, body: bytes, cache: PartCache | None = None) -> ParsedRequest:
     """Split a decoded JSON request body into envelope and messages; ValueError if not JSON."""
-    field = _CONVERSATION_FIELD[api]
+    field = CONVERSATION_FIELD[api]
     if cache is None or len(body) < _CACHE_MIN_BYTES:
         decoded, spans = json.loads(body), None
     else:
         decoded, spans = loads_with_spans(body, field)
     if not isinstance(decoded, dict):
         raise ValueError("request body is not a JSON object")
-    items = _as_items(decoded.get(field))
-    envelope = {k: v for k, v in decoded.items() if k != field}
+    envelope, items = split(api, decoded)
     model = decoded.get("model")
     prev = decoded.get("previous_response_id")
     if cache is None or spans is None:
@@ -151,8 +97,8 @@ def parse_request(api: Api, body: bytes, cache: PartCache | None = None) -> Pars
         stream=bool(decoded.get("stream", False)),
         envelope=envelope_text,
         messages=messages,
-        roles=tuple(_role_of(item) for item in items),
-        tool_result_ids=_tool_result_ids(api, items),
+        roles=tuple(item_role(item) for item in items),
+        tool_result_ids=tool_result_ids(api, items),
         previous_response_id=str(prev) if prev else None,
         body=decoded,
     )

@@ -10,12 +10,12 @@ from typing import Any
 from capture.apis import ParsedRequest, PartCache, dumps, parse_request
 from capture.decode import make_decoder
 from capture.flowdata import RawCall
-from capture.responses import ResponseSummary, StreamSummary, summarize_json
 from capture.secrets import scrub_text
 from capture.session_keys import WORKLOAD_HEADER, group_key
-from capture.sse import parse_recorded
 from capture.stitch import Assignment, CallKeys, Stitcher
 from capture.workload import WorkloadRule, label_for
+from providers.sse import parse_recorded
+from providers.summary import ResponseSummary, StreamSummary, summarize_json
 from traceformat import schema as S
 from traceformat.content import ContentStore
 

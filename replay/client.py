@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from time import monotonic_ns
 from typing import Any
 
-from replay.sse import StreamError, StreamParser
+from providers.api import Api
+from providers.counter import StreamError, StreamParser
 from replay.transport import Transport, TransportError
 from traceformat import schema as S
 from traceformat.schema import ErrorKind
@@ -26,7 +27,7 @@ async def issue(
     path: str,
     body: bytes,
     headers: Mapping[str, str],
-    anthropic: bool,
+    api: Api,
     row: Row,
     emit: Callable[[Row], None],
 ) -> Row:
@@ -34,7 +35,7 @@ async def issue(
 
     A cancellation (no-drain stop, SIGINT) still emits a `cancelled` row before it
     propagates."""
-    parser = StreamParser(anthropic)
+    parser = StreamParser(api)
     offsets: list[int] = []
     counts: list[int] = []
     first = 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from providers.api import Api
 from traceformat.errors import ConfigError
 
 
@@ -21,6 +22,14 @@ class ApiChoice(enum.StrEnum):
     COMPLETIONS = "completions"
     CHAT = "chat"
     MESSAGES = "messages"
+
+    @property
+    def api(self) -> Api:
+        return {
+            ApiChoice.COMPLETIONS: Api.OPENAI_COMPLETIONS,
+            ApiChoice.CHAT: Api.OPENAI_CHAT,
+            ApiChoice.MESSAGES: Api.ANTHROPIC_MESSAGES,
+        }[self]
 
 
 class TransportChoice(enum.StrEnum):

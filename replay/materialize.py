@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
+from providers.api import ENDPOINTS
 from replay.config import ApiChoice
 from replay.plan import CallPlan, mix_hash
 
@@ -42,12 +43,6 @@ WORDS = (  # noqa: SIM905 - a word list reads better as prose
     "test movie north love support technology step baby computer type attention film tree "
     "source organization hair window evidence population truth song army range cell garden"
 ).split()
-
-ENDPOINTS = {
-    ApiChoice.COMPLETIONS: "/v1/completions",
-    ApiChoice.CHAT: "/v1/chat/completions",
-    ApiChoice.MESSAGES: "/v1/messages",
-}
 
 
 POOL_SIZE = 1 << 18
@@ -114,7 +109,7 @@ class Materializer:
 
     @property
     def endpoint(self) -> str:
-        return ENDPOINTS[self.api]
+        return ENDPOINTS[self.api.api]
 
     def blocks(
         self, session_id: str, call: CallPlan, hash_ids: tuple[int, ...] | None

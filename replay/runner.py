@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from time import monotonic_ns
 from typing import Any
 
+from providers.api import Api, classify, request_headers
 from replay.client import Row, issue
-from replay.config import ApiChoice, ArrivalMode, ReplayConfig
-from replay.materialize import ENDPOINTS, Materializer
+from replay.config import ArrivalMode, ReplayConfig
+from replay.materialize import Materializer
 from replay.pacer import sleep_until
 from replay.plan import Plan, SessionPlan, cycled_id, salt_hash_ids
 from replay.schedule import Admission
@@ -26,8 +27,8 @@ from traceformat import schema as S
 
 LEAD_NS = 20_000_000  # open loop: sessions start this early to build their first request
 
-# A request ready to send: path, body, headers, Anthropic stream?, the row to fill.
-type Prepared = tuple[str, bytes, dict[str, str], bool, Row]
+# A request ready to send: path, body, headers, its API, the row to fill.
+type Prepared = tuple[str, bytes, dict[str, str], Api, Row]
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,6 @@ class Runner:
         self._stopping = False
         self._sessions: set[asyncio.Task[None]] = set()
         self._admit_task: asyncio.Task[None] | None = None
-        anthropic = setup.materializer is not None and setup.materializer.api is ApiChoice.MESSAGES
-        self._anthropic_default = anthropic
 
     # -- lifecycle ------------------------------------------------------------------------
     async def run(self, admissions: Iterator[Admission], epoch_ns: int) -> None:
@@ -163,10 +162,10 @@ class Runner:
                 prepared = (
                     first if i == 0 and first else self._prepare(session, sid, parent, cycle, i)
                 )
-                path, body, headers, anthropic, row = prepared
+                path, body, headers, api, row = prepared
                 await sleep_until(due)
                 row[S.T_SCHEDULED_NS] = due
-                await issue(self.transport, path, body, headers, anthropic, row, self._emit)
+                await issue(self.transport, path, body, headers, api, row, self._emit)
                 end = row[S.T_END_NS]
                 for child in self.setup.plan.children.get((session.session_id, call.index), ()):
                     child_due = end + self.config.think_ns(child.calls[0].think_s)
@@ -197,14 +196,12 @@ class Runner:
         if mat is None:
             assert call.body is not None and call.endpoint is not None
             path, body = call.endpoint, call.body
-            anthropic = "/messages" in path
+            api = classify("POST", path) or Api.OPENAI_CHAT
         else:
             hashes = None if call.hash_ids is None else salt_hash_ids(call.hash_ids, cycle)
-            path, body = ENDPOINTS[mat.api], mat.body(sid, call, hashes)
-            anthropic = self._anthropic_default
-        if anthropic:
-            headers["anthropic-version"] = "2023-06-01"
-        return path, body, headers, anthropic, row
+            path, body, api = mat.endpoint, mat.body(sid, call, hashes), mat.api.api
+        headers.update(request_headers(api))
+        return path, body, headers, api, row
 
     def _emit(self, row: Row) -> None:
         sent = row.get(S.T_SENT_NS)

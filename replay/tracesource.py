@@ -15,17 +15,12 @@ from typing import Any
 
 import polars as pl
 
+from providers import requests
+from providers.api import Api
 from replay.plan import CallPlan, Plan, SessionPlan, assemble
 from traceformat import schema as S
 from traceformat.content import content_table, request_parts
 from traceformat.errors import FormatError
-
-MESSAGES_KEY: dict[str, str] = {
-    S.Api.OPENAI_CHAT: "messages",
-    S.Api.ANTHROPIC_MESSAGES: "messages",
-    S.Api.OPENAI_RESPONSES: "input",
-    S.Api.OPENAI_COMPLETIONS: "prompt",
-}
 
 
 def rebuild_body(
@@ -36,30 +31,19 @@ def rebuild_body(
     would otherwise stop wherever its own EOS falls)."""
     if not parts or any(p is None for p in parts):
         raise FormatError(f"{where}: request content is redacted or missing; cannot replay")
+    try:
+        kind = Api(api)
+    except ValueError:
+        raise FormatError(f"{where}: field {S.API}: unknown API kind {api!r}") from None
     envelope = json.loads(parts[0])  # type: ignore[arg-type]
     if not isinstance(envelope, dict):
         raise FormatError(f"{where}: request envelope is not a JSON object")
-    key = MESSAGES_KEY.get(api)
-    if key is None:
-        raise FormatError(f"{where}: field {S.API}: unknown API kind {api!r}")
-    messages = [json.loads(p) for p in parts[1:]]  # type: ignore[arg-type]
-    if key == "prompt" and len(messages) == 1:
-        envelope[key] = messages[0]
-    elif messages or key not in envelope:
-        envelope[key] = messages
-    envelope["model"] = model
-    envelope["stream"] = True
+    body = requests.rebuild(kind, envelope, [json.loads(p) for p in parts[1:]])  # type: ignore[arg-type]
+    body["model"] = model
+    requests.stream_usage(kind, body)
     if output_tokens:
-        for key in ("max_completion_tokens", "max_output_tokens"):
-            if key in envelope:
-                envelope[key] = output_tokens
-        if not any(k in envelope for k in ("max_completion_tokens", "max_output_tokens")):
-            envelope["max_tokens"] = output_tokens
-        envelope["min_tokens"] = output_tokens
-        envelope["ignore_eos"] = True
-    if api in (S.Api.OPENAI_CHAT, S.Api.OPENAI_COMPLETIONS):
-        envelope["stream_options"] = {"include_usage": True}
-    return envelope
+        requests.force_output_length(kind, body, output_tokens, extensions=True)
+    return body
 
 
 _TRACE_COLUMNS = (

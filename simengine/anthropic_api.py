@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from providers.api import Api
 from simengine import render
-from simengine.errors import ApiError, bad_request
+from simengine.errors import bad_request
 from simengine.jobs import (
     Codec,
     Job,
@@ -34,17 +35,8 @@ def _event(name: str, data: str) -> str:
     return f"event: {name}\ndata: {data}\n\n"
 
 
-def _usage(u: Usage) -> dict[str, Any]:
-    return {
-        "input_tokens": u.prompt - u.cached,
-        "output_tokens": u.completion,
-        "cache_read_input_tokens": u.cached,
-        "cache_creation_input_tokens": 0,
-    }
-
-
 class MessagesCodec(Codec):
-    endpoint = "/v1/messages"
+    api = Api.ANTHROPIC_MESSAGES
 
     def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
         model = check_model(body, ctx)
@@ -82,7 +74,7 @@ class MessagesCodec(Codec):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": _usage(Usage(usage.prompt, usage.cached, 1)),
+            "usage": self.usage(Usage(usage.prompt, usage.cached, 1)),
         }
         start = _event("message_start", _dumps({"type": "message_start", "message": message}))
         return start + _event("ping", '{"type": "ping"}')  # as Anthropic's API sends one
@@ -136,7 +128,7 @@ class MessagesCodec(Codec):
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": _STOP[job.plan.finish], "stop_sequence": None},
-            "usage": _usage(usage),
+            "usage": self.usage(usage),
         }
         out += _event("message_delta", _dumps(delta))
         return out + _event("message_stop", '{"type":"message_stop"}')
@@ -163,8 +155,5 @@ class MessagesCodec(Codec):
             "content": content,
             "stop_reason": _STOP[plan.finish],
             "stop_sequence": None,
-            "usage": _usage(usage),
+            "usage": self.usage(usage),
         }
-
-    def error_body(self, err: ApiError) -> dict[str, object]:
-        return err.anthropic_body()

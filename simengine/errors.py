@@ -1,15 +1,9 @@
-"""API errors: raised while handling a request, rendered as an OpenAI or Anthropic body."""
+"""API errors: raised while handling a request, rendered in the API's own error shape."""
 
 from __future__ import annotations
 
-from typing import Final
-
-# OpenAI error `type` -> Anthropic error `type`
-_ANTHROPIC_TYPES: Final = {
-    "invalid_request_error": "invalid_request_error",
-    "not_found_error": "not_found_error",
-    "server_error": "api_error",
-}
+from providers.api import Api
+from providers.errors import error_body
 
 
 class ApiError(Exception):
@@ -31,19 +25,9 @@ class ApiError(Exception):
         self.param = param
         self.code = code
 
-    def openai_body(self) -> dict[str, object]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-    def anthropic_body(self) -> dict[str, object]:
-        kind = _ANTHROPIC_TYPES.get(self.type, "invalid_request_error")
-        return {"type": "error", "error": {"type": kind, "message": self.message}}
+    def body(self, api: Api = Api.OPENAI_CHAT) -> dict[str, object]:
+        """The error as `api` words it."""
+        return error_body(api, self.message, type=self.type, param=self.param, code=self.code)
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from providers.api import ENDPOINTS, Api
+from providers.usage import usage_block
 from simengine import agentscript, outputs, tokenizer
 from simengine.agentscript import AgentScript
 from simengine.config import EngineConfig
@@ -144,8 +146,12 @@ class Usage:
 class Codec:
     """How one API parses a body and encodes responses; subclasses per endpoint."""
 
-    endpoint = ""
+    api: Api = Api.OPENAI_CHAT
     stream_content_type = "text/event-stream"
+
+    @property
+    def endpoint(self) -> str:
+        return ENDPOINTS[self.api]
 
     def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
         raise NotImplementedError
@@ -163,4 +169,7 @@ class Codec:
         raise NotImplementedError
 
     def error_body(self, err: ApiError) -> dict[str, object]:
-        return err.openai_body()
+        return err.body(self.api)
+
+    def usage(self, u: Usage) -> dict[str, Any]:
+        return usage_block(self.api, u.prompt, u.completion, u.cached)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from providers.api import Api
 from simengine import render
 from simengine.errors import bad_request
 from simengine.jobs import (
@@ -28,15 +29,6 @@ from simengine.jobs import (
 from simengine.outputs import Plan
 
 _DONE = "data: [DONE]\n\n"
-
-
-def _usage(u: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": u.prompt,
-        "completion_tokens": u.completion,
-        "total_tokens": u.prompt + u.completion,
-        "prompt_tokens_details": {"cached_tokens": u.cached},
-    }
 
 
 def _dumps(obj: object) -> str:
@@ -72,7 +64,7 @@ def _prompt_ids(body: dict[str, Any], ctx: SimContext) -> list[int]:
 
 
 class CompletionsCodec(Codec):
-    endpoint = "/v1/completions"
+    api = Api.OPENAI_COMPLETIONS
 
     def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
         model = check_model(body, ctx)
@@ -116,7 +108,7 @@ class CompletionsCodec(Codec):
         if job.include_usage:
             out += (
                 f'data: {{"id":"{job.rid}","object":"text_completion","created":{job.created},'
-                f'"model":{_dumps(job.model)},"choices":[],"usage":{_dumps(_usage(usage))}}}\n\n'
+                f'"model":{_dumps(job.model)},"choices":[],"usage":{_dumps(self.usage(usage))}}}\n\n'
             )
         return out + _DONE
 
@@ -134,12 +126,12 @@ class CompletionsCodec(Codec):
                     "finish_reason": job.plan.finish,
                 }
             ],
-            "usage": _usage(usage),
+            "usage": self.usage(usage),
         }
 
 
 class ChatCodec(Codec):
-    endpoint = "/v1/chat/completions"
+    api = Api.OPENAI_CHAT
 
     def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
         model = check_model(body, ctx)
@@ -219,7 +211,7 @@ class ChatCodec(Codec):
             out += (
                 f'data: {{"id":"{job.rid}","object":"chat.completion.chunk",'
                 f'"created":{job.created},"model":{_dumps(job.model)},"choices":[],'
-                f'"usage":{_dumps(_usage(usage))}}}\n\n'
+                f'"usage":{_dumps(self.usage(usage))}}}\n\n'
             )
         return out + _DONE
 
@@ -246,5 +238,5 @@ class ChatCodec(Codec):
             "choices": [
                 {"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish}
             ],
-            "usage": _usage(usage),
+            "usage": self.usage(usage),
         }

@@ -90,7 +90,7 @@ class SimServer:
             body = await _json_body(request)
             pieces = tokenizer.split(self._tokenize_text(body))
         except ApiError as err:
-            return web.json_response(err.openai_body(), status=err.status)
+            return web.json_response(err.body(), status=err.status)
         return web.json_response(
             {
                 "count": len(pieces),
@@ -119,7 +119,7 @@ class SimServer:
             if not isinstance(tokens, list) or not all(type(t) is int and t >= 0 for t in tokens):
                 raise bad_request("tokens: must be a list of non-negative integers", "tokens")
         except ApiError as err:
-            return web.json_response(err.openai_body(), status=err.status)
+            return web.json_response(err.body(), status=err.status)
         return web.json_response({"prompt": tokenizer.Tokenizer.decode(tokens)})
 
     # --- generation ---------------------------------------------------------------------

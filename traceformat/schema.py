@@ -11,6 +11,8 @@ from typing import Final
 
 import pyarrow as pa
 
+from providers.api import Api as Api  # the API column's values, re-exported
+
 # --- schema metadata keys ---------------------------------------------------------------
 META_KIND: Final = b"agentload.kind"
 META_VERSION: Final = b"agentload.version"
@@ -31,13 +33,6 @@ class Kind(enum.StrEnum):
     TRACE = "trace"
     PROFILE = "profile"
     RESULT = "result"
-
-
-class Api(enum.StrEnum):
-    OPENAI_CHAT = "openai-chat"
-    OPENAI_COMPLETIONS = "openai-completions"
-    OPENAI_RESPONSES = "openai-responses"
-    ANTHROPIC_MESSAGES = "anthropic-messages"
 
 
 class ErrorKind(enum.StrEnum):

@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from providers.api import Api
+from providers.counter import StreamError, StreamParser
 from replay.config import ApiChoice, ReplayConfig
 from replay.materialize import Materializer, expected_cached
 from replay.plan import CallPlan, SessionPlan, assemble, split_cycled
 from replay.schedule import admissions, for_worker, share
 from replay.scrape import parse_prometheus
-from replay.sse import StreamError, StreamParser
 from replay.tracesource import rebuild_body
 from traceformat.errors import ConfigError, FormatError
 
@@ -64,7 +65,7 @@ def test_anthropic_stream() -> None:
         % (e["type"].encode(), json.dumps(e, separators=(",", ":")).encode())
         for e in events
     )
-    parser = StreamParser(anthropic=True)
+    parser = StreamParser(Api.ANTHROPIC_MESSAGES)
     assert parser.feed(raw) == 2
     assert (parser.prompt, parser.cached, parser.completion, parser.done) == (12, 7, 2, True)
 

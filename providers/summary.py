@@ -7,27 +7,15 @@ response through `summarize_json`. Both produce a `ResponseSummary`.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from capture.secrets import scrub_text
-from capture.usage import Usage, parse_usage
-from traceformat.schema import Api
+from providers.api import Api
+from providers.errors import provider_error
+from providers.usage import Usage, parse_usage
 
-__all__ = [
-    "ResponseSummary",
-    "StreamSummary",
-    "error_text",
-    "provider_error",
-    "redacted_detail",
-    "summarize_json",
-]
-
-# A provider's error type or code is kept under --redact-content only if it looks like an
-# identifier (invalid_request_error, rate_limit_exceeded, 429), never free text.
-_ERROR_KIND = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+__all__ = ["ResponseSummary", "StreamSummary", "loads", "summarize_json"]
 
 
 @dataclass(frozen=True)
@@ -60,38 +48,6 @@ def loads(text: str) -> Any:
     except (StopIteration, ValueError):
         return json.loads(text)
     return value if end == len(text) else json.loads(text)
-
-
-def redacted_detail(prefix: str, detail: str) -> str:
-    """A content-free stand-in for `prefix: detail`: the prefix and the detail's length."""
-    return f"{prefix}: [redacted, {len(detail)} chars]"
-
-
-def provider_error(body: object) -> tuple[str, str] | None:
-    """(message, content-free description) of the provider's error in a decoded body or
-    event, if it has one. The description keeps only the error type or code."""
-    if not isinstance(body, dict):
-        return None
-    err = body.get("error")
-    if isinstance(err, dict):
-        kind = err.get("type") or err.get("code")
-        msg = str(err.get("message", "")) or json.dumps(err)
-        if not kind:
-            return msg, redacted_detail("error", msg)
-        safe = str(kind) if _ERROR_KIND.fullmatch(str(kind)) else "error"
-        return f"{kind}: {msg}", redacted_detail(safe, msg)
-    if isinstance(err, str):
-        return err, redacted_detail("error", err)
-    if body.get("type") == "error":
-        text = scrub_text(json.dumps(body))[:500]  # scrubbed before the cut
-        return text, redacted_detail("error", text)
-    return None
-
-
-def error_text(body: object) -> str | None:
-    """The provider's error message in a decoded body or event, if it has one."""
-    found = provider_error(body)
-    return found[0] if found else None
 
 
 def _finish_of_choices(body: dict[str, Any]) -> str | None:
@@ -337,10 +293,24 @@ class StreamSummary:
 
     def _content(self) -> object:
         if self.api is Api.ANTHROPIC_MESSAGES:
-            return {"role": "assistant", "content": [self.blocks[i] for i in sorted(self.blocks)]}
+            blocks = [_tool_input(self.blocks[i]) for i in sorted(self.blocks)]
+            return {"role": "assistant", "content": blocks}
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text)}
         if self.reasoning:
             message["reasoning"] = "".join(self.reasoning)
         if self.tools:
             message["tool_calls"] = [self.tools[i] for i in sorted(self.tools)]
         return message
+
+
+def _tool_input(block: dict[str, Any]) -> dict[str, Any]:
+    """A streamed tool_use block as the API's non-streamed body has it: `input` holds the
+    object its `partial_json` deltas spell (kept raw when they do not parse: a cut stream)."""
+    raw = block.get("partial_json")
+    if block.get("type") != "tool_use" or not isinstance(raw, str):
+        return block
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return block
+    return {k: v for k, v in block.items() if k != "partial_json"} | {"input": value}

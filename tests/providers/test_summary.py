@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from capture.responses import StreamSummary, summarize_json
+from providers.summary import StreamSummary, summarize_json
 from traceformat.schema import Api
 
 

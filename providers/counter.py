@@ -1,4 +1,5 @@
-"""Incremental Server-Sent Events parsing for OpenAI and Anthropic streaming responses.
+"""Counting content events in a streamed response of any API, as it arrives (the replay
+client's hot path).
 
 `StreamParser.feed` takes the bytes of one network read and returns how many content events
 (tokens, as far as the client can tell) they completed; usage, the end marker and in-stream
@@ -11,6 +12,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from providers.api import Api
+from providers.usage import Usage, parse_usage
+
+__all__ = ["END_EVENTS", "StreamError", "StreamParser"]
+
+# Event types that end a stream (besides OpenAI's `data: [DONE]`). A Responses stream ends
+# with one of its three terminal events; response.failed carries an error.
+END_EVENTS: dict[Api, frozenset[str]] = {
+    Api.ANTHROPIC_MESSAGES: frozenset({"message_stop"}),
+    Api.OPENAI_RESPONSES: frozenset(
+        {"response.completed", "response.incomplete", "response.failed"}
+    ),
+}
+# Responses event types that carry output (text, reasoning, tool-call arguments).
+_RESPONSES_CONTENT = frozenset(
+    {
+        "response.output_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.function_call_arguments.delta",
+        "response.refusal.delta",
+    }
+)
+
 
 class StreamError(Exception):
     """The stream broke the protocol (garbage, an in-stream error event)."""
@@ -21,7 +46,7 @@ _SLOW_MARKERS = (b'"usage":{', b'"error"', b'": ')
 _BULK_SLOW = (*_SLOW_MARKERS, b"tool_calls", b"[DONE]")
 
 
-def _fast_count(payload: bytes, anthropic: bool) -> int | None:
+def _fast_count(payload: bytes, api: Api) -> int | None:
     """Content events without usage or errors, counted without a JSON parse (the hot path:
     one per token). None sends the event to the full parser. Engines emit compact JSON; a
     spaced payload takes the slow path."""
@@ -29,8 +54,10 @@ def _fast_count(payload: bytes, anthropic: bool) -> int | None:
         return None  # let json.loads report it
     if any(marker in payload for marker in _SLOW_MARKERS):
         return None
-    if anthropic:
+    if api is Api.ANTHROPIC_MESSAGES:
         return 1 if b'"type":"content_block_delta"' in payload else None
+    if api is Api.OPENAI_RESPONSES:
+        return 1 if b'"type":"response.output_text.delta"' in payload else None
     for key in _CONTENT_KEYS:
         i = payload.find(key)
         if i >= 0 and payload[i + len(key) : i + len(key) + 1] != b'"':
@@ -67,17 +94,27 @@ def _count_plain(plain: bytes) -> int:
 
 
 class StreamParser:
-    """Parse SSE events of one response. `anthropic` selects the Messages event model."""
+    """Parse the SSE events of one response of `api`."""
 
-    __slots__ = ("_buf", "anthropic", "cached", "completion", "done", "prompt")
+    __slots__ = ("_buf", "_usage", "api", "done")
 
-    def __init__(self, anthropic: bool = False) -> None:
-        self.anthropic = anthropic
+    def __init__(self, api: Api = Api.OPENAI_CHAT) -> None:
+        self.api = api
         self._buf = b""
         self.done = False
-        self.prompt: int | None = None
-        self.completion: int | None = None
-        self.cached: int | None = None
+        self._usage = Usage()
+
+    @property
+    def prompt(self) -> int | None:
+        return self._usage.prompt
+
+    @property
+    def completion(self) -> int | None:
+        return self._usage.completion
+
+    @property
+    def cached(self) -> int | None:
+        return self._usage.cached
 
     def feed(self, data: bytes) -> int:
         """Consume bytes; return the number of content events completed by them."""
@@ -90,7 +127,7 @@ class StreamParser:
             return 0
         complete, self._buf = buf[:end], buf[end:]
         count = 0
-        if not self.anthropic:
+        if self.api is Api.OPENAI_CHAT or self.api is Api.OPENAI_COMPLETIONS:
             cut = _plain_prefix(complete)
             if cut:
                 count = _count_plain(complete[:cut])
@@ -107,7 +144,7 @@ class StreamParser:
         if payload == b"[DONE]":
             self.done = True
             return 0
-        fast = _fast_count(payload, self.anthropic)
+        fast = _fast_count(payload, self.api)
         if fast is not None:
             return fast
         try:
@@ -116,19 +153,20 @@ class StreamParser:
             raise StreamError(f"undecodable SSE data: {payload[:80]!r}") from None
         if not isinstance(obj, dict):
             raise StreamError(f"SSE data is not an object: {payload[:80]!r}")
-        if self.anthropic:
+        if self.api is Api.ANTHROPIC_MESSAGES:
             return self._anthropic(obj)
+        if self.api is Api.OPENAI_RESPONSES:
+            return self._responses(obj)
         return self._openai(obj)
+
+    def _merge(self, block: object) -> None:
+        if block:
+            self._usage = self._usage.merged(parse_usage(self.api, block))
 
     def _openai(self, obj: dict[str, Any]) -> int:
         if "error" in obj:
             raise StreamError(f"error event: {str(obj['error'])[:200]}")
-        usage = obj.get("usage")
-        if usage:
-            self.prompt = usage.get("prompt_tokens")
-            self.completion = usage.get("completion_tokens")
-            details = usage.get("prompt_tokens_details") or {}
-            self.cached = details.get("cached_tokens", self.cached)
+        self._merge(obj.get("usage"))
         count = 0
         for choice in obj.get("choices") or ():
             delta = choice.get("delta")
@@ -148,20 +186,26 @@ class StreamParser:
         if kind == "content_block_delta":
             return 1
         if kind == "message_start":
-            self._anthropic_usage((obj.get("message") or {}).get("usage") or {})
+            self._merge((obj.get("message") or {}).get("usage"))
         elif kind == "message_delta":
-            self._anthropic_usage(obj.get("usage") or {})
-        elif kind == "message_stop":
+            self._merge(obj.get("usage"))
+        elif kind in END_EVENTS[self.api]:
             self.done = True
         elif kind == "error":
             raise StreamError(f"error event: {str(obj.get('error'))[:200]}")
         return 0
 
-    def _anthropic_usage(self, usage: dict[str, Any]) -> None:
-        if "input_tokens" in usage:
-            read = usage.get("cache_read_input_tokens") or 0
-            created = usage.get("cache_creation_input_tokens") or 0
-            self.prompt = usage["input_tokens"] + read + created
-            self.cached = read
-        if "output_tokens" in usage:
-            self.completion = usage["output_tokens"]
+    def _responses(self, obj: dict[str, Any]) -> int:
+        kind = obj.get("type")
+        if kind in _RESPONSES_CONTENT:
+            return 1 if obj.get("delta") else 0
+        if kind in END_EVENTS[self.api]:
+            response = obj.get("response") or {}
+            self._merge(response.get("usage") if isinstance(response, dict) else None)
+            if kind == "response.failed":
+                error = response.get("error") if isinstance(response, dict) else None
+                raise StreamError(f"response.failed: {str(error)[:200]}")
+            self.done = True
+        elif kind == "error":
+            raise StreamError(f"error event: {str(obj.get('message') or obj)[:200]}")
+        return 0

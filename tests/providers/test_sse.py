@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capture.sse import SseParser, parse_recorded
+from providers.sse import SseParser, parse_recorded
 
 STREAM = (
     b'data: {"a": 1}\n\n'

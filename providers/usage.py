@@ -1,13 +1,14 @@
-"""Provider usage blocks -> (prompt, completion, cached, reasoning) tokens (pure)."""
+"""Usage blocks of every API: read into (prompt, completion, cached, reasoning) tokens, and
+written from them (pure)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from traceformat.schema import Api
+from providers.api import Api
 
-__all__ = ["Usage", "parse_usage"]
+__all__ = ["Usage", "parse_usage", "usage_block"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,28 @@ def parse_usage(api: Api, block: object) -> Usage:
         cached=_sub(block, "prompt_tokens_details", "cached_tokens"),
         reasoning=_sub(block, "completion_tokens_details", "reasoning_tokens"),
     )
+
+
+def usage_block(api: Api, prompt: int, completion: int, cached: int) -> dict[str, Any]:
+    """The usage object `api` reports for a request: the inverse of `parse_usage`."""
+    if api is Api.ANTHROPIC_MESSAGES:
+        return {
+            "input_tokens": prompt - cached,
+            "output_tokens": completion,
+            "cache_read_input_tokens": cached,
+            "cache_creation_input_tokens": 0,
+        }
+    if api is Api.OPENAI_RESPONSES:
+        return {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": cached},
+            "output_tokens": completion,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + completion,
+        }
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
