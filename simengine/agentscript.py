@@ -107,20 +107,6 @@ def load(path: Path) -> AgentScript:
     return parse(raw, str(path))
 
 
-def offered_tools(tools: list[Any] | None) -> list[tuple[str, dict[str, Any]]]:
-    """(name, JSON schema) of OpenAI-style or Anthropic-style tool definitions."""
-    out = []
-    for t in tools or []:
-        if not isinstance(t, dict):
-            continue
-        fn: dict[str, Any] = t["function"] if isinstance(t.get("function"), dict) else t
-        name = fn.get("name")
-        schema = fn.get("parameters", fn.get("input_schema", {}))
-        if isinstance(name, str):
-            out.append((name, schema if isinstance(schema, dict) else {}))
-    return out
-
-
 _PLACEHOLDERS: dict[str, object] = {
     "string": "x",
     "integer": 1,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers.api import Api
+from providers.api import TOOL_CALL_ID_PREFIX, Api
 from simengine import render
 from simengine.errors import bad_request
 from simengine.jobs import (
@@ -20,7 +20,6 @@ from simengine.jobs import (
     build_plan,
     check_model,
     get_int,
-    get_tools,
     new_job,
 )
 
@@ -43,16 +42,12 @@ class MessagesCodec(Codec):
         max_tokens = get_int(body, "max_tokens", None, 1)
         if max_tokens is None:
             raise bad_request("max_tokens: Field required", param="max_tokens")
-        choice = body.get("tool_choice")
-        tools = get_tools(body, disabled=isinstance(choice, dict) and choice.get("type") == "none")
-        messages = body.get("messages")
-        segments = render.anthropic_segments(body.get("system"), messages, tools)
-        ids = ctx.tok.encode_segments(segments)
+        conv = render.conversation(self.api, body)
+        ids = ctx.tok.encode_segments(render.segments(conv))
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise bad_request("stream: must be a boolean", param="stream")
-        turn = render.anthropic_tool_turns(messages) if isinstance(messages, list) else 0
-        plan = build_plan(ctx, ids, body, max_tokens, tools, turn, "toolu_")
+        plan = build_plan(ctx, ids, body, max_tokens, conv, TOOL_CALL_ID_PREFIX[self.api])
         return new_job(
             self.endpoint,
             "msg_",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.api import ENDPOINTS, Api
+from providers.conversation import Conversation
 from providers.usage import usage_block
 from simengine import agentscript, outputs, tokenizer
 from simengine.agentscript import AgentScript
@@ -78,14 +79,6 @@ def get_bool(body: dict[str, Any], name: str) -> bool:
     return value
 
 
-def get_tools(body: dict[str, Any], disabled: bool) -> list[Any] | None:
-    """The request's `tools` list; None when absent or when tool_choice (`disabled`) is none."""
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise bad_request("tools: must be a list", param="tools")
-    return None if disabled else tools
-
-
 def token_ids(value: list[Any], param: str) -> list[int]:
     if not all(type(t) is int for t in value) or (value and min(value) < 0):
         raise bad_request(f"{param}: token ids must be non-negative integers", param=param)
@@ -103,13 +96,13 @@ def build_plan(
     prompt_ids: list[int],
     body: dict[str, Any],
     max_tokens: int,
-    tools: list[Any] | None = None,
-    turn: int = 0,
+    conv: Conversation | None = None,
     id_prefix: str = "call_",
 ) -> Plan:
     """Scripted tool calls when a script is loaded and tools are offered, else text."""
     seed = outputs.prompt_seed(prompt_ids, get_int(body, "seed", None, -(1 << 63)))
-    offered = agentscript.offered_tools(tools)
+    offered = [(t.name, t.schema) for t in conv.tools] if conv is not None else []
+    turn = conv.tool_rounds() if conv is not None else 0
     script = ctx.script
     if script is not None and offered:
         if turn < len(script.turns):

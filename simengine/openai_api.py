@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers.api import Api
+from providers.api import TOOL_CALL_ID_PREFIX, Api
 from simengine import render
 from simengine.errors import bad_request
 from simengine.jobs import (
@@ -21,7 +21,6 @@ from simengine.jobs import (
     check_model,
     get_bool,
     get_int,
-    get_tools,
     new_job,
     resolve_max_tokens,
     token_ids,
@@ -136,16 +135,14 @@ class ChatCodec(Codec):
     def parse(self, body: dict[str, Any], ctx: SimContext, counter: int) -> Job:
         model = check_model(body, ctx)
         _check_n(body)
-        tools = get_tools(body, disabled=body.get("tool_choice") == "none")
-        messages = body.get("messages")
-        ids = ctx.tok.encode_segments(render.chat_segments(messages, tools))
+        conv = render.conversation(self.api, body)
+        ids = ctx.tok.encode_segments(render.segments(conv))
         requested = get_int(body, "max_completion_tokens", None, 1)
         if requested is None:
             requested = get_int(body, "max_tokens", None, 1)
         max_tokens = resolve_max_tokens(ctx, requested, len(ids))
         stream, include_usage = _stream_flags(body)
-        turn = render.chat_tool_turns(messages) if isinstance(messages, list) else 0
-        plan = build_plan(ctx, ids, body, max_tokens, tools, turn, "call_")
+        plan = build_plan(ctx, ids, body, max_tokens, conv, TOOL_CALL_ID_PREFIX[self.api])
         return new_job(
             self.endpoint,
             "chatcmpl-",

@@ -164,18 +164,20 @@ _MESSAGES = st.lists(
 def test_segment_encoding_equals_whole_text_encoding(
     messages: list[dict[str, str]], tools: bool
 ) -> None:
+    from providers.api import Api
     from simengine import render
 
     offered = [{"type": "function", "function": {"name": "f"}}] if tools else None
     tok = tokenizer.Tokenizer()
     whole = tok.encode(render.render_chat(messages, offered))
-    assert tok.encode_segments(render.chat_segments(messages, offered)) == whole
-    assert tok.encode_segments(render.chat_segments(messages, offered)) == whole  # memoized
+    chat = render.conversation(Api.OPENAI_CHAT, {"messages": messages, "tools": offered})
+    assert tok.encode_segments(render.segments(chat)) == whole
+    assert tok.encode_segments(render.segments(chat)) == whole  # memoized
     system = messages[0]["content"]
     turns = [{"role": "user", "content": m["content"]} for m in messages]
-    assert tok.encode_segments(render.anthropic_segments(system, turns, offered)) == tok.encode(
-        render.render_anthropic(system, turns, offered)
-    )
+    body = {"system": system, "messages": turns, "tools": offered}
+    segments = render.segments(render.conversation(Api.ANTHROPIC_MESSAGES, body))
+    assert tok.encode_segments(segments) == tok.encode("".join(segments))
 
 
 def test_segment_cache_is_bounded() -> None:
