@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from providers.api import ENDPOINTS, Api
@@ -25,6 +25,8 @@ class SimContext:
     engine: EngineConfig
     tok: tokenizer.Tokenizer
     script: AgentScript | None
+    # Responses API: rendered conversations of stored responses, for previous_response_id
+    stored: StoredResponses = field(default_factory=lambda: StoredResponses())
 
 
 @dataclass(slots=True)
@@ -38,10 +40,30 @@ class Job:
     max_tokens: int
     stream: bool
     include_usage: bool
-    # Anthropic streaming: index of the open content block (-1 none) and next block index
+    # Anthropic streaming: index of the open content block (-1 none) and next block index;
+    # Responses streaming: the open output item's index and the next sequence number
     open_block: int = -1
     next_block: int = 0
     prefix: str = ""  # cached per-chunk SSE prefix (id, created, model)
+    seq: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # API-specific request fields kept
+
+
+class StoredResponses:
+    """Rendered conversations (segments) of stored responses by id, the oldest dropped
+    beyond `limit`: the Responses API's `store` and `previous_response_id`."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._by_id: dict[str, tuple[str, ...]] = {}
+
+    def put(self, rid: str, segments: tuple[str, ...]) -> None:
+        if len(self._by_id) >= self.limit:
+            del self._by_id[next(iter(self._by_id))]
+        self._by_id[rid] = segments
+
+    def get(self, rid: str) -> tuple[str, ...] | None:
+        return self._by_id.get(rid)
 
 
 def check_model(body: dict[str, Any], ctx: SimContext) -> str:

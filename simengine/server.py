@@ -20,6 +20,7 @@ from simengine.engine import Engine, SimRequest
 from simengine.errors import ApiError, bad_request
 from simengine.jobs import Codec, Job, SimContext, Usage
 from simengine.openai_api import ChatCodec, CompletionsCodec
+from simengine.responses_api import ResponsesCodec
 from simengine.timinglog import TimingLog
 from traceformat.errors import ConfigError
 
@@ -36,7 +37,7 @@ class SimServer:
         self._counter = 0
         self._tasks: list[asyncio.Task[None]] = []
         self.app = web.Application(client_max_size=256 * 1024 * 1024)
-        codecs: list[Codec] = [CompletionsCodec(), ChatCodec(), MessagesCodec()]
+        codecs: list[Codec] = [CompletionsCodec(), ChatCodec(), MessagesCodec(), ResponsesCodec()]
         for codec in codecs:
             self.app.router.add_post(codec.endpoint, self._generation_handler(codec))
         self.app.router.add_get("/health", self._health)
