@@ -11,12 +11,16 @@ File format (JSON):
       "final": {"text": "It is sunny."}            # optional; default: generated text
     }
 
-For a chat or messages request that offers tools, the turn index is the number of tool rounds
-already in the conversation (assistant messages carrying tool calls). While it is below the
-number of turns, the response calls the turn's tools; afterwards it is the final answer.
-`"tool": "*"` (or a tool the request does not offer) means the first tool offered. Omitted
-`arguments` are filled from the tool's JSON schema: each required property gets a
-placeholder of its type.
+For a chat, Responses or messages request that offers tools, the turn index is the number
+of tool rounds already in the conversation (assistant turns carrying tool calls). While it
+is below the number of turns, the response calls the turn's tools; afterwards it is the
+final answer. A call's `tool` is a tool name or a role: `@list` (a tool that lists files:
+Bash, shell, LS, Glob, ...), `@echo` (a shell that echoes), `@subagent` (Claude Code's
+Task/Agent tool; `@list` where none is offered, as in the subagent's own requests), or `*`
+(`@list` if offered, else the first tool). A name the request does not offer means the
+first tool offered. Omitted `arguments` are filled from the tool's JSON schema: each
+required property gets a value valid for its type and harmless for its name (a command
+`ls`, a pattern `*`, a prompt asking for a listing), so real agents run the calls.
 """
 
 from __future__ import annotations
@@ -107,6 +111,27 @@ def load(path: Path) -> AgentScript:
     return parse(raw, str(path))
 
 
+# Tools that list, echo or delegate, by role, in order of preference (names as real agents
+# offer them: Claude Code's Bash/LS/Glob/Task/Agent, Codex's shell/shell_command/
+# exec_command, generic list_files/read_file). Matching ignores case.
+ROLES: dict[str, tuple[str, ...]] = {
+    "@list": ("bash", "shell", "shell_command", "exec_command", "ls", "glob", "list_files"),
+    "@echo": ("bash", "shell", "shell_command", "exec_command"),
+    "@subagent": ("task", "agent", "dispatch_agent"),
+}
+# Harmless values by property name: list or echo in the agent's own directory, delegate a
+# listing. A command property of array type gets the argv form (Codex's shell tool).
+_HARMLESS: dict[str, str] = {
+    "command": "ls",
+    "cmd": "ls",
+    "pattern": "*",
+    "path": ".",
+    "description": "List the files",
+    "prompt": "List the files in the current directory and report how many there are.",
+    "query": "files",
+}
+_ECHO = "echo agentload"
+
 _PLACEHOLDERS: dict[str, object] = {
     "string": "x",
     "integer": 1,
@@ -117,19 +142,50 @@ _PLACEHOLDERS: dict[str, object] = {
 }
 
 
-def schema_arguments(schema: dict[str, Any]) -> dict[str, Any]:
+def _value(name: str, prop: object, role: str) -> object:
+    prop = prop if isinstance(prop, dict) else {}
+    enum = prop.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    kind = prop.get("type", "string")
+    if isinstance(kind, list):  # ["string", "null"]: the first non-null type
+        kind = next((k for k in kind if k != "null"), "string")
+    text = _ECHO if role == "@echo" and name in ("command", "cmd") else _HARMLESS.get(name)
+    if text is not None and kind == "string":
+        return text
+    if text is not None and kind == "array":
+        return text.split()
+    if name == "subagent_type" and kind == "string":
+        return "general-purpose"
+    return _PLACEHOLDERS.get(kind if isinstance(kind, str) else "string", "x")
+
+
+def schema_arguments(schema: dict[str, Any], role: str = "*") -> dict[str, Any]:
+    """Arguments for every required property of a JSON schema: valid for its type (or its
+    first enum value), and harmless where the name says what it is (a command lists files,
+    a prompt asks for a listing)."""
     props = schema.get("properties", {})
     required = schema.get("required", [])
     out: dict[str, Any] = {}
     for name in required if isinstance(required, list) else []:
         prop = props.get(name, {}) if isinstance(props, dict) else {}
-        kind = prop.get("type", "string") if isinstance(prop, dict) else "string"
-        enum = prop.get("enum") if isinstance(prop, dict) else None
-        if isinstance(enum, list) and enum:
-            out[name] = enum[0]
-        else:
-            out[name] = _PLACEHOLDERS.get(kind if isinstance(kind, str) else "string", "x")
+        out[name] = _value(str(name), prop, role)
     return out
+
+
+def _pick(tool: str, tools: list[tuple[str, dict[str, Any]]]) -> str:
+    """The offered tool a call spec names: itself, the first offered of its role (`*`: of
+    `@list`), or else the first offered."""
+    names = [name for name, _ in tools]
+    if tool in names:
+        return tool
+    lowered = {name.lower(): name for name in names}
+    for candidate in ROLES.get("@list" if tool == "*" else tool, ()):
+        if candidate in lowered:
+            return lowered[candidate]
+    if tool == "@subagent":  # no subagent tool here (a subagent's own requests): list
+        return _pick("@list", tools)
+    return names[0]
 
 
 def resolve(
@@ -139,7 +195,10 @@ def resolve(
     schemas = dict(tools)
     out = []
     for call in turn.calls:
-        name = call.tool if call.tool in schemas else tools[0][0]
-        args = call.arguments if call.arguments is not None else schema_arguments(schemas[name])
+        name = _pick(call.tool, tools)
+        role = call.tool if call.tool in ROLES else "*"
+        args = call.arguments
+        if args is None:
+            args = schema_arguments(schemas[name], role)
         out.append((name, args))
     return out

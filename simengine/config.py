@@ -105,6 +105,7 @@ class SimConfig:
     timing_log: Path | None = None
     allow_faults: bool = False
     seed: int = 0
+    tool_call_ids: str = "unique"  # or "deterministic": derived from the prompt
 
     def validate(self) -> None:
         self.engine.validate()
@@ -112,5 +113,9 @@ class SimConfig:
             raise ConfigError(f"sim option port: must be 0..65535, got {self.port}")
         if not self.model:
             raise ConfigError("sim option model: must not be empty")
+        if self.tool_call_ids not in ("unique", "deterministic"):
+            raise ConfigError(
+                f"sim option tool_call_ids: unique or deterministic, got {self.tool_call_ids!r}"
+            )
         if self.agent_script is not None and not self.agent_script.is_file():
             raise ConfigError(f"{self.agent_script}: agent script not found")

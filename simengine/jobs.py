@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,9 @@ class SimContext:
     engine: EngineConfig
     tok: tokenizer.Tokenizer
     script: AgentScript | None
+    # Tool-call ids derived from the prompt (equal prompts, equal ids: collisions on
+    # purpose, for stitching tests) instead of unique random ones.
+    deterministic_ids: bool = False
     # Responses API: rendered conversations of stored responses, for previous_response_id
     stored: StoredResponses = field(default_factory=lambda: StoredResponses())
 
@@ -132,7 +136,11 @@ def build_plan(
             calls = []
             for i, (name, args) in enumerate(agentscript.resolve(spec, offered)):
                 text = json.dumps(args, separators=(",", ":"))
-                call_id = f"{id_prefix}{turn}_{i}_{seed & 0xFFFFFFFF:08x}"
+                call_id = (
+                    f"{id_prefix}{turn}_{i}_{seed & 0xFFFFFFFF:08x}"
+                    if ctx.deterministic_ids
+                    else f"{id_prefix}{secrets.token_hex(12)}"  # unique, as providers' are
+                )
                 calls.append(ToolCall(call_id, name, text, tokenizer.split(text)))
             return outputs.with_tool_calls(spec.text, calls, ctx.tok)
         if script.final_text is not None:

@@ -32,7 +32,13 @@ class SimServer:
         self.config = config
         self.engine = Engine(config.engine)
         script = agentscript.load(config.agent_script) if config.agent_script else None
-        self.ctx = SimContext(config.model, config.engine, tokenizer.Tokenizer(), script)
+        self.ctx = SimContext(
+            config.model,
+            config.engine,
+            tokenizer.Tokenizer(),
+            script,
+            deterministic_ids=config.tool_call_ids == "deterministic",
+        )
         self.log = TimingLog(config.timing_log) if config.timing_log else None
         self._counter = 0
         self._tasks: list[asyncio.Task[None]] = []

@@ -67,6 +67,14 @@ def _add_overrides(func: Any) -> Any:
     default=None,
     help="write one Arrow row per request (arrival, first token, end, tokens) to this file",
 )
+@click.option(
+    "--tool-call-ids",
+    type=click.Choice(["unique", "deterministic"]),
+    default="unique",
+    show_default=True,
+    help="scripted tool-call ids: unique per call (as providers issue them) or derived "
+    "from the prompt (equal prompts, equal ids: collisions for stitching tests)",
+)
 @click.option("--allow-faults", is_flag=True, help="honour the X-Sim-Fault request header")
 @click.option("--no-prefix-caching", is_flag=True, help="disable the prefix cache")
 @_add_overrides
@@ -95,6 +103,7 @@ def command(**opts: Any) -> None:
         agent_script=opts["agent_script"],
         timing_log=opts["timing_log"],
         allow_faults=opts["allow_faults"],
+        tool_call_ids=opts["tool_call_ids"],
     )
     config.validate()
     if config.timing_log is not None and not config.timing_log.parent.is_dir():
