@@ -14,8 +14,12 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PACKAGES := providers traceformat capture profiles replay simengine agentload
 ENGINE_CACHE ?= $(HOME)/.cache/agentload/engine
+# Real coding agents for the capture tests, from the npm registry, pinned (outside the repo).
+AGENT_CACHE ?= $(HOME)/.cache/agentload/agents
+CLAUDE_CODE_VERSION := 2.1.197
+CODEX_VERSION := 0.171.0
 
-.PHONY: help venv lint typecheck test test-fast demo engine browser bench test-vllm clean
+.PHONY: help venv lint typecheck test test-fast demo engine browser agents bench test-vllm clean
 
 help:
 	@echo "make demo   replay agentic-coding on the embedded simulated engine, write a report"
@@ -48,13 +52,25 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@chromium --version
 
+# Claude Code and Codex CLIs at pinned versions (npm); reinstalled only when a version differs.
+agents:
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found (Node.js 20+ is needed for the agent tests)"; exit 1; }
+	@mkdir -p "$(AGENT_CACHE)"
+	@cd "$(AGENT_CACHE)" && v() { node -p "require('./node_modules/$$1/package.json').version" 2>/dev/null; }; \
+	  if [ "$$(v @anthropic-ai/claude-code)" != "$(CLAUDE_CODE_VERSION)" ] || [ "$$(v @openai/codex)" != "$(CODEX_VERSION)" ]; then \
+	    test -f package.json || echo '{"private": true}' > package.json; \
+	    npm install --no-audit --no-fund --silent "@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)" "@openai/codex@$(CODEX_VERSION)"; \
+	  fi
+	@"$(AGENT_CACHE)/node_modules/.bin/claude" --version
+	@"$(AGENT_CACHE)/node_modules/.bin/codex" --version
+
 # pytest exits 5 when it collected nothing: for this suite that is a failure, said plainly.
-test: lint typecheck engine browser
-	@AGENTLOAD_ENGINE_CACHE="$(ENGINE_CACHE)" $(VPY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+test: lint typecheck engine browser agents
+	@AGENTLOAD_ENGINE_CACHE="$(ENGINE_CACHE)" AGENTLOAD_AGENT_CACHE="$(AGENT_CACHE)" $(VPY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
-	$(VPY) -m pytest -q -p no:cacheprovider -m "not engine"
+	$(VPY) -m pytest -q -p no:cacheprovider -m "not engine and not agents"
 
 demo: $(STAMP)
 	$(VENV)/bin/agentload demo --out demo-out

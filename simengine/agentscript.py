@@ -16,7 +16,8 @@ of tool rounds already in the conversation (assistant turns carrying tool calls)
 is below the number of turns, the response calls the turn's tools; afterwards it is the
 final answer. A call's `tool` is a tool name or a role: `@list` (a tool that lists files:
 Bash, shell, LS, Glob, ...), `@echo` (a shell that echoes), `@subagent` (Claude Code's
-Task/Agent tool; `@list` where none is offered, as in the subagent's own requests), or `*`
+Task/Agent tool; `@list` where none is offered, and in the subagent's own conversation,
+recognised by SUBAGENT_PROMPT in its user turns), or `*`
 (`@list` if offered, else the first tool). A name the request does not offer means the
 first tool offered. Omitted `arguments` are filled from the tool's JSON schema: each
 required property gets a value valid for its type and harmless for its name (a command
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from providers.conversation import Conversation
 from traceformat.errors import ConfigError
 
 
@@ -119,6 +121,11 @@ ROLES: dict[str, tuple[str, ...]] = {
     "@echo": ("bash", "shell", "shell_command", "exec_command"),
     "@subagent": ("task", "agent", "dispatch_agent"),
 }
+# What a scripted subagent is asked to do. A conversation whose user turns carry it is a
+# subagent's own: there `@subagent` lists instead (real agents offer their subagent tool to
+# subagents too, and a script that spawned again would recurse without end).
+SUBAGENT_PROMPT = "List the files in the current directory and report how many there are."
+
 # Harmless values by property name: list or echo in the agent's own directory, delegate a
 # listing. A command property of array type gets the argv form (Codex's shell tool).
 _HARMLESS: dict[str, str] = {
@@ -127,7 +134,7 @@ _HARMLESS: dict[str, str] = {
     "pattern": "*",
     "path": ".",
     "description": "List the files",
-    "prompt": "List the files in the current directory and report how many there are.",
+    "prompt": SUBAGENT_PROMPT,
     "query": "files",
 }
 _ECHO = "echo agentload"
@@ -173,29 +180,44 @@ def schema_arguments(schema: dict[str, Any], role: str = "*") -> dict[str, Any]:
     return out
 
 
-def _pick(tool: str, tools: list[tuple[str, dict[str, Any]]]) -> str:
+def _pick(tool: str, tools: list[tuple[str, dict[str, Any]]], subagent: bool) -> str:
     """The offered tool a call spec names: itself, the first offered of its role (`*`: of
     `@list`), or else the first offered."""
     names = [name for name, _ in tools]
     if tool in names:
         return tool
     lowered = {name.lower(): name for name in names}
-    for candidate in ROLES.get("@list" if tool == "*" else tool, ()):
+    if tool == "*" or (tool == "@subagent" and subagent):
+        tool = "@list"
+    for candidate in ROLES.get(tool, ()):
         if candidate in lowered:
             return lowered[candidate]
-    if tool == "@subagent":  # no subagent tool here (a subagent's own requests): list
-        return _pick("@list", tools)
+    if tool == "@subagent":  # no subagent tool offered: list
+        return _pick("@list", tools, subagent)
     return names[0]
 
 
+def is_subagent(conv: Conversation) -> bool:
+    """Whether a conversation is a scripted subagent's own (its user turns carry the prompt
+    the script gave the subagent tool)."""
+    return any(
+        SUBAGENT_PROMPT in part.text
+        for turn in conv.turns
+        if turn.role == "user"
+        for part in turn.parts
+        if part.kind == "text"
+    )
+
+
 def resolve(
-    turn: TurnSpec, tools: list[tuple[str, dict[str, Any]]]
+    turn: TurnSpec, tools: list[tuple[str, dict[str, Any]]], subagent: bool = False
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(tool name, arguments) of each call in a turn, against the tools offered."""
+    """(tool name, arguments) of each call in a turn, against the tools offered; in a
+    subagent's own conversation (`subagent`) `@subagent` lists instead."""
     schemas = dict(tools)
     out = []
     for call in turn.calls:
-        name = _pick(call.tool, tools)
+        name = _pick(call.tool, tools, subagent)
         role = call.tool if call.tool in ROLES else "*"
         args = call.arguments
         if args is None:

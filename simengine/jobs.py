@@ -134,7 +134,8 @@ def build_plan(
         if turn < len(script.turns):
             spec = script.turns[turn]
             calls = []
-            for i, (name, args) in enumerate(agentscript.resolve(spec, offered)):
+            subagent = conv is not None and agentscript.is_subagent(conv)
+            for i, (name, args) in enumerate(agentscript.resolve(spec, offered, subagent)):
                 text = json.dumps(args, separators=(",", ":"))
                 call_id = (
                     f"{id_prefix}{turn}_{i}_{seed & 0xFFFFFFFF:08x}"
