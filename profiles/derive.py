@@ -4,7 +4,7 @@ Rules (docs/profiles.md, "Derivation"): opaque session ids (keyed digests); time
 the profile start (the workload's first request); token counts from provider usage; think
 time = this request's start - the previous response's end (a child session's call 0: from
 the end of the parent call that spawned it); parent links kept; hash_ids from
-`profiles.blocks` over `profiles.prompt`. Calls that failed (error, non-2xx, aborted)
+`profiles.blocks` over `traceformat.prompt`. Calls that failed (error, non-2xx, aborted)
 without usage are dropped and counted; any other call without usage is an error.
 """
 
@@ -21,12 +21,12 @@ from typing import Final
 import polars as pl
 
 from profiles.blocks import ChainState, HashKey, hash_prompt
-from profiles.prompt import PartTokens
-from profiles.tokenizer import TOKENIZER_NAME
 from traceformat import schema as s
 from traceformat.content import content_frame
 from traceformat.errors import ConfigError, FormatError
 from traceformat.io import read, write_file
+from traceformat.prompt import PartTokens
+from traceformat.tokens import TOKENIZER_NAME
 
 _END: Final = "_end_ns"
 _ORIG_CALL: Final = "_orig_call"

@@ -14,12 +14,12 @@ import pytest
 
 from profiles.blocks import HashKey
 from profiles.derive import DeriveConfig, derive
-from profiles.tokenizer import tokenize
 from tests.profiles.conftest import run_cli
 from tests.profiles.tracegen import Call, agent_session, canary, words, write_trace
 from traceformat import schema as s
 from traceformat.content import canonical_json
 from traceformat.io import read
+from traceformat.tokens import tokenize
 
 BLOCK = 64
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from profiles import fit
 from profiles.blocks import HashKey, hash_prompt
-from profiles.tokenizer import tokenize
+from traceformat.tokens import tokenize
 
 KEY = HashKey(b"k" * 32)
 

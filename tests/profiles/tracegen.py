@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiles.prompt import PartTokens
 from traceformat import schema as s
 from traceformat.content import ContentStore, canonical_json
 from traceformat.io import StreamWriter
+from traceformat.prompt import PartTokens
 
 
 @dataclass
@@ -49,7 +49,7 @@ def canary(rng: random.Random) -> str:
 
 
 def offline_count(envelope: dict[str, Any], messages: list[dict[str, Any]]) -> int:
-    """What `profiles.prompt` counts for these parts (a provider using the same tokenizer)."""
+    """What `traceformat.prompt` counts for these parts (a provider using the same tokenizer)."""
     parts = [canonical_json(envelope)] + [canonical_json(m) for m in messages]
     ids = [str(i) for i in range(len(parts))]
     counter = PartTokens(dict(zip(ids, parts, strict=True)), {})

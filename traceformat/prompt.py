@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Final
 
-from profiles.tokenizer import tokenize
 from traceformat.content import canonical_json
+from traceformat.tokens import tokenize
 
 ENVELOPE_PROMPT_KEYS: Final = ("system", "instructions", "tools", "functions")
 
