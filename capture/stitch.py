@@ -132,23 +132,36 @@ class Stitcher:
     def _continuation(
         self, call: CallKeys, chains: list[str]
     ) -> tuple[tuple[str, int], str] | None:
+        """The call this one continues, by the strongest evidence (tool results, then
+        previous_response_id, then a message prefix); within the session it names, the
+        latest call any evidence points to (a resumed conversation answers the tool calls
+        of early calls but extends the history up to the last one)."""
+        found = self._evidence(call, chains)
+        if not found:
+            return None
+        (sid, _), how = found[0]
+        return max((f for f in found if f[0][0] == sid), key=lambda f: f[0][1])[0], how
+
+    def _evidence(self, call: CallKeys, chains: list[str]) -> list[tuple[tuple[str, int], str]]:
+        found: list[tuple[tuple[str, int], str]] = []
         tools = self._index["tool-call-id"]
         refs = [tools.get(t) for t in call.tool_result_ids]
         hits = [r for r in refs if r is not None and self._in_group(r, call.group_key)]
         if hits:
-            return max(hits, key=lambda r: r[1]), "tool-call-id"
+            found.append((max(hits, key=lambda r: r[1]), "tool-call-id"))
         if call.previous_response_id is not None:
             ref = self._index["previous-response"].get(call.previous_response_id)
             if ref is not None and self._in_group(ref, call.group_key):
-                return ref, "previous-response"
+                found.append((ref, "previous-response"))
         prefixes = self._index["prefix"]
         # A strict prefix only: an identical request is a retry or an unrelated session that
         # happens to start alike, and chaining those would merge independent sessions.
         for key in reversed(chains[:-1]):
             ref = prefixes.get(key)
             if ref is not None and self._in_group(ref, call.group_key):
-                return ref, "prefix"
-        return None
+                found.append((ref, "prefix"))
+                break
+        return found
 
     def _awaiting(self, call: CallKeys) -> tuple[_Session, int] | None:
         best: tuple[int, _Session, int] | None = None

@@ -11,6 +11,7 @@ from typing import Any
 from providers.api import CONVERSATION_FIELD, Api
 
 __all__ = [
+    "LIMIT_FIELDS",
     "OUTPUT_LIMIT_FIELDS",
     "force_output_length",
     "item_role",
@@ -27,6 +28,8 @@ OUTPUT_LIMIT_FIELDS: dict[Api, tuple[str, ...]] = {
     Api.OPENAI_RESPONSES: ("max_output_tokens",),
     Api.ANTHROPIC_MESSAGES: ("max_tokens",),
 }
+# Every output-cap field of any API.
+LIMIT_FIELDS: frozenset[str] = frozenset(f for fs in OUTPUT_LIMIT_FIELDS.values() for f in fs)
 
 
 def _as_items(value: object) -> list[object]:

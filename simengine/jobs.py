@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from providers.api import ENDPOINTS, Api
+from providers import requests
 from providers.conversation import Conversation
 from providers.usage import usage_block
 from simengine import agentscript, outputs, tokenizer
@@ -149,7 +150,10 @@ def build_plan(
     min_tokens = get_int(body, "min_tokens", 0, 0) or 0
     ignore_eos = get_bool(body, "ignore_eos")
     n = outputs.output_length(seed, min_tokens, max_tokens, ignore_eos)
-    return outputs.generated(seed, n, "length" if n >= max_tokens else "stop")
+    # Only a cap the request set is hit: the sim's default cap stands in for an EOS (a
+    # Responses client such as Codex treats an incomplete response as a failed turn).
+    capped = n >= max_tokens and any(f in body for f in requests.LIMIT_FIELDS)
+    return outputs.generated(seed, n, "length" if capped else "stop")
 
 
 def new_job(endpoint: str, rid_prefix: str, counter: int, **kw: Any) -> Job:

@@ -147,3 +147,32 @@ def test_pruning_idle_sessions_matches_a_full_scan() -> None:
             assert fast._sessions.keys() == ref._sessions.keys()
             assert fast._index == ref._index
     assert len(ref._sessions) < 12_000  # pruning did happen
+
+
+def test_resumed_history_continues_the_last_call_not_a_fork() -> None:
+    """`codex exec resume --last`: the request answers the tool calls of calls 0 and 1 but
+    its history runs up to call 2's answer, so it is call 3 of the same session; a request
+    that only answers call 0's tools (nothing later in its history) still forks."""
+    s = Stitcher("t")
+    s.assign(call(0, 10, ("dev", "u"), emits=("c1",)))
+    s.assign(call(20, 30, ("dev", "u", "f1", "o1"), emits=("c2",), answers=frozenset({"c1"})))
+    s.assign(call(40, 50, ("dev", "u", "f1", "o1", "f2", "o2"), answers=frozenset({"c2"})))
+    resumed = s.assign(
+        call(
+            90,
+            99,
+            ("dev", "u", "f1", "o1", "f2", "o2", "answer", "u2"),
+            answers=frozenset({"c1", "c2"}),
+        )
+    )
+    assert (resumed.session_id, resumed.call_index, resumed.parent_session_id) == (
+        "t-00000",
+        3,
+        None,
+    )
+    fork = s.assign(call(100, 110, ("dev", "u", "f1", "o1x"), answers=frozenset({"c1"})))
+    assert (fork.session_id, fork.parent_session_id, fork.parent_call_index) == (
+        "t-00000.1",
+        "t-00000",
+        0,
+    )
