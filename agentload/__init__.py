@@ -1,3 +1,6 @@
 """The agentload command-line interface: thin commands over the packages."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# One version source: pyproject.toml, as installed.
+__version__ = version("agentload")

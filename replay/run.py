@@ -13,12 +13,12 @@ import socket
 import sys
 import time
 from dataclasses import asdict
+from importlib.metadata import version
 from pathlib import Path
 from time import monotonic_ns
 
 import uvloop
 
-from agentload import __version__
 from replay.calibrate import calibrate
 from replay.config import ApiChoice, ArrivalMode, ReplayConfig
 from replay.diagnostics import diagnose
@@ -139,7 +139,7 @@ def run_info(config: ReplayConfig, plan: Plan) -> dict[str, object]:
         "model": config.model,
         "source": config.source_label or str(config.source),
         "options": config.options(),
-        "agentload_version": __version__,
+        "agentload_version": version("agentload"),
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "start_wall_ns": time.time_ns(),
