@@ -237,6 +237,7 @@ def build(name: str, sessions: int = SESSIONS) -> pl.DataFrame:
         pl.lit(None, pl.String).alias(s.PARENT_SESSION_ID),
         pl.lit(None, pl.Int32).alias(s.PARENT_CALL_INDEX),
         pl.lit(None, pl.String).alias(s.EXTRA),
+        pl.lit(None, pl.String).alias(s.USAGE_SOURCE),  # a model, not measured usage
     )
 
 

@@ -37,9 +37,10 @@ from traceformat.schema import (
     SCHEMAS,
     VERSION,
     Kind,
+    parse_version,
     schema_for,
 )
-from traceformat.validate import check_columns, check_required, check_rows, conform
+from traceformat.validate import check_columns, check_required, check_rows, conform, upgrade
 
 __all__ = ["Loaded", "StreamWriter", "compact", "read", "read_table", "write_file"]
 
@@ -395,6 +396,7 @@ def read(path: str | os.PathLike[str], kind: Kind | None = None) -> Loaded:
     found_kind = _kind_of(source, metadata, kind)
     version = _check_version(source, metadata)
     where = str(source)
+    table = upgrade(table, found_kind, version)
     check_columns(table.schema, found_kind, where)
     check_required(table, found_kind, where)
     info = _info_of(source, metadata)
@@ -428,8 +430,11 @@ def _check_version(source: Path, metadata: Mapping[str, str]) -> str:
     raw = metadata.get(META_VERSION.decode())
     if raw is None:
         raise VersionError(f"{source}: missing {META_VERSION.decode()} metadata")
-    major = raw.split(".", 1)[0]
-    ours = VERSION.split(".", 1)[0]
+    ours = parse_version(VERSION)[0]
+    try:
+        major = parse_version(raw)[0]
+    except ValueError:
+        major = None
     if major != ours:
         raise VersionError(
             f"{source}: format version {raw} is not supported (this agentload reads {ours}.x)"

@@ -7,6 +7,7 @@ ARCHITECTURE.md ("Data model") describes the same columns in prose; keep both in
 from __future__ import annotations
 
 import enum
+import re
 from typing import Final
 
 import pyarrow as pa
@@ -26,13 +27,21 @@ META_COMPLETE: Final = b"agentload.complete"
 META_ENGINE_METRICS: Final = b"agentload.engine_metrics"
 META_DIAGNOSTICS: Final = b"agentload.diagnostics"
 
-VERSION: Final = "1.0"  # major.minor; readers refuse another major
+# major.minor. Readers refuse another major; they read any minor of theirs: columns a newer
+# minor added are extra columns (allowed), and columns an older file lacks because they
+# were added later (ADDED_IN, nullable only) are read as nulls.
+VERSION: Final = "1.1"
 
 
 class Kind(enum.StrEnum):
     TRACE = "trace"
     PROFILE = "profile"
     RESULT = "result"
+
+
+class UsageSource(enum.StrEnum):
+    PROVIDER = "provider"  # token counts reported by the provider
+    ESTIMATE = "estimate"  # offline-tokenizer counts scaled by the trace (estimate.py)
 
 
 class ErrorKind(enum.StrEnum):
@@ -50,6 +59,9 @@ CALL_INDEX: Final = "call_index"
 PARENT_SESSION_ID: Final = "parent_session_id"  # null for root sessions
 PARENT_CALL_INDEX: Final = "parent_call_index"  # the parent's call that spawned this session
 WORKLOAD: Final = "workload"
+# A UsageSource value: where the row's token counts came from; null when unknown (built-in
+# and foreign profiles, and files written before version 1.1).
+USAGE_SOURCE: Final = "usage_source"
 
 # --- trace (private, full fidelity; one row per LLM call) -------------------------------
 API: Final = "api"  # an Api value
@@ -149,6 +161,7 @@ PROFILE_SCHEMA: Final = pa.schema(
         pa.field(OUTPUT_TOKENS, pa.int64(), nullable=False),
         pa.field(HASH_IDS, pa.list_(pa.int64())),
         pa.field(EXTRA, pa.string()),
+        pa.field(USAGE_SOURCE, pa.string()),
     ]
 )
 
@@ -197,6 +210,7 @@ RESULT_SCHEMA: Final = pa.schema(
         pa.field(HTTP_STATUS, pa.int32()),
         pa.field(ERROR_KIND, pa.string()),
         pa.field(ERROR, pa.string()),
+        pa.field(USAGE_SOURCE, pa.string()),  # the expected tokens' source
     ]
 )
 
@@ -205,6 +219,22 @@ SCHEMAS: Final[dict[Kind, pa.Schema]] = {
     Kind.PROFILE: PROFILE_SCHEMA,
     Kind.RESULT: RESULT_SCHEMA,
 }
+
+# The minor version that added each column (within the current major), per kind. Only
+# nullable columns, appended at the end of the schema, may be added in a minor version.
+ADDED_IN: Final[dict[Kind, dict[str, str]]] = {
+    Kind.PROFILE: {USAGE_SOURCE: "1.1"},
+    Kind.RESULT: {USAGE_SOURCE: "1.1"},
+}
+
+
+def parse_version(raw: str) -> tuple[int, int]:
+    """(major, minor) of a "major.minor" version string (a bare major means minor 0);
+    ValueError when it does not start with a number."""
+    found = re.match(r"([0-9]+)(?:\.([0-9]+))?", raw.strip())
+    if found is None:
+        raise ValueError(f"not a major.minor version: {raw!r}")
+    return int(found[1]), int(found[2] or 0)
 
 
 def schema_for(kind: Kind, info: dict[bytes, bytes] | None = None) -> pa.Schema:

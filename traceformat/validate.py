@@ -11,7 +11,7 @@ from numbers import Integral, Real
 import pyarrow as pa
 
 from traceformat.errors import FormatError
-from traceformat.schema import SCHEMAS, Kind
+from traceformat.schema import ADDED_IN, SCHEMAS, Kind, parse_version
 
 type Check = Callable[[object], bool]
 
@@ -130,6 +130,18 @@ def conform(table: pa.Table, kind: Kind, where: str) -> pa.Table:
     out = pa.Table.from_arrays(columns, schema=schema)
     check_required(out, kind, where)
     return out
+
+
+def upgrade(table: pa.Table, kind: Kind, version: str) -> pa.Table:
+    """Reading a file of an older minor `version`: the columns added to `kind` since (all
+    nullable) as nulls. Columns the file's own version has are left to `check_columns`."""
+    file_version = parse_version(version)
+    for name, added in ADDED_IN.get(kind, {}).items():
+        if name in table.column_names or file_version >= parse_version(added):
+            continue
+        field = SCHEMAS[kind].field(name)
+        table = table.append_column(field, pa.nulls(table.num_rows, type=field.type))
+    return table
 
 
 def check_columns(schema: pa.Schema, kind: Kind, where: str) -> None:

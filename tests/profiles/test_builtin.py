@@ -56,6 +56,8 @@ def test_agentic_coding_within_ten_percent_of_the_reference_table() -> None:
 def test_builtin_structure_and_shared_prefix(name: str) -> None:
     loaded = _loaded(name)
     frame, block = loaded.frame, int(loaded.metadata[s.META_BLOCK_SIZE.decode()])
+    assert loaded.version == "1.0"  # written before usage_source: read with it as nulls
+    assert frame[s.USAGE_SOURCE].is_null().all()
     assert frame[s.SESSION_ID].n_unique() == 1024
     assert (frame[s.WORKLOAD] == name).all()
     assert frame.select(

@@ -23,6 +23,7 @@ from traceformat.errors import (
 )
 from traceformat.io import StreamWriter, compact, read, write_file
 from traceformat.schema import (
+    ADDED_IN,
     API,
     ARRIVAL_S,
     CALL_INDEX,
@@ -31,6 +32,7 @@ from traceformat.schema import (
     CONTENT_SIZE,
     ENDPOINT,
     EXTRA,
+    FINAL_CALL,
     HASH_IDS,
     INPUT_TOKENS,
     META_BLOCK_SIZE,
@@ -44,11 +46,18 @@ from traceformat.schema import (
     PARTIAL,
     SCHEMAS,
     SESSION_ID,
+    STATUS,
     STREAM,
     T_REQUEST_START_NS,
+    T_SCHEDULED_NS,
     THINK_S,
+    USAGE_SOURCE,
+    VERSION,
+    WARMUP,
+    WORKER,
     WORKLOAD,
     Kind,
+    parse_version,
     schema_for,
 )
 
@@ -97,7 +106,7 @@ def test_stream_round_trip(kind: Kind, data: st.DataObject, tmp_path_factory: An
             start += len(part)
             i += 1
     loaded = read(path, kind)
-    assert loaded.kind == kind and loaded.version == "1.0" and not loaded.truncated
+    assert loaded.kind == kind and loaded.version == VERSION and not loaded.truncated
     assert loaded.info == info
     assert loaded.frame.to_dicts() == [full(kind, r) for r in written]
     assert loaded.frame.columns == SCHEMAS[kind].names
@@ -214,6 +223,61 @@ def test_refuses_future_major_version(tmp_path: Path) -> None:
     # A newer minor version of the same major is read.
     schema = schema_for(Kind.PROFILE, {META_VERSION: b"1.7"})
     assert read(raw_file(tmp_path / "m.arrow", schema, [profile_row()])).version == "1.7"
+
+
+def test_reads_files_of_an_older_minor_version(tmp_path: Path) -> None:
+    """A 1.0 file has no usage_source (added in 1.1): it reads as nulls, in schema order."""
+    assert VERSION == "1.1"
+    for kind in (Kind.PROFILE, Kind.RESULT):
+        base = SCHEMAS[kind]
+        old = base.remove(base.get_field_index(USAGE_SOURCE))
+        schema = old.with_metadata(schema_for(kind, {META_VERSION: b"1.0"}).metadata)
+        row = profile_row() if kind is Kind.PROFILE else result_row()
+        loaded = read(raw_file(tmp_path / f"{kind}-1.0.arrow", schema, [row, row]))
+        assert loaded.version == "1.0"
+        assert loaded.frame.columns == base.names
+        assert loaded.frame[USAGE_SOURCE].to_list() == [None, None]
+        assert loaded.frame.schema[USAGE_SOURCE] == pl.String
+        # The same file claiming 1.1 lacks a column of its own version.
+        schema = old.with_metadata(schema_for(kind).metadata)
+        with pytest.raises(FormatError, match=r"1\.1\.arrow: missing column 'usage_source'"):
+            read(raw_file(tmp_path / f"{kind}-1.1.arrow", schema, [row]))
+
+
+def test_reads_a_newer_minor_version_with_extra_columns(tmp_path: Path) -> None:
+    base = SCHEMAS[Kind.PROFILE]
+    newer = base.append(pa.field("later_column", pa.int64()))
+    schema = newer.with_metadata(schema_for(Kind.PROFILE, {META_VERSION: b"1.9"}).metadata)
+    row = profile_row(**{USAGE_SOURCE: "estimate", "later_column": 3})
+    loaded = read(raw_file(tmp_path / "n.arrow", schema, [row]))
+    assert loaded.version == "1.9"
+    assert loaded.frame[USAGE_SOURCE].to_list() == ["estimate"]
+    assert loaded.frame["later_column"].to_list() == [3]
+    schema = base.with_metadata(schema_for(Kind.PROFILE, {META_VERSION: b"x.1"}).metadata)
+    with pytest.raises(VersionError, match=r"format version x\.1 is not supported"):
+        read(raw_file(tmp_path / "x.arrow", schema, [row]))
+
+
+def test_columns_added_in_a_minor_version_are_nullable_and_last() -> None:
+    for kind, added in ADDED_IN.items():
+        names = SCHEMAS[kind].names
+        assert names[-len(added) :] == list(added), kind
+        for name, version in added.items():
+            assert SCHEMAS[kind].field(name).nullable
+            assert parse_version(version) <= parse_version(VERSION)
+            assert parse_version(version)[0] == parse_version(VERSION)[0]
+
+
+def result_row() -> dict[str, Any]:
+    return {
+        SESSION_ID: "s",
+        CALL_INDEX: 0,
+        WORKER: 0,
+        FINAL_CALL: True,
+        WARMUP: False,
+        T_SCHEDULED_NS: 1,
+        STATUS: "ok",
+    }
 
 
 def test_refuses_non_agentload_files(tmp_path: Path) -> None:
