@@ -18,6 +18,7 @@ __all__ = [
     "rebuild",
     "split",
     "stream_usage",
+    "synthetic_body",
     "tool_result_ids",
 ]
 
@@ -102,3 +103,23 @@ def stream_usage(api: Api, body: dict[str, Any]) -> None:
     body["stream"] = True
     if api in (Api.OPENAI_CHAT, Api.OPENAI_COMPLETIONS):
         body["stream_options"] = {"include_usage": True}
+
+
+def synthetic_body(api: Api, model_json: str, prompt_json: str, n_out: int) -> bytes:
+    """A streamed request of `api` with one user prompt and exactly `n_out` output tokens
+    (the API's cap plus vLLM's `min_tokens` and `ignore_eos`), usage in the stream.
+
+    Built as text: it is the replay client's per-request path. `model_json` and
+    `prompt_json` are JSON already: the prompt is a token-id list for Completions and a
+    string for the others."""
+    force = f'"min_tokens":{n_out},"ignore_eos":true,"stream":true'
+    usage = ',"stream_options":{"include_usage":true}'
+    if api is Api.OPENAI_COMPLETIONS:
+        fields = f'"prompt":{prompt_json},"max_tokens":{n_out},{force}{usage}'
+    elif api is Api.OPENAI_RESPONSES:
+        fields = f'"input":{prompt_json},"max_output_tokens":{n_out},{force}'
+    else:
+        messages = f'[{{"role":"user","content":{prompt_json}}}]'
+        extra = usage if api is Api.OPENAI_CHAT else ""
+        fields = f'"messages":{messages},"max_tokens":{n_out},{force}{extra}'
+    return f'{{"model":{model_json},{fields}}}'.encode()

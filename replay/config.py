@@ -22,6 +22,7 @@ class ApiChoice(enum.StrEnum):
     COMPLETIONS = "completions"
     CHAT = "chat"
     MESSAGES = "messages"
+    RESPONSES = "responses"
 
     @property
     def api(self) -> Api:
@@ -29,6 +30,7 @@ class ApiChoice(enum.StrEnum):
             ApiChoice.COMPLETIONS: Api.OPENAI_COMPLETIONS,
             ApiChoice.CHAT: Api.OPENAI_CHAT,
             ApiChoice.MESSAGES: Api.ANTHROPIC_MESSAGES,
+            ApiChoice.RESPONSES: Api.OPENAI_RESPONSES,
         }[self]
 
 

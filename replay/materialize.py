@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from providers.api import ENDPOINTS
+from providers.requests import synthetic_body
 from replay.config import ApiChoice
 from replay.plan import CallPlan, mix_hash
 
@@ -126,20 +127,11 @@ class Materializer:
         n_out = max(call.output_tokens, 1)
         model = json.dumps(self.model)
         if self.api is ApiChoice.COMPLETIONS:
-            prompt = self._token_prompt(ids, max(call.input_tokens, 1))
-            return (
-                f'{{"model":{model},"prompt":[{prompt}],"max_tokens":{n_out},'
-                f'"min_tokens":{n_out},"ignore_eos":true,"stream":true,'
-                f'"stream_options":{{"include_usage":true}}}}'
-            ).encode()
-        # Words are plain ASCII (no quotes, no escapes): the JSON string needs no encoder.
-        text = '"' + self.text(ids, max(call.input_tokens - self.template_tokens, 1)) + '"'
-        messages = f'[{{"role":"user","content":{text}}}]'
-        extra = ',"stream_options":{"include_usage":true}' if self.api is ApiChoice.CHAT else ""
-        return (
-            f'{{"model":{model},"messages":{messages},"max_tokens":{n_out},'
-            f'"min_tokens":{n_out},"ignore_eos":true,"stream":true{extra}}}'
-        ).encode()
+            prompt = "[" + self._token_prompt(ids, max(call.input_tokens, 1)) + "]"
+        else:
+            # Words are plain ASCII (no quotes, no escapes): the JSON string needs no encoder.
+            prompt = '"' + self.text(ids, max(call.input_tokens - self.template_tokens, 1)) + '"'
+        return synthetic_body(self.api.api, model, prompt, n_out)
 
     def _token_prompt(self, ids: list[int], n_tokens: int) -> str:
         bs = self.block_size

@@ -41,7 +41,7 @@ def replay_options(per: str = "") -> Callable[[F], F]:
         click.option("--model", required=True, help="Model name to put in every request."),
         click.option(
             "--api",
-            type=click.Choice(["completions", "chat", "messages"]),
+            type=click.Choice(["completions", "chat", "messages", "responses"]),
             default="completions",
             show_default=True,
             help="Endpoint for synthetic prompts (a trace keeps its recorded API).",

@@ -145,10 +145,17 @@ def test_chat_prompts_calibrated(tmp_path: Path) -> None:
     assert drift.max() < 0.03, drift.to_list()
 
 
-def test_messages_api_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("api", "endpoint"),
+    [(ApiChoice.MESSAGES, "/v1/messages"), (ApiChoice.RESPONSES, "/v1/responses")],
+)
+def test_messages_and_responses_apis_end_to_end(
+    tmp_path: Path, api: ApiChoice, endpoint: str
+) -> None:
     """`--api messages`: Anthropic bodies to /v1/messages, text calibrated against the
     target's /tokenize, usage read from message_start / message_delta (the prompt is
-    input_tokens + cache_read_input_tokens, the cached part cache_read_input_tokens)."""
+    input_tokens + cache_read_input_tokens, the cached part cache_read_input_tokens).
+    `--api responses`: the same through /v1/responses, usage from response.completed."""
     profile = write_profile(tmp_path / "p.arrow", Shape(sessions=4, calls=3))
     log = tmp_path / "timing.arrow"
     with running_sim("--preset", "fast", "--block-size", "16", "--timing-log", str(log)) as sim:
@@ -156,7 +163,7 @@ def test_messages_api_end_to_end(tmp_path: Path) -> None:
             tmp_path / "p.arrow",
             sim.url,
             tmp_path / "o.arrow",
-            api=ApiChoice.MESSAGES,
+            api=api,
             think_scale=0.1,
         )
     rows = result.frame.join(profile, on=[S.SESSION_ID, S.CALL_INDEX])
@@ -165,7 +172,7 @@ def test_messages_api_end_to_end(tmp_path: Path) -> None:
     assert (rows[S.COMPLETION_TOKENS] == rows[S.OUTPUT_TOKENS]).all()
     # Every request went to /v1/messages, and the client's usage is the sim's own, exactly.
     sims = pl.read_ipc(log).sort("session_id", "arrival_ns")
-    assert sims["endpoint"].unique().to_list() == ["/v1/messages"]
+    assert sims["endpoint"].unique().to_list() == [endpoint]
     ours = rows.sort(S.SESSION_ID, S.CALL_INDEX).with_columns(
         n=pl.int_range(pl.len()).over(S.SESSION_ID)
     )
