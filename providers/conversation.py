@@ -195,8 +195,9 @@ def _responses(body: dict[str, Any]) -> list[Turn]:
     for i, item in enumerate(items):
         turn = _responses_item(item, f"input[{i}]")
         last = turns[-1] if turns else None
-        # Consecutive function calls (and their reasoning) are one assistant turn: one round.
-        if last is not None and last.role == "assistant" == turn.role and last.calls_tools:
+        # Consecutive output items (reasoning, text, parallel function calls) came from one
+        # response: one assistant turn, one tool round.
+        if last is not None and last.role == "assistant" == turn.role:
             turns[-1] = Turn("assistant", last.parts + turn.parts)
         else:
             turns.append(turn)

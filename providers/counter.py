@@ -5,6 +5,10 @@ client's hot path).
 (tokens, as far as the client can tell) they completed; usage, the end marker and in-stream
 errors are kept on the parser. It is pure (no I/O, no clock), so the client can stamp each
 read with its own arrival time.
+
+Lines end in LF or CRLF (every engine's framing) and each `data:` line is one JSON value;
+a bare-CR stream or an event split over several `data:` lines is what `providers.sse`
+(capture's full parser) handles, and here it is a StreamError, never a silent miscount.
 """
 
 from __future__ import annotations
