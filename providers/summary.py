@@ -15,7 +15,7 @@ from providers.api import Api
 from providers.errors import provider_error
 from providers.usage import Usage, parse_usage
 
-__all__ = ["ResponseSummary", "StreamSummary", "loads", "summarize_json"]
+__all__ = ["ResponseSummary", "StreamSummary", "loads", "output_text", "summarize_json"]
 
 
 @dataclass(frozen=True)
@@ -314,3 +314,63 @@ def _tool_input(block: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         return block
     return {k: v for k, v in block.items() if k != "partial_json"} | {"input": value}
+
+
+def output_text(api: Api, content: object) -> str:
+    """What a response generated, as text: message text, reasoning, tool names and arguments
+    (one piece a line), from its stored content, which is either the non-streamed body or
+    the message `StreamSummary` assembled from a stream. "" when there is none."""
+    if not isinstance(content, dict):
+        return ""
+    if api is Api.OPENAI_RESPONSES and isinstance(content.get("output"), list):
+        pieces = [p for item in content["output"] for p in _responses_item(item)]
+    elif api is Api.ANTHROPIC_MESSAGES and isinstance(content.get("content"), list):
+        pieces = [p for block in content["content"] for p in _anthropic_block(block)]
+    elif isinstance(content.get("choices"), list):  # a chat or completions body
+        choices = content["choices"]
+        first = choices[0] if choices and isinstance(choices[0], dict) else {}
+        message = first.get("message")
+        pieces = _message(message) if isinstance(message, dict) else [first.get("text")]
+    else:  # a message assembled from a chat, completions or (unfinished) Responses stream
+        pieces = _message(content)
+    return "\n".join(p for p in pieces if isinstance(p, str) and p)
+
+
+def _as_text(value: object) -> object:
+    """Tool input as the model wrote it: a JSON object as JSON text, a string as is."""
+    return value if isinstance(value, str) or value is None else json.dumps(value)
+
+
+def _message(message: dict[str, Any]) -> list[object]:
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        pieces = [part.get("text") for part in content if isinstance(part, dict)]
+    else:
+        pieces = [content]
+    pieces += [message.get("reasoning_content"), message.get("reasoning")]
+    for call in message.get("tool_calls") or ():
+        if isinstance(call, dict):
+            fn = call.get("function")
+            source = fn if isinstance(fn, dict) else call  # a body's, or a stream's, shape
+            pieces += [source.get("name"), source.get("arguments", source.get("args"))]
+    return pieces
+
+
+def _anthropic_block(block: object) -> list[object]:
+    if not isinstance(block, dict):
+        return []
+    if block.get("type") == "tool_use":
+        return [block.get("name"), _as_text(block.get("input", block.get("partial_json")))]
+    return [block.get("text"), block.get("thinking")]
+
+
+def _responses_item(item: object) -> list[object]:
+    if not isinstance(item, dict):
+        return []
+    kind = item.get("type")
+    if kind in ("function_call", "custom_tool_call"):
+        return [item.get("name"), item.get("arguments", item.get("input"))]
+    parts = [*(item.get("summary") or ()), *(item.get("content") or ())]
+    if kind not in ("message", "reasoning"):
+        return []
+    return [p.get("text", p.get("refusal")) for p in parts if isinstance(p, dict)]

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from typing import Final
 
-from traceformat.content import canonical_json
+import polars as pl
+
+from traceformat.content import canonical_json, content_frame
+from traceformat.schema import CONTENT_DATA, CONTENT_ID, CONTENT_SIZE
 from traceformat.tokens import tokenize
 
 ENVELOPE_PROMPT_KEYS: Final = ("system", "instructions", "tools", "functions")
@@ -40,6 +43,15 @@ class PartTokens:
         self._data.update(data)
         self._sizes.update(sizes)
 
+    def add_trace(self, trace_frame: pl.DataFrame) -> None:
+        """Register every part a trace frame stores (its NEW_CONTENT column)."""
+        content = content_frame(trace_frame)
+        ids = content[CONTENT_ID].to_list()
+        self.add_content(
+            dict(zip(ids, content[CONTENT_DATA].to_list(), strict=True)),
+            dict(zip(ids, content[CONTENT_SIZE].to_list(), strict=True)),
+        )
+
     def tokens(self, cid: str, envelope: bool) -> list[str]:
         key = (cid, envelope)
         cached = self._cache.get(key)
@@ -51,6 +63,10 @@ class PartTokens:
                 cached = tokenize(envelope_text(text) if envelope else text)
             self._cache[key] = cached
         return cached
+
+    def count(self, part_ids: list[str]) -> int:
+        """How many tokens `prompt` gives for these parts, without building the list."""
+        return sum(len(self.tokens(cid, i == 0)) for i, cid in enumerate(part_ids))
 
     def prompt(self, part_ids: list[str]) -> tuple[list[str], list[int]]:
         """All tokens of a call's prompt, and the cumulative token count after each part."""
