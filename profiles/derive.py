@@ -1,11 +1,13 @@
 """Derive shareable profiles (one per workload label) from private trace files.
 
 Rules (docs/profiles.md, "Derivation"): opaque session ids (keyed digests); times relative to
-the profile start (the workload's first request); token counts from provider usage; think
-time = this request's start - the previous response's end (a child session's call 0: from
-the end of the parent call that spawned it); parent links kept; hash_ids from
-`profiles.blocks` over `traceformat.prompt`. Calls that failed (error, non-2xx, aborted)
-without usage are dropped and counted; any other call without usage is an error.
+the profile start (the workload's first request); token counts from provider usage, or,
+for a call recorded without it, from `traceformat.estimate` (USAGE_SOURCE says which; the
+info metadata counts the estimated calls); think time = this request's start - the previous
+response's end (a child session's call 0: from the end of the parent call that spawned it);
+parent links kept; hash_ids from `profiles.blocks` over `traceformat.prompt`. Calls that
+failed (error, non-2xx, aborted) without usage are dropped and counted. With
+`require_usage`, a successful call without usage is an error instead of an estimate.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import polars as pl
 
 from profiles.blocks import ChainState, HashKey, hash_prompt
 from traceformat import schema as s
-from traceformat.content import content_frame
 from traceformat.errors import ConfigError, FormatError
+from traceformat.estimate import fill_usage, has_usage
 from traceformat.io import read, write_file
 from traceformat.prompt import PartTokens
 from traceformat.tokens import TOKENIZER_NAME
 
 _END: Final = "_end_ns"
+_ESTIMATED: Final = pl.col(s.USAGE_SOURCE) == s.UsageSource.ESTIMATE.value
 _ORIG_CALL: Final = "_orig_call"
 
 
@@ -39,6 +42,7 @@ class DeriveConfig:
     key: HashKey
     block_size: int = 64
     by: str = "workload"
+    require_usage: bool = False  # a successful call without usage is an error
 
     def __post_init__(self) -> None:
         if not self.traces:
@@ -55,6 +59,7 @@ class Derived:
     path: Path
     sessions: int
     calls: int
+    estimated: int = 0  # calls whose token counts are estimates
 
 
 def _ok_call() -> pl.Expr:
@@ -62,35 +67,39 @@ def _ok_call() -> pl.Expr:
     return pl.col(s.ERROR).is_null() & ~pl.col(s.PARTIAL) & status_ok
 
 
-def _has_usage() -> pl.Expr:
-    return pl.col(s.PROMPT_TOKENS).is_not_null() & pl.col(s.COMPLETION_TOKENS).is_not_null()
+def load_calls(
+    path: Path, parts: PartTokens, require_usage: bool = False
+) -> tuple[pl.DataFrame, int]:
+    """The usable calls of one trace file (content registered in `parts`), with USAGE_SOURCE
+    and estimated counts where usage is missing, and how many failed calls without usage
+    were dropped. With `require_usage` a successful call without usage is an error."""
+    frame = read(path, s.Kind.TRACE).frame.with_row_index("_row")
+    parts.add_trace(frame)
+    if require_usage:
+        _check_usage(path, frame)
+    frame = fill_usage(frame, parts)
+    kept = frame.filter((pl.col(s.USAGE_SOURCE) == s.UsageSource.PROVIDER.value) | _ok_call())
+    return kept.drop(s.NEW_CONTENT, "_row"), frame.height - kept.height
 
 
-def load_calls(path: Path, parts: PartTokens) -> tuple[pl.DataFrame, int]:
-    """The usable calls of one trace file (content registered in `parts`), and how many
-    failed calls without usage were dropped. A successful call without usage is an error."""
-    frame = read(path, s.Kind.TRACE).frame
-    content = content_frame(frame)
-    parts.add_content(
-        dict(zip(content[s.CONTENT_ID].to_list(), content[s.CONTENT_DATA].to_list(), strict=True)),
-        dict(zip(content[s.CONTENT_ID].to_list(), content[s.CONTENT_SIZE].to_list(), strict=True)),
-    )
-    frame = frame.with_row_index("_row")
-    missing = frame.filter(_ok_call() & ~_has_usage())
+def _check_usage(path: Path, frame: pl.DataFrame) -> None:
+    missing = frame.filter(_ok_call() & ~has_usage())
     if missing.height:
         row = missing.row(0, named=True)
+        field = s.PROMPT_TOKENS if row[s.PROMPT_TOKENS] is None else s.COMPLETION_TOKENS
         raise FormatError(
-            f"{path}: row {row['_row']} (call {row[s.CALL_INDEX]}): no provider usage "
-            f"({s.PROMPT_TOKENS}/{s.COMPLETION_TOKENS}); profiles take token counts from "
-            "usage, so capture with usage reporting on (e.g. stream_options.include_usage)"
+            f"{path}: row {row['_row']} (call {row[s.CALL_INDEX]}): no provider usage ({field} "
+            "is null) and --require-usage is set; capture with usage reporting on (e.g. "
+            "stream_options.include_usage), or derive without --require-usage to estimate it"
         )
-    kept = frame.filter(_has_usage())
-    return kept.drop(s.NEW_CONTENT), frame.height - kept.height
 
 
 def _token_scale(calls: pl.DataFrame, counts: list[int]) -> float:
-    """Provider tokens per offline token: the median ratio over calls, to 2 decimals."""
-    ratios = [p / n for p, n in zip(calls[s.PROMPT_TOKENS].to_list(), counts, strict=True) if n > 0]
+    """Provider tokens per offline token: the median ratio over calls with provider usage,
+    to 2 decimals."""
+    provider = (calls[s.USAGE_SOURCE] == s.UsageSource.PROVIDER.value).to_list()
+    prompts = calls[s.PROMPT_TOKENS].to_list()
+    ratios = [p / n for p, n, ok in zip(prompts, counts, provider, strict=True) if ok and n > 0]
     return round(statistics.median(ratios), 2) if ratios else 1.0
 
 
@@ -199,6 +208,7 @@ def to_profile(calls: pl.DataFrame, key: HashKey) -> pl.DataFrame:
         pl.col(s.COMPLETION_TOKENS).alias(s.OUTPUT_TOKENS),
         pl.col(s.HASH_IDS),
         pl.lit(None, pl.String).alias(s.EXTRA),
+        pl.col(s.USAGE_SOURCE),
     ).sort(s.ARRIVAL_S, s.SESSION_ID, s.CALL_INDEX)
 
 
@@ -219,13 +229,15 @@ def derive(config: DeriveConfig, progress: Callable[[str], None] = lambda _: Non
     loaded = []
     for path in config.traces:
         progress(f"reading {path}")
-        loaded.append(load_calls(path, parts))
+        loaded.append(load_calls(path, parts, config.require_usage))
     calls = pl.concat([f for f, _ in loaded], how="diagonal_relaxed").sort(
         s.SESSION_ID, s.CALL_INDEX
     )
     dropped = sum(n for _, n in loaded)
     if calls.height == 0:
-        raise FormatError(f"{config.traces[0]}: no calls with provider usage to derive from")
+        raise FormatError(
+            f"{config.traces[0]}: no calls to derive from (failed calls without usage are dropped)"
+        )
     progress(f"hashing {calls.height:,} prompts")
     hashes, scale = hash_calls(calls, parts, config.key, config.block_size)
     calls = calls.with_columns(pl.Series(s.HASH_IDS, hashes, dtype=pl.List(pl.Int64)))
@@ -241,6 +253,7 @@ def derive(config: DeriveConfig, progress: Callable[[str], None] = lambda _: Non
             "token_scale": scale,
             "trace_files": len(config.traces),
             "dropped_failed_calls": dropped,
+            "estimated_calls": group.filter(_ESTIMATED).height,
         }
         written.append(_write(config, str(workload), stem, to_profile(group, config.key), info))
     return written
@@ -256,4 +269,5 @@ def _write(
         info=info,
         extra_metadata={s.META_BLOCK_SIZE: str(config.block_size).encode()},
     )
-    return Derived(workload, path, profile[s.SESSION_ID].n_unique(), profile.height)
+    sessions, estimated = profile[s.SESSION_ID].n_unique(), profile.filter(_ESTIMATED).height
+    return Derived(workload, path, sessions, profile.height, estimated)

@@ -43,21 +43,33 @@ def command() -> None:
     type=click.Path(path_type=Path),
     help="Secret for the keyed hashes (>= 16 bytes); default: random per run.",
 )
+@click.option(
+    "--require-usage",
+    is_flag=True,
+    help="Fail on a successful call recorded without provider usage instead of estimating "
+    "its token counts from its content (offline tokenizer, scaled by the trace's other calls).",
+)
 def derive_cmd(
-    traces: tuple[Path, ...], out_dir: Path, by: str, block_size: int, key_file: Path | None
+    traces: tuple[Path, ...],
+    out_dir: Path,
+    by: str,
+    block_size: int,
+    key_file: Path | None,
+    require_usage: bool,
 ) -> None:
     """Derive one profile per workload label from trace files."""
     from profiles.blocks import HashKey
     from profiles.derive import DeriveConfig, derive
 
     key = HashKey.from_file(key_file) if key_file is not None else HashKey.random()
-    config = DeriveConfig(tuple(traces), out_dir, key, block_size, by)
+    config = DeriveConfig(tuple(traces), out_dir, key, block_size, by, require_usage)
     with _err.status("deriving") as status:
         written = derive(config, progress=lambda msg: status.update(msg))
     for item in written:
         _console.print(
             f"{item.path}: workload {item.workload!r}, "
-            f"{item.sessions:,} sessions, {item.calls:,} calls"
+            f"{item.sessions:,} sessions, {item.calls:,} calls, "
+            f"{item.estimated:,} with estimated token counts (no provider usage)"
         )
 
 

@@ -9,16 +9,19 @@ from tests.profiles.conftest import assert_one_line_error, run_cli
 from tests.profiles.tracegen import agent_session, words, write_trace
 
 
-def test_trace_without_usage(tmp_path: Path) -> None:
+def test_trace_without_usage_when_usage_is_required(tmp_path: Path) -> None:
     rng = random.Random(1)
     sess = agent_session(
         rng, "x", "w", system=words(rng, 20), tools=[], task="hi", turns=2, t0_ns=10**18
     )
     sess.calls[1].no_usage = True
     trace = write_trace(tmp_path / "nousage.arrow", [sess])
-    proc = run_cli("profile", "derive", str(trace), "--out", str(tmp_path / "o"), check=False)
-    assert_one_line_error(proc, str(trace), "no provider usage", "prompt_tokens")
+    out = str(tmp_path / "o")
+    proc = run_cli("profile", "derive", str(trace), "--out", out, "--require-usage", check=False)
+    assert_one_line_error(proc, str(trace), "row 1", "no provider usage", "prompt_tokens")
     assert not (tmp_path / "o" / "w.arrow").exists()
+    help_text = run_cli("profile", "derive", "--help", columns=200).stdout
+    assert "--require-usage" in help_text and "instead of estimating" in help_text
 
 
 def test_empty_files(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from profiles.blocks import HashKey
 from profiles.derive import DeriveConfig, derive
-from tests.profiles.conftest import run_cli
-from tests.profiles.tracegen import Call, agent_session, canary, words, write_trace
+from tests.profiles.conftest import assert_one_line_error, run_cli
+from tests.profiles.tracegen import Call, Session, agent_session, canary, words, write_trace
 from traceformat import schema as s
 from traceformat.content import canonical_json
 from traceformat.io import read
@@ -311,3 +311,52 @@ def test_one_profile_per_workload_label_with_safe_distinct_names(tmp_path: Path)
         frame = read(d.path, s.Kind.PROFILE).frame
         assert frame[s.WORKLOAD].unique().to_list() == [labels[k]]
         assert frame.height == k + 2
+
+
+def _repeat(letter: str, n: int) -> str:
+    return " ".join([letter] * n)
+
+
+def test_calls_without_usage_get_the_estimate_unless_usage_is_required(tmp_path: Path) -> None:
+    """Hand-worked (see tests/traceformat/test_estimate.py for the counting): a prompt of one
+    user message of n words is 12 + n offline tokens (the envelope adds none), a response of
+    k words generates k."""
+    sess = Session("S", "w")
+    # (user words, output words, provider prompt, provider completion); None: no usage
+    shape = [(8, 10, 40, 30), (18, 5, None, None), (28, 4, 80, 12), (38, 2, 75, 2)]
+    for i, (n, k, prompt, completion) in enumerate(shape):
+        call = Call(
+            {"model": "m-1"},
+            [{"role": "user", "content": _repeat("w", n)}],
+            {"role": "assistant", "content": _repeat("x", k)},
+            10**18 + i * 10**9,
+            10**18 + i * 10**9 + 5 * 10**8,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            no_usage=prompt is None,
+        )
+        sess.calls.append(call)
+    trace = write_trace(tmp_path / "t.arrow", [sess])
+    proc = run_cli("profile", "derive", str(trace), "--out", str(tmp_path / "o"))
+    assert "4 calls, 1 with estimated token counts" in proc.stdout, proc.stdout
+    loaded = read(tmp_path / "o" / "w.arrow", s.Kind.PROFILE)
+    frame = loaded.frame.sort(s.CALL_INDEX)
+    # prompt ratios 40/20 = 2.0, 80/40 = 2.0, 75/50 = 1.5: median 2.0 -> 30 × 2.0 = 60
+    # completion ratios 30/10 = 3.0, 12/4 = 3.0, 2/2 = 1.0: median 3.0 -> 5 × 3.0 = 15
+    assert frame[s.INPUT_TOKENS].to_list() == [40, 60, 80, 75]
+    assert frame[s.OUTPUT_TOKENS].to_list() == [30, 15, 12, 2]
+    assert frame[s.USAGE_SOURCE].to_list() == ["provider", "estimate", "provider", "provider"]
+    assert frame[s.NEW_INPUT_TOKENS].to_list() == [40, 20, 20, 75]
+    assert loaded.info["estimated_calls"] == 1 and loaded.info["dropped_failed_calls"] == 0
+    assert loaded.info["token_scale"] == 2.0  # hash blocks: provider rows only
+    strict = run_cli(
+        "profile",
+        "derive",
+        str(trace),
+        "--out",
+        str(tmp_path / "s"),
+        "--require-usage",
+        check=False,
+    )
+    assert_one_line_error(strict, str(trace), "row 1 (call 1)", "prompt_tokens", "--require-usage")
+    assert not (tmp_path / "s" / "w.arrow").exists()
