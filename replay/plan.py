@@ -28,6 +28,8 @@ class CallPlan:
     # Trace sources: the recorded request body (JSON with "model" placeholder) and endpoint.
     body: bytes | None = None
     endpoint: str | None = None
+    # Where the token counts came from (a schema UsageSource value); None when unknown.
+    usage_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None) -> Plan:
     sessions: list[SessionPlan] = []
     start = 0
     ids = cols[S.SESSION_ID]
+    sources = cols.get(S.USAGE_SOURCE, [None] * len(ids))  # absent: foreign formats
     for end in range(1, len(ids) + 1):
         if end < len(ids) and ids[end] == ids[start]:
             continue
@@ -105,6 +108,7 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None) -> Plan:
                 output_tokens=int(cols[S.OUTPUT_TOKENS][i]),
                 hash_ids=_hashes(cols.get(S.HASH_IDS), i),
                 final=i == end - 1,
+                usage_source=sources[i],
             )
             for i in range(start, end)
         )

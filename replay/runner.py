@@ -188,6 +188,7 @@ class Runner:
             S.FINAL_CALL: call.final,
             S.EXPECTED_INPUT_TOKENS: call.input_tokens,
             S.EXPECTED_OUTPUT_TOKENS: call.output_tokens,
+            S.USAGE_SOURCE: call.usage_source,
         }
         headers: dict[str, str] = {}
         if self.config.session_header:

@@ -21,14 +21,15 @@ from replay.plan import CallPlan, Plan, SessionPlan, assemble
 from traceformat import schema as S
 from traceformat.content import content_table, request_parts
 from traceformat.errors import FormatError
+from traceformat.estimate import fill_usage
 
 
 def rebuild_body(
     api: str, parts: list[str | None], model: str, where: str, output_tokens: int | None = None
 ) -> dict[str, object]:
     """The request body of one call from its content parts, with `model` and streaming set,
-    and the output length forced to the recorded one when it is known (the target's model
-    would otherwise stop wherever its own EOS falls)."""
+    and the output length forced to `output_tokens` (the recorded or estimated count; the
+    target's model would otherwise stop wherever its own EOS falls). 0 or None: not forced."""
     if not parts or any(p is None for p in parts):
         raise FormatError(f"{where}: request content is redacted or missing; cannot replay")
     try:
@@ -57,12 +58,15 @@ _TRACE_COLUMNS = (
     S.T_RESPONSE_END_NS,
     S.PROMPT_TOKENS,
     S.COMPLETION_TOKENS,
+    S.USAGE_SOURCE,
 )
 
 
 def plan_from_trace(path: Path, frame: pl.DataFrame, model: str) -> Plan:
-    """Build a verbatim plan from a trace frame (rows of successful and failed calls)."""
-    frame = frame.sort(S.SESSION_ID, S.CALL_INDEX)
+    """Build a verbatim plan from a trace frame (rows of successful and failed calls).
+    Expected token counts are the provider's usage, or `traceformat.estimate`'s where the
+    call was recorded without it; either way the output length is forced to them."""
+    frame = fill_usage(frame).sort(S.SESSION_ID, S.CALL_INDEX)
     parts = request_parts(frame, content_table(frame))
     rows = frame.select(_TRACE_COLUMNS).to_dicts()
     ends = {
@@ -104,10 +108,11 @@ def _call(
     return CallPlan(
         index=r[S.CALL_INDEX],
         think_s=max(gap_ns, 0) / 1e9,
-        input_tokens=r[S.PROMPT_TOKENS] or 0,
-        output_tokens=r[S.COMPLETION_TOKENS] or 0,
+        input_tokens=r[S.PROMPT_TOKENS],
+        output_tokens=r[S.COMPLETION_TOKENS],
         hash_ids=None,
         final=False,
         body=json.dumps(body, separators=(",", ":")).encode(),
         endpoint=r[S.ENDPOINT],
+        usage_source=r[S.USAGE_SOURCE],
     )

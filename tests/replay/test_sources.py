@@ -1,4 +1,5 @@
-"""Foreign sources replay as written: trie JSONL (no hash ids) and Mooncake JSONL."""
+"""Sources replay as written: trie JSONL (no hash ids), Mooncake JSONL, a trace with a call
+recorded without usage (the estimate), and a profile's usage_source."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 import polars as pl
 
 from tests.replay.conftest import replay
+from tests.replay.traces import write_trace_without_usage
+from tests.replay.workloads import Shape, profile_frame
 from tests.simhelper import running_sim
+from traceformat import io
 from traceformat import schema as S
+from traceformat.schema import Kind
 
 
 def test_trie_and_mooncake_sources(tmp_path: Path) -> None:
@@ -42,6 +47,7 @@ def test_trie_and_mooncake_sources(tmp_path: Path) -> None:
     assert t[S.PROMPT_TOKENS].to_list() == [300, 345, 412]
     assert t[S.COMPLETION_TOKENS].to_list() == [5, 7, 9]
     assert t[S.EXPECTED_CACHED_TOKENS].is_null().all()  # no hash ids in trie
+    assert t[S.USAGE_SOURCE].is_null().all() and m[S.USAGE_SOURCE].is_null().all()
     gaps = (t[S.T_SENT_NS] - t[S.T_END_NS].shift(1)).drop_nulls() / 1e6
     assert all(abs(g - want) <= 5 for g, want in zip(gaps, [50, 80], strict=True)), gaps
     # Mooncake: arrivals in ms, 512-token blocks, cross-session sharing of block 11.
@@ -50,3 +56,31 @@ def test_trie_and_mooncake_sources(tmp_path: Path) -> None:
     assert m[S.CACHED_TOKENS].to_list() == [0, 512, 0]
     starts = (m[S.T_SCHEDULED_NS] - m[S.T_SCHEDULED_NS].min()) / 1e6
     assert starts.cast(pl.Int64).to_list() == [0, 150, 300]
+
+
+def test_trace_call_without_usage_replays_with_the_estimate(tmp_path: Path) -> None:
+    """NO_USAGE_CALLS by hand: offline prompts 12 + n = 20, 30, 40 tokens, outputs 10, 5, 4.
+    Prompt scale median(40/20, 80/40) = 2.0, completion scale median(30/10, 12/4) = 3.0, so
+    call 1 expects 30 × 2.0 = 60 input and 5 × 3.0 = 15 output tokens, forced like the
+    others (the sim honours min_tokens / ignore_eos)."""
+    write_trace_without_usage(tmp_path / "trace.arrow")
+    with running_sim("--preset", "fast") as sim:
+        result = replay(tmp_path / "trace.arrow", sim.url, tmp_path / "o.arrow")
+    rows = result.frame.sort(S.CALL_INDEX)
+    assert (rows[S.STATUS] == "ok").all(), rows[S.ERROR].to_list()
+    assert rows[S.EXPECTED_INPUT_TOKENS].to_list() == [40, 60, 80]
+    assert rows[S.EXPECTED_OUTPUT_TOKENS].to_list() == [30, 15, 12]
+    assert rows[S.USAGE_SOURCE].to_list() == ["provider", "estimate", "provider"]
+    assert rows[S.COMPLETION_TOKENS].to_list() == rows[S.EXPECTED_OUTPUT_TOKENS].to_list()
+
+
+def test_profile_usage_source_reaches_the_result_rows(tmp_path: Path) -> None:
+    frame = profile_frame(Shape(sessions=2, calls=2, child=False))
+    sources = ["provider", "estimate", None, "provider"]
+    frame = frame.with_columns(pl.Series(S.USAGE_SOURCE, sources, dtype=pl.String))
+    io.write_file(tmp_path / "p.arrow", Kind.PROFILE, frame)
+    with running_sim("--preset", "fast") as sim:
+        result = replay(tmp_path / "p.arrow", sim.url, tmp_path / "o.arrow")
+    key = [S.SESSION_ID, S.CALL_INDEX]
+    got = result.frame.select(*key, S.USAGE_SOURCE).sort(key)
+    assert got.equals(frame.select(*key, S.USAGE_SOURCE).sort(key))

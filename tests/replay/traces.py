@@ -55,6 +55,48 @@ def write_trace(path: Path) -> list[dict[str, object]]:
     return rows
 
 
+def words(letter: str, n: int) -> str:
+    return " ".join([letter] * n)
+
+
+# One chat session whose call 1 was recorded without usage: (user words, output words,
+# provider prompt tokens, provider completion tokens).
+NO_USAGE_CALLS = [(8, 10, 40, 30), (18, 5, None, None), (28, 4, 80, 12)]
+
+
+def write_trace_without_usage(path: Path) -> None:
+    """NO_USAGE_CALLS as a trace: each call sends one user message of n words (stored as
+    {"content":"w w …","role":"user"}: 12 + n offline tokens; the envelope adds none) and
+    got an assistant message of k words (k offline output tokens)."""
+    store = ContentStore()
+    rows = []
+    for call, (n, k, prompt, completion) in enumerate(NO_USAGE_CALLS):
+        ids = [store.add(canonical_json({"model": "recorded-model"}))]
+        ids.append(store.add(canonical_json({"role": "user", "content": words("w", n)})))
+        response = store.add(canonical_json({"role": "assistant", "content": words("x", k)}))
+        start = T0 + call * 100 * MS
+        rows.append(
+            {
+                S.SESSION_ID: "u",
+                S.CALL_INDEX: call,
+                S.WORKLOAD: "test",
+                S.API: S.Api.OPENAI_CHAT.value,
+                S.ENDPOINT: "/v1/chat/completions",
+                S.MODEL: "recorded-model",
+                S.STREAM: True,
+                S.T_REQUEST_START_NS: start,
+                S.T_RESPONSE_END_NS: start + 30 * MS,
+                S.PROMPT_TOKENS: prompt,
+                S.COMPLETION_TOKENS: completion,
+                S.PARTIAL: False,
+                S.REQUEST_CONTENT_IDS: ids,
+                S.RESPONSE_CONTENT_ID: response,
+                S.NEW_CONTENT: store.take_new(),
+            }
+        )
+    io.write_file(path, Kind.TRACE, _frame(rows))
+
+
 def _frame(rows: list[dict[str, object]]):  # type: ignore[no-untyped-def]
     import pyarrow as pa
 
