@@ -7,9 +7,10 @@ content through the offline tokenizer (`traceformat.tokens`): the prompt as
 (`providers.summary.output_text`; a redacted response counts size/4). Each count is then
 scaled like the other calls of the same trace:
 
-    prompt scale     = median(prompt_tokens / offline prompt tokens)      over rows with both
-    completion scale = median(completion_tokens / offline output tokens)  over rows with both
-    (1.0 when no row has both), estimate = max(1, round(offline × scale))
+    prompt scale     = median(prompt_tokens / offline prompt tokens)
+    completion scale = median(completion_tokens / offline output tokens)
+    over the rows with that provider count and a nonzero offline count (1.0 when there are
+    none); estimate = max(1, round(offline count × scale)), halves rounded up.
 
 A count the provider did report is kept. USAGE_SOURCE is "provider" when it reported both,
 "estimate" otherwise.
@@ -91,17 +92,12 @@ def offline_counts(trace: pl.DataFrame, parts: PartTokens | None = None) -> list
     responses = trace.select(API, RESPONSE_CONTENT_ID).join(
         content, left_on=RESPONSE_CONTENT_ID, right_on=CONTENT_ID, how="left", maintain_order="left"
     )
-    cache: dict[tuple[str, str], int] = {}
+    cache: dict[tuple[str, str], int] = {}  # each distinct response is counted once
     outputs = []
     for api, cid, size, data in responses.iter_rows():
-        key = (api, cid)
-        if cid is None:
-            outputs.append(0)
-        elif key in cache:
-            outputs.append(cache[key])
-        else:
-            cache[key] = _output_tokens(api, data, size or 0)
-            outputs.append(cache[key])
+        if cid is not None and (api, cid) not in cache:
+            cache[api, cid] = _output_tokens(api, data, size or 0)
+        outputs.append(0 if cid is None else cache[api, cid])
     return [
         pl.Series(OFFLINE_PROMPT, prompts, dtype=pl.Int64),
         pl.Series(OFFLINE_OUTPUT, outputs, dtype=pl.Int64),
