@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.api import ENDPOINTS, Api
 from providers import requests
+from providers.api import ENDPOINTS, Api
 from providers.conversation import Conversation
 from providers.usage import usage_block
 from simengine import agentscript, outputs, tokenizer
