@@ -12,7 +12,10 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
-PACKAGES := providers traceformat capture profiles replay simengine agentload
+# Top-level folders installed as agentload.<folder> (pyproject's package-dir mapping).
+MAPPED := providers traceformat capture profiles replay simengine analysis
+PACKAGES := $(MAPPED) agentload
+MYPY_TREE := $(VENV)/mypy-tree
 ENGINE_CACHE ?= $(HOME)/.cache/agentload/engine
 # Real coding agents for the capture tests, from the npm registry, pinned (outside the repo).
 AGENT_CACHE ?= $(HOME)/.cache/agentload/agents
@@ -22,8 +25,18 @@ CODEX_VERSION := 0.171.0
 .PHONY: help venv lint typecheck test test-fast demo engine browser agents bench test-vllm clean
 
 help:
-	@echo "make demo   replay agentic-coding on the embedded simulated engine, write a report"
-	@echo "make test   lint, type-check and run the whole suite (builds llama-server once)"
+	@echo "make demo       replay agentic-coding on the embedded simulated engine, write a report"
+	@echo "make test       lint, type-check and run the whole suite (builds llama-server once)"
+	@echo "make test-fast  unit and sim tests only (no llama-server, no agent CLIs)"
+	@echo "make lint       ruff check and format check"
+	@echo "make typecheck  mypy --strict on the packages and benchmarks"
+	@echo "make venv       create .venv from requirements.lock (every target does this first)"
+	@echo "make engine     build llama-server and fetch SmolLM2 into ENGINE_CACHE (cached)"
+	@echo "make agents     install the pinned Claude Code and Codex CLIs into AGENT_CACHE"
+	@echo "make browser    install Debian's chromium for the HTML report tests"
+	@echo "make bench      run the benchmarks, rewrite benchmarks/RESULTS.md"
+	@echo "make test-vllm  the integration tier against vLLM's CPU build (opt-in)"
+	@echo "make clean      remove .venv and demo output"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12 not found (on PATH as python3.12 or under pyenv)"; exit 1; }
@@ -39,8 +52,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(PACKAGES) tests benchmarks
 	$(VENV)/bin/ruff format --check $(PACKAGES) tests benchmarks
 
+# mypy cannot follow the editable install's import hook, so it reads a link tree laid out as
+# installed: agentload/ with each mapped folder linked in as agentload/<folder>.
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict $(PACKAGES) benchmarks
+	@rm -rf $(MYPY_TREE) && mkdir -p $(MYPY_TREE)/agentload
+	@for f in agentload/*; do ln -s "$(CURDIR)/$$f" $(MYPY_TREE)/agentload/; done
+	@for p in $(MAPPED); do ln -s "$(CURDIR)/$$p" $(MYPY_TREE)/agentload/$$p; done
+	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict -p agentload
+	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict benchmarks
 
 engine: $(STAMP)
 	$(VPY) -m tests.integration.build_engine --cache "$(ENGINE_CACHE)"

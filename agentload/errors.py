@@ -4,6 +4,6 @@ Packages raise subclasses of `traceformat.errors.AgentloadError` for bad input; 
 catches that base class only, so a real bug still shows its traceback.
 """
 
-from traceformat.errors import AgentloadError
+from agentload.traceformat.errors import AgentloadError
 
 __all__ = ["AgentloadError"]

@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from agentload.simengine import timinglog as tl
+from agentload.traceformat import schema as S
 
 from benchmarks.capacity import client_run
 from benchmarks.common import BIN, MODEL, ROOT, ols_slope, quantile, running_sim
 from benchmarks.peers import trie
 from benchmarks.peers.simtok import ensure_tokenizer
 from benchmarks.peers.venvs import PeerEnv, ensure
-from simengine import timinglog as tl
-from traceformat import schema as S
 
 SAMPLE = ROOT / "tests" / "data" / "trie_agentic_coding_sample64.jsonl"  # shipped with the repo
 WARM_FRACTION = 0.2
@@ -168,8 +168,9 @@ def run_trie(
 
 
 def run_agentload(workload: Path, cfg: AgreementConfig, var: Variant, work: Path) -> Side:
+    from agentload.analysis.run import analyze, load
+
     from benchmarks.common import git_revision
-    from replay.analysis.run import analyze, load
 
     side = Side("agentload", git_revision(), var.name)
     log = work / f"agentload-{var.name}-sim.arrow"

@@ -41,12 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from capture.addon import CaptureAddon  # noqa: E402
-from capture.flowdata import RawCall  # noqa: E402
-from capture.process import RowBuilder  # noqa: E402
-from capture.sink import Sink  # noqa: E402
-from capture.stitch import Stitcher  # noqa: E402
-from traceformat.content import ContentStore  # noqa: E402
+from agentload.capture.addon import CaptureAddon  # noqa: E402
+from agentload.capture.flowdata import RawCall  # noqa: E402
+from agentload.capture.process import RowBuilder  # noqa: E402
+from agentload.capture.sink import Sink  # noqa: E402
+from agentload.capture.stitch import Stitcher  # noqa: E402
+from agentload.traceformat.content import ContentStore  # noqa: E402
 
 MODEL = "sim-model"
 WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "all")

@@ -28,7 +28,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simengine import launch  # noqa: E402
+from agentload.simengine import launch  # noqa: E402
+
 from tests.capture.proxyhelper import running_capture, running_mitmdump  # noqa: E402
 
 BIN = Path(sys.executable).parent

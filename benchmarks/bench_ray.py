@@ -25,14 +25,13 @@ from pathlib import Path
 
 import polars as pl
 import ray
-
-from replay.config import ReplayConfig
-from replay.distributed import run_on_ray
-from replay.run import run_replay
-from simengine import launch
-from traceformat import io
-from traceformat import schema as S
-from traceformat.schema import Kind
+from agentload.replay.config import ReplayConfig
+from agentload.replay.distributed import run_on_ray
+from agentload.replay.run import run_replay
+from agentload.simengine import launch
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Kind
 
 LAG_LIMIT_MS = 2.0
 RATE_SHARE = 0.97

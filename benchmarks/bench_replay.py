@@ -29,13 +29,12 @@ from pathlib import Path
 
 import polars as pl
 import uvloop
-
-from replay.config import ReplayConfig, TransportChoice
-from replay.pacer import close_pacer, sleep_until
-from replay.run import run_replay
-from traceformat import io
-from traceformat import schema as S
-from traceformat.schema import Kind
+from agentload.replay.config import ReplayConfig, TransportChoice
+from agentload.replay.pacer import close_pacer, sleep_until
+from agentload.replay.run import run_replay
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Kind
 
 LAG_LIMIT_MS = 2.0
 TOKENS = 16

@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
+from agentload.simengine import timinglog as tl
 
 from benchmarks.common import BIN, MODEL, ClientRun, quantile, run_client, running_sim
-from simengine import timinglog as tl
 
 LAG_LIMIT_MS = 2.0
 RELAXED_LAG_MS = 10.0  # shown beside: the shape of the ladder on a noisy shared machine
@@ -184,8 +184,8 @@ def run_agentload(sim_log: Path, rates: Sequence[float], duration: float, work: 
 
 
 def own_lag(result: Path) -> float | None:
-    from traceformat import io
-    from traceformat import schema as S
+    from agentload.traceformat import io
+    from agentload.traceformat import schema as S
 
     if not result.exists():
         return None

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import polars as pl
 import psutil
-
-from simengine import launch
+from agentload.simengine import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -145,7 +145,7 @@ async def play(base: str, convs: list[list[tuple[int, str]]], lines: list[bytes]
 
 
 def run(sessions: int, work: Path, seed: int = 1) -> Storage:
-    from traceformat.io import read
+    from agentload.traceformat.io import read
 
     rows = [json.loads(x) for x in SAMPLE.read_text().splitlines() if x.strip()][:sessions]
     convs = conversations(rows, seed)

@@ -15,16 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agentload.capture.flowdata import ChunkRecorder, RawCall
+from agentload.capture.process import RowBuilder
+from agentload.capture.session_keys import DEFAULT_SESSION_HEADERS, WORKLOAD_HEADER
+from agentload.capture.sink import Sink, SinkStats
+from agentload.capture.stitch import Stitcher
+from agentload.capture.workload import parse_rule
+from agentload.providers.api import classify
+from agentload.traceformat.content import ContentStore
 from mitmproxy import ctx, exceptions, http
-
-from capture.flowdata import ChunkRecorder, RawCall
-from capture.process import RowBuilder
-from capture.session_keys import DEFAULT_SESSION_HEADERS, WORKLOAD_HEADER
-from capture.sink import Sink, SinkStats
-from capture.stitch import Stitcher
-from capture.workload import parse_rule
-from providers.api import classify
-from traceformat.content import ContentStore
 
 __all__ = ["CaptureAddon"]
 

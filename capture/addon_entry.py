@@ -1,5 +1,5 @@
 """Script entry for mitmdump: `mitmdump -s capture/addon_entry.py --set agentload_out=DIR ...`."""
 
-from capture.addon import CaptureAddon
+from agentload.capture.addon import CaptureAddon
 
 addons = [CaptureAddon()]

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from capture.jsonspans import loads_with_spans
-from capture.secrets import scrub_text, scrub_value
-from providers.api import CONVERSATION_FIELD, Api
-from providers.requests import item_role, split, tool_result_ids
+from agentload.capture.jsonspans import loads_with_spans
+from agentload.capture.secrets import scrub_text, scrub_value
+from agentload.providers.api import CONVERSATION_FIELD, Api
+from agentload.providers.requests import item_role, split, tool_result_ids
 
 __all__ = ["ParsedRequest", "PartCache", "dumps", "parse_request"]
 

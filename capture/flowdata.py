@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from traceformat.schema import Api
+from agentload.traceformat.schema import Api
 
 __all__ = ["ChunkRecorder", "RawCall"]
 

@@ -7,17 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from capture.apis import ParsedRequest, PartCache, dumps, parse_request
-from capture.decode import make_decoder
-from capture.flowdata import RawCall
-from capture.secrets import scrub_text
-from capture.session_keys import WORKLOAD_HEADER, group_key
-from capture.stitch import Assignment, CallKeys, Stitcher
-from capture.workload import WorkloadRule, label_for
-from providers.sse import parse_recorded
-from providers.summary import ResponseSummary, StreamSummary, summarize_json
-from traceformat import schema as S
-from traceformat.content import ContentStore
+from agentload.capture.apis import ParsedRequest, PartCache, dumps, parse_request
+from agentload.capture.decode import make_decoder
+from agentload.capture.flowdata import RawCall
+from agentload.capture.secrets import scrub_text
+from agentload.capture.session_keys import WORKLOAD_HEADER, group_key
+from agentload.capture.stitch import Assignment, CallKeys, Stitcher
+from agentload.capture.workload import WorkloadRule, label_for
+from agentload.providers.sse import parse_recorded
+from agentload.providers.summary import ResponseSummary, StreamSummary, summarize_json
+from agentload.traceformat import schema as S
+from agentload.traceformat.content import ContentStore
 
 __all__ = ["RowBuilder", "Timing", "read_response"]
 

@@ -7,8 +7,8 @@ import signal
 import sys
 from typing import Any
 
-from capture.addon import CaptureAddon
-from capture.config import CaptureConfig
+from agentload.capture.addon import CaptureAddon
+from agentload.capture.config import CaptureConfig
 
 __all__ = ["run_capture"]
 

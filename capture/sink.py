@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-
-from capture.flowdata import RawCall
-from capture.process import RowBuilder
-from traceformat.io import StreamWriter
-from traceformat.schema import TRACE_SCHEMA, Kind
+from agentload.capture.flowdata import RawCall
+from agentload.capture.process import RowBuilder
+from agentload.traceformat.io import StreamWriter
+from agentload.traceformat.schema import TRACE_SCHEMA, Kind
 
 __all__ = ["Sink", "SinkStats", "trace_path"]
 

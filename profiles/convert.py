@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from profiles.load import load
-from traceformat import schema as s
-from traceformat.errors import ConfigError
-from traceformat.foreign.mooncake import read_mooncake, write_mooncake
-from traceformat.foreign.trie import read_trie, trie_records
+from agentload.profiles.load import load
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import ConfigError
+from agentload.traceformat.foreign.mooncake import read_mooncake, write_mooncake
+from agentload.traceformat.foreign.trie import read_trie, trie_records
 
 FORMATS: Final = ("trie", "mooncake")
 KEY_ORDER: Final = "trie_key_order"
@@ -36,7 +36,7 @@ def _first_record_keys(source: Path) -> list[str]:
 
 def import_file(fmt: str, source: Path, out: Path, block_size: int = 512) -> Path:
     """A trie or Mooncake JSONL file as an agentload profile file."""
-    from traceformat.io import write_file
+    from agentload.traceformat.io import write_file
 
     info: dict[str, object] = {"source": "import", "format": fmt, "file": source.name}
     extra: dict[bytes, bytes] = {}

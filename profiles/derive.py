@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Final
 
 import polars as pl
-
-from profiles.blocks import ChainState, HashKey, hash_prompt
-from traceformat import schema as s
-from traceformat.errors import ConfigError, FormatError
-from traceformat.estimate import fill_usage, has_usage
-from traceformat.io import read, write_file
-from traceformat.prompt import PartTokens
-from traceformat.tokens import TOKENIZER_NAME
+from agentload.profiles.blocks import ChainState, HashKey, hash_prompt
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import ConfigError, FormatError
+from agentload.traceformat.estimate import fill_usage, has_usage
+from agentload.traceformat.io import read, write_file
+from agentload.traceformat.prompt import PartTokens
+from agentload.traceformat.tokens import TOKENIZER_NAME
 
 _END: Final = "_end_ns"
 _ESTIMATED: Final = pl.col(s.USAGE_SOURCE) == s.UsageSource.ESTIMATE.value

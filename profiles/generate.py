@@ -1,4 +1,4 @@
-"""Seeded generator of the built-in profiles: `python -m profiles.generate [--out DIR]`.
+"""Seeded generator of the built-in profiles: `python -m agentload.profiles.generate [--out DIR]`.
 
 Each workload is drawn from quantile-knot distributions fitted to its reference row
 (`profiles.reference`, `profiles.fit`) with stratified uniforms, so 1,024 sessions already
@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Final
 
 import polars as pl
-
-from profiles import fit
-from profiles import reference as ref
-from traceformat import schema as s
-from traceformat.io import write_file
+from agentload.profiles import fit
+from agentload.profiles import reference as ref
+from agentload.traceformat import schema as s
+from agentload.traceformat.io import write_file
 
 BLOCK_SIZE: Final = 64
 SESSIONS: Final = 1024
@@ -245,7 +244,7 @@ def info_for(name: str) -> dict[str, object]:
     spec = SPECS[name]
     return {
         "source": "builtin",
-        "generator": "python -m profiles.generate",
+        "generator": "python -m agentload.profiles.generate",
         "seed": spec.seed,
         "reference": spec.reference.source,
         "estimate": spec.reference.estimate,

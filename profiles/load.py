@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-
-from profiles import builtin
-from traceformat import schema as s
-from traceformat.errors import ConfigError, FormatError
-from traceformat.io import read
-from traceformat.sources import SourceFormat, load_profile_frame, sniff
+from agentload.profiles import builtin
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import ConfigError, FormatError
+from agentload.traceformat.io import read
+from agentload.traceformat.sources import SourceFormat, load_profile_frame, sniff
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
-
-from profiles import reference as ref
-from traceformat import schema as s
+from agentload.profiles import reference as ref
+from agentload.traceformat import schema as s
 
 
 @dataclass(frozen=True)

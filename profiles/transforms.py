@@ -11,9 +11,8 @@ import random
 from dataclasses import dataclass
 
 import polars as pl
-
-from traceformat import schema as s
-from traceformat.errors import ConfigError
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import ConfigError
 
 _ROOT = "_root"
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from providers.api import Api
+from agentload.providers.api import Api
 
 __all__ = ["Conversation", "Part", "RequestError", "ToolDef", "Turn", "read_conversation"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers.api import Api
-from providers.usage import Usage, parse_usage
+from agentload.providers.api import Api
+from agentload.providers.usage import Usage, parse_usage
 
 __all__ = ["END_EVENTS", "StreamError", "StreamParser"]
 

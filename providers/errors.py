@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Final
 
-from providers.api import Api
+from agentload.providers.api import Api
 
 __all__ = ["error_body", "error_text", "provider_error", "redacted_detail"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.api import CONVERSATION_FIELD, Api
+from agentload.providers.api import CONVERSATION_FIELD, Api
 
 __all__ = [
     "LIMIT_FIELDS",

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.api import Api
-from providers.errors import provider_error
-from providers.usage import Usage, parse_usage
+from agentload.providers.api import Api
+from agentload.providers.errors import provider_error
+from agentload.providers.usage import Usage, parse_usage
 
 __all__ = ["ResponseSummary", "StreamSummary", "loads", "output_text", "summarize_json"]
 

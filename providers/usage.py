@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from providers.api import Api
+from agentload.providers.api import Api
 
 __all__ = ["Usage", "parse_usage", "usage_block"]
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import httpx
-
-from replay.materialize import Materializer
-from replay.plan import CallPlan
+from agentload.replay.materialize import Materializer
+from agentload.replay.plan import CallPlan
 
 SAMPLE_IDS = (11, 22, 33, 44)
 SAMPLE_WORDS = 256

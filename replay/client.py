@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from time import monotonic_ns
 from typing import Any
 
-from providers.api import Api
-from providers.counter import StreamError, StreamParser
-from replay.transport import Transport, TransportError
-from traceformat import schema as S
-from traceformat.schema import ErrorKind
+from agentload.providers.api import Api
+from agentload.providers.counter import StreamError, StreamParser
+from agentload.replay.transport import Transport, TransportError
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import ErrorKind
 
 Row = dict[str, Any]
 MAX_ERROR_TEXT = 500

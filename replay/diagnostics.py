@@ -8,9 +8,8 @@ is raised when they say the client, not the engine, limited the run.
 from __future__ import annotations
 
 import polars as pl
-
-from replay.worker import WorkerOutcome
-from traceformat import schema as S
+from agentload.replay.worker import WorkerOutcome
+from agentload.traceformat import schema as S
 
 LAG_P99_LIMIT_MS = 2.0
 RATE_SHORTFALL = 0.95

@@ -16,10 +16,10 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
-from providers.api import ENDPOINTS
-from providers.requests import synthetic_body
-from replay.config import ApiChoice
-from replay.plan import CallPlan, mix_hash
+from agentload.providers.api import ENDPOINTS
+from agentload.providers.requests import synthetic_body
+from agentload.replay.config import ApiChoice
+from agentload.replay.plan import CallPlan, mix_hash
 
 # Token ids drawn from a range every common vocabulary covers, away from special tokens.
 TOKEN_LO = 1000

@@ -20,11 +20,10 @@ from time import monotonic_ns
 from typing import Any
 
 import uvloop
-
-from replay.signals import StopFlag
-from replay.source import load_plan
-from replay.stats import LiveStats
-from replay.worker import WorkerOutcome, WorkerSpec, run_worker
+from agentload.replay.signals import StopFlag
+from agentload.replay.source import load_plan
+from agentload.replay.stats import LiveStats
+from agentload.replay.worker import WorkerOutcome, WorkerSpec, run_worker
 
 START_MARGIN_NS = 200_000_000
 READY_TIMEOUT_S = 120.0

@@ -15,8 +15,8 @@ from contextlib import asynccontextmanager
 from time import monotonic
 from urllib.parse import urlsplit
 
-from replay.transport import Response, TransportError
-from traceformat.schema import ErrorKind
+from agentload.replay.transport import Response, TransportError
+from agentload.traceformat.schema import ErrorKind
 
 MAX_HEAD = 64 * 1024
 PREWARM_TIMEOUT_S = 5.0

@@ -10,13 +10,12 @@ import json
 from pathlib import Path
 
 import polars as pl
-
-from replay.materialize import expected_cached
-from replay.plan import CallPlan, Plan, SessionPlan, salt_hash_ids, split_cycled
-from traceformat import io
-from traceformat import schema as S
-from traceformat.errors import FormatError
-from traceformat.schema import Kind
+from agentload.replay.materialize import expected_cached
+from agentload.replay.plan import CallPlan, Plan, SessionPlan, salt_hash_ids, split_cycled
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.errors import FormatError
+from agentload.traceformat.schema import Kind
 
 
 def read_parts(parts: list[Path]) -> pl.DataFrame:

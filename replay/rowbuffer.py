@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
-from traceformat import schema as S
-from traceformat.io import StreamWriter
-from traceformat.schema import RESULT_SCHEMA, Kind
+from agentload.traceformat import schema as S
+from agentload.traceformat.io import StreamWriter
+from agentload.traceformat.schema import RESULT_SCHEMA, Kind
 
 CONVERT_S = 0.05
 WRITE_S = 1.0

@@ -18,21 +18,20 @@ from pathlib import Path
 from time import monotonic_ns
 
 import uvloop
-
-from replay.calibrate import calibrate
-from replay.config import ApiChoice, ArrivalMode, ReplayConfig
-from replay.diagnostics import diagnose
-from replay.materialize import DEFAULT_BLOCK, Materializer
-from replay.plan import Plan
-from replay.procs import run_processes
-from replay.progress import Progress
-from replay.results import read_parts, with_expected_cached, write_result
-from replay.scrape import Scraper
-from replay.signals import StopFlag
-from replay.source import load_plan
-from replay.stats import LiveStats
-from replay.summary import print_summary
-from replay.worker import WorkerOutcome, WorkerSpec, run_worker
+from agentload.replay.calibrate import calibrate
+from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
+from agentload.replay.diagnostics import diagnose
+from agentload.replay.materialize import DEFAULT_BLOCK, Materializer
+from agentload.replay.plan import Plan
+from agentload.replay.procs import run_processes
+from agentload.replay.progress import Progress
+from agentload.replay.results import read_parts, with_expected_cached, write_result
+from agentload.replay.scrape import Scraper
+from agentload.replay.signals import StopFlag
+from agentload.replay.source import load_plan
+from agentload.replay.stats import LiveStats
+from agentload.replay.summary import print_summary
+from agentload.replay.worker import WorkerOutcome, WorkerSpec, run_worker
 
 EPOCH_MARGIN_NS = 50_000_000  # first sends are due this long after the workers are ready
 

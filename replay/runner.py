@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from time import monotonic_ns
 from typing import Any
 
-from providers.api import Api, classify, request_headers
-from replay.client import Row, issue
-from replay.config import ArrivalMode, ReplayConfig
-from replay.materialize import Materializer
-from replay.pacer import sleep_until
-from replay.plan import Plan, SessionPlan, cycled_id, salt_hash_ids
-from replay.schedule import Admission
-from replay.stats import LiveStats
-from replay.transport import Transport
-from traceformat import schema as S
+from agentload.providers.api import Api, classify, request_headers
+from agentload.replay.client import Row, issue
+from agentload.replay.config import ArrivalMode, ReplayConfig
+from agentload.replay.materialize import Materializer
+from agentload.replay.pacer import sleep_until
+from agentload.replay.plan import Plan, SessionPlan, cycled_id, salt_hash_ids
+from agentload.replay.schedule import Admission
+from agentload.replay.stats import LiveStats
+from agentload.replay.transport import Transport
+from agentload.traceformat import schema as S
 
 LEAD_NS = 20_000_000  # open loop: sessions start this early to build their first request
 

@@ -13,9 +13,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from replay.config import ArrivalMode, ReplayConfig
-from replay.distributed.shard import shard_of
-from replay.plan import Plan, SessionPlan, cycled_id
+from agentload.replay.config import ArrivalMode, ReplayConfig
+from agentload.replay.distributed.shard import shard_of
+from agentload.replay.plan import Plan, SessionPlan, cycled_id
 
 
 @dataclass(frozen=True, slots=True)

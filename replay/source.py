@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from replay.plan import Plan, plan_from_profile
-from replay.tracesource import plan_from_trace
-from traceformat import io
-from traceformat.errors import ConfigError, FormatError
-from traceformat.schema import Kind
+from agentload.replay.plan import Plan, plan_from_profile
+from agentload.replay.tracesource import plan_from_trace
+from agentload.traceformat import io
+from agentload.traceformat.errors import ConfigError, FormatError
+from agentload.traceformat.schema import Kind
 
 _ARROW_MAGIC = (b"ARROW1", b"\xff\xff\xff\xff")
 
@@ -27,7 +27,7 @@ def load_plan(path: Path, model: str) -> Plan:
             return _non_empty(path, plan)
         if loaded.kind is Kind.RESULT:
             raise FormatError(f"{path}: is a result file; replay needs a profile or a trace")
-    from traceformat.sources import load_profile_frame
+    from agentload.traceformat.sources import load_profile_frame
 
     frame, block_size = load_profile_frame(path)
     return _non_empty(path, plan_from_profile(frame, block_size))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from time import monotonic_ns
 from typing import Any
 
-from traceformat import schema as S
+from agentload.traceformat import schema as S
 
 WINDOW_NS = 30_000_000_000
 

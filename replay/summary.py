@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from agentload.traceformat import schema as S
 from rich.console import Console
-
-from traceformat import schema as S
 
 
 def print_summary(

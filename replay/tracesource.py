@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from providers import requests
-from providers.api import Api
-from replay.plan import CallPlan, Plan, SessionPlan, assemble
-from traceformat import schema as S
-from traceformat.content import content_table, request_parts
-from traceformat.errors import FormatError
-from traceformat.estimate import fill_usage
+from agentload.providers import requests
+from agentload.providers.api import Api
+from agentload.replay.plan import CallPlan, Plan, SessionPlan, assemble
+from agentload.traceformat import schema as S
+from agentload.traceformat.content import content_table, request_parts
+from agentload.traceformat.errors import FormatError
+from agentload.traceformat.estimate import fill_usage
 
 
 def rebuild_body(

@@ -16,9 +16,8 @@ from typing import Protocol
 
 import aiohttp
 import httpx
-
-from replay.config import TransportChoice
-from traceformat.schema import ErrorKind
+from agentload.replay.config import TransportChoice
+from agentload.traceformat.schema import ErrorKind
 
 
 class TransportError(Exception):
@@ -169,7 +168,7 @@ def make_transport(
     if choice is TransportChoice.HTTPX:
         return HttpxTransport(base, pool, timeout, headers)
     if choice is TransportChoice.RAW and base.startswith("http://"):
-        from replay.rawhttp import RawTransport  # imports this module: import it lazily
+        from agentload.replay.rawhttp import RawTransport  # imports this module: import it lazily
 
         return RawTransport(base, pool, timeout, headers)
     return AiohttpTransport(base, pool, timeout, headers)

@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic_ns
 
-from replay.config import ReplayConfig
-from replay.materialize import Materializer
-from replay.pacer import close_pacer
-from replay.plan import Plan
-from replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer, warm_writer
-from replay.runner import Runner, RunnerSetup
-from replay.schedule import admissions, for_worker, share
-from replay.stats import LiveStats
-from replay.transport import make_transport
-from traceformat.io import StreamWriter
-from traceformat.schema import Kind
+from agentload.replay.config import ReplayConfig
+from agentload.replay.materialize import Materializer
+from agentload.replay.pacer import close_pacer
+from agentload.replay.plan import Plan
+from agentload.replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer, warm_writer
+from agentload.replay.runner import Runner, RunnerSetup
+from agentload.replay.schedule import admissions, for_worker, share
+from agentload.replay.stats import LiveStats
+from agentload.replay.transport import make_transport
+from agentload.traceformat.io import StreamWriter
+from agentload.traceformat.schema import Kind
 
 TICK_S = 0.25  # progress counters to the parent process
 PREWARM_MAX = 64  # connections opened before the epoch (closed loop: up to its slots)

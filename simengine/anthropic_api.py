@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers.api import TOOL_CALL_ID_PREFIX, Api
-from simengine import render
-from simengine.errors import bad_request
-from simengine.jobs import (
+from agentload.providers.api import TOOL_CALL_ID_PREFIX, Api
+from agentload.simengine import render
+from agentload.simengine.errors import bad_request
+from agentload.simengine.jobs import (
     Codec,
     Job,
     SimContext,

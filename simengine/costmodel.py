@@ -11,7 +11,7 @@ step = overhead                                   (if the step does any work)
 
 from __future__ import annotations
 
-from simengine.config import CostModel
+from agentload.simengine.config import CostModel
 
 
 def attention_pairs(start: int, length: int) -> int:

@@ -17,11 +17,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simengine import costmodel
-from simengine.config import EngineConfig
-from simengine.errors import ApiError, bad_request
-from simengine.kvcache import BlockPool
-from simengine.timer import DeadlineTimer
+from agentload.simengine import costmodel
+from agentload.simengine.config import EngineConfig
+from agentload.simengine.errors import ApiError, bad_request
+from agentload.simengine.kvcache import BlockPool
+from agentload.simengine.timer import DeadlineTimer
 
 # After this many zero-duration steps in a row the loop yields to let handlers run.
 _MAX_INSTANT_STEPS = 256

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from providers.api import Api
-from providers.errors import error_body
+from agentload.providers.api import Api
+from agentload.providers.errors import error_body
 
 
 class ApiError(Exception):

@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
+from agentload.simengine.engine import SimRequest
+from agentload.simengine.errors import bad_request
 from aiohttp import web
-
-from simengine.engine import SimRequest
-from simengine.errors import bad_request
 
 HEADER: Final = "X-Sim-Fault"
 HTTP500: Final = "http500"

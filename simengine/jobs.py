@@ -8,15 +8,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers import requests
-from providers.api import ENDPOINTS, Api
-from providers.conversation import Conversation
-from providers.usage import usage_block
-from simengine import agentscript, outputs, tokenizer
-from simengine.agentscript import AgentScript
-from simengine.config import EngineConfig
-from simengine.errors import ApiError, bad_request
-from simengine.outputs import Plan, ToolCall
+from agentload.providers import requests
+from agentload.providers.api import ENDPOINTS, Api
+from agentload.providers.conversation import Conversation
+from agentload.providers.usage import usage_block
+from agentload.simengine import agentscript, outputs, tokenizer
+from agentload.simengine.agentscript import AgentScript
+from agentload.simengine.config import EngineConfig
+from agentload.simengine.errors import ApiError, bad_request
+from agentload.simengine.outputs import Plan, ToolCall
 
 
 @dataclass(slots=True)

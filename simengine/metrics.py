@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simengine.engine import Engine
+from agentload.simengine.engine import Engine
 
 
 def _rows(engine: Engine) -> list[tuple[str, str, str, float]]:

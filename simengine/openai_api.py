@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers.api import TOOL_CALL_ID_PREFIX, Api
-from simengine import render
-from simengine.errors import bad_request
-from simengine.jobs import (
+from agentload.providers.api import TOOL_CALL_ID_PREFIX, Api
+from agentload.simengine import render
+from agentload.simengine.errors import bad_request
+from agentload.simengine.jobs import (
     Codec,
     Job,
     SimContext,
@@ -25,7 +25,7 @@ from simengine.jobs import (
     resolve_max_tokens,
     token_ids,
 )
-from simengine.outputs import Plan
+from agentload.simengine.outputs import Plan
 
 _DONE = "data: [DONE]\n\n"
 

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Final
 
-from simengine import tokenizer
+from agentload.simengine import tokenizer
 
 CORPUS_SIZE: Final = 4096
 _LOWER_WORDS: Final = tokenizer.UPPER_BASE  # ids [0, UPPER_BASE) are " " + lowercase words

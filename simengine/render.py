@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers.api import Api
-from providers.conversation import Conversation, Part, RequestError, read_conversation
-from simengine.errors import ApiError, bad_request
+from agentload.providers.api import Api
+from agentload.providers.conversation import Conversation, Part, RequestError, read_conversation
+from agentload.simengine.errors import ApiError, bad_request
 
 GENERATION_PROMPT = "<|assistant|>\n"
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers.api import TOOL_CALL_ID_PREFIX, Api
-from simengine import render
-from simengine.errors import bad_request
-from simengine.jobs import (
+from agentload.providers.api import TOOL_CALL_ID_PREFIX, Api
+from agentload.simengine import render
+from agentload.simengine.errors import bad_request
+from agentload.simengine.jobs import (
     Codec,
     Job,
     SimContext,
@@ -31,7 +31,7 @@ from simengine.jobs import (
     new_job,
     resolve_max_tokens,
 )
-from simengine.outputs import Plan
+from agentload.simengine.outputs import Plan
 
 _TEXT_ITEM = -1  # open_block value while the message item is open; >= 0: a call's index
 _NO_ITEM = -2

@@ -11,18 +11,17 @@ import sys
 import time
 from typing import Any
 
+from agentload.simengine import agentscript, faults, metrics, render, streaming, tokenizer
+from agentload.simengine.anthropic_api import MessagesCodec
+from agentload.simengine.config import SimConfig
+from agentload.simengine.engine import Engine, SimRequest
+from agentload.simengine.errors import ApiError, bad_request
+from agentload.simengine.jobs import Codec, Job, SimContext, Usage
+from agentload.simengine.openai_api import ChatCodec, CompletionsCodec
+from agentload.simengine.responses_api import ResponsesCodec
+from agentload.simengine.timinglog import TimingLog
+from agentload.traceformat.errors import ConfigError
 from aiohttp import web
-
-from simengine import agentscript, faults, metrics, render, streaming, tokenizer
-from simengine.anthropic_api import MessagesCodec
-from simengine.config import SimConfig
-from simengine.engine import Engine, SimRequest
-from simengine.errors import ApiError, bad_request
-from simengine.jobs import Codec, Job, SimContext, Usage
-from simengine.openai_api import ChatCodec, CompletionsCodec
-from simengine.responses_api import ResponsesCodec
-from simengine.timinglog import TimingLog
-from traceformat.errors import ConfigError
 
 
 class SimServer:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from simengine import launch
+from agentload.simengine import launch
 
 _START_TIMEOUT_S = 30.0
 

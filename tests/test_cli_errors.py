@@ -12,11 +12,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
-
-from tests.traceformat.test_corrupt import damage_item_name, write_bad_offsets, write_samples
-from traceformat.errors import WrongKindError
-from traceformat.io import read, write_file
-from traceformat.schema import (
+from agentload.traceformat.errors import WrongKindError
+from agentload.traceformat.io import read, write_file
+from agentload.traceformat.schema import (
     ARRIVAL_S,
     CALL_INDEX,
     INPUT_TOKENS,
@@ -30,6 +28,8 @@ from traceformat.schema import (
     Kind,
     schema_for,
 )
+
+from tests.traceformat.test_corrupt import damage_item_name, write_bad_offsets, write_samples
 
 ROW = {
     SESSION_ID: "s",

@@ -1,5 +1,5 @@
 """File formats shared by capture, profiles and replay: schemas, writers, readers."""
 
-from traceformat.schema import VERSION, Api, ErrorKind, Kind
+from agentload.traceformat.schema import VERSION, Api, ErrorKind, Kind
 
 __all__ = ["VERSION", "Api", "ErrorKind", "Kind"]

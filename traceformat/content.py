@@ -15,8 +15,7 @@ import json
 import threading
 
 import polars as pl
-
-from traceformat.schema import (
+from agentload.traceformat.schema import (
     CONTENT_DATA,
     CONTENT_ID,
     CONTENT_SIZE,

@@ -22,12 +22,11 @@ import json
 from typing import Final
 
 import polars as pl
-
-from providers.api import Api
-from providers.summary import output_text
-from traceformat.content import content_frame
-from traceformat.prompt import PartTokens
-from traceformat.schema import (
+from agentload.providers.api import Api
+from agentload.providers.summary import output_text
+from agentload.traceformat.content import content_frame
+from agentload.traceformat.prompt import PartTokens
+from agentload.traceformat.schema import (
     API,
     COMPLETION_TOKENS,
     CONTENT_DATA,
@@ -39,7 +38,7 @@ from traceformat.schema import (
     USAGE_SOURCE,
     UsageSource,
 )
-from traceformat.tokens import tokenize
+from agentload.traceformat.tokens import tokenize
 
 __all__ = ["OFFLINE_OUTPUT", "OFFLINE_PROMPT", "fill_usage", "has_usage", "offline_counts"]
 

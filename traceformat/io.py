@@ -22,15 +22,14 @@ from typing import Self
 
 import polars as pl
 import pyarrow as pa
-
-from traceformat.errors import (
+from agentload.traceformat.errors import (
     ConfigError,
     CorruptFileError,
     FormatError,
     VersionError,
     WrongKindError,
 )
-from traceformat.schema import (
+from agentload.traceformat.schema import (
     META_INFO,
     META_KIND,
     META_VERSION,
@@ -40,7 +39,13 @@ from traceformat.schema import (
     parse_version,
     schema_for,
 )
-from traceformat.validate import check_columns, check_required, check_rows, conform, upgrade
+from agentload.traceformat.validate import (
+    check_columns,
+    check_required,
+    check_rows,
+    conform,
+    upgrade,
+)
 
 __all__ = ["Loaded", "StreamWriter", "compact", "read", "read_table", "write_file"]
 

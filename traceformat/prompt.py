@@ -13,10 +13,9 @@ import json
 from typing import Final
 
 import polars as pl
-
-from traceformat.content import canonical_json, content_frame
-from traceformat.schema import CONTENT_DATA, CONTENT_ID, CONTENT_SIZE
-from traceformat.tokens import tokenize
+from agentload.traceformat.content import canonical_json, content_frame
+from agentload.traceformat.schema import CONTENT_DATA, CONTENT_ID, CONTENT_SIZE
+from agentload.traceformat.tokens import tokenize
 
 ENVELOPE_PROMPT_KEYS: Final = ("system", "instructions", "tools", "functions")
 

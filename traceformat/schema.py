@@ -11,8 +11,7 @@ import re
 from typing import Final
 
 import pyarrow as pa
-
-from providers.api import Api as Api  # the API column's values, re-exported
+from agentload.providers.api import Api as Api  # the API column's values, re-exported
 
 # --- schema metadata keys ---------------------------------------------------------------
 META_KIND: Final = b"agentload.kind"

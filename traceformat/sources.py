@@ -8,12 +8,11 @@ import os
 from pathlib import Path
 
 import polars as pl
-
-from traceformat.errors import CorruptFileError, FormatError
-from traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
-from traceformat.foreign.trie import read_trie
-from traceformat.io import read
-from traceformat.schema import META_BLOCK_SIZE, Kind
+from agentload.traceformat.errors import CorruptFileError, FormatError
+from agentload.traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
+from agentload.traceformat.foreign.trie import read_trie
+from agentload.traceformat.io import read
+from agentload.traceformat.schema import META_BLOCK_SIZE, Kind
 
 __all__ = ["SourceFormat", "load_profile_frame", "sniff"]
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-
-from traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
-from traceformat.foreign.trie import read_trie
-from traceformat.io import read
-from traceformat.schema import (
+from agentload.traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
+from agentload.traceformat.foreign.trie import read_trie
+from agentload.traceformat.io import read
+from agentload.traceformat.schema import (
     ARRIVAL_S,
     CACHED_TOKENS,
     CALL_INDEX,
@@ -45,7 +44,7 @@ from traceformat.schema import (
     WARMUP,
     Kind,
 )
-from traceformat.sources import SourceFormat, sniff
+from agentload.traceformat.sources import SourceFormat, sniff
 
 __all__ = ["Stat", "Summary", "describe", "summarize", "summarize_frame"]
 

@@ -9,9 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral, Real
 
 import pyarrow as pa
-
-from traceformat.errors import FormatError
-from traceformat.schema import ADDED_IN, SCHEMAS, Kind, parse_version
+from agentload.traceformat.errors import FormatError
+from agentload.traceformat.schema import ADDED_IN, SCHEMAS, Kind, parse_version
 
 type Check = Callable[[object], bool]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from replay.config import ReplayConfig
+    from agentload.replay.config import ReplayConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,7 +24,7 @@ SLO_HELP = (
 
 
 def slo_option(help_text: str = SLO_HELP) -> Callable[[F], F]:
-    """`--slo`, parsed later by `replay.analysis.goodput.parse_slo`."""
+    """`--slo`, parsed later by `analysis.goodput.parse_slo`."""
     return click.option("--slo", default=None, help=help_text)
 
 
@@ -107,8 +107,8 @@ def resolve_source(source: str) -> tuple[Path, str]:
     A built-in profile name wins over a file of the same name (as in `agentload profile`);
     anything else must be an existing file, or ConfigError lists the built-ins.
     """
-    from profiles import builtin
-    from profiles.load import resolve
+    from agentload.profiles import builtin
+    from agentload.profiles.load import resolve
 
     path = resolve(source)
     return path, f"builtin:{source}" if source in builtin.names() else source
@@ -116,7 +116,7 @@ def resolve_source(source: str) -> tuple[Path, str]:
 
 def replay_config(source: str, **options: Any) -> ReplayConfig:
     """The `ReplayConfig` for SOURCE and the parsed click options (choices become enums)."""
-    from replay.config import ApiChoice, ReplayConfig, TransportChoice
+    from agentload.replay.config import ApiChoice, ReplayConfig, TransportChoice
 
     path, label = resolve_source(source)
     options["api"] = ApiChoice(options["api"])

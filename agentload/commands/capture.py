@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from capture.config import CaptureConfig
+from agentload.capture.config import CaptureConfig
 
 
 @click.command("capture")
@@ -79,6 +79,6 @@ def command(
         rotate_mb=rotate_mb,
         rotate_minutes=rotate_minutes,
     )
-    from capture.run import run_capture  # mitmproxy is imported only when running
+    from agentload.capture.run import run_capture  # mitmproxy is imported only when running
 
     raise SystemExit(run_capture(config))

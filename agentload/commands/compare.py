@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
 
 from agentload.commands._options import slo_option
-from traceformat.errors import ConfigError
+from agentload.traceformat.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agentload.analysis.goodput import Slo
+    from agentload.analysis.run import Json
 
 
 @click.command("compare")
@@ -29,12 +36,39 @@ def command(
     results: tuple[Path, ...], slo: str | None, html_path: Path | None, json_path: Path | None
 ) -> None:
     """Compare result files side by side (the first one is the baseline)."""
-    from replay.analysis.goodput import parse_slo
-    from replay.report.compare_cmd import CompareConfig, run
+    from agentload.analysis.goodput import parse_slo
 
     if len(results) < 2:
         raise ConfigError("compare: give at least two result files")
     for path in results:
         if not path.exists():
             raise ConfigError(f"{path}: no such result file")
-    run(CompareConfig(results=results, slo=parse_slo(slo), html=html_path, json=json_path))
+    run(results, parse_slo(slo), html_path, json_path)
+
+
+def run(
+    results: tuple[Path, ...],
+    slo: Slo | None,
+    html_path: Path | None = None,
+    json_path: Path | None = None,
+    console: Console | None = None,
+) -> list[Json]:
+    """Analyse the result files, print the comparison, write the HTML and JSON asked for."""
+    from agentload.analysis.report import compare, html
+    from agentload.analysis.report.run_report import rich_table
+    from agentload.analysis.report.sweep_page import sweep_page
+    from agentload.analysis.run import analyze_path
+
+    console = console or Console()
+    names = compare.run_names(results)
+    summaries = [analyze_path(p, slo=slo).summary for p in results]
+    for name, summary in zip(names, summaries, strict=True):
+        for note in summary["notes"]:
+            console.print(f"[yellow]note:[/yellow] {name}: {note}")
+    console.print(rich_table(compare.comparison(names, summaries)))
+    if html_path is not None:
+        html.write(html_path, sweep_page(names, summaries, "agentload compare"))
+        console.print(f"HTML: {html_path}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(summaries, indent=2, default=str) + "\n")
+    return summaries

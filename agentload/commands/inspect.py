@@ -11,9 +11,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from traceformat.errors import ConfigError
-from traceformat.schema import Kind
-from traceformat.summary import Stat, Summary, summarize
+from agentload.traceformat.errors import ConfigError
+from agentload.traceformat.schema import Kind
+from agentload.traceformat.summary import Stat, Summary, summarize
 
 
 @dataclass(frozen=True)

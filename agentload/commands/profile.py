@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from traceformat.errors import ConfigError
+from agentload.traceformat.errors import ConfigError
 
 _console = Console()
 _err = Console(stderr=True)
@@ -58,8 +58,8 @@ def derive_cmd(
     require_usage: bool,
 ) -> None:
     """Derive one profile per workload label from trace files."""
-    from profiles.blocks import HashKey
-    from profiles.derive import DeriveConfig, derive
+    from agentload.profiles.blocks import HashKey
+    from agentload.profiles.derive import DeriveConfig, derive
 
     key = HashKey.from_file(key_file) if key_file is not None else HashKey.random()
     config = DeriveConfig(tuple(traces), out_dir, key, block_size, by, require_usage)
@@ -78,9 +78,9 @@ def list_cmd() -> None:
     """List the built-in profiles with their headline figures."""
     import polars as pl
 
-    from profiles import builtin, reference
-    from profiles.load import load
-    from traceformat import schema as s
+    from agentload.profiles import builtin, reference
+    from agentload.profiles.load import load
+    from agentload.traceformat import schema as s
 
     table = Table(title="built-in profiles")
     for col in (
@@ -110,9 +110,9 @@ def list_cmd() -> None:
 
 
 def _print_stats(name_or_path: str, reference_name: str | None) -> None:
-    from profiles import reference, render, stats
-    from profiles.load import load
-    from traceformat import schema as s
+    from agentload.profiles import reference, render, stats
+    from agentload.profiles.load import load
+    from agentload.traceformat import schema as s
 
     p = load(name_or_path)
     if p.frame.height == 0:
@@ -132,7 +132,7 @@ def _print_stats(name_or_path: str, reference_name: str | None) -> None:
 @click.argument("name")
 def show_cmd(name: str) -> None:
     """Statistics of a built-in profile beside its reference figures."""
-    from profiles import builtin
+    from agentload.profiles import builtin
 
     builtin.path(name)  # one-line error naming the choices
     _print_stats(name, None)
@@ -165,7 +165,7 @@ def stats_cmd(profile: str, reference_name: str | None) -> None:
 )
 def import_cmd(fmt: str, source: Path, out: Path, block_size: int) -> None:
     """Convert a trie or Mooncake JSONL file into an agentload profile."""
-    from profiles.convert import import_file
+    from agentload.profiles.convert import import_file
 
     _console.print(f"{import_file(fmt, source, out, block_size)}: written")
 
@@ -176,7 +176,7 @@ def import_cmd(fmt: str, source: Path, out: Path, block_size: int) -> None:
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="JSONL file to write.")
 def export_cmd(fmt: str, profile: str, out: Path) -> None:
     """Write a profile (file or built-in name) as trie or Mooncake JSONL."""
-    from profiles.convert import export_file
+    from agentload.profiles.convert import export_file
 
     _console.print(f"{export_file(fmt, profile, out)}: written")
 
@@ -192,7 +192,7 @@ def export_cmd(fmt: str, profile: str, out: Path) -> None:
 @click.option("--refresh", is_flag=True, help="Download again even when cached.")
 def fetch_cmd(dataset: str, base_url: str | None, cache_dir: Path | None, refresh: bool) -> None:
     """Download the public Applied Compute workload files (sha256-pinned, cached)."""
-    from profiles.fetch import DEFAULT_BASE_URL, FetchConfig, fetch
+    from agentload.profiles.fetch import DEFAULT_BASE_URL, FetchConfig, fetch
 
     config = FetchConfig(dataset, base_url or DEFAULT_BASE_URL, cache_dir, refresh)
     with _err.status("fetching") as status:
@@ -236,10 +236,10 @@ def transform_cmd(
     time_scale: float,
 ) -> None:
     """Sample, filter, cap and rescale a profile (children follow their root session)."""
-    from profiles.load import load
-    from profiles.transforms import TransformConfig, apply
-    from traceformat import schema as s
-    from traceformat.io import write_file
+    from agentload.profiles.load import load
+    from agentload.profiles.transforms import TransformConfig, apply
+    from agentload.traceformat import schema as s
+    from agentload.traceformat.io import write_file
 
     config = TransformConfig(
         sample, seed, min_turns, max_turns, max_context, cap_context, time_scale

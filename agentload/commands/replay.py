@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from agentload.commands._options import replay_config, replay_options
-from traceformat.errors import ConfigError
+from agentload.traceformat.errors import ConfigError
 
 
 def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -102,7 +102,7 @@ def command(
 ) -> None:
     """Replay SOURCE (profile, trace, trie/Mooncake file or built-in profile name) against
     an engine with the original timing, writing one result row per request."""
-    from replay.run import run_replay
+    from agentload.replay.run import run_replay
 
     config = replay_config(
         source,
@@ -114,6 +114,6 @@ def command(
     if ray_address is None:
         run_replay(config)
     else:
-        from replay.distributed import run_on_ray
+        from agentload.replay.distributed import run_on_ray
 
         run_on_ray(config, ray_address or None)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from agentload.commands._options import slo_option
-from traceformat.errors import ConfigError
+from agentload.traceformat.errors import ConfigError
 
 
 @click.command("report")
@@ -53,8 +53,8 @@ def command(
     quiet: bool,
 ) -> None:
     """Analyse a result file written by `agentload replay`."""
-    from replay.analysis.goodput import parse_slo
-    from replay.report.run_report import ReportConfig, run
+    from agentload.analysis.goodput import parse_slo
+    from agentload.analysis.report.run_report import ReportConfig, run
 
     if not results.exists():
         raise ConfigError(f"{results}: no such result file")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from traceformat.errors import ConfigError
+from agentload.traceformat.errors import ConfigError
 
 _COST_OPTIONS = {
     "step_overhead_us": "fixed cost of every step (µs)",
@@ -80,8 +80,8 @@ def _add_overrides(func: Any) -> Any:
 @_add_overrides
 def command(**opts: Any) -> None:
     """Serve a simulated inference engine (OpenAI and Anthropic APIs) with a cost model."""
-    from simengine.config import PRESETS, SimConfig
-    from simengine.server import run
+    from agentload.simengine.config import PRESETS, SimConfig
+    from agentload.simengine.server import run
 
     base = PRESETS[opts["preset"]]
     cost = dataclasses.replace(

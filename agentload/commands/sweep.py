@@ -56,8 +56,8 @@ def command(
     **options: object,
 ) -> None:
     """Replay SOURCE (file or built-in profile) at each point and find the best ones."""
-    from replay.analysis.goodput import parse_slo
-    from replay.report.sweep import SweepConfig, parse_list, run_sweep
+    from agentload.analysis.goodput import parse_slo
+    from agentload.orchestration.sweep import SweepConfig, parse_list, run_sweep
 
     base = replay_config(
         source,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
+from agentload.simengine import timinglog as tl
 
 from benchmarks.capacity import (
     INPUT_TOKENS,
@@ -29,7 +30,6 @@ from benchmarks.capacity import (
 )
 from benchmarks.common import MODEL, running_sim
 from benchmarks.peers.venvs import PeerEnv
-from simengine import timinglog as tl
 
 INTERVAL_S = 3
 

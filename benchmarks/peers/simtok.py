@@ -18,8 +18,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from agentload.simengine import tokenizer as simtok
+
 from benchmarks.peers.venvs import peers_dir
-from simengine import tokenizer as simtok
 
 _BUILD = r"""
 import json, sys

@@ -1,11 +1,13 @@
-"""The built-in profiles shipped with agentload (regenerate: `python -m profiles.generate`)."""
+"""The built-in profiles shipped with agentload.
+
+Regenerate: `python -m agentload.profiles.generate`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Final
 
-from traceformat.errors import ConfigError
+from agentload.traceformat.errors import ConfigError
 
 _DIR: Final = Path(__file__).parent
 

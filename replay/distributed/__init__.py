@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from replay.config import ReplayConfig
+    from agentload.replay.config import ReplayConfig
 
 __all__ = ["run_on_ray"]
 
 
 def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     """Replay `config` across `config.workers` Ray actors; see `replay.distributed.driver`."""
-    from replay.distributed.driver import run_on_ray as run
+    from agentload.replay.distributed.driver import run_on_ray as run
 
     return run(config, address)

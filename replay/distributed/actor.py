@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-
-from replay.config import ReplayConfig
-from replay.distributed.tail import FileTail
-from replay.materialize import Materializer
-from replay.plan import Plan
-from replay.stats import LiveStats
-from replay.worker import WorkerOutcome, WorkerSpec, run_worker
+from agentload.replay.config import ReplayConfig
+from agentload.replay.distributed.tail import FileTail
+from agentload.replay.materialize import Materializer
+from agentload.replay.plan import Plan
+from agentload.replay.stats import LiveStats
+from agentload.replay.worker import WorkerOutcome, WorkerSpec, run_worker
 
 __all__ = ["ActorBatch", "NodeInfo", "ReplayActor"]
 

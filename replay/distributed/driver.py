@@ -24,22 +24,21 @@ from pathlib import Path
 from types import FrameType
 
 import ray
-
-from replay.config import ArrivalMode, ReplayConfig
-from replay.diagnostics import diagnose
-from replay.distributed.fleet import Fleet
-from replay.distributed.merge import add_ray_diagnostics, apply_drift
-from replay.materialize import DEFAULT_BLOCK, Materializer
-from replay.plan import Plan
-from replay.progress import Progress
-from replay.results import with_expected_cached, write_result
-from replay.run import build_materializer, run_info
-from replay.scrape import Scraper
-from replay.source import load_plan
-from replay.summary import print_summary
-from traceformat import io
-from traceformat.io import StreamWriter
-from traceformat.schema import Kind
+from agentload.replay.config import ArrivalMode, ReplayConfig
+from agentload.replay.diagnostics import diagnose
+from agentload.replay.distributed.fleet import Fleet
+from agentload.replay.distributed.merge import add_ray_diagnostics, apply_drift
+from agentload.replay.materialize import DEFAULT_BLOCK, Materializer
+from agentload.replay.plan import Plan
+from agentload.replay.progress import Progress
+from agentload.replay.results import with_expected_cached, write_result
+from agentload.replay.run import build_materializer, run_info
+from agentload.replay.scrape import Scraper
+from agentload.replay.source import load_plan
+from agentload.replay.summary import print_summary
+from agentload.traceformat import io
+from agentload.traceformat.io import StreamWriter
+from agentload.traceformat.schema import Kind
 
 __all__ = ["EPOCH_LEAD_S", "live_stream_path", "run_on_ray"]
 

@@ -19,18 +19,17 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import ray
+from agentload.replay.config import ReplayConfig
+from agentload.replay.distributed.actor import ActorBatch, NodeInfo, ReplayActor
+from agentload.replay.distributed.clock import ClockOffset, measure_offset
+from agentload.replay.distributed.merge import to_driver_clock
+from agentload.replay.distributed.tail import FileTail, StreamDecoder
+from agentload.replay.materialize import Materializer
+from agentload.replay.plan import Plan
+from agentload.replay.stats import LiveStats
+from agentload.replay.worker import WorkerOutcome
+from agentload.traceformat.errors import AgentloadError, ConfigError
 from ray.exceptions import RayError
-
-from replay.config import ReplayConfig
-from replay.distributed.actor import ActorBatch, NodeInfo, ReplayActor
-from replay.distributed.clock import ClockOffset, measure_offset
-from replay.distributed.merge import to_driver_clock
-from replay.distributed.tail import FileTail, StreamDecoder
-from replay.materialize import Materializer
-from replay.plan import Plan
-from replay.stats import LiveStats
-from replay.worker import WorkerOutcome
-from traceformat.errors import AgentloadError, ConfigError
 
 __all__ = ["ActorState", "Fleet"]
 

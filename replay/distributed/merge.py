@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-
-from replay.distributed.clock import ClockOffset, drift_slope
-from traceformat import schema as S
+from agentload.replay.distributed.clock import ClockOffset, drift_slope
+from agentload.traceformat import schema as S
 
 __all__ = [
     "TIME_COLUMNS",

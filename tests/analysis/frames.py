@@ -6,8 +6,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-
-from traceformat import schema as s
+from agentload.traceformat import schema as s
 
 MS = 1_000_000
 SEC = 1_000_000_000

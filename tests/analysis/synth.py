@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
-from traceformat import io
-from traceformat import schema as s
+from agentload.traceformat import io
+from agentload.traceformat import schema as s
 
 MS = 1_000_000
 BASE_NS = 5_000 * 1_000_000_000  # monotonic clocks do not start at 0

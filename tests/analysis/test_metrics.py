@@ -11,9 +11,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
-
-from replay.analysis import (
+from agentload.analysis import (
     cache_hit_rate,
     eligible_cache_hit_rate,
     goodput,
@@ -27,11 +25,13 @@ from replay.analysis import (
     turn_metrics,
     with_eligible,
 )
+from agentload.traceformat import io
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import ConfigError
+from polars.testing import assert_frame_equal
+
 from tests.analysis import synth
 from tests.analysis.frames import MS, SEC, frame, request, row
-from traceformat import io
-from traceformat import schema as s
-from traceformat.errors import ConfigError
 
 Apply = Callable[[Callable[[Any], Any], pl.DataFrame], pl.DataFrame]
 

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from agentload.analysis.report.run_report import html_report
+from agentload.analysis.run import analyze_path
+from agentload.profiles import load as profile_load
+from agentload.profiles import transforms
+from agentload.replay.config import ReplayConfig
+from agentload.traceformat import io
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import AgentloadError, ConfigError
 
-from profiles import load as profile_load
-from profiles import transforms
-from replay.analysis.run import analyze_path
-from replay.config import ReplayConfig
-from replay.report.run_report import html_report
-from replay.report.sweep import SweepConfig
+from agentload.orchestration.sweep import SweepConfig
 from tests.analysis.browser import open_page
 from tests.simhelper import running_sim
-from traceformat import io
-from traceformat import schema as s
-from traceformat.errors import AgentloadError, ConfigError
 
 RunCli = Callable[..., tuple[int, str, str]]
 

@@ -7,11 +7,11 @@ import gzip
 import json
 
 import zstandard
+from agentload.capture.flowdata import ChunkRecorder, RawCall
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Api
 
-from capture.flowdata import ChunkRecorder, RawCall
 from tests.capture.tracehelper import row_builder
-from traceformat import schema as S
-from traceformat.schema import Api
 
 REQUEST = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 EVENTS = [{"choices": [{"index": 0, "delta": {"content": f"t{i}"}}]} for i in range(4)] + [

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from agentload.capture.flowdata import ChunkRecorder, RawCall
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Api
 
-from capture.flowdata import ChunkRecorder, RawCall
 from tests.capture.tracehelper import SECRET, row_builder
-from traceformat import schema as S
-from traceformat.schema import Api
 
 CANARY = "canary-words-from-the-prompt"  # content, not credential-shaped
 REQUEST = {"model": "m", "stream": False, "messages": [{"role": "user", "content": "hi"}]}

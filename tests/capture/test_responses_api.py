@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from agentload.traceformat import schema as S
 
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.capture.responses_upstream import serving
 from tests.capture.tracehelper import SECRET, contents, load, rows_for, session_of
-from traceformat import schema as S
 
 pytestmark = pytest.mark.slow
 

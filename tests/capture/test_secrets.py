@@ -6,9 +6,9 @@ import json
 import re
 import sys
 
-from capture.apis import parse_request
-from capture.secrets import _SECRET_PATTERN, scrub_text
-from traceformat.schema import Api
+from agentload.capture.apis import parse_request
+from agentload.capture.secrets import _SECRET_PATTERN, scrub_text
+from agentload.traceformat.schema import Api
 
 KEY = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX"
 

@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+from agentload.capture.flowdata import ChunkRecorder, RawCall
+from agentload.capture.sink import Sink
+from agentload.traceformat import schema as S
+from agentload.traceformat.content import content_table
+from agentload.traceformat.io import read
+from agentload.traceformat.schema import Api
 
-from capture.flowdata import ChunkRecorder, RawCall
-from capture.sink import Sink
 from tests.capture.tracehelper import row_builder
-from traceformat import schema as S
-from traceformat.content import content_table
-from traceformat.io import read
-from traceformat.schema import Api
 
 
 def raw_call(i: int, history: int) -> RawCall:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from capture import stitch
-from capture.session_keys import DEFAULT_SESSION_HEADERS, group_key
-from capture.stitch import CallKeys, Stitcher
+from agentload.capture import stitch
+from agentload.capture.session_keys import DEFAULT_SESSION_HEADERS, group_key
+from agentload.capture.stitch import CallKeys, Stitcher
 
 MS = 1_000_000
 

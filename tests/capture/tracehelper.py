@@ -7,12 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-
-from capture.process import RowBuilder
-from capture.stitch import Stitcher, group_session_id
-from traceformat import schema as S
-from traceformat.content import ContentStore, content_table
-from traceformat.io import read, read_table
+from agentload.capture.process import RowBuilder
+from agentload.capture.stitch import Stitcher, group_session_id
+from agentload.traceformat import schema as S
+from agentload.traceformat.content import ContentStore, content_table
+from agentload.traceformat.io import read, read_table
 
 SECRET = "sk-agentload-SECRET-0123456789abcdefXYZ"  # never to be found in any output file
 

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+from agentload.replay.distributed.clock import ClockOffset, drift_slope
+from agentload.replay.distributed.merge import add_ray_diagnostics, apply_drift, to_driver_clock
+from agentload.replay.distributed.tail import FileTail, StreamDecoder
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.io import StreamWriter
+from agentload.traceformat.schema import Kind
+from agentload.traceformat.validate import rows_to_table
 from hypothesis import given
 from hypothesis import strategies as st
-
-from replay.distributed.clock import ClockOffset, drift_slope
-from replay.distributed.merge import add_ray_diagnostics, apply_drift, to_driver_clock
-from replay.distributed.tail import FileTail, StreamDecoder
-from traceformat import io
-from traceformat import schema as S
-from traceformat.io import StreamWriter
-from traceformat.schema import Kind
-from traceformat.validate import rows_to_table
 
 
 def _row(session: str, call: int, t0: int, *, ok: bool = True) -> dict[str, object]:

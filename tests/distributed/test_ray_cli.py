@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
-from traceformat import io
-from traceformat import schema as S
 
 AGENTLOAD = str(Path(sys.executable).parent / "agentload")
 

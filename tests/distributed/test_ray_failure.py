@@ -14,17 +14,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 import ray
+from agentload.replay.config import ReplayConfig
+from agentload.replay.distributed import run_on_ray
+from agentload.replay.distributed.driver import live_stream_path
+from agentload.replay.distributed.shard import shard_of
+from agentload.replay.distributed.tail import FileTail, StreamDecoder
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.errors import ConfigError
 
-from replay.config import ReplayConfig
-from replay.distributed import run_on_ray
-from replay.distributed.driver import live_stream_path
-from replay.distributed.shard import shard_of
-from replay.distributed.tail import FileTail, StreamDecoder
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
-from traceformat import io
-from traceformat import schema as S
-from traceformat.errors import ConfigError
 
 SHAPE = Shape(sessions=8, calls=16, think_s=(0.3, 0.4, 0.2, 0.5))  # ~6 s per session
 KILL_TIMEOUT_S = 90.0

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from agentload.analysis.run import analyze_path
+from agentload.replay.config import ReplayConfig
+from agentload.replay.distributed import run_on_ray
+from agentload.replay.distributed.shard import shard_of
+from agentload.replay.run import run_replay
+from agentload.simengine import timinglog as T
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.io import Loaded
 
-from replay.analysis.run import analyze_path
-from replay.config import ReplayConfig
-from replay.distributed import run_on_ray
-from replay.distributed.shard import shard_of
-from replay.run import run_replay
-from simengine import timinglog as T
 from tests.replay.workloads import Shape, profile_frame, write_profile
 from tests.simhelper import running_sim
-from traceformat import io
-from traceformat import schema as S
-from traceformat.io import Loaded
 
 SHAPE = Shape(sessions=30, calls=12)  # ~330 gaps: p99 is not just the max
 GAP_TOLERANCE_MS = 5.0  # issue 4: think gaps within 5 ms at p99

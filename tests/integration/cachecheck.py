@@ -20,8 +20,7 @@ bounded ways, and the checks allow exactly those:
 from __future__ import annotations
 
 import polars as pl
-
-from traceformat import schema as S
+from agentload.traceformat import schema as S
 
 
 def cache_report(frame: pl.DataFrame, block: int) -> pl.DataFrame:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from agentload.simengine import timinglog as T
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Kind
 
-from simengine import timinglog as T
 from tests.integration.agentload_cli import agentload, errors
 from tests.simhelper import running_sim
-from traceformat import io
-from traceformat import schema as S
-from traceformat.schema import Kind
 
 CANARY_KEY = "sk-agentload-canary-7f3e9b2c4d1a"  # must appear in no output
 _PATH = "/usr/local/bin:/usr/bin:/bin"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from agentload.simengine import timinglog as T
+from agentload.traceformat import schema as S
 
-from simengine import timinglog as T
 from tests.capture.proxyhelper import running_capture
 from tests.integration import realagents as R
 from tests.simhelper import running_sim
-from traceformat import schema as S
 
 pytestmark = [pytest.mark.agents, pytest.mark.slow]
 
@@ -70,7 +70,7 @@ def test_codex_exec_and_resume_through_capture(tmp_path: Path) -> None:
 def _check_tool_outputs(trace: pl.DataFrame) -> None:
     """The last request carries the output of every command Codex ran (from the stored
     request content: `ls` listed the scratch files, `echo` echoed)."""
-    from traceformat.content import content_table, request_parts
+    from agentload.traceformat.content import content_table, request_parts
 
     last = trace.tail(1)
     parts = request_parts(last, content_table(trace))[0]

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Kind
 from openai import AsyncOpenAI
 
 from tests.capture.proxyhelper import running_capture
@@ -19,9 +22,6 @@ from tests.integration.agentload_cli import agentload, errors, replay
 from tests.integration.agentloop import SYSTEM, AgentRun, run_agent
 from tests.integration.cachecheck import assert_cache_close
 from tests.integration.engines import Engine
-from traceformat import io
-from traceformat import schema as S
-from traceformat.schema import Kind
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from agentload.traceformat import schema as S
 
 from tests.integration.agentload_cli import errors, replay
 from tests.integration.cachecheck import assert_cache_close, assert_chat_cache_close
 from tests.integration.engines import Engine
 from tests.integration.smallprofile import SmallProfile
-from traceformat import schema as S
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 

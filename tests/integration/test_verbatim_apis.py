@@ -17,6 +17,9 @@ from pathlib import Path
 import anthropic
 import polars as pl
 import pytest
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Kind
 from openai import AsyncOpenAI
 
 from tests.capture.proxyhelper import running_capture
@@ -24,9 +27,6 @@ from tests.integration.agentload_cli import agentload, errors
 from tests.integration.engines import Engine
 from tests.integration.realagents import CANARY_KEY, trace_frame
 from tests.simhelper import running_sim
-from traceformat import io
-from traceformat import schema as S
-from traceformat.schema import Kind
 
 pytestmark = pytest.mark.slow
 

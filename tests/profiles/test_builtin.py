@@ -9,12 +9,12 @@ import math
 
 import polars as pl
 import pytest
+from agentload.profiles import builtin, generate
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import ConfigError
+from agentload.traceformat.io import Loaded, read
 
-from profiles import builtin, generate
 from tests.profiles.measure import measure
-from traceformat import schema as s
-from traceformat.errors import ConfigError
-from traceformat.io import Loaded, read
 
 # ARCHITECTURE.md, "Reference statistics", agentic-coding: (mean, p50, p90).
 REFERENCE = {

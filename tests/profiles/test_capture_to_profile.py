@@ -10,14 +10,14 @@ from pathlib import Path
 import openai
 import polars as pl
 import pytest
+from agentload.traceformat import schema as s
+from agentload.traceformat.io import read
 
 from tests.capture.proxyhelper import running_capture
 from tests.capture.tracehelper import SECRET, wait_rows
 from tests.profiles.conftest import run_cli
 from tests.profiles.test_derive import decompressed_bytes
 from tests.simhelper import running_sim
-from traceformat import schema as s
-from traceformat.io import read
 
 pytestmark = pytest.mark.slow
 

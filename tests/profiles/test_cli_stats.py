@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+from agentload.profiles import builtin
+from agentload.traceformat import schema as s
+from agentload.traceformat.io import read, write_file
 
-from profiles import builtin
 from tests.profiles.conftest import run_cli
 from tests.profiles.measure import measure, points
-from traceformat import schema as s
-from traceformat.io import read, write_file
 
 POINTS = ("mean", "p10", "p50", "p90", "p99", "max")
 

@@ -11,15 +11,15 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
+from agentload.profiles.blocks import HashKey
+from agentload.profiles.derive import DeriveConfig, derive
+from agentload.traceformat import schema as s
+from agentload.traceformat.content import canonical_json
+from agentload.traceformat.io import read
+from agentload.traceformat.tokens import tokenize
 
-from profiles.blocks import HashKey
-from profiles.derive import DeriveConfig, derive
 from tests.profiles.conftest import assert_one_line_error, run_cli
 from tests.profiles.tracegen import Call, Session, agent_session, canary, words, write_trace
-from traceformat import schema as s
-from traceformat.content import canonical_json
-from traceformat.io import read
-from traceformat.tokens import tokenize
 
 BLOCK = 64
 

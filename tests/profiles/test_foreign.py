@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+from agentload.traceformat import schema as s
+from agentload.traceformat.io import read
 
 from tests.profiles.conftest import run_cli
-from traceformat import schema as s
-from traceformat.io import read
 
 
 def test_trie_sample_to_profile_to_trie_is_identical(trie_sample: Path, tmp_path: Path) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-
-from profiles import builtin
-from profiles.transforms import TransformConfig, apply
-from traceformat import schema as s
-from traceformat.errors import ConfigError
-from traceformat.io import read
+from agentload.profiles import builtin
+from agentload.profiles.transforms import TransformConfig, apply
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import ConfigError
+from agentload.traceformat.io import read
 
 
 @pytest.fixture(scope="module")

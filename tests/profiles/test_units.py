@@ -6,12 +6,11 @@ import math
 import random
 
 import pytest
+from agentload.profiles import fit
+from agentload.profiles.blocks import HashKey, hash_prompt
+from agentload.traceformat.tokens import tokenize
 from hypothesis import given
 from hypothesis import strategies as st
-
-from profiles import fit
-from profiles.blocks import HashKey, hash_prompt
-from traceformat.tokens import tokenize
 
 KEY = HashKey(b"k" * 32)
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from traceformat import schema as s
-from traceformat.content import ContentStore, canonical_json
-from traceformat.io import StreamWriter
-from traceformat.prompt import PartTokens
+from agentload.traceformat import schema as s
+from agentload.traceformat.content import ContentStore, canonical_json
+from agentload.traceformat.io import StreamWriter
+from agentload.traceformat.prompt import PartTokens
 
 
 @dataclass

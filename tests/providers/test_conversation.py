@@ -4,9 +4,8 @@ trimmed from what Claude Code, Codex and the SDKs send)."""
 from __future__ import annotations
 
 import pytest
-
-from providers.api import Api
-from providers.conversation import Part, RequestError, read_conversation
+from agentload.providers.api import Api
+from agentload.providers.conversation import Part, RequestError, read_conversation
 
 CLAUDE_CODE = {
     "model": "claude-opus-4-8",

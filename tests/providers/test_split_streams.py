@@ -13,19 +13,18 @@ import re
 from typing import NamedTuple
 
 import pytest
+from agentload.providers.api import Api
+from agentload.providers.counter import StreamParser
+from agentload.providers.sse import SseEvent, SseParser, parse_recorded
+from agentload.providers.summary import ResponseSummary, StreamSummary
+from agentload.simengine import outputs, tokenizer
+from agentload.simengine.anthropic_api import MessagesCodec
+from agentload.simengine.jobs import Codec, Job, Usage
+from agentload.simengine.openai_api import ChatCodec, CompletionsCodec
+from agentload.simengine.outputs import Plan, ToolCall
+from agentload.simengine.responses_api import ResponsesCodec
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from providers.api import Api
-from providers.counter import StreamParser
-from providers.sse import SseEvent, SseParser, parse_recorded
-from providers.summary import ResponseSummary, StreamSummary
-from simengine import outputs, tokenizer
-from simengine.anthropic_api import MessagesCodec
-from simengine.jobs import Codec, Job, Usage
-from simengine.openai_api import ChatCodec, CompletionsCodec
-from simengine.outputs import Plan, ToolCall
-from simengine.responses_api import ResponsesCodec
 
 TOK = tokenizer.Tokenizer()
 CODECS: dict[Api, tuple[Codec, str]] = {

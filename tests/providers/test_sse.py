@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import itertools
 
+from agentload.providers.sse import SseParser, parse_recorded
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from providers.sse import SseParser, parse_recorded
 
 STREAM = (
     b'data: {"a": 1}\n\n'

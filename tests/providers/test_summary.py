@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from providers.summary import StreamSummary, summarize_json
-from traceformat.schema import Api
+from agentload.providers.summary import StreamSummary, summarize_json
+from agentload.traceformat.schema import Api
 
 
 def _stream(api: Api, events: list[tuple[str, object]]) -> tuple[StreamSummary, list[bool]]:

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from replay.config import ReplayConfig
-from replay.run import run_replay
-from traceformat import io
-from traceformat.io import Loaded
+from agentload.replay.config import ReplayConfig
+from agentload.replay.run import run_replay
+from agentload.traceformat import io
+from agentload.traceformat.io import Loaded
 
 
 def replay(source: Path, target: str, out: Path, **options: Any) -> Loaded:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
 
 from tests.replay.conftest import replay
 from tests.replay.traces import write_trace
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import Sim, running_sim
-from traceformat import io
-from traceformat import schema as S
 
 CLI = [sys.executable, "-c", "from agentload.cli import main; main()", "replay"]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from agentload.replay import diagnostics as D
+from agentload.replay.worker import WorkerOutcome
+from agentload.traceformat import schema as S
 
-from replay import diagnostics as D
-from replay.worker import WorkerOutcome
 from tests.analysis.frames import MS, SEC, frame, row
-from traceformat import schema as S
 
 
 def _sent(session: str, call: int, scheduled_ns: int, lag_ns: int, **values: Any) -> Any:

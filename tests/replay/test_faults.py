@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentload.replay.config import TransportChoice
+from agentload.traceformat import schema as S
 
-from replay.config import TransportChoice
 from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import Sim, running_sim
-from traceformat import schema as S
 
 
 @pytest.fixture(scope="module")

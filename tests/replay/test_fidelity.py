@@ -7,12 +7,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from agentload.replay.config import ApiChoice
+from agentload.traceformat import schema as S
 
-from replay.config import ApiChoice
 from tests.replay.conftest import p99, replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
-from traceformat import schema as S
 
 MS = 1_000_000
 

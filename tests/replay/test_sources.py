@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 import polars as pl
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Kind
 
 from tests.replay.conftest import replay
 from tests.replay.traces import write_trace_without_usage
 from tests.replay.workloads import Shape, profile_frame
 from tests.simhelper import running_sim
-from traceformat import io
-from traceformat import schema as S
-from traceformat.schema import Kind
 
 
 def test_trie_and_mooncake_sources(tmp_path: Path) -> None:

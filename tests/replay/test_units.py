@@ -7,18 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+from agentload.providers.api import Api
+from agentload.providers.counter import StreamError, StreamParser
+from agentload.replay.config import ApiChoice, ReplayConfig
+from agentload.replay.materialize import Materializer, expected_cached
+from agentload.replay.plan import CallPlan, SessionPlan, assemble, split_cycled
+from agentload.replay.schedule import admissions, for_worker, share
+from agentload.replay.scrape import parse_prometheus
+from agentload.replay.tracesource import rebuild_body
+from agentload.traceformat.errors import ConfigError, FormatError
 from hypothesis import given
 from hypothesis import strategies as st
-
-from providers.api import Api
-from providers.counter import StreamError, StreamParser
-from replay.config import ApiChoice, ReplayConfig
-from replay.materialize import Materializer, expected_cached
-from replay.plan import CallPlan, SessionPlan, assemble, split_cycled
-from replay.schedule import admissions, for_worker, share
-from replay.scrape import parse_prometheus
-from replay.tracesource import rebuild_body
-from traceformat.errors import ConfigError, FormatError
 
 OPENAI = (
     b'data: {"id":"x","choices":[{"index":0,"text":"He","finish_reason":null}]}\n\n'

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from traceformat import io
-from traceformat import schema as S
-from traceformat.content import ContentStore, canonical_json
-from traceformat.schema import Kind
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.content import ContentStore, canonical_json
+from agentload.traceformat.schema import Kind
 
 T0 = 1_700_000_000_000_000_000
 MS = 1_000_000

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-
-from traceformat import io
-from traceformat import schema as S
-from traceformat.schema import Kind
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.schema import Kind
 
 BLOCK = 16
 SHARED_BLOCKS = 8  # every session starts with the same 128-token system prompt

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.api import Api
-from providers.conversation import read_conversation
-from simengine import agentscript, tokenizer
-from simengine.config import EngineConfig
-from simengine.jobs import SimContext, build_plan
+from agentload.providers.api import Api
+from agentload.providers.conversation import read_conversation
+from agentload.simengine import agentscript, tokenizer
+from agentload.simengine.config import EngineConfig
+from agentload.simengine.jobs import SimContext, build_plan
 
 # Schemas as Claude Code and Codex send them (trimmed to what matters here).
 BASH = {

@@ -8,13 +8,12 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from agentload.simengine import costmodel
+from agentload.simengine.config import CostModel, EngineConfig
+from agentload.simengine.engine import Engine
+from agentload.simengine.errors import ApiError
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from simengine import costmodel
-from simengine.config import CostModel, EngineConfig
-from simengine.engine import Engine
-from simengine.errors import ApiError
 
 
 @contextlib.asynccontextmanager

@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from agentload.simengine import agentscript, costmodel, tokenizer
+from agentload.simengine.config import CostModel
+from agentload.simengine.kvcache import BlockPool
+from agentload.simengine.outputs import CORPUS_IDS, CORPUS_PIECES, output_length
+from agentload.traceformat.errors import ConfigError
 from hypothesis import given
 from hypothesis import strategies as st
-
-from simengine import agentscript, costmodel, tokenizer
-from simengine.config import CostModel
-from simengine.kvcache import BlockPool
-from simengine.outputs import CORPUS_IDS, CORPUS_PIECES, output_length
-from traceformat.errors import ConfigError
 
 TOK = tokenizer.Tokenizer()
 
@@ -164,8 +163,8 @@ _MESSAGES = st.lists(
 def test_segment_encoding_equals_whole_text_encoding(
     messages: list[dict[str, str]], tools: bool
 ) -> None:
-    from providers.api import Api
-    from simengine import render
+    from agentload.providers.api import Api
+    from agentload.simengine import render
 
     offered = [{"type": "function", "function": {"name": "f"}}] if tools else None
     tok = tokenizer.Tokenizer()

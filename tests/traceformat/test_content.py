@@ -9,18 +9,15 @@ from typing import Any
 
 import pytest
 import zstandard
-from hypothesis import given
-from hypothesis import strategies as st
-
-from traceformat.content import (
+from agentload.traceformat.content import (
     ContentStore,
     canonical_json,
     content_id,
     content_table,
     request_parts,
 )
-from traceformat.io import StreamWriter, compact, read
-from traceformat.schema import (
+from agentload.traceformat.io import StreamWriter, compact, read
+from agentload.traceformat.schema import (
     API,
     CALL_INDEX,
     CONTENT_DATA,
@@ -38,6 +35,8 @@ from traceformat.schema import (
     Api,
     Kind,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_store_hands_out_each_part_once() -> None:

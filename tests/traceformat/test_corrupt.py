@@ -15,10 +15,9 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-
-from traceformat.errors import CorruptFileError
-from traceformat.io import _OPTIONS, StreamWriter, read, read_table, write_file
-from traceformat.schema import SCHEMAS, SESSION_ID, Kind, schema_for
+from agentload.traceformat.errors import CorruptFileError
+from agentload.traceformat.io import _OPTIONS, StreamWriter, read, read_table, write_file
+from agentload.traceformat.schema import SCHEMAS, SESSION_ID, Kind, schema_for
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 20240611
@@ -66,8 +65,8 @@ CHILD = """
 import random, sys
 from pathlib import Path
 import polars as pl
-from traceformat.errors import AgentloadError
-from traceformat.io import read
+from agentload.traceformat.errors import AgentloadError
+from agentload.traceformat.io import read
 
 out, seed, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 sources = [Path(p) for p in sys.argv[4:]]

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from traceformat.io import read
-from traceformat.schema import CALL_INDEX, Kind
+from agentload.traceformat.io import read
+from agentload.traceformat.schema import CALL_INDEX, Kind
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 # inside a batch write as often as between them) and reports each flush on stdout.
 WRITER = """
 import sys
-from traceformat.io import StreamWriter
-from traceformat.schema import *
+from agentload.traceformat.io import StreamWriter
+from agentload.traceformat.schema import *
 writer = StreamWriter(sys.argv[1], Kind.PROFILE, {"test": "crash"}, flush_rows=50)
 i = 0
 while True:

@@ -16,12 +16,16 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-
-from providers.api import Api
-from providers.summary import output_text
-from traceformat import schema as S
-from traceformat.content import ContentStore, canonical_json
-from traceformat.estimate import OFFLINE_OUTPUT, OFFLINE_PROMPT, fill_usage, offline_counts
+from agentload.providers.api import Api
+from agentload.providers.summary import output_text
+from agentload.traceformat import schema as S
+from agentload.traceformat.content import ContentStore, canonical_json
+from agentload.traceformat.estimate import (
+    OFFLINE_OUTPUT,
+    OFFLINE_PROMPT,
+    fill_usage,
+    offline_counts,
+)
 
 
 def words(letter: str, n: int) -> str:

@@ -8,15 +8,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from tests.traceformat.strategies import TEXT
-from traceformat.errors import FormatError
-from traceformat.foreign.mooncake import read_mooncake, write_mooncake
-from traceformat.foreign.trie import TRIE_FIELDS, read_trie, write_trie
-from traceformat.io import read, write_file
-from traceformat.schema import (
+from agentload.traceformat.errors import FormatError
+from agentload.traceformat.foreign.mooncake import read_mooncake, write_mooncake
+from agentload.traceformat.foreign.trie import TRIE_FIELDS, read_trie, write_trie
+from agentload.traceformat.io import read, write_file
+from agentload.traceformat.schema import (
     ARRIVAL_S,
     CALL_INDEX,
     EXTRA,
@@ -30,7 +26,11 @@ from traceformat.schema import (
     THINK_S,
     Kind,
 )
-from traceformat.sources import SourceFormat, load_profile_frame, sniff
+from agentload.traceformat.sources import SourceFormat, load_profile_frame, sniff
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.traceformat.strategies import TEXT
 
 REPO = Path(__file__).resolve().parents[2]
 # The first 64 rows of the public agentic-coding file (a copy of shared/data/...).

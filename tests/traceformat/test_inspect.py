@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.traceformat.test_foreign import sample, write_jsonl
-from traceformat.content import ContentStore
-from traceformat.io import StreamWriter
-from traceformat.schema import (
+from agentload.traceformat.content import ContentStore
+from agentload.traceformat.io import StreamWriter
+from agentload.traceformat.schema import (
     API,
     CALL_INDEX,
     COMPLETION_TOKENS,
@@ -36,6 +35,8 @@ from traceformat.schema import (
     Api,
     Kind,
 )
+
+from tests.traceformat.test_foreign import sample, write_jsonl
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,19 +10,15 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from tests.traceformat.strategies import rows
-from traceformat.errors import (
+from agentload.traceformat.errors import (
     ConfigError,
     CorruptFileError,
     FormatError,
     VersionError,
     WrongKindError,
 )
-from traceformat.io import StreamWriter, compact, read, write_file
-from traceformat.schema import (
+from agentload.traceformat.io import StreamWriter, compact, read, write_file
+from agentload.traceformat.schema import (
     ADDED_IN,
     API,
     ARRIVAL_S,
@@ -60,6 +56,10 @@ from traceformat.schema import (
     parse_version,
     schema_for,
 )
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.traceformat.strategies import rows
 
 KINDS = list(Kind)
 

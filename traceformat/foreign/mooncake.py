@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from traceformat.errors import FormatError
-from traceformat.foreign._jsonl import Line, dumps, number, read_lines
-from traceformat.foreign.trie import as_profile_frame
-from traceformat.schema import (
+from agentload.traceformat.errors import FormatError
+from agentload.traceformat.foreign._jsonl import Line, dumps, number, read_lines
+from agentload.traceformat.foreign.trie import as_profile_frame
+from agentload.traceformat.schema import (
     ARRIVAL_S,
     CALL_INDEX,
     EXTRA,

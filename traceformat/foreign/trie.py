@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from traceformat.errors import FormatError
-from traceformat.foreign._jsonl import dumps, number, read_lines
-from traceformat.schema import (
+from agentload.traceformat.errors import FormatError
+from agentload.traceformat.foreign._jsonl import dumps, number, read_lines
+from agentload.traceformat.schema import (
     ARRIVAL_S,
     CALL_INDEX,
     EXTRA,

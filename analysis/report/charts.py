@@ -10,13 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import polars as pl
-
-from replay.analysis.requests import NS_PER_S, is_ok, measured
-from replay.analysis.run import RunAnalysis
-from replay.report.svg.cdf import cdf_chart
-from replay.report.svg.lanes import Bar, lanes_chart
-from replay.report.svg.line import Series, line_chart
-from traceformat import schema as s
+from agentload.analysis.report.svg.cdf import cdf_chart
+from agentload.analysis.report.svg.lanes import Bar, lanes_chart
+from agentload.analysis.report.svg.line import Series, line_chart
+from agentload.analysis.requests import NS_PER_S, is_ok, measured
+from agentload.analysis.run import RunAnalysis
+from agentload.traceformat import schema as s
 
 LANE_SESSIONS = 12
 MAX_ENGINE_CHARTS = 8

@@ -16,16 +16,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from profiles import load as profile_load
-from profiles import transforms
-from replay.config import ReplayConfig
-from replay.report import html
-from replay.report.run_report import html_report
-from replay.report.sweep import SweepConfig, SweepResult, run_sweep
-from simengine import launch
-from traceformat import io
-from traceformat import schema as s
-from traceformat.errors import ConfigError
+from agentload.analysis.report import html
+from agentload.analysis.report.run_report import html_report
+from agentload.orchestration.sweep import SweepConfig, SweepResult, run_sweep
+from agentload.profiles import load as profile_load
+from agentload.profiles import transforms
+from agentload.replay.config import ReplayConfig
+from agentload.simengine import launch
+from agentload.traceformat import io
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import ConfigError
 
 SIM_MODEL = "agentload-sim"
 

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from agentload.analysis.goodput import Slo
+from agentload.analysis.report import charts, html, tables
+from agentload.analysis.report.tables import Table
+from agentload.analysis.run import RunAnalysis, analyze_path
 from rich.console import Console
 from rich.table import Table as RichTable
-
-from replay.analysis.goodput import Slo
-from replay.analysis.run import RunAnalysis, analyze_path
-from replay.report import charts, html, tables
-from replay.report.tables import Table
 
 
 @dataclass(frozen=True)

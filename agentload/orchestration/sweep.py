@@ -1,29 +1,24 @@
 """`agentload sweep`: replay one source at several load points, then compare them and draw
-the Pareto fronts (throughput vs session latency p50, and vs TTFAT p50).
-
-Throughput of a point = steady-state completion tokens/s, or the overall rate when the
-steady state is undefined (too few requests).
-"""
+the Pareto fronts (throughput vs session latency p50, and vs TTFAT p50; see
+`analysis.report.sweep_page`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from replay.analysis.goodput import Slo
-from replay.analysis.run import Json, RunAnalysis, analyze_path
-from replay.config import ReplayConfig
-from replay.report import compare, html
-from replay.report.charts import Chart
-from replay.report.pareto import Point, front, pareto_chart
-from replay.report.run_report import rich_table
-from replay.report.tables import Table, num
-from traceformat.errors import ConfigError
+from agentload.analysis.goodput import Slo
+from agentload.analysis.report import compare, html
+from agentload.analysis.report.run_report import rich_table
+from agentload.analysis.report.sweep_page import points_table, sweep_page
+from agentload.analysis.run import RunAnalysis, analyze_path
+from agentload.replay.config import ReplayConfig
+from agentload.traceformat.errors import ConfigError
 
 type Runner = Callable[[ReplayConfig], Path]
 
@@ -96,78 +91,12 @@ class SweepResult:
     html: Path | None
 
 
-def point_throughput(summary: Json) -> float | None:
-    tp = summary["throughput"]
-    value = tp["completion_tps_steady"]
-    return float(value) if value is not None else tp["completion_tps"]
-
-
-def points_table(labels: Sequence[str], summaries: Sequence[Json]) -> Table:
-    by_latency = _points(labels, summaries, "latency_s")
-    by_ttfat = _points(labels, summaries, "ttfat_s")
-    on_lat = {p.label for p in front(by_latency)}
-    on_ttfat = {p.label for p in front(by_ttfat)}
-    rows = []
-    for label, sm in zip(labels, summaries, strict=True):
-        sess = sm["sessions"]
-        flags = [n for n, on in (("latency", label in on_lat), ("TTFAT", label in on_ttfat)) if on]
-        rows.append(
-            [
-                label,
-                num(point_throughput(sm)),
-                num(sess["latency_s"]["p50"]),
-                num(sess["latency_s"]["p90"]),
-                num(sess["ttfat_s"]["p50"]),
-                num(sm["latency"]["ttft_ms"]["p50"]),
-                num(sm["requests"]["errors"]),
-                ", ".join(flags) or "—",
-            ]
-        )
-    headers = [
-        "point",
-        "tok/s",
-        "session p50 s",
-        "session p90 s",
-        "TTFAT p50 s",
-        "TTFT p50 ms",
-        "errors",
-        "Pareto front",
-    ]
-    return Table("Sweep points", headers, rows)
-
-
-def _points(labels: Sequence[str], summaries: Sequence[Json], key: str) -> list[Point]:
-    return [
-        Point(label, point_throughput(sm), sm["sessions"][key]["p50"])
-        for label, sm in zip(labels, summaries, strict=True)
-    ]
-
-
-def sweep_page(labels: Sequence[str], summaries: Sequence[Json], title: str) -> str:
-    charts = []
-    for key, name in (("latency_s", "session latency p50 (s)"), ("ttfat_s", "TTFAT p50 (s)")):
-        chart_title = f"Pareto front: throughput vs {name}"
-        svg = pareto_chart(_points(labels, summaries, key), title=chart_title, xlabel=name)
-        note = "" if svg else "Not drawn: no point has both a throughput and this latency."
-        charts.append(Chart(f"pareto_{key}", chart_title, svg, note))
-    notes = [
-        f"{label}: {n}" for label, sm in zip(labels, summaries, strict=True) for n in sm["notes"]
-    ]
-    return html.page(
-        title=title,
-        subtitle=", ".join(labels),
-        notes=notes,
-        tables=[points_table(labels, summaries), compare.comparison(labels, summaries)],
-        charts=charts,
-    )
-
-
 def run_sweep(
     config: SweepConfig, runner: Runner | None = None, console: Console | None = None
 ) -> SweepResult:
     """Run every point in order (each writes its result file), then compare them."""
     if runner is None:
-        from replay.run import run_replay
+        from agentload.replay.run import run_replay
 
         runner = run_replay
     console = console or Console()

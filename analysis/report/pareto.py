@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from replay.report.svg.axes import PALETTE, axes, legend, make_frame, svg
+from agentload.analysis.report.svg.axes import PALETTE, axes, legend, make_frame, svg
 
 
 @dataclass(frozen=True)

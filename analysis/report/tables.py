@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from replay.analysis.run import Json, RunAnalysis
-from traceformat import schema as s
+from agentload.analysis.run import Json, RunAnalysis
+from agentload.traceformat import schema as s
 
 MAX_TURN_ROWS = 30
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from replay.report.svg.line import Series, line_chart
+from agentload.analysis.report.svg.line import Series, line_chart
 
 MAX_STEPS = 500
 

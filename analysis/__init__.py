@@ -1,7 +1,7 @@
 """Metrics over result files as polars expressions (definitions in docs/analysis.md)."""
 
-from replay.analysis.goodput import Slo, goodput, meets_slo, parse_slo
-from replay.analysis.requests import (
+from agentload.analysis.goodput import Slo, goodput, meets_slo, parse_slo
+from agentload.analysis.requests import (
     e2e_ms,
     e2e_s,
     is_ok,
@@ -14,8 +14,8 @@ from replay.analysis.requests import (
     ttft_ms,
     ttft_s,
 )
-from replay.analysis.run import RunAnalysis, RunData, analyze, analyze_path, load
-from replay.analysis.sessions import (
+from agentload.analysis.run import RunAnalysis, RunData, analyze, analyze_path, load
+from agentload.analysis.sessions import (
     cache_hit_rate,
     eligible_cache_hit_rate,
     eligible_tokens,
@@ -25,7 +25,7 @@ from replay.analysis.sessions import (
     turn_metrics,
     with_eligible,
 )
-from replay.analysis.throughput import cumulative_completion, throughput
+from agentload.analysis.throughput import cumulative_completion, throughput
 
 __all__ = [
     "RunAnalysis",

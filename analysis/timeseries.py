@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 
 import polars as pl
-
-from replay.analysis.requests import NS_PER_S, F, measured
-from replay.analysis.throughput import token_events
-from traceformat import schema as s
+from agentload.analysis.requests import NS_PER_S, F, measured
+from agentload.analysis.throughput import token_events
+from agentload.traceformat import schema as s
 
 TARGET_BINS = 40
 

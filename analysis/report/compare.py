@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from replay.analysis.run import Json
-from replay.report.tables import Table, num, pct
+from agentload.analysis.report.tables import Table, num, pct
+from agentload.analysis.run import Json
 
 type Getter = Callable[[Json], Any]
 

@@ -16,9 +16,8 @@ Definitions (shared with docs/analysis.md):
 from __future__ import annotations
 
 import polars as pl
-
-from replay.analysis.requests import NS_PER_S, F, is_ok, measured
-from traceformat import schema as s
+from agentload.analysis.requests import NS_PER_S, F, is_ok, measured
+from agentload.traceformat import schema as s
 
 LAST_WINDOW_S = 30.0
 WARM_FRACTION = 0.2

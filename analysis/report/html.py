@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from replay.report.charts import Chart
-from replay.report.tables import Table
+from agentload.analysis.report.charts import Chart
+from agentload.analysis.report.tables import Table
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from replay.analysis.goodput import Slo, goodput
-from replay.analysis.requests import itl_samples, measured, request_metrics
-from replay.analysis.sessions import (
+from agentload.analysis.goodput import Slo, goodput
+from agentload.analysis.requests import itl_samples, measured, request_metrics
+from agentload.analysis.sessions import (
     cache_hit_rate,
     eligible_cache_hit_rate,
     session_metrics,
@@ -20,12 +19,12 @@ from replay.analysis.sessions import (
     turn_metrics,
     with_eligible,
 )
-from replay.analysis.stats import summarize
-from replay.analysis.throughput import KINDS, cumulative_completion, throughput
-from replay.analysis.timeseries import bin_width, binned, concurrency
-from traceformat import io
-from traceformat import schema as s
-from traceformat.errors import FormatError
+from agentload.analysis.stats import summarize
+from agentload.analysis.throughput import KINDS, cumulative_completion, throughput
+from agentload.analysis.timeseries import bin_width, binned, concurrency
+from agentload.traceformat import io
+from agentload.traceformat import schema as s
+from agentload.traceformat.errors import FormatError
 
 type Json = dict[str, Any]
 

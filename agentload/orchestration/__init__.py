@@ -1,0 +1,1 @@
+"""Commands that orchestrate several packages (the demo, sweeps): the CLI layer."""
