@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 import polars as pl
+
 from agentload.analysis.requests import F
 from agentload.traceformat.errors import ConfigError
 

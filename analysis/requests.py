@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 import polars as pl
+
 from agentload.traceformat import schema as s
 
 F = TypeVar("F", pl.DataFrame, pl.LazyFrame)

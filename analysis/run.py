@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
 from agentload.analysis.goodput import Slo, goodput
 from agentload.analysis.requests import itl_samples, measured, request_metrics
 from agentload.analysis.sessions import (

@@ -9,6 +9,7 @@ latency ends at the last token of the final call (ARCHITECTURE.md), not at its s
 from __future__ import annotations
 
 import polars as pl
+
 from agentload.analysis.requests import NS_PER_S, F, e2e_ms, is_ok, measured, tpot_ms, ttft_ms
 from agentload.traceformat import schema as s
 

@@ -16,6 +16,7 @@ Definitions (shared with docs/analysis.md):
 from __future__ import annotations
 
 import polars as pl
+
 from agentload.analysis.requests import NS_PER_S, F, is_ok, measured
 from agentload.traceformat import schema as s
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import polars as pl
+
 from agentload.analysis.requests import NS_PER_S, F, measured
 from agentload.analysis.throughput import token_events
 from agentload.traceformat import schema as s

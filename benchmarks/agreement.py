@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
 from agentload.simengine import timinglog as tl
 from agentload.traceformat import schema as S
-
 from benchmarks.capacity import client_run
 from benchmarks.common import BIN, MODEL, ROOT, ols_slope, quantile, running_sim
 from benchmarks.peers import trie
@@ -169,7 +169,6 @@ def run_trie(
 
 def run_agentload(workload: Path, cfg: AgreementConfig, var: Variant, work: Path) -> Side:
     from agentload.analysis.run import analyze, load
-
     from benchmarks.common import git_revision
 
     side = Side("agentload", git_revision(), var.name)

@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agentload.simengine import launch  # noqa: E402
-
 from tests.capture.proxyhelper import running_capture, running_mitmdump  # noqa: E402
 
 BIN = Path(sys.executable).parent

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 import ray
+
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed import run_on_ray
 from agentload.replay.run import run_replay

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import polars as pl
 import uvloop
+
 from agentload.replay.config import ReplayConfig, TransportChoice
 from agentload.replay.pacer import close_pacer, sleep_until
 from agentload.replay.run import run_replay

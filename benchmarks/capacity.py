@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
-from agentload.simengine import timinglog as tl
 
+from agentload.simengine import timinglog as tl
 from benchmarks.common import BIN, MODEL, ClientRun, quantile, run_client, running_sim
 
 LAG_LIMIT_MS = 2.0

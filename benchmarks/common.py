@@ -23,6 +23,7 @@ from pathlib import Path
 
 import polars as pl
 import psutil
+
 from agentload.simengine import launch
 
 ROOT = Path(__file__).resolve().parent.parent

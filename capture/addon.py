@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mitmproxy import ctx, exceptions, http
+
 from agentload.capture.flowdata import ChunkRecorder, RawCall
 from agentload.capture.process import RowBuilder
 from agentload.capture.session_keys import DEFAULT_SESSION_HEADERS, WORKLOAD_HEADER
@@ -23,7 +25,6 @@ from agentload.capture.stitch import Stitcher
 from agentload.capture.workload import parse_rule
 from agentload.providers.api import classify
 from agentload.traceformat.content import ContentStore
-from mitmproxy import ctx, exceptions, http
 
 __all__ = ["CaptureAddon"]
 

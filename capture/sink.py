@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+
 from agentload.capture.flowdata import RawCall
 from agentload.capture.process import RowBuilder
 from agentload.traceformat.io import StreamWriter

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 import polars as pl
+
 from agentload.profiles.blocks import ChainState, HashKey, hash_prompt
 from agentload.traceformat import schema as s
 from agentload.traceformat.errors import ConfigError, FormatError

@@ -20,6 +20,7 @@ from typing import Final
 
 import httpx
 import platformdirs
+
 from agentload.traceformat.errors import AgentloadError, ConfigError, FormatError
 from agentload.traceformat.foreign.trie import read_trie
 

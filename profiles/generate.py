@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 import polars as pl
+
 from agentload.profiles import fit
 from agentload.profiles import reference as ref
 from agentload.traceformat import schema as s

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+
 from agentload.profiles import builtin
 from agentload.traceformat import schema as s
 from agentload.traceformat.errors import ConfigError, FormatError

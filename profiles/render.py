@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from agentload.profiles import reference as ref
-from agentload.profiles.stats import ProfileStats
 from rich.console import Console
 from rich.table import Table
+
+from agentload.profiles import reference as ref
+from agentload.profiles.stats import ProfileStats
 
 
 def _fmt(value: float | None) -> str:

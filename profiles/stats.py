@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
+
 from agentload.profiles import reference as ref
 from agentload.traceformat import schema as s
 

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 
 import polars as pl
+
 from agentload.traceformat import schema as s
 from agentload.traceformat.errors import ConfigError
 

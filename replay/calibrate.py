@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import httpx
+
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import CallPlan
 

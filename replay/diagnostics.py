@@ -8,6 +8,7 @@ is raised when they say the client, not the engine, limited the run.
 from __future__ import annotations
 
 import polars as pl
+
 from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat import schema as S
 

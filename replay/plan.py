@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
+
 from agentload.traceformat import schema as S
 
 CYCLE_SEP = "~c"  # session id suffix of a cycled copy: "<id>~c<cycle>"

@@ -20,6 +20,7 @@ from time import monotonic_ns
 from typing import Any
 
 import uvloop
+
 from agentload.replay.signals import StopFlag
 from agentload.replay.source import load_plan
 from agentload.replay.stats import LiveStats

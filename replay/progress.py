@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from time import monotonic_ns
 
-from agentload.replay.stats import LiveStats, RateWindow, combined
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from agentload.replay.stats import LiveStats, RateWindow, combined
 
 
 class _View:

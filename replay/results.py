@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+
 from agentload.replay.materialize import expected_cached
 from agentload.replay.plan import CallPlan, Plan, SessionPlan, salt_hash_ids, split_cycled
 from agentload.traceformat import io

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import RESULT_SCHEMA, Kind

@@ -18,6 +18,7 @@ from pathlib import Path
 from time import monotonic_ns
 
 import uvloop
+
 from agentload.replay.calibrate import calibrate
 from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
 from agentload.replay.diagnostics import diagnose

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from agentload.traceformat import schema as S
 from rich.console import Console
+
+from agentload.traceformat import schema as S
 
 
 def print_summary(

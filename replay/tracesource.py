@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
 from agentload.providers import requests
 from agentload.providers.api import Api
 from agentload.replay.plan import CallPlan, Plan, SessionPlan, assemble

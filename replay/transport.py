@@ -16,6 +16,7 @@ from typing import Protocol
 
 import aiohttp
 import httpx
+
 from agentload.replay.config import TransportChoice
 from agentload.traceformat.schema import ErrorKind
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
+from aiohttp import web
+
 from agentload.simengine.engine import SimRequest
 from agentload.simengine.errors import bad_request
-from aiohttp import web
 
 HEADER: Final = "X-Sim-Fault"
 HTTP500: Final = "http500"

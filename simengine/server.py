@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from aiohttp import web
+
 from agentload.simengine import agentscript, faults, metrics, render, streaming, tokenizer
 from agentload.simengine.anthropic_api import MessagesCodec
 from agentload.simengine.config import SimConfig
@@ -21,7 +23,6 @@ from agentload.simengine.openai_api import ChatCodec, CompletionsCodec
 from agentload.simengine.responses_api import ResponsesCodec
 from agentload.simengine.timinglog import TimingLog
 from agentload.traceformat.errors import ConfigError
-from aiohttp import web
 
 
 class SimServer:

@@ -14,10 +14,11 @@ import asyncio
 import time
 from typing import Final
 
+from aiohttp import web
+
 from agentload.simengine import faults
 from agentload.simengine.engine import Engine, SimRequest
 from agentload.simengine.jobs import Codec, Job, Usage
-from aiohttp import web
 
 SSE_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 _MAX_BUFFER: Final = 1 << 20

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
+
 from agentload.traceformat.errors import WrongKindError
 from agentload.traceformat.io import read, write_file
 from agentload.traceformat.schema import (
@@ -28,7 +29,6 @@ from agentload.traceformat.schema import (
     Kind,
     schema_for,
 )
-
 from tests.traceformat.test_corrupt import damage_item_name, write_bad_offsets, write_samples
 
 ROW = {

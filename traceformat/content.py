@@ -15,6 +15,7 @@ import json
 import threading
 
 import polars as pl
+
 from agentload.traceformat.schema import (
     CONTENT_DATA,
     CONTENT_ID,

@@ -22,6 +22,7 @@ import json
 from typing import Final
 
 import polars as pl
+
 from agentload.providers.api import Api
 from agentload.providers.summary import output_text
 from agentload.traceformat.content import content_frame

@@ -22,6 +22,7 @@ from typing import Self
 
 import polars as pl
 import pyarrow as pa
+
 from agentload.traceformat.errors import (
     ConfigError,
     CorruptFileError,

@@ -13,6 +13,7 @@ import json
 from typing import Final
 
 import polars as pl
+
 from agentload.traceformat.content import canonical_json, content_frame
 from agentload.traceformat.schema import CONTENT_DATA, CONTENT_ID, CONTENT_SIZE
 from agentload.traceformat.tokens import tokenize

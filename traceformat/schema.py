@@ -11,6 +11,7 @@ import re
 from typing import Final
 
 import pyarrow as pa
+
 from agentload.providers.api import Api as Api  # the API column's values, re-exported
 
 # --- schema metadata keys ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+
 from agentload.traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
 from agentload.traceformat.foreign.trie import read_trie
 from agentload.traceformat.io import read

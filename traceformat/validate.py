@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral, Real
 
 import pyarrow as pa
+
 from agentload.traceformat.errors import FormatError
 from agentload.traceformat.schema import ADDED_IN, SCHEMAS, Kind, parse_version
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import polars as pl
+
 from agentload.analysis.report.svg.cdf import cdf_chart
 from agentload.analysis.report.svg.lanes import Bar, lanes_chart
 from agentload.analysis.report.svg.line import Series, line_chart

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from rich.console import Console
+from rich.table import Table as RichTable
+
 from agentload.analysis.goodput import Slo
 from agentload.analysis.report import charts, html, tables
 from agentload.analysis.report.tables import Table
 from agentload.analysis.run import RunAnalysis, analyze_path
-from rich.console import Console
-from rich.table import Table as RichTable
 
 
 @dataclass(frozen=True)

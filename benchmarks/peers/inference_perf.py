@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
-from agentload.simengine import timinglog as tl
 
+from agentload.simengine import timinglog as tl
 from benchmarks.capacity import (
     INPUT_TOKENS,
     LAG_LIMIT_MS,

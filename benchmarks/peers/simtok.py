@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 from agentload.simengine import tokenizer as simtok
-
 from benchmarks.peers.venvs import peers_dir
 
 _BUILD = r"""

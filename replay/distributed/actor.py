@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed.tail import FileTail
 from agentload.replay.materialize import Materializer

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 import ray
+
 from agentload.replay.config import ArrivalMode, ReplayConfig
 from agentload.replay.diagnostics import diagnose
 from agentload.replay.distributed.fleet import Fleet

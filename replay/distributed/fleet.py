@@ -19,6 +19,8 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import ray
+from ray.exceptions import RayError
+
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed.actor import ActorBatch, NodeInfo, ReplayActor
 from agentload.replay.distributed.clock import ClockOffset, measure_offset
@@ -29,7 +31,6 @@ from agentload.replay.plan import Plan
 from agentload.replay.stats import LiveStats
 from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat.errors import AgentloadError, ConfigError
-from ray.exceptions import RayError
 
 __all__ = ["ActorState", "Fleet"]
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
+
 from agentload.replay.distributed.clock import ClockOffset, drift_slope
 from agentload.traceformat import schema as S
 

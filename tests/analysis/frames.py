@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+
 from agentload.traceformat import schema as s
 
 MS = 1_000_000

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from agentload.analysis.report.compare import comparison, delta_ratio, run_names
 from agentload.analysis.report.pareto import Point, front
 from agentload.analysis.run import analyze_path
-
 from tests.analysis import synth
 
 RunCli = Callable[..., tuple[int, str, str]]

@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
+
 from agentload.analysis import (
     cache_hit_rate,
     eligible_cache_hit_rate,
@@ -28,8 +30,6 @@ from agentload.analysis import (
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
 from agentload.traceformat.errors import ConfigError
-from polars.testing import assert_frame_equal
-
 from tests.analysis import synth
 from tests.analysis.frames import MS, SEC, frame, request, row
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from agentload.analysis.report.run_report import html_report
 from agentload.analysis.run import analyze_path
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
-
 from tests.analysis import synth
 from tests.analysis.browser import PageResult, find_chromium, open_page
 

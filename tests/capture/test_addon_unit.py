@@ -7,13 +7,13 @@ import logging
 from pathlib import Path
 
 import pytest
+from mitmproxy import http
+from mitmproxy.test.tflow import tflow
+
 from agentload.capture.addon import CaptureAddon
 from agentload.capture.flowdata import RawCall
 from agentload.capture.sink import Sink
 from agentload.capture.workload import label_for, parse_rule
-from mitmproxy import http
-from mitmproxy.test.tflow import tflow
-
 from tests.capture.tracehelper import row_builder
 
 

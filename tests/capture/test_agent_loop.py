@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-from agentload.traceformat import schema as S
 from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
 from openai import AsyncOpenAI
 
+from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.capture.tracehelper import SECRET, wait_rows
 from tests.simhelper import Sim, running_sim

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from agentload.traceformat import schema as S
 
+from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.capture.tracehelper import wait_rows
 from tests.simhelper import Sim, running_sim

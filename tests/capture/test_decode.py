@@ -7,10 +7,10 @@ import gzip
 import json
 
 import zstandard
+
 from agentload.capture.flowdata import ChunkRecorder, RawCall
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Api
-
 from tests.capture.tracehelper import row_builder
 
 REQUEST = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}

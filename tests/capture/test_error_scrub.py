@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from agentload.capture.flowdata import ChunkRecorder, RawCall
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Api
-
 from tests.capture.tracehelper import SECRET, row_builder
 
 CANARY = "canary-words-from-the-prompt"  # content, not credential-shaped

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from agentload.traceformat import schema as S
 
+from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import running_capture
 from tests.capture.responses_upstream import serving
 from tests.capture.tracehelper import SECRET, decoded_bytes, wait_rows

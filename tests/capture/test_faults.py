@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import read
-
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.capture.tracehelper import SECRET, decoded_bytes, load, rows_for, session_of
 from tests.simhelper import Sim, running_sim

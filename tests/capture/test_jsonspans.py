@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentload.capture import apis
 from agentload.capture.apis import PartCache, parse_request
 from agentload.capture.jsonspans import loads_with_spans
 from agentload.traceformat.schema import Api
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 _json = st.recursive(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from agentload.traceformat import schema as S
 
+from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import running_capture, running_mitmdump
 from tests.capture.tracehelper import decoded_bytes, wait_rows
 from tests.simhelper import Sim, running_sim

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from agentload.traceformat import schema as S
 
+from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.capture.responses_upstream import serving
 from tests.capture.tracehelper import SECRET, contents, load, rows_for, session_of

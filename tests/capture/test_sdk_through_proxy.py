@@ -14,8 +14,8 @@ import anthropic
 import httpx
 import openai
 import pytest
-from agentload.traceformat import schema as S
 
+from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.capture.tracehelper import SECRET, contents, rows_for, session_of
 from tests.simhelper import Sim, running_sim

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
+
 from agentload.capture.flowdata import ChunkRecorder, RawCall
 from agentload.capture.sink import Sink
 from agentload.traceformat import schema as S
 from agentload.traceformat.content import content_table
 from agentload.traceformat.io import read
 from agentload.traceformat.schema import Api
-
 from tests.capture.tracehelper import row_builder
 
 

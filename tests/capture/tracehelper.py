@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+
 from agentload.capture.process import RowBuilder
 from agentload.capture.stitch import Stitcher, group_session_id
 from agentload.traceformat import schema as S

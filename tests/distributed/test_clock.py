@@ -6,9 +6,10 @@ import time
 
 import pytest
 import ray
-from agentload.replay.distributed.clock import ClockSample, estimate_offset, measure_offset
 from hypothesis import given
 from hypothesis import strategies as st
+
+from agentload.replay.distributed.clock import ClockSample, estimate_offset, measure_offset
 
 delays = st.tuples(st.integers(1_000, 5_000_000), st.integers(1_000, 5_000_000))
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentload.replay.distributed.clock import ClockOffset, drift_slope
 from agentload.replay.distributed.merge import add_ray_diagnostics, apply_drift, to_driver_clock
 from agentload.replay.distributed.tail import FileTail, StreamDecoder
@@ -15,8 +18,6 @@ from agentload.traceformat import schema as S
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import Kind
 from agentload.traceformat.validate import rows_to_table
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def _row(session: str, call: int, t0: int, *, ok: bool = True) -> dict[str, object]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
-
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from agentload.analysis.run import analyze_path
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed import run_on_ray
@@ -18,7 +19,6 @@ from agentload.simengine import timinglog as T
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import Loaded
-
 from tests.replay.workloads import Shape, profile_frame, write_profile
 from tests.simhelper import running_sim
 

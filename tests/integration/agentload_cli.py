@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Kind
-
 from tests.integration.engines import Engine
 
 AGENTLOAD = str(Path(sys.executable).parent / "agentload")

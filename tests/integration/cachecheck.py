@@ -20,6 +20,7 @@ bounded ways, and the checks allow exactly those:
 from __future__ import annotations
 
 import polars as pl
+
 from agentload.traceformat import schema as S
 
 

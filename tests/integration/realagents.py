@@ -20,11 +20,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from agentload.simengine import timinglog as T
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Kind
-
 from tests.integration.agentload_cli import agentload, errors
 from tests.simhelper import running_sim
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from agentload.simengine import timinglog as T
 from agentload.traceformat import schema as S
-
 from tests.capture.proxyhelper import running_capture
 from tests.integration import realagents as R
 from tests.simhelper import running_sim

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from agentload.traceformat import schema as S
 
+from agentload.traceformat import schema as S
 from tests.integration.agentload_cli import errors, replay
 from tests.integration.cachecheck import assert_cache_close, assert_chat_cache_close
 from tests.integration.engines import Engine

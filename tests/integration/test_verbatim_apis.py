@@ -17,11 +17,11 @@ from pathlib import Path
 import anthropic
 import polars as pl
 import pytest
+from openai import AsyncOpenAI
+
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Kind
-from openai import AsyncOpenAI
-
 from tests.capture.proxyhelper import running_capture
 from tests.integration.agentload_cli import agentload, errors
 from tests.integration.engines import Engine

@@ -5,6 +5,7 @@ Independent of `profiles.stats` (which the CLI uses), so tests can check its fig
 from __future__ import annotations
 
 import polars as pl
+
 from agentload.traceformat import schema as s
 
 

@@ -9,11 +9,11 @@ import math
 
 import polars as pl
 import pytest
+
 from agentload.profiles import builtin, generate
 from agentload.traceformat import schema as s
 from agentload.traceformat.errors import ConfigError
 from agentload.traceformat.io import Loaded, read
-
 from tests.profiles.measure import measure
 
 # ARCHITECTURE.md, "Reference statistics", agentic-coding: (mean, p50, p90).
@@ -56,7 +56,7 @@ def test_agentic_coding_within_ten_percent_of_the_reference_table() -> None:
 def test_builtin_structure_and_shared_prefix(name: str) -> None:
     loaded = _loaded(name)
     frame, block = loaded.frame, int(loaded.metadata[s.META_BLOCK_SIZE.decode()])
-    assert loaded.version == "1.0"  # written before usage_source: read with it as nulls
+    assert loaded.version == s.VERSION  # regenerated with the current format (1.0 files: test_io)
     assert frame[s.USAGE_SOURCE].is_null().all()
     assert frame[s.SESSION_ID].n_unique() == 1024
     assert (frame[s.WORKLOAD] == name).all()

@@ -10,9 +10,9 @@ from pathlib import Path
 import openai
 import polars as pl
 import pytest
+
 from agentload.traceformat import schema as s
 from agentload.traceformat.io import read
-
 from tests.capture.proxyhelper import running_capture
 from tests.capture.tracehelper import SECRET, wait_rows
 from tests.profiles.conftest import run_cli

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+
 from agentload.profiles import builtin
 from agentload.traceformat import schema as s
 from agentload.traceformat.io import read, write_file
-
 from tests.profiles.conftest import run_cli
 from tests.profiles.measure import measure, points
 

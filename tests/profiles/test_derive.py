@@ -11,13 +11,13 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
+
 from agentload.profiles.blocks import HashKey
 from agentload.profiles.derive import DeriveConfig, derive
 from agentload.traceformat import schema as s
 from agentload.traceformat.content import canonical_json
 from agentload.traceformat.io import read
 from agentload.traceformat.tokens import tokenize
-
 from tests.profiles.conftest import assert_one_line_error, run_cli
 from tests.profiles.tracegen import Call, Session, agent_session, canary, words, write_trace
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agentload.profiles.fetch import FILES, PINS_FILE
 
+from agentload.profiles.fetch import FILES, PINS_FILE
 from tests.profiles.conftest import assert_one_line_error, run_cli
 
 

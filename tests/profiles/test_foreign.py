@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+
 from agentload.traceformat import schema as s
 from agentload.traceformat.io import read
-
 from tests.profiles.conftest import run_cli
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+
 from agentload.profiles import builtin
 from agentload.profiles.transforms import TransformConfig, apply
 from agentload.traceformat import schema as s

@@ -6,11 +6,12 @@ import math
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentload.profiles import fit
 from agentload.profiles.blocks import HashKey, hash_prompt
 from agentload.traceformat.tokens import tokenize
-from hypothesis import given
-from hypothesis import strategies as st
 
 KEY = HashKey(b"k" * 32)
 

@@ -4,6 +4,7 @@ trimmed from what Claude Code, Codex and the SDKs send)."""
 from __future__ import annotations
 
 import pytest
+
 from agentload.providers.api import Api
 from agentload.providers.conversation import Part, RequestError, read_conversation
 

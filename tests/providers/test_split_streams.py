@@ -13,6 +13,9 @@ import re
 from typing import NamedTuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentload.providers.api import Api
 from agentload.providers.counter import StreamParser
 from agentload.providers.sse import SseEvent, SseParser, parse_recorded
@@ -23,8 +26,6 @@ from agentload.simengine.jobs import Codec, Job, Usage
 from agentload.simengine.openai_api import ChatCodec, CompletionsCodec
 from agentload.simengine.outputs import Plan, ToolCall
 from agentload.simengine.responses_api import ResponsesCodec
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 TOK = tokenizer.Tokenizer()
 CODECS: dict[Api, tuple[Codec, str]] = {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 
-from agentload.providers.sse import SseParser, parse_recorded
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from agentload.providers.sse import SseParser, parse_recorded
 
 STREAM = (
     b'data: {"a": 1}\n\n'

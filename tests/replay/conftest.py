@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
 from agentload.replay.config import ReplayConfig
 from agentload.replay.run import run_replay
 from agentload.traceformat import io

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
-
 from tests.replay.conftest import replay
 from tests.replay.traces import write_trace
 from tests.replay.workloads import Shape, write_profile

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from agentload.replay import diagnostics as D
 from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat import schema as S
-
 from tests.analysis.frames import MS, SEC, frame, row
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from agentload.replay.config import TransportChoice
 from agentload.traceformat import schema as S
-
 from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import Sim, running_sim

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from agentload.replay.config import ApiChoice
 from agentload.traceformat import schema as S
-
 from tests.replay.conftest import p99, replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim

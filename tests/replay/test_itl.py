@@ -6,9 +6,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from agentload.analysis import itl_samples
 from agentload.traceformat import schema as S
-
 from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+
 from agentload.replay.plan import split_cycled
 from agentload.traceformat import schema as S
-
 from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim

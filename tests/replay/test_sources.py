@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import polars as pl
+
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Kind
-
 from tests.replay.conftest import replay
 from tests.replay.traces import write_trace_without_usage
 from tests.replay.workloads import Shape, profile_frame

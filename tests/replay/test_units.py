@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentload.providers.api import Api
 from agentload.providers.counter import StreamError, StreamParser
 from agentload.replay.config import ApiChoice, ReplayConfig
@@ -16,8 +19,6 @@ from agentload.replay.schedule import admissions, for_worker, share
 from agentload.replay.scrape import parse_prometheus
 from agentload.replay.tracesource import rebuild_body
 from agentload.traceformat.errors import ConfigError, FormatError
-from hypothesis import given
-from hypothesis import strategies as st
 
 OPENAI = (
     b'data: {"id":"x","choices":[{"index":0,"text":"He","finish_reason":null}]}\n\n'

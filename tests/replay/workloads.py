@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Kind

@@ -10,9 +10,9 @@ import time
 
 import httpx
 import openai
+
 from agentload.simengine import tokenizer
 from agentload.simengine.config import PRESETS
-
 from tests.simhelper import Sim, running_sim
 
 

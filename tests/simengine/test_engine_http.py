@@ -14,9 +14,9 @@ import aiohttp
 import httpx
 import openai
 import pytest
+
 from agentload.simengine import costmodel
 from agentload.simengine.config import PRESETS, CostModel
-
 from tests.simhelper import Sim, running_sim
 
 

@@ -8,12 +8,13 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentload.simengine import costmodel
 from agentload.simengine.config import CostModel, EngineConfig
 from agentload.simengine.engine import Engine
 from agentload.simengine.errors import ApiError
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 @contextlib.asynccontextmanager

@@ -9,8 +9,8 @@ import httpx
 import openai
 import pyarrow.ipc as ipc
 import pytest
-from agentload.simengine import timinglog as tl
 
+from agentload.simengine import timinglog as tl
 from tests.simhelper import Sim, running_sim
 
 

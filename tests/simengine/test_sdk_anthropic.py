@@ -5,8 +5,8 @@ from __future__ import annotations
 import anthropic
 import httpx
 import pytest
-from agentload.simengine.config import PRESETS
 
+from agentload.simengine.config import PRESETS
 from tests.simhelper import Sim
 
 TOOLS = [

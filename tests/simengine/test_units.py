@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentload.simengine import agentscript, costmodel, tokenizer
 from agentload.simengine.config import CostModel
 from agentload.simengine.kvcache import BlockPool
 from agentload.simengine.outputs import CORPUS_IDS, CORPUS_PIECES, output_length
 from agentload.traceformat.errors import ConfigError
-from hypothesis import given
-from hypothesis import strategies as st
 
 TOK = tokenizer.Tokenizer()
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from agentload.traceformat.schema import SCHEMAS, Kind
 from hypothesis import strategies as st
+
+from agentload.traceformat.schema import SCHEMAS, Kind
 
 # UTF-8 encodable text (no lone surrogates), including non-ASCII and control characters.
 TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20)

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentload.traceformat.content import (
     ContentStore,
     canonical_json,
@@ -35,8 +38,6 @@ from agentload.traceformat.schema import (
     Api,
     Kind,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def test_store_hands_out_each_part_once() -> None:

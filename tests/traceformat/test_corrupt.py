@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from agentload.traceformat.errors import CorruptFileError
 from agentload.traceformat.io import _OPTIONS, StreamWriter, read, read_table, write_file
 from agentload.traceformat.schema import SCHEMAS, SESSION_ID, Kind, schema_for

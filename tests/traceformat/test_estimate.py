@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+
 from agentload.providers.api import Api
 from agentload.providers.summary import output_text
 from agentload.traceformat import schema as S

@@ -8,6 +8,9 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentload.traceformat.errors import FormatError
 from agentload.traceformat.foreign.mooncake import read_mooncake, write_mooncake
 from agentload.traceformat.foreign.trie import TRIE_FIELDS, read_trie, write_trie
@@ -27,9 +30,6 @@ from agentload.traceformat.schema import (
     Kind,
 )
 from agentload.traceformat.sources import SourceFormat, load_profile_frame, sniff
-from hypothesis import given
-from hypothesis import strategies as st
-
 from tests.traceformat.strategies import TEXT
 
 REPO = Path(__file__).resolve().parents[2]

@@ -35,7 +35,6 @@ from agentload.traceformat.schema import (
     Api,
     Kind,
 )
-
 from tests.traceformat.test_foreign import sample, write_jsonl
 
 

@@ -10,6 +10,9 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentload.traceformat.errors import (
     ConfigError,
     CorruptFileError,
@@ -56,9 +59,6 @@ from agentload.traceformat.schema import (
     parse_version,
     schema_for,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
 from tests.traceformat.strategies import rows
 
 KINDS = list(Kind)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
 from agentload.traceformat.errors import FormatError
 from agentload.traceformat.foreign._jsonl import dumps, number, read_lines
 from agentload.traceformat.schema import (
