@@ -13,7 +13,7 @@ VPY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 # Top-level folders installed as agentload.<folder> (pyproject's package-dir mapping).
-MAPPED := providers traceformat capture profiles replay simengine analysis
+MAPPED := base providers traceformat capture profiles replay simengine analysis
 PACKAGES := $(MAPPED) agentload
 MYPY_TREE := $(VENV)/mypy-tree
 ENGINE_CACHE ?= $(HOME)/.cache/agentload/engine

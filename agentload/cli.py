@@ -12,7 +12,7 @@ import sys
 import click
 
 from agentload import __version__
-from agentload.errors import AgentloadError
+from agentload.base.errors import AgentloadError
 
 # command name -> module under agentload.commands
 COMMANDS: dict[str, str] = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from agentload.analysis.requests import F
-from agentload.traceformat.errors import ConfigError
+from agentload.base.errors import ConfigError
 
 _UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "": 1.0}
 _VALUE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m)?\s*$")

@@ -30,8 +30,8 @@ from pathlib import Path
 import polars as pl
 import uvloop
 
+from agentload.base.pacer import close_pacer, sleep_until
 from agentload.replay.config import ReplayConfig, TransportChoice
-from agentload.replay.pacer import close_pacer, sleep_until
 from agentload.replay.run import run_replay
 from agentload.traceformat import io
 from agentload.traceformat import schema as S

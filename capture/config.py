@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agentload.base.errors import ConfigError
 from agentload.capture.workload import parse_rule
-from agentload.traceformat.errors import ConfigError
 
 __all__ = ["CaptureConfig"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from agentload.traceformat.errors import ConfigError
+from agentload.base.errors import ConfigError
 
 _SEP: Final = "\x1f"
 _FILLER: Final = b"\xffagentload-filler"

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from agentload.base.errors import ConfigError
 from agentload.profiles.load import load
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import ConfigError
 from agentload.traceformat.foreign.mooncake import read_mooncake, write_mooncake
 from agentload.traceformat.foreign.trie import read_trie, trie_records
 

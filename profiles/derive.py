@@ -22,9 +22,9 @@ from typing import Final
 
 import polars as pl
 
+from agentload.base.errors import ConfigError, FormatError
 from agentload.profiles.blocks import ChainState, HashKey, hash_prompt
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import ConfigError, FormatError
 from agentload.traceformat.estimate import fill_usage, has_usage
 from agentload.traceformat.io import read, write_file
 from agentload.traceformat.prompt import PartTokens

@@ -21,7 +21,7 @@ from typing import Final
 import httpx
 import platformdirs
 
-from agentload.traceformat.errors import AgentloadError, ConfigError, FormatError
+from agentload.base.errors import AgentloadError, ConfigError, FormatError
 from agentload.traceformat.foreign.trie import read_trie
 
 TRIE_COMMIT: Final = "2067a9828c73af8d45b9a945beed609bf51a3aa6"

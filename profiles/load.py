@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
+from agentload.base.errors import ConfigError, FormatError
 from agentload.profiles import builtin
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import ConfigError, FormatError
 from agentload.traceformat.io import read
 from agentload.traceformat.sources import SourceFormat, load_profile_frame, sniff
 

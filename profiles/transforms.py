@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from agentload.base.errors import ConfigError
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import ConfigError
 
 _ROOT = "_root"
 

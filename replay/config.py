@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agentload.base.errors import ConfigError
 from agentload.providers.api import Api
-from agentload.traceformat.errors import ConfigError
 
 
 class ApiChoice(enum.StrEnum):

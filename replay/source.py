@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agentload.base.errors import ConfigError, FormatError
 from agentload.replay.plan import Plan, plan_from_profile
 from agentload.replay.tracesource import plan_from_trace
 from agentload.traceformat import io
-from agentload.traceformat.errors import ConfigError, FormatError
 from agentload.traceformat.schema import Kind
 
 _ARROW_MAGIC = (b"ARROW1", b"\xff\xff\xff\xff")

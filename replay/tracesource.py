@@ -15,12 +15,12 @@ from typing import Any
 
 import polars as pl
 
+from agentload.base.errors import FormatError
 from agentload.providers import requests
 from agentload.providers.api import Api
 from agentload.replay.plan import CallPlan, Plan, SessionPlan, assemble
 from agentload.traceformat import schema as S
 from agentload.traceformat.content import content_table, request_parts
-from agentload.traceformat.errors import FormatError
 from agentload.traceformat.estimate import fill_usage
 
 

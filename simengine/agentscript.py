@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentload.base.errors import ConfigError
 from agentload.providers.conversation import Conversation
-from agentload.traceformat.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from agentload.traceformat.errors import ConfigError
+from agentload.base.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

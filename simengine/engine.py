@@ -12,16 +12,17 @@ deadlines so per-token timing does not drift. Tokens of a step are visible at it
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agentload.base.pacer import Pacer
 from agentload.simengine import costmodel
 from agentload.simengine.config import EngineConfig
 from agentload.simengine.errors import ApiError, bad_request
 from agentload.simengine.kvcache import BlockPool
-from agentload.simengine.timer import DeadlineTimer
 
 # After this many zero-duration steps in a row the loop yields to let handlers run.
 _MAX_INSTANT_STEPS = 256
@@ -130,7 +131,6 @@ class Engine:
         self.counters = Counters()
         self._next_rid = 0
         self._wake = asyncio.Event()
-        self._timer = DeadlineTimer()
         self._dirty = False  # some running request finished: filter the running list
         cost = config.cost
         self._instant = config.token_interval_ms is None and all(
@@ -313,12 +313,13 @@ class Engine:
     # --- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
         """Step forever (cancel to stop)."""
+        pacer = Pacer(asyncio.get_running_loop())  # timerfd deadlines: see base.pacer
         try:
-            await self._loop()
+            await self._loop(pacer)
         finally:
-            self._timer.close()
+            await pacer.close()
 
-    async def _loop(self) -> None:
+    async def _loop(self, pacer: Pacer) -> None:
         deadline = time.monotonic()
         instant = 0
         while True:
@@ -338,7 +339,7 @@ class Engine:
                 # a timed step: let handlers write the last step's tokens even when late
                 instant = 0
                 if deadline > time.monotonic():
-                    await self._timer.sleep_until(deadline)
+                    await pacer.sleep_until(math.ceil(deadline * 1e9))
                 else:
                     await asyncio.sleep(0)
             else:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Final
 
-from agentload.traceformat.errors import AgentloadError
+from agentload.base.errors import AgentloadError
 
 LISTENING: Final = re.compile(r"agentload sim listening on (http://127\.0\.0\.1:\d+)")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agentload.base.errors import ConfigError
 from agentload.simengine import agentscript, faults, metrics, render, streaming, tokenizer
 from agentload.simengine.anthropic_api import MessagesCodec
 from agentload.simengine.config import SimConfig
@@ -22,7 +23,6 @@ from agentload.simengine.jobs import Codec, Job, SimContext, Usage
 from agentload.simengine.openai_api import ChatCodec, CompletionsCodec
 from agentload.simengine.responses_api import ResponsesCodec
 from agentload.simengine.timinglog import TimingLog
-from agentload.traceformat.errors import ConfigError
 
 
 class SimServer:

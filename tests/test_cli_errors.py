@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from agentload.traceformat.errors import WrongKindError
+from agentload.base.errors import WrongKindError
 from agentload.traceformat.io import read, write_file
 from agentload.traceformat.schema import (
     ARRIVAL_S,

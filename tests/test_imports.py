@@ -8,17 +8,27 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAPPED = ("providers", "traceformat", "capture", "profiles", "replay", "simengine", "analysis")
+MAPPED = (
+    "base",
+    "providers",
+    "traceformat",
+    "capture",
+    "profiles",
+    "replay",
+    "simengine",
+    "analysis",
+)
 # The layers of ARCHITECTURE.md: each package may import exactly these of ours. `cli` is
 # agentload/ itself (the commands and the orchestration of several packages).
 ALLOWED: dict[str, set[str]] = {
-    "providers": set(),
-    "traceformat": {"providers"},
-    "analysis": {"traceformat", "providers"},
-    "capture": {"traceformat", "providers"},
-    "profiles": {"traceformat", "providers"},
-    "replay": {"traceformat", "providers", "analysis"},
-    "simengine": {"providers", "traceformat"},
+    "base": set(),
+    "providers": {"base"},
+    "traceformat": {"base", "providers"},
+    "analysis": {"base", "traceformat", "providers"},
+    "capture": {"base", "traceformat", "providers"},
+    "profiles": {"base", "traceformat", "providers"},
+    "replay": {"base", "traceformat", "providers", "analysis"},
+    "simengine": {"base", "providers", "traceformat"},
     "cli": {*MAPPED},
 }
 

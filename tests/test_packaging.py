@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 UV = Path(sys.executable).parent / "uv"
-CLASHING = ("capture", "simengine", "profiles", "traceformat", "analysis", "providers")
+CLASHING = ("base", "capture", "simengine", "profiles", "traceformat", "analysis", "providers")
 
 
 def _declared() -> set[str]:
@@ -72,9 +72,9 @@ def _run(cmd: list[str], cwd: Path, timeout: float = 600) -> str:
 
 CHECK = """
 import importlib, pkgutil, sys
-import replay, capture, simengine, profiles, traceformat, analysis, providers
+import replay, base, capture, simengine, profiles, traceformat, analysis, providers
 assert not hasattr(replay, "STUB") and "site-packages" in replay.__file__, replay.__file__
-for name in ("capture", "simengine", "profiles", "traceformat", "analysis", "providers"):
+for name in ("base", "capture", "simengine", "profiles", "traceformat", "analysis", "providers"):
     assert sys.modules[name].STUB == name, name
 import agentload
 count = 0

@@ -23,7 +23,7 @@ from typing import Self
 import polars as pl
 import pyarrow as pa
 
-from agentload.traceformat.errors import (
+from agentload.base.errors import (
     ConfigError,
     CorruptFileError,
     FormatError,

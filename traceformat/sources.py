@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from agentload.traceformat.errors import CorruptFileError, FormatError
+from agentload.base.errors import CorruptFileError, FormatError
 from agentload.traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
 from agentload.traceformat.foreign.trie import read_trie
 from agentload.traceformat.io import read

@@ -10,7 +10,7 @@ from numbers import Integral, Real
 
 import pyarrow as pa
 
-from agentload.traceformat.errors import FormatError
+from agentload.base.errors import FormatError
 from agentload.traceformat.schema import ADDED_IN, SCHEMAS, Kind, parse_version
 
 type Check = Callable[[object], bool]

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
+from agentload.base.errors import ConfigError
 from agentload.commands._options import slo_option
-from agentload.traceformat.errors import ConfigError
 
 if TYPE_CHECKING:
     from agentload.analysis.goodput import Slo

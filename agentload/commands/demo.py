@@ -31,9 +31,9 @@ import click
 def command(out: Path, concurrency: str, preset: str) -> None:
     """Replay a time-scaled sample of agentic-coding against the embedded simulated engine
     at two concurrencies; print the comparison and write HTML reports (about a minute)."""
+    from agentload.base.errors import ConfigError
     from agentload.orchestration.demo import DemoConfig, run_demo
     from agentload.orchestration.sweep import parse_list
-    from agentload.traceformat.errors import ConfigError
 
     points = parse_list(concurrency, int, "--concurrency")
     if len(points) != 2:

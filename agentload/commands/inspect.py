@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from agentload.traceformat.errors import ConfigError
+from agentload.base.errors import ConfigError
 from agentload.traceformat.schema import Kind
 from agentload.traceformat.summary import Stat, Summary, summarize
 

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from agentload.traceformat.errors import ConfigError
+from agentload.base.errors import ConfigError
 
 _console = Console()
 _err = Console(stderr=True)

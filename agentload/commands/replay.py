@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from agentload.base.errors import ConfigError
 from agentload.commands._options import replay_config, replay_options
-from agentload.traceformat.errors import ConfigError
 
 
 def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

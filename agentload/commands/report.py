@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from agentload.base.errors import ConfigError
 from agentload.commands._options import slo_option
-from agentload.traceformat.errors import ConfigError
 
 
 @click.command("report")

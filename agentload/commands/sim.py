@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from agentload.traceformat.errors import ConfigError
+from agentload.base.errors import ConfigError
 
 _COST_OPTIONS = {
     "step_overhead_us": "fixed cost of every step (µs)",

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from agentload.analysis.report import html
 from agentload.analysis.report.run_report import html_report
+from agentload.base.errors import ConfigError
 from agentload.orchestration.sweep import SweepConfig, SweepResult, run_sweep
 from agentload.profiles import load as profile_load
 from agentload.profiles import transforms
@@ -25,7 +26,6 @@ from agentload.replay.config import ReplayConfig
 from agentload.simengine import launch
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import ConfigError
 
 SIM_MODEL = "agentload-sim"
 

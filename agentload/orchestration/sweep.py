@@ -17,8 +17,8 @@ from agentload.analysis.report import compare, html
 from agentload.analysis.report.run_report import rich_table
 from agentload.analysis.report.sweep_page import points_table, sweep_page
 from agentload.analysis.run import RunAnalysis, analyze_path
+from agentload.base.errors import ConfigError
 from agentload.replay.config import ReplayConfig
-from agentload.traceformat.errors import ConfigError
 
 type Runner = Callable[[ReplayConfig], Path]
 

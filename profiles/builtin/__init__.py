@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from agentload.traceformat.errors import ConfigError
+from agentload.base.errors import ConfigError
 
 _DIR: Final = Path(__file__).parent
 

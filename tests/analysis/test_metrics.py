@@ -27,9 +27,9 @@ from agentload.analysis import (
     turn_metrics,
     with_eligible,
 )
+from agentload.base.errors import ConfigError
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import ConfigError
 from tests.analysis import synth
 from tests.analysis.frames import MS, SEC, frame, request, row
 

@@ -16,13 +16,13 @@ import pytest
 
 from agentload.analysis.report.run_report import html_report
 from agentload.analysis.run import analyze_path
+from agentload.base.errors import AgentloadError, ConfigError
 from agentload.orchestration.sweep import SweepConfig
 from agentload.profiles import load as profile_load
 from agentload.profiles import transforms
 from agentload.replay.config import ReplayConfig
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import AgentloadError, ConfigError
 from tests.analysis.browser import open_page
 from tests.simhelper import running_sim
 

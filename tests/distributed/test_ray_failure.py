@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 import ray
 
+from agentload.base.errors import ConfigError
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed import run_on_ray
 from agentload.replay.distributed.driver import live_stream_path
@@ -22,7 +23,6 @@ from agentload.replay.distributed.shard import shard_of
 from agentload.replay.distributed.tail import FileTail, StreamDecoder
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
-from agentload.traceformat.errors import ConfigError
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
 

@@ -10,9 +10,9 @@ import math
 import polars as pl
 import pytest
 
+from agentload.base.errors import ConfigError
 from agentload.profiles import builtin, generate
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import ConfigError
 from agentload.traceformat.io import Loaded, read
 from tests.profiles.measure import measure
 

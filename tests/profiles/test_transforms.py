@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from agentload.base.errors import ConfigError
 from agentload.profiles import builtin
 from agentload.profiles.transforms import TransformConfig, apply
 from agentload.traceformat import schema as s
-from agentload.traceformat.errors import ConfigError
 from agentload.traceformat.io import read
 
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agentload.base.errors import ConfigError, FormatError
 from agentload.providers.api import Api
 from agentload.providers.counter import StreamError, StreamParser
 from agentload.replay.config import ApiChoice, ReplayConfig
@@ -18,7 +19,6 @@ from agentload.replay.plan import CallPlan, SessionPlan, assemble, split_cycled
 from agentload.replay.schedule import admissions, for_worker, share
 from agentload.replay.scrape import parse_prometheus
 from agentload.replay.tracesource import rebuild_body
-from agentload.traceformat.errors import ConfigError, FormatError
 
 OPENAI = (
     b'data: {"id":"x","choices":[{"index":0,"text":"He","finish_reason":null}]}\n\n'

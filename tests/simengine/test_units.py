@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agentload.base.errors import ConfigError
 from agentload.simengine import agentscript, costmodel, tokenizer
 from agentload.simengine.config import CostModel
 from agentload.simengine.kvcache import BlockPool
 from agentload.simengine.outputs import CORPUS_IDS, CORPUS_PIECES, output_length
-from agentload.traceformat.errors import ConfigError
 
 TOK = tokenizer.Tokenizer()
 

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from agentload.traceformat.errors import CorruptFileError
+from agentload.base.errors import CorruptFileError
 from agentload.traceformat.io import _OPTIONS, StreamWriter, read, read_table, write_file
 from agentload.traceformat.schema import SCHEMAS, SESSION_ID, Kind, schema_for
 
@@ -66,7 +66,7 @@ CHILD = """
 import random, sys
 from pathlib import Path
 import polars as pl
-from agentload.traceformat.errors import AgentloadError
+from agentload.base.errors import AgentloadError
 from agentload.traceformat.io import read
 
 out, seed, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentload.traceformat.errors import FormatError
+from agentload.base.errors import FormatError
 from agentload.traceformat.foreign.mooncake import read_mooncake, write_mooncake
 from agentload.traceformat.foreign.trie import TRIE_FIELDS, read_trie, write_trie
 from agentload.traceformat.io import read, write_file

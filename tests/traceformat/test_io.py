@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentload.traceformat.errors import (
+from agentload.base.errors import (
     ConfigError,
     CorruptFileError,
     FormatError,

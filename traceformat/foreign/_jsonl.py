@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentload.traceformat.errors import FormatError
+from agentload.base.errors import FormatError
 
 _INT64_MAX = 2**63 - 1
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from agentload.traceformat.errors import FormatError
+from agentload.base.errors import FormatError
 from agentload.traceformat.foreign._jsonl import Line, dumps, number, read_lines
 from agentload.traceformat.foreign.trie import as_profile_frame
 from agentload.traceformat.schema import (

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from agentload.traceformat.errors import FormatError
+from agentload.base.errors import FormatError
 from agentload.traceformat.foreign._jsonl import dumps, number, read_lines
 from agentload.traceformat.schema import (
     ARRIVAL_S,
