@@ -83,13 +83,26 @@ agents:
 	@"$(AGENT_CACHE)/node_modules/.bin/claude" --version
 	@"$(AGENT_CACHE)/node_modules/.bin/codex" --version
 
-# pytest exits 5 when it collected nothing: for this suite that is a failure, said plainly.
-test: lint typecheck engine browser agents
-	@AGENTLOAD_ENGINE_CACHE="$(ENGINE_CACHE)" AGENTLOAD_AGENT_CACHE="$(AGENT_CACHE)" $(VPY) -m pytest -q -p no:cacheprovider; rc=$$?; \
-	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+# One pytest run per tier. pytest exits 5 when it collected nothing: for this suite that is
+# a failure, said plainly.
+PYTEST_ENV := AGENTLOAD_ENGINE_CACHE="$(ENGINE_CACHE)" AGENTLOAD_AGENT_CACHE="$(AGENT_CACHE)"
+define pytest_tier
+	@echo "== pytest: $(1)"; $(PYTEST_ENV) $(VPY) -m pytest -q -p no:cacheprovider -m "$(2)"; \
+	  rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests ($(1))"; exit 1; fi; \
+	  exit $$rc
+endef
+
+# Unit tests first (the HTML report tests among them need Debian's chromium); the engine
+# build and the agent CLIs only once they passed, then the tiers that need them.
+test: lint typecheck browser
+	$(call pytest_tier,unit and sim tier,not engine and not agents)
+	@$(MAKE) --no-print-directory engine
+	$(call pytest_tier,real-engine tier,engine and not agents)
+	@$(MAKE) --no-print-directory agents
+	$(call pytest_tier,real-agent tier,agents)
 
 test-fast: $(STAMP)
-	$(VPY) -m pytest -q -p no:cacheprovider -m "not engine and not agents"
+	$(call pytest_tier,unit and sim tier,not engine and not agents)
 
 demo: $(STAMP)
 	$(VENV)/bin/agentload demo --out demo-out

@@ -2,12 +2,12 @@
 
 One implementation for both users: the replay scheduler's sends (2 ms p99 schedule-lag
 budget) and the sim's step deadlines (exact token spacing). Event-loop timers have
-millisecond granularity (uvloop rounds, and fires up to ~1 ms early), too coarse for either. On Linux one `timerfd`
-(CLOCK_MONOTONIC, the clock of `time.monotonic_ns`, absolute expiry) is armed at the
-earliest pending deadline and watched by the loop like a socket, so the kernel wakes the
-loop on time without any polling. Elsewhere a fallback sleeps on the loop timer until
-shortly before the deadline and yields (`sleep(0)`) until it has passed. Either way one
-heap serves every waiter, and a deadline already passed returns without yielding.
+millisecond granularity (uvloop rounds, and fires up to ~1 ms early), too coarse for either.
+On Linux one `timerfd` (CLOCK_MONOTONIC, the clock of `time.monotonic_ns`, absolute expiry)
+is armed at the earliest pending deadline and watched by the loop like a socket, so the
+kernel wakes the loop on time without any polling. Elsewhere a fallback sleeps on the loop
+timer until shortly before the deadline and yields (`sleep(0)`) until it has passed. Either
+way one heap serves every waiter, and a deadline already passed returns without yielding.
 """
 
 from __future__ import annotations

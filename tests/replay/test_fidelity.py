@@ -13,15 +13,15 @@ from agentload.traceformat import schema as S
 from tests.replay.conftest import p99, replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
+from tests.timing import Measured, Noise, within_noise
 
 MS = 1_000_000
 
 
-@pytest.fixture(scope="module")
-def fidelity_run(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    tmp = tmp_path_factory.mktemp("fidelity")
+Run = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]  # (profile, result rows, sim log)
+
+
+def _fidelity_once(tmp: Path) -> Run:
     profile = write_profile(tmp / "profile.arrow", Shape(sessions=8, calls=5))
     log = tmp / "timing.arrow"
     with running_sim("--preset", "fast", "--block-size", "16", "--timing-log", str(log)) as sim:
@@ -30,8 +30,16 @@ def fidelity_run(
     return profile, result.frame, pl.read_ipc(log)
 
 
-def test_think_gaps_follow_profile(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
-    profile, rows, _ = fidelity_run
+@pytest.fixture(scope="module")
+def fidelity(tmp_path_factory: pytest.TempPathFactory) -> Measured[Run]:
+    """The run, measured under a noise probe; a timing figure that fails on a noisy machine
+    runs it again (tests/timing.py)."""
+    return Measured(lambda: _fidelity_once(tmp_path_factory.mktemp("fidelity")))
+
+
+def _think_gap_errors_ms(run: Run, noise: Noise) -> pl.Series:
+    """Per call, |sent − (previous end + think × 0.5)| beyond the run-queue wait in between."""
+    profile, rows, _ = run
     frame = (
         rows.join(
             profile.select(S.SESSION_ID, S.CALL_INDEX, S.THINK_S), on=[S.SESSION_ID, S.CALL_INDEX]
@@ -41,18 +49,26 @@ def test_think_gaps_follow_profile(fidelity_run: tuple[pl.DataFrame, ...]) -> No
         .filter(pl.col("prev_end").is_not_null())
     )
     assert frame.height == 8 * 4 + 1
-    error_ms = (
-        (pl.col(S.T_SENT_NS) - pl.col("prev_end")) - pl.col(S.THINK_S) * 0.5 * 1e9
-    ).abs() / MS
-    errors = frame.select(error_ms.alias("e"))["e"]
-    assert p99(errors) <= 5.0, errors.describe()
+    due = frame["prev_end"] + (frame[S.THINK_S] * 0.5e9).cast(pl.Int64)
+    return pl.Series(
+        [abs(noise.late_ms(d, t)) for d, t in zip(due, frame[S.T_SENT_NS], strict=True)]
+    )
 
 
-def test_session_arrivals_on_schedule(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
-    profile, rows, _ = fidelity_run
-    starts = rows.filter((pl.col(S.CALL_INDEX) == 0) & pl.col(S.PARENT_SESSION_ID).is_null()).sort(
+def test_think_gaps_follow_profile(fidelity: Measured[Run]) -> None:
+    within_noise(fidelity, lambda r, n: p99(_think_gap_errors_ms(r, n)), 5.0, "think-gap p99")
+
+
+def _session_starts(run: Run) -> pl.DataFrame:
+    _, rows, _ = run
+    return rows.filter((pl.col(S.CALL_INDEX) == 0) & pl.col(S.PARENT_SESSION_ID).is_null()).sort(
         S.SESSION_ID
     )
+
+
+def test_session_arrivals_on_schedule(fidelity: Measured[Run]) -> None:
+    profile = fidelity.first[0]
+    starts = _session_starts(fidelity.first)
     arrivals = (
         profile.filter(pl.col(S.CALL_INDEX) == 0)
         .filter(pl.col(S.PARENT_SESSION_ID).is_null())
@@ -62,23 +78,38 @@ def test_session_arrivals_on_schedule(fidelity_run: tuple[pl.DataFrame, ...]) ->
     intended = (arrivals[S.ARRIVAL_S] * 1e9).cast(pl.Int64)
     assert ((scheduled - intended).abs() <= 1000).all()  # the load timer's own arithmetic
     lag_ms = (starts[S.T_SENT_NS] - starts[S.T_SCHEDULED_NS]) / MS
-    assert lag_ms.min() >= 0
-    assert lag_ms.max() <= 5.0, lag_ms.to_list()
+    assert lag_ms.min() >= 0  # never early, however quiet or busy the machine
+
+    def max_lag_ms(run: Run, noise: Noise) -> float:
+        starts = _session_starts(run)
+        pairs = zip(starts[S.T_SCHEDULED_NS], starts[S.T_SENT_NS], strict=True)
+        return max(noise.late_ms(due, sent) for due, sent in pairs)
+
+    within_noise(fidelity, max_lag_ms, 5.0, "session start lag max")
 
 
-def test_child_session_starts_after_parent_call(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
-    _, rows, _ = fidelity_run
+def _child_start_error_ms(run: Run, noise: Noise) -> float:
+    """When the child's first call went out, against the parent's end + its 15 ms think."""
+    _, rows, _ = run
     parent_end = rows.filter((pl.col(S.SESSION_ID) == "s00") & (pl.col(S.CALL_INDEX) == 1))[
         S.T_END_NS
     ][0]
     child = rows.filter(pl.col(S.SESSION_ID) == "s00-child").sort(S.CALL_INDEX)
+    return noise.late_ms(parent_end + 15 * MS, child[S.T_SENT_NS][0])
+
+
+def test_child_session_starts_after_parent_call(fidelity: Measured[Run]) -> None:
+    _, rows, _ = fidelity.first
+    child = rows.filter(pl.col(S.SESSION_ID) == "s00-child").sort(S.CALL_INDEX)
     assert child.height == 2
     assert child[S.PARENT_SESSION_ID].to_list() == ["s00", "s00"]
-    assert abs(child[S.T_SENT_NS][0] - parent_end - 0.015e9) <= 5 * MS
+    early = _child_start_error_ms(fidelity.first, fidelity.attempt(0).noise)
+    assert early >= -5.0  # a busy machine cannot make it early
+    within_noise(fidelity, _child_start_error_ms, 5.0, "child start lateness")
 
 
-def test_output_and_cached_tokens_match_profile(fidelity_run: tuple[pl.DataFrame, ...]) -> None:
-    profile, rows, _ = fidelity_run
+def test_output_and_cached_tokens_match_profile(fidelity: Measured[Run]) -> None:
+    profile, rows, _ = fidelity.first
     joined = rows.join(profile, on=[S.SESSION_ID, S.CALL_INDEX])
     assert joined.height == profile.height == rows.height
     assert (joined[S.STATUS] == "ok").all()
@@ -92,11 +123,12 @@ def test_output_and_cached_tokens_match_profile(fidelity_run: tuple[pl.DataFrame
     assert (first_calls[S.CACHED_TOKENS] == 128).all()
 
 
-@pytest.fixture(scope="module")
-def timing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.DataFrame]:
+Timed = tuple[pl.DataFrame, pl.DataFrame]  # (result rows, sim log)
+
+
+def _timing_once(tmp: Path) -> Timed:
     # 240 requests, so "p99" is a percentile and not the single worst of a few dozen samples
     # (with 42 samples, linear p99 is within 2% of the maximum: one scheduler hiccup fails it).
-    tmp = tmp_path_factory.mktemp("timing")
     shape = Shape(sessions=40, calls=6, arrival_step_s=0.05, child=False)
     write_profile(tmp / "profile.arrow", shape)
     log = tmp / "timing.arrow"
@@ -107,8 +139,16 @@ def timing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, 
     return result.frame, pl.read_ipc(log)
 
 
-def test_client_times_agree_with_sim_log(timing_run: tuple[pl.DataFrame, pl.DataFrame]) -> None:
-    rows, log = timing_run
+@pytest.fixture(scope="module")
+def timing(tmp_path_factory: pytest.TempPathFactory) -> Measured[Timed]:
+    return Measured(lambda: _timing_once(tmp_path_factory.mktemp("timing")))
+
+
+def _client_vs_sim_ms(run: Timed, noise: Noise) -> pl.DataFrame:
+    """Per request, |client's TTFT − sim's| and |client's e2e − sim's| in ms, beyond the
+    run-queue wait in the windows that make the difference: request on the wire (sent to
+    the sim's arrival) and response on the wire (the sim's stamp to the client's)."""
+    rows, log = run
     ours = rows.sort(S.SESSION_ID, S.CALL_INDEX).with_columns(
         n=pl.int_range(pl.len()).over(S.SESSION_ID)
     )
@@ -117,16 +157,24 @@ def test_client_times_agree_with_sim_log(timing_run: tuple[pl.DataFrame, pl.Data
     )
     both = ours.join(sims, on=[S.SESSION_ID, "n"])
     assert both.height == rows.height
-    ttft = (
-        (pl.col(S.T_FIRST_TOKEN_NS) - pl.col(S.T_SENT_NS))
-        - (pl.col("first_token_ns") - pl.col("arrival_ns"))
-    ).abs() / MS
-    e2e = (
-        (pl.col(S.T_END_NS) - pl.col(S.T_SENT_NS)) - (pl.col("end_ns") - pl.col("arrival_ns"))
-    ).abs() / MS
-    diffs = both.select(ttft.alias("ttft"), e2e.alias("e2e"))
-    assert p99(diffs["ttft"]) <= 2.0, diffs.describe()
-    assert p99(diffs["e2e"]) <= 2.0, diffs.describe()
+    out: dict[str, list[float]] = {"ttft": [], "e2e": []}
+    for r in both.iter_rows(named=True):
+        there = noise.late_ms(r[S.T_SENT_NS], r["arrival_ns"])
+        first = noise.late_ms(r["first_token_ns"], r[S.T_FIRST_TOKEN_NS])
+        end = noise.late_ms(r["end_ns"], r[S.T_END_NS])
+        out["ttft"].append(abs(there + first))
+        out["e2e"].append(abs(there + end))
+    return pl.DataFrame(out)
+
+
+def test_client_times_agree_with_sim_log(timing: Measured[Timed]) -> None:
+    for column in ("ttft", "e2e"):
+        within_noise(
+            timing,
+            lambda run, noise, c=column: p99(_client_vs_sim_ms(run, noise)[c]),  # type: ignore[misc]
+            2.0,
+            f"p99 |client − sim| {column}",
+        )
 
 
 def test_chat_prompts_calibrated(tmp_path: Path) -> None:
