@@ -19,6 +19,7 @@ from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.capture.tracehelper import SECRET, contents, rows_for, session_of
 from tests.simhelper import Sim, running_sim
+from tests.timing import Measured, within_noise
 
 pytestmark = pytest.mark.slow
 
@@ -66,24 +67,43 @@ def test_openai_chat_stream_usage_content_and_ttft(sim: Sim, proxy: Proxy) -> No
         extra_headers={"X-Session-ID": "oa-warm-up"},
     ):
         pass
-    diffs = []
-    for k in range(5):  # the median of several calls: one scheduler hiccup is not the proxy
-        t_first, text, usage = _timed_stream(client, sim.model, messages, f"oa-stream-{k}")
-        row = rows_for(proxy.out_dir, session_of(f"oa-stream-{k}"), 1).row(0, named=True)  # type: ignore[arg-type]
-        client_ttft = (t_first - sent[-1]) / 1e6
-        recorded_ttft = (row[S.T_FIRST_TOKEN_NS] - row[S.T_REQUEST_START_NS]) / 1e6
-        # the proxy sees the request later and the first token earlier than the client
-        assert recorded_ttft <= client_ttft + 1.0, (recorded_ttft, client_ttft)
-        diffs.append(client_ttft - recorded_ttft)
-        assert row[S.PROMPT_TOKENS] == usage.prompt_tokens
-        assert row[S.COMPLETION_TOKENS] == usage.completion_tokens
-        assert row[S.STREAM] is True and row[S.PARTIAL] is False and row[S.HTTP_STATUS] == 200
-        table = contents(proxy.out_dir)  # type: ignore[arg-type]
-        stored = json.loads(table[row[S.RESPONSE_CONTENT_ID]] or "{}")
-        assert stored["content"] == "".join(text)
-        assert json.loads(table[row[S.REQUEST_CONTENT_IDS][1]] or "{}") == messages[0]
-        assert len(row[S.CHUNK_OFFSETS_NS]) == len(text)
-    assert statistics.median(diffs) < 5.0, diffs
+    attempts = iter(range(3))  # a retry (tests/timing.py) uses fresh session names
+
+    def run() -> list[float]:
+        n = next(attempts)
+        return [
+            _checked_call(client, sim, proxy, messages, sent, f"oa-stream-{n}-{k}")
+            for k in range(5)
+        ]
+
+    # the median of several calls: one scheduler hiccup is not the proxy
+    within_noise(Measured(run), lambda d, _n: statistics.median(d), 5.0, "median TTFT gap")
+
+
+def _checked_call(
+    client: openai.OpenAI,
+    sim: Sim,
+    proxy: Proxy,
+    messages: list[dict[str, str]],
+    sent: list[int],
+    session: str,
+) -> float:
+    """One timed streamed call, its row checked; client TTFT minus recorded TTFT (ms)."""
+    t_first, text, usage = _timed_stream(client, sim.model, messages, session)
+    row = rows_for(proxy.out_dir, session_of(session), 1).row(0, named=True)  # type: ignore[arg-type]
+    client_ttft = (t_first - sent[-1]) / 1e6
+    recorded_ttft = (row[S.T_FIRST_TOKEN_NS] - row[S.T_REQUEST_START_NS]) / 1e6
+    # the proxy sees the request later and the first token earlier than the client
+    assert recorded_ttft <= client_ttft + 1.0, (recorded_ttft, client_ttft)
+    assert row[S.PROMPT_TOKENS] == usage.prompt_tokens
+    assert row[S.COMPLETION_TOKENS] == usage.completion_tokens
+    assert row[S.STREAM] is True and row[S.PARTIAL] is False and row[S.HTTP_STATUS] == 200
+    table = contents(proxy.out_dir)  # type: ignore[arg-type]
+    stored = json.loads(table[row[S.RESPONSE_CONTENT_ID]] or "{}")
+    assert stored["content"] == "".join(text)
+    assert json.loads(table[row[S.REQUEST_CONTENT_IDS][1]] or "{}") == messages[0]
+    assert len(row[S.CHUNK_OFFSETS_NS]) == len(text)
+    return client_ttft - recorded_ttft
 
 
 def _timed_stream(
