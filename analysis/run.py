@@ -20,12 +20,12 @@ from agentload.analysis.sessions import (
     turn_metrics,
     with_eligible,
 )
-from agentload.analysis.stats import summarize
 from agentload.analysis.throughput import KINDS, cumulative_completion, throughput
 from agentload.analysis.timeseries import bin_width, binned, concurrency
 from agentload.base.errors import FormatError
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
+from agentload.traceformat.distribution import summarize
 
 type Json = dict[str, Any]
 

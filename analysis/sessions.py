@@ -12,6 +12,7 @@ import polars as pl
 
 from agentload.analysis.requests import NS_PER_S, F, e2e_ms, is_ok, measured, tpot_ms, ttft_ms
 from agentload.traceformat import schema as s
+from agentload.traceformat.distribution import point
 
 ELIGIBLE = "eligible_tokens"
 
@@ -150,7 +151,6 @@ def turn_metrics(frame: F) -> F:
     for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
         base = name.removesuffix("_ms")
         aggs.append(pl.col(name).mean().alias(f"{base}_mean_ms"))
-        for q in (50, 90, 99):
-            expr = pl.col(name).quantile(q / 100, "linear")
-            aggs.append(expr.alias(f"{base}_p{q}_ms"))
+        for p in ("p50", "p90", "p99"):
+            aggs.append(point(pl.col(name), p).alias(f"{base}_{p}_ms"))
     return rows.group_by(s.CALL_INDEX).agg(aggs).sort(s.CALL_INDEX)

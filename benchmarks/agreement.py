@@ -29,8 +29,9 @@ import polars as pl
 
 from agentload.simengine import timinglog as tl
 from agentload.traceformat import schema as S
+from agentload.traceformat.distribution import quantile
 from benchmarks.capacity import client_run
-from benchmarks.common import BIN, MODEL, ROOT, ols_slope, quantile, running_sim
+from benchmarks.common import BIN, MODEL, ROOT, ols_slope, running_sim
 from benchmarks.peers import trie
 from benchmarks.peers.simtok import ensure_tokenizer
 from benchmarks.peers.venvs import PeerEnv, ensure

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agentload.simengine import launch  # noqa: E402
+from agentload.traceformat.distribution import quantile  # noqa: E402
 from tests.capture.proxyhelper import running_capture, running_mitmdump  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -67,11 +68,11 @@ class Figures:
         )
 
     def row(self, name: str, conc: int) -> str:
-        q = statistics.quantiles(self.ttft_ms, n=100) if len(self.ttft_ms) > 1 else [0.0] * 99
+        p50, p99 = (quantile(self.ttft_ms, q) or 0.0 for q in (0.5, 0.99))
         n = len(self.ttft_ms)
         cpu = f"{1000 * self.cpu_s / n:8.3f}" if self.cpu_s is not None and n else "       -"
         return (
-            f"{name:<18} {conc:>4} {n:>6} {statistics.median(self.ttft_ms):9.3f} {q[98]:9.3f}"
+            f"{name:<18} {conc:>4} {n:>6} {p50:9.3f} {p99:9.3f}"
             f" {n / self.wall_s:9.1f} {cpu} {self.errors:>5}"
         )
 

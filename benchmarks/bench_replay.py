@@ -35,6 +35,7 @@ from agentload.replay.config import ReplayConfig, TransportChoice
 from agentload.replay.run import run_replay
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
+from agentload.traceformat.distribution import quantile
 from agentload.traceformat.schema import Kind
 
 LAG_LIMIT_MS = 2.0
@@ -213,8 +214,8 @@ def ttft_c1(url: str, model: str, tmp: Path, n: int = 1000) -> dict[str, float]:
     ttft = (frame[S.T_FIRST_TOKEN_NS] - frame[S.T_SENT_NS]) / 1e6
     return {
         "requests": float(frame.height),
-        "p50_ms": float(ttft.median()),  # type: ignore[arg-type]
-        "p99_ms": float(ttft.quantile(0.99)),  # type: ignore[arg-type]
+        "p50_ms": quantile(ttft.to_list(), 0.5) or 0.0,
+        "p99_ms": quantile(ttft.to_list(), 0.99) or 0.0,
     }
 
 

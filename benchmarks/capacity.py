@@ -30,7 +30,8 @@ from pathlib import Path
 import polars as pl
 
 from agentload.simengine import timinglog as tl
-from benchmarks.common import BIN, MODEL, ClientRun, quantile, run_client, running_sim
+from agentload.traceformat.distribution import quantile
+from benchmarks.common import BIN, MODEL, ClientRun, run_client, running_sim
 
 LAG_LIMIT_MS = 2.0
 RELAXED_LAG_MS = 10.0  # shown beside: the shape of the ladder on a noisy shared machine

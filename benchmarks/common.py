@@ -241,14 +241,3 @@ def ols_slope(t: Sequence[float], y: Sequence[float]) -> float | None:
     if var == 0:
         return None
     return sum((a - mt) * (b - my) for a, b in zip(t, y, strict=True)) / var
-
-
-def quantile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated quantile (numpy's default), None when empty."""
-    if not values:
-        return None
-    s = sorted(values)
-    pos = q * (len(s) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)

@@ -15,6 +15,7 @@ import polars as pl
 
 from agentload.profiles import reference as ref
 from agentload.traceformat import schema as s
+from agentload.traceformat.distribution import summarize
 
 
 @dataclass(frozen=True)
@@ -29,22 +30,8 @@ class ProfileStats:
 
 
 def _summary(series: pl.Series) -> dict[str, float | None]:
-    if series.len() == 0:
-        return dict.fromkeys(ref.POINTS)
-    frame = (
-        series.cast(pl.Float64)
-        .to_frame("v")
-        .select(
-            mean=pl.col("v").mean(),
-            p10=pl.col("v").quantile(0.10, "linear"),
-            p50=pl.col("v").quantile(0.50, "linear"),
-            p90=pl.col("v").quantile(0.90, "linear"),
-            p99=pl.col("v").quantile(0.99, "linear"),
-            max=pl.col("v").max(),
-        )
-    )
-    row = frame.row(0, named=True)
-    return {k: (None if v is None else float(v)) for k, v in row.items()}
+    values = summarize(series.cast(pl.Float64).to_frame("v"), "v", ref.POINTS)
+    return {k: (None if v is None else float(v)) for k, v in values.items()}
 
 
 def turn_frame(profile: pl.DataFrame) -> pl.DataFrame:

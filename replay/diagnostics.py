@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from agentload.analysis.requests import measured, schedule_lag_ms
 from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat import schema as S
+from agentload.traceformat.distribution import summarize
 
 LAG_P99_LIMIT_MS = 2.0
 RATE_SHORTFALL = 0.95
@@ -18,20 +20,10 @@ CPU_SATURATED = 0.85
 RUNQUEUE_SHARE = 0.02
 
 
-def schedule_lag_ms(frame: pl.DataFrame) -> dict[str, float | None]:
-    lag = (
-        frame.filter(~pl.col(S.WARMUP) & pl.col(S.T_SENT_NS).is_not_null())
-        .select(((pl.col(S.T_SENT_NS) - pl.col(S.T_SCHEDULED_NS)) / 1e6).alias("lag"))
-        .get_column("lag")
-    )
-    if lag.is_empty():
-        return {"p50": None, "p99": None, "max": None, "n": 0}
-    return {
-        "p50": _f(lag.quantile(0.5, "linear")),
-        "p99": _f(lag.quantile(0.99, "linear")),
-        "max": _f(lag.max()),
-        "n": float(lag.len()),
-    }
+def lag_summary(frame: pl.DataFrame) -> dict[str, float | int | None]:
+    """Schedule lag (ms) of the measured, sent requests: analysis's metric and summary, so
+    the run's own diagnosis and the report agree."""
+    return summarize(measured(frame).select(schedule_lag_ms()), "schedule_lag_ms")
 
 
 def arrival_rates(frame: pl.DataFrame) -> tuple[float | None, float | None]:
@@ -58,7 +50,7 @@ def diagnose(
     closed_loop: bool,
     calibration: dict[str, object] | None,
 ) -> dict[str, object]:
-    lag = schedule_lag_ms(frame)
+    lag = lag_summary(frame)
     intended, achieved = arrival_rates(frame)
     if closed_loop:
         intended = None
@@ -110,7 +102,3 @@ def diagnose(
         "calibration": calibration,
         "warnings": warnings,
     }
-
-
-def _f(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]

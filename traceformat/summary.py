@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from agentload.traceformat import distribution
 from agentload.traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
 from agentload.traceformat.foreign.trie import read_trie
 from agentload.traceformat.io import read
@@ -49,6 +50,8 @@ from agentload.traceformat.sources import SourceFormat, sniff
 
 __all__ = ["Stat", "Summary", "describe", "summarize", "summarize_frame"]
 
+_POINTS = ("count", "mean", "p50", "p90", "max", "sum")  # the fields of a Stat, in order
+
 
 @dataclass(frozen=True)
 class Stat:
@@ -84,18 +87,11 @@ def describe(frame: pl.DataFrame, quantities: dict[str, tuple[str, pl.Expr]]) ->
     aggregations = []
     for i, (_, expr) in enumerate(quantities.values()):
         x = expr.cast(pl.Float64)
-        aggregations += [
-            x.count().alias(f"{i}c"),
-            x.mean().alias(f"{i}m"),
-            x.quantile(0.5, "linear").alias(f"{i}5"),
-            x.quantile(0.9, "linear").alias(f"{i}9"),
-            x.max().alias(f"{i}x"),
-            x.sum().alias(f"{i}t"),
-        ]
+        aggregations += distribution.aggregations(x, _POINTS, prefix=f"{i}.")
     row = frame.select(aggregations).row(0)
     stats = []
     for i, (name, (unit, _)) in enumerate(quantities.items()):
-        count, mean, p50, p90, top, total = row[i * 6 : i * 6 + 6]
+        count, mean, p50, p90, top, total = row[i * len(_POINTS) : (i + 1) * len(_POINTS)]
         stats.append(Stat(name, unit, int(count), mean, p50, p90, top, total if count else None))
     return stats
 

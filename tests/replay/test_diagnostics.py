@@ -39,10 +39,18 @@ def test_schedule_lag_percentiles_skip_warmup_and_unsent() -> None:
     rows = [_sent(f"s{i}", 0, i * SEC, lag * MS) for i, lag in enumerate([0, 1, 2, 3, 4])]
     rows.append(_sent("w", 0, 0, 500 * MS, **{S.WARMUP: True}))  # warmup: ignored
     rows.append(row("x", 0, **{S.T_SCHEDULED_NS: 0, S.T_SENT_NS: None}))  # never sent
-    lag = D.schedule_lag_ms(frame(rows))
-    # linear interpolation: p99 = 3 + 0.96 * (4 - 3)
-    assert lag == {"p50": 2.0, "p99": pytest.approx(3.96), "max": 4.0, "n": 5.0}
-    assert D.schedule_lag_ms(frame(rows[-2:])) == {"p50": None, "p99": None, "max": None, "n": 0}
+    lag = D.lag_summary(frame(rows))
+    # linear interpolation: p90 = 3 + 0.6 * (4 - 3), p99 = 3 + 0.96 * (4 - 3)
+    assert lag == {
+        "count": 5,
+        "mean": 2.0,
+        "p50": 2.0,
+        "p90": pytest.approx(3.6),
+        "p99": pytest.approx(3.96),
+        "max": 4.0,
+    }
+    assert D.lag_summary(frame(rows[-2:]))["count"] == 0
+    assert D.lag_summary(frame(rows[-2:]))["p99"] is None
 
 
 @pytest.mark.parametrize(("lag_ms", "warned"), [(1.9, False), (2.0, False), (2.1, True)])
