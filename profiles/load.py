@@ -11,6 +11,7 @@ from agentload.base.errors import ConfigError, FormatError
 from agentload.profiles import builtin
 from agentload.traceformat import schema as s
 from agentload.traceformat.io import read
+from agentload.traceformat.limits import check_block_size
 from agentload.traceformat.sources import SourceFormat, load_profile_frame, sniff
 
 
@@ -40,11 +41,13 @@ def block_size_of(metadata: dict[str, str], path: Path) -> int | None:
     if raw is None:
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise FormatError(
             f"{path}: metadata {s.META_BLOCK_SIZE.decode()}: not an integer"
         ) from None
+    check_block_size(value, f"{path}: metadata {s.META_BLOCK_SIZE.decode()}")
+    return value
 
 
 def load(name_or_path: str) -> LoadedProfile:

@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral, Real
 
+import polars as pl
 import pyarrow as pa
 
 from agentload.base.errors import FormatError
+from agentload.traceformat import limits
 from agentload.traceformat.schema import ADDED_IN, SCHEMAS, Kind, parse_version
 
 type Check = Callable[[object], bool]
@@ -167,3 +169,13 @@ def check_required(table: pa.Table, kind: Kind, where: str) -> None:
             raise FormatError(
                 f"{where}: column {field.name!r} is required but has {nulls} null value(s)"
             )
+    if kind is Kind.PROFILE:  # reading and writing: token counts and times within limits
+        check_profile_values(table, where)
+
+
+def check_profile_values(table: pa.Table, where: str) -> None:
+    """Every token count and time of a profile within `traceformat.limits` (finite)."""
+    wanted = [n for n in limits.PROFILE_VALUE_COLUMNS if n in table.column_names]
+    frame = pl.from_arrow(table.select(wanted))
+    assert isinstance(frame, pl.DataFrame)
+    limits.check_profile_frame(frame, where)

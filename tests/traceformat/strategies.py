@@ -7,6 +7,8 @@ from typing import Any
 import pyarrow as pa
 from hypothesis import strategies as st
 
+from agentload.traceformat import limits
+from agentload.traceformat import schema as s
 from agentload.traceformat.schema import SCHEMAS, Kind
 
 # UTF-8 encodable text (no lone surrogates), including non-ASCII and control characters.
@@ -36,9 +38,21 @@ def for_field(field: pa.Field) -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), value) if field.nullable else value
 
 
+# Profile values a reader or writer accepts: within the documented limits.
+_PROFILE_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    **dict.fromkeys(
+        (s.INPUT_TOKENS, s.NEW_INPUT_TOKENS, s.OUTPUT_TOKENS), st.integers(0, limits.MAX_TOKENS)
+    ),
+    **dict.fromkeys((s.ARRIVAL_S, s.THINK_S), st.floats(0, limits.MAX_SECONDS)),
+}
+
+
 def row(kind: Kind) -> st.SearchStrategy[dict[str, Any]]:
     """A full row of `kind` (every column present, nullable ones sometimes None)."""
-    return st.fixed_dictionaries({f.name: for_field(f) for f in SCHEMAS[kind]})
+    bounded = _PROFILE_VALUES if kind is Kind.PROFILE else {}
+    return st.fixed_dictionaries(
+        {f.name: bounded[f.name] if f.name in bounded else for_field(f) for f in SCHEMAS[kind]}
+    )
 
 
 def rows(kind: Kind, max_size: int = 12) -> st.SearchStrategy[list[dict[str, Any]]]:

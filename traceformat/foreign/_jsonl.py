@@ -7,15 +7,19 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from agentload.base.errors import FormatError
 
 _INT64_MAX = 2**63 - 1
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT64_MAX
+
+
+def _at_most(limit: float) -> str:
+    return "" if limit == _INT64_MAX else f" (at most {limit:,.0f})"
 
 
 class Line:
@@ -29,16 +33,15 @@ class Line:
         got = json.dumps(self.record.get(name)) if name in self.record else "nothing"
         return FormatError(f"{self.where}: field {name!r}: expected {expected}, got {got[:60]}")
 
-    def count(self, name: str) -> int:
-        """A required non-negative integer."""
+    def count(self, name: str, limit: int = _INT64_MAX) -> int:
+        """A required integer in [0, limit]."""
         value = self.record.get(name)
-        if not _is_count(value):
-            raise self.fail(name, "a non-negative integer")
-        assert isinstance(value, int)
+        if not _is_count(value) or value > limit:
+            raise self.fail(name, "a non-negative integer" + _at_most(limit))
         return value
 
-    def optional_number(self, name: str) -> float | None:
-        """An optional non-negative finite number (null or absent = None)."""
+    def optional_number(self, name: str, limit: float) -> float | None:
+        """An optional finite number in [0, limit] (null or absent = None)."""
         value = self.record.get(name)
         if value is None:
             return None
@@ -46,29 +49,32 @@ class Line:
             not isinstance(value, int | float)
             or isinstance(value, bool)
             or not math.isfinite(value)
-            or value < 0
+            or not 0 <= value <= limit
         ):
-            raise self.fail(name, "a non-negative number")
+            raise self.fail(name, "a non-negative number" + _at_most(limit))
         return float(value)
 
-    def counts(self, name: str, length: int | None = None) -> list[int]:
-        """A required list of non-negative integers, of `length` items when given."""
+    def counts(self, name: str, length: int | None = None, limit: int = _INT64_MAX) -> list[int]:
+        """A required list of integers in [0, limit], of `length` items when given."""
         value = self.record.get(name)
-        if not isinstance(value, list) or not all(_is_count(v) for v in value):
-            raise self.fail(name, "a list of non-negative integers")
+        if not isinstance(value, list) or not all(_is_count(v) and v <= limit for v in value):
+            raise self.fail(name, "a list of non-negative integers" + _at_most(limit))
         if length is not None and len(value) != length:
             raise self.fail(name, f"a list of {length} items (num_turns)")
         return value
 
-    def numbers(self, name: str, length: int) -> list[float]:
-        """A required list of `length` non-negative finite numbers."""
+    def numbers(self, name: str, length: int, limit: float) -> list[float]:
+        """A required list of `length` finite numbers in [0, limit]."""
         value = self.record.get(name)
         ok = isinstance(value, list) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and 0 <= v <= limit
             for v in value
         )
         if not ok:
-            raise self.fail(name, "a list of non-negative numbers")
+            raise self.fail(name, "a list of non-negative numbers" + _at_most(limit))
         assert isinstance(value, list)
         if len(value) != length:
             raise self.fail(name, f"a list of {length} items (num_turns)")

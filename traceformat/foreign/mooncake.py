@@ -31,6 +31,7 @@ import polars as pl
 from agentload.base.errors import FormatError
 from agentload.traceformat.foreign._jsonl import Line, dumps, number, read_lines
 from agentload.traceformat.foreign.trie import as_profile_frame
+from agentload.traceformat.limits import MAX_BLOCK_SIZE, MAX_SECONDS, MAX_TOKENS, check_count
 from agentload.traceformat.schema import (
     ARRIVAL_S,
     CALL_INDEX,
@@ -54,6 +55,7 @@ HASH_IDS_FIELD = "hash_ids"
 SESSION = "session_id"
 DELAY = "delay"
 KNOWN = (TIMESTAMP, INPUT_LENGTH, OUTPUT_LENGTH, HASH_IDS_FIELD, SESSION, DELAY)
+_MAX_MS = MAX_SECONDS * 1000  # timestamps and delays are in ms
 OVERRIDES = "agentload:mooncake"  # EXTRA key: known fields the default export gets wrong
 
 
@@ -68,10 +70,10 @@ def _parse_row(line: Line) -> dict[str, Any]:
     return {
         "line": line.where.rsplit(":", 1)[1],
         SESSION: None if session is None else str(session),
-        TIMESTAMP: line.optional_number(TIMESTAMP),
-        DELAY: line.optional_number(DELAY),
-        INPUT_LENGTH: line.count(INPUT_LENGTH),
-        OUTPUT_LENGTH: line.count(OUTPUT_LENGTH),
+        TIMESTAMP: line.optional_number(TIMESTAMP, _MAX_MS),
+        DELAY: line.optional_number(DELAY, _MAX_MS),
+        INPUT_LENGTH: line.count(INPUT_LENGTH, MAX_TOKENS),
+        OUTPUT_LENGTH: line.count(OUTPUT_LENGTH, MAX_TOKENS),
         HASH_IDS_FIELD: hash_ids,
     }
 
@@ -85,9 +87,8 @@ def read_mooncake(
 
     `block_size` is the token count of one hash block; it is not stored in the file, so
     callers pass it on to replay (see `traceformat.sources.load_profile_frame`)."""
-    if block_size < 1:
-        raise ValueError("block_size must be >= 1")
     source = Path(path)
+    check_count("mooncake block size", block_size, 1, MAX_BLOCK_SIZE)
     originals: list[dict[str, Any]] = []
     parsed: list[dict[str, Any]] = []
     for line in read_lines(source):

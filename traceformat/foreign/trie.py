@@ -24,6 +24,7 @@ import polars as pl
 
 from agentload.base.errors import FormatError
 from agentload.traceformat.foreign._jsonl import dumps, number, read_lines
+from agentload.traceformat.limits import MAX_SECONDS, MAX_TOKENS, check_profile_frame
 from agentload.traceformat.schema import (
     ARRIVAL_S,
     CALL_INDEX,
@@ -53,11 +54,11 @@ def _parse(path: str | os.PathLike[str]) -> dict[str, list[Any]]:
     for line in read_lines(path):
         turns = line.count(NUM_TURNS)
         columns[NUM_TURNS].append(turns)
-        columns[INPUT_PROMPT].append(line.count(INPUT_PROMPT))
-        columns[ASSISTANT].append(line.counts(ASSISTANT, turns))
-        columns[TOOL_OUTPUT].append(line.counts(TOOL_OUTPUT, turns))
-        columns[TOOL_LATENCY].append(line.numbers(TOOL_LATENCY, turns))
-        columns[FINAL].append(line.count(FINAL))
+        columns[INPUT_PROMPT].append(line.count(INPUT_PROMPT, MAX_TOKENS))
+        columns[ASSISTANT].append(line.counts(ASSISTANT, turns, MAX_TOKENS))
+        columns[TOOL_OUTPUT].append(line.counts(TOOL_OUTPUT, turns, MAX_TOKENS))
+        columns[TOOL_LATENCY].append(line.numbers(TOOL_LATENCY, turns, MAX_SECONDS))
+        columns[FINAL].append(line.count(FINAL, MAX_TOKENS))
         extra = {k: v for k, v in line.record.items() if k not in TRIE_FIELDS}
         columns[EXTRA].append(json.dumps(extra, ensure_ascii=False) if extra else None)
     return columns
@@ -102,7 +103,10 @@ def read_trie(path: str | os.PathLike[str], workload: str | None = None) -> pl.D
             pl.lit(0.0).alias(ARRIVAL_S),
         )
     )
-    return as_profile_frame(calls)
+    frame = as_profile_frame(calls)
+    # Each field is bounded, but a session's prompt grows with every turn (cumulative).
+    check_profile_frame(frame, str(source))
+    return frame
 
 
 def as_profile_frame(calls: pl.DataFrame) -> pl.DataFrame:
