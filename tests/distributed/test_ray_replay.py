@@ -21,6 +21,7 @@ from agentload.traceformat import schema as S
 from agentload.traceformat.io import Loaded
 from tests.replay.workloads import Shape, profile_frame, write_profile
 from tests.simhelper import running_sim
+from tests.timing import Measured, Noise, within_noise
 
 SHAPE = Shape(sessions=30, calls=12)  # ~330 gaps: p99 is not just the max
 GAP_TOLERANCE_MS = 5.0  # issue 4: think gaps within 5 ms at p99
@@ -36,9 +37,7 @@ class Runs:
     paths: tuple[Path, Path]  # (ray, single)
 
 
-@pytest.fixture(scope="module")
-def runs(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
-    tmp = tmp_path_factory.mktemp("ray-replay")
+def _runs_once(tmp: Path) -> Runs:
     source = tmp / "profile.arrow"
     profile = write_profile(source, SHAPE)
     log = tmp / "sim-timing.arrow"
@@ -52,7 +51,19 @@ def runs(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         merged = io.read(ray_path)
     sim_log = pl.read_ipc(log)
     sim_log = sim_log.filter(pl.col(T.ARRIVAL_NS) > 0)
-    yield Runs(single, merged, profile, sim_log, (ray_path, single_path))
+    return Runs(single, merged, profile, sim_log, (ray_path, single_path))
+
+
+@pytest.fixture(scope="module")
+def measured(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Measured[Runs]:
+    """Both runs under a noise probe; a timing figure failing on a busy machine runs them
+    again (tests/timing.py). The Ray workers are descendants of this process: watched."""
+    return Measured(lambda: _runs_once(tmp_path_factory.mktemp("ray-replay")))
+
+
+@pytest.fixture(scope="module")
+def runs(measured: Measured[Runs]) -> Iterator[Runs]:
+    yield measured.first
 
 
 def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
@@ -97,32 +108,75 @@ def test_sessions_are_sharded_with_their_children(runs: Runs) -> None:
     assert child[S.WORKER].unique().to_list() == parent_worker[S.WORKER].unique().to_list()
 
 
-def test_call_order_and_think_gaps_hold(runs: Runs) -> None:
-    """Per session, calls go out in order, each think_s after the previous response."""
-    frame = runs.ray.frame.sort(S.SESSION_ID, S.CALL_INDEX)
-    think = runs.profile.select(S.SESSION_ID, S.CALL_INDEX, S.THINK_S)
-    gaps = (
+def _gaps(run: Runs) -> pl.DataFrame:
+    """Per call after the first: when it was due (previous end + think) and when sent."""
+    frame = run.ray.frame.sort(S.SESSION_ID, S.CALL_INDEX)
+    think = run.profile.select(S.SESSION_ID, S.CALL_INDEX, S.THINK_S)
+    return (
         frame.with_columns(pl.col(S.T_END_NS).shift(1).over(S.SESSION_ID).alias("prev_end"))
         .filter(pl.col(S.CALL_INDEX) > 0)
         .join(think, on=[S.SESSION_ID, S.CALL_INDEX])
-        .select((pl.col(S.T_SENT_NS) - pl.col("prev_end")) / 1e6 - pl.col(S.THINK_S) * 1e3)
-        .to_series()
+        .select(
+            (pl.col("prev_end") + (pl.col(S.THINK_S) * 1e9).cast(pl.Int64)).alias("due"),
+            pl.col(S.T_SENT_NS).alias("sent"),
+        )
     )
-    assert gaps.len() == frame.height - frame[S.SESSION_ID].n_unique()
-    assert gaps.min() >= 0  # type: ignore[operator]
-    assert gaps.abs().quantile(0.99, "linear") <= GAP_TOLERANCE_MS  # type: ignore[operator]
+
+
+def _gap_p99_ms(run: Runs, noise: Noise) -> float:
+    gaps = _gaps(run)
+    late = [abs(noise.late_ms(d, t)) for d, t in zip(gaps["due"], gaps["sent"], strict=True)]
+    return float(pl.Series(late).quantile(0.99, "linear"))  # type: ignore[arg-type]
+
+
+def _child_late_ms(run: Runs, noise: Noise) -> float:
+    frame = run.ray.frame
+    child = frame.filter(pl.col(S.PARENT_SESSION_ID).is_not_null() & (pl.col(S.CALL_INDEX) == 0))
+    parent_end = frame.filter((pl.col(S.SESSION_ID) == "s00") & (pl.col(S.CALL_INDEX) == 1))
+    return noise.late_ms(parent_end[S.T_END_NS][0] + 30_000_000, child[S.T_SENT_NS][0])
+
+
+def test_call_order_and_think_gaps_hold(measured: Measured[Runs]) -> None:
+    """Per session, calls go out in order, each think_s after the previous response."""
+    runs, noise = measured.first, measured.attempt(0).noise
+    frame = runs.ray.frame.sort(S.SESSION_ID, S.CALL_INDEX)
+    gaps = _gaps(runs)
+    assert gaps.height == frame.height - frame[S.SESSION_ID].n_unique()
+    assert (gaps["sent"] >= gaps["due"]).all()  # never early
+    within_noise(measured, _gap_p99_ms, GAP_TOLERANCE_MS, "think-gap p99")
     order = frame.group_by(S.SESSION_ID).agg(pl.col(S.T_SENT_NS).diff().min().alias("d"))
     assert (order["d"].drop_nulls() > 0).all()
     # The child starts its think time after the end of the parent call that spawned it.
-    child = frame.filter(pl.col(S.PARENT_SESSION_ID).is_not_null() & (pl.col(S.CALL_INDEX) == 0))
-    parent_end = frame.filter((pl.col(S.SESSION_ID) == "s00") & (pl.col(S.CALL_INDEX) == 1))
-    gap_ms = (child[S.T_SENT_NS][0] - parent_end[S.T_END_NS][0]) / 1e6
-    assert abs(gap_ms - 30.0) <= GAP_TOLERANCE_MS
+    assert _child_late_ms(runs, noise) >= -GAP_TOLERANCE_MS
+    within_noise(measured, _child_late_ms, GAP_TOLERANCE_MS, "child start lateness")
 
 
-def test_one_schedule_and_the_driver_clock(runs: Runs) -> None:
+def _uncertainty_ms(run: Runs) -> float:
+    actors = json.loads(run.ray.metadata[S.META_DIAGNOSTICS.decode()])["ray"]["actors"]
+    return float(max(a["clock"]["uncertainty_ns"] for a in actors)) / 1e6
+
+
+def _client_vs_sim_ms(run: Runs) -> tuple[pl.Series, pl.Series]:
+    """Per request: sim arrival − client send, client end − sim end (ms)."""
+    frame = run.ray.frame
+    # Match each client row to the sim's row of the same session, in send order.
+    client = frame.sort(S.T_SENT_NS).with_columns(
+        pl.int_range(pl.len()).over(S.SESSION_ID).alias("k")
+    )
+    sim = run.sim_log.sort(T.ARRIVAL_NS).with_columns(
+        pl.int_range(pl.len()).over(T.SESSION_ID).alias("k")
+    )
+    both = client.join(sim, left_on=[S.SESSION_ID, "k"], right_on=[T.SESSION_ID, "k"])
+    assert both.height == frame.height
+    arrival = both.select((pl.col(T.ARRIVAL_NS) - pl.col(S.T_SENT_NS)) / 1e6).to_series()
+    end = both.select((pl.col(S.T_END_NS) - pl.col(T.END_NS)) / 1e6).to_series()
+    return arrival, end
+
+
+def test_one_schedule_and_the_driver_clock(measured: Measured[Runs]) -> None:
     """Root arrivals from both actors sit on one timeline (the common epoch), and the
     merged times agree with the sim's own clock (same host) as a single run's would."""
+    runs = measured.first
     frame = runs.ray.frame
     roots = frame.filter(pl.col(S.PARENT_SESSION_ID).is_null() & (pl.col(S.CALL_INDEX) == 0))
     start = roots[S.T_SCHEDULED_NS].min()
@@ -134,27 +188,22 @@ def test_one_schedule_and_the_driver_clock(runs: Runs) -> None:
     assert check.height == SHAPE.sessions
     assert check.to_series().max() <= 1.0  # type: ignore[operator]
     diagnostics = json.loads(runs.ray.metadata[S.META_DIAGNOSTICS.decode()])
-    actors = diagnostics["ray"]["actors"]
-    assert [a["status"] for a in actors] == ["done", "done"]
-    uncertainty_ms = max(a["clock"]["uncertainty_ns"] for a in actors) / 1e6
-    # Match each client row to the sim's row of the same session, in send order.
-    client = frame.sort(S.T_SENT_NS).with_columns(
-        pl.int_range(pl.len()).over(S.SESSION_ID).alias("k")
-    )
-    sim = runs.sim_log.sort(T.ARRIVAL_NS).with_columns(
-        pl.int_range(pl.len()).over(T.SESSION_ID).alias("k")
-    )
-    both = client.join(sim, left_on=[S.SESSION_ID, "k"], right_on=[T.SESSION_ID, "k"])
-    assert both.height == frame.height
+    assert [a["status"] for a in diagnostics["ray"]["actors"]] == ["done", "done"]
     # Causality: the sim cannot see a request before the client sent it (up to the
     # offset's uncertainty); typically both ends of a request agree to well under 2 ms
     # (medians: the tails measure the host's load, not the clock).
-    arrival = both.select((pl.col(T.ARRIVAL_NS) - pl.col(S.T_SENT_NS)) / 1e6).to_series()
-    end = both.select((pl.col(S.T_END_NS) - pl.col(T.END_NS)) / 1e6).to_series()
-    assert arrival.min() >= -uncertainty_ms  # type: ignore[operator]
-    bound = SIM_AGREEMENT_MS + uncertainty_ms
-    assert arrival.median() <= bound  # type: ignore[operator]
-    assert end.abs().median() <= bound  # type: ignore[operator]
+    arrival, _ = _client_vs_sim_ms(runs)
+    assert arrival.min() >= -_uncertainty_ms(runs)  # type: ignore[operator]
+    for name, pick in (("arrival", 0), ("|end|", 1)):
+        within_noise(
+            measured,
+            lambda run, _n, i=pick: (
+                float(_client_vs_sim_ms(run)[i].abs().median())  # type: ignore[misc, arg-type]
+                - _uncertainty_ms(run)
+            ),
+            SIM_AGREEMENT_MS,
+            f"median client − sim {name}, less the clock offset's uncertainty",
+        )
 
 
 def test_analysis_reads_the_merged_file_like_a_local_one(runs: Runs) -> None:
