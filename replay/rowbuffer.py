@@ -17,14 +17,10 @@ import pyarrow as pa
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import RESULT_SCHEMA, Kind
+from agentload.traceformat.validate import rows_to_columns
 
 CONVERT_S = 0.05
 WRITE_S = 1.0
-
-
-def rows_to_columns(rows: list[dict[str, Any]]) -> pa.Table:
-    arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in RESULT_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA)
 
 
 def warm_writer(directory: Path) -> None:
@@ -46,7 +42,7 @@ def warm_writer(directory: Path) -> None:
     )
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         writer = StreamWriter(Path(tmp) / "warm.arrows", Kind.RESULT)
-        writer.write(rows_to_columns([dict(sample) for _ in range(256)]))
+        writer.write(rows_to_columns([dict(sample) for _ in range(256)], Kind.RESULT))
         writer.close()
 
 
@@ -63,7 +59,7 @@ class RowBuffer:
 
     def convert(self) -> None:
         if self.rows:
-            self._tables.append(rows_to_columns(self.rows))
+            self._tables.append(rows_to_columns(self.rows, Kind.RESULT))
             self.rows = []
 
     def write(self) -> None:

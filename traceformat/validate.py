@@ -105,7 +105,16 @@ def _short(value: object) -> str:
 def rows_to_table(rows: Sequence[Mapping[str, object]], kind: Kind, where: str) -> pa.Table:
     """Build a table of `kind` from dicts keyed by column constants; absent keys are null."""
     check_rows(rows, kind, where)
-    return pa.Table.from_pylist(list(rows), schema=SCHEMAS[kind])
+    return rows_to_columns(rows, kind)
+
+
+def rows_to_columns(rows: Sequence[Mapping[str, object]], kind: Kind) -> pa.Table:
+    """`rows_to_table` without the per-value check, for rows built to fit the schema (the
+    replay's result rows): column-wise conversion costs about half of pyarrow's row-wise
+    `from_pylist`. Absent keys are null; a value that does not fit raises pyarrow's error."""
+    schema = SCHEMAS[kind]
+    arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def conform(table: pa.Table, kind: Kind, where: str) -> pa.Table:
