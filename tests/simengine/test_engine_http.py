@@ -18,6 +18,7 @@ import pytest
 from agentload.simengine import costmodel
 from agentload.simengine.config import PRESETS, CostModel
 from tests.simhelper import Sim, running_sim
+from tests.timing import Measured, Noise, within_noise
 
 
 def complete(sim: Sim, prompt: list[int], max_tokens: int = 4) -> dict[str, int]:
@@ -125,8 +126,8 @@ def test_cold_ttft_and_itl_follow_cost_model() -> None:
     assert itl == pytest.approx(expected_itl, rel=0.10)
 
 
-@pytest.mark.slow
-def test_token_spacing_2ms_at_any_batch_size() -> None:
+def _stream_in_a_batch_of_32() -> tuple[float, list[float]]:
+    """(requests running in the sim during the stream, arrival times of its 200 tokens)."""
     with running_sim("--preset", "fast", "--token-interval-ms", "2") as sim:
         host, port = sim.url.removeprefix("http://").split(":")
         background = []
@@ -152,11 +153,32 @@ def test_token_spacing_2ms_at_any_batch_size() -> None:
         running = metric(sim, "vllm:num_requests_running")
         for s in background:
             s.close()
+    return running, times
+
+
+def _late_per_token_ms(run: tuple[float, list[float]], noise: Noise) -> float:
+    """How much later than 2 ms apart the 200 tokens came, per gap, beyond the run-queue
+    wait of the stream's window (perf_counter is the monotonic clock the probe reads)."""
+    times = run[1]
+    due = int(times[0] * 1e9) + 199 * 2_000_000
+    return noise.late_ms(due, int(times[-1] * 1e9)) / 199
+
+
+@pytest.mark.slow
+def test_token_spacing_2ms_at_any_batch_size() -> None:
+    measured = Measured(_stream_in_a_batch_of_32)
+    running, times = measured.first
     assert running == 32  # the stream ran inside a batch
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) == 199
-    assert (times[-1] - times[0]) / len(gaps) == pytest.approx(0.002, rel=0.05)
-    assert statistics.median(gaps) == pytest.approx(0.002, abs=0.0005)
+    assert (times[-1] - times[0]) / len(gaps) >= 0.002 * 0.95  # never faster than asked
+    within_noise(measured, _late_per_token_ms, 0.1, "mean token gap − 2 ms (5 %)", k=0)
+
+    def median_off_ms(run: tuple[float, list[float]], _n: Noise) -> float:
+        return abs(statistics.median(b - a for a, b in itertools.pairwise(run[1])) - 0.002) * 1e3
+
+    # a median is robust to stalls: a busy machine earns a retry, not a wider bound
+    within_noise(measured, median_off_ms, 0.5, "|median token gap − 2 ms|", k=0)
 
 
 async def _one_stream(session: aiohttp.ClientSession, url: str, model: str) -> int:

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from agentload.simengine import costmodel
 from agentload.simengine.config import CostModel, EngineConfig
 from agentload.simengine.engine import Engine
+from agentload.simengine.engine import SimRequest as Request
 from agentload.simengine.errors import ApiError
+from tests.timing import Measured, Noise, within_noise
 
 
 @contextlib.asynccontextmanager
@@ -44,33 +46,71 @@ async def test_requests_wait_while_kv_is_full() -> None:
     assert b.generated == 8 and engine.pool.used == 0
 
 
-async def test_chunked_prefill_and_decode_follow_the_cost_model() -> None:
+def _prefill_3000() -> tuple[int, Request]:
     cost = CostModel(
         step_overhead_us=1000, prefill_us_per_token=20, decode_base_us=4000, decode_us_per_seq=500
     )
-    config = EngineConfig(cost=cost, max_num_batched_tokens=1000)
-    async with running(config) as engine:
-        t0 = time.monotonic_ns()
-        r = engine.submit(list(range(3000)), list(range(11)), 11)
-        await r.wait_done()
-    ttft = (r.first_token_ns - t0) / 1e9
-    assert ttft == pytest.approx(costmodel.cold_ttft_seconds(cost, 3000, 1000), rel=0.1)
-    assert ttft == pytest.approx(3 * 0.001 + 3000 * 20e-6, rel=0.1)
-    itl = (r.end_ns - r.first_token_ns) / 1e9 / 10
-    assert 0.0055 * 0.97 <= itl <= 0.0055 * 1.3  # overhead + base + one sequence
 
-
-async def test_decode_slows_with_batch_size() -> None:
-    cost = CostModel(decode_base_us=2000, decode_us_per_seq=1000)
-    async with running(EngineConfig(cost=cost)) as engine:
-        reqs = [engine.submit([i, 1, 2], list(range(21)), 21) for i in range(6)]
-        for r in reqs:
+    async def scenario() -> tuple[int, Request]:
+        async with running(EngineConfig(cost=cost, max_num_batched_tokens=1000)) as engine:
+            t0 = time.monotonic_ns()
+            r = engine.submit(list(range(3000)), list(range(11)), 11)
             await r.wait_done()
-    itl = [(r.end_ns - r.first_token_ns) / 1e9 / 20 for r in reqs]
-    for value in itl:  # 6 sequences decode together: 2 ms + 6 x 1 ms per step
-        # never faster than the model; a loaded machine can only make steps later
-        assert 0.008 * 0.97 <= value <= 0.008 * 1.3
-    assert engine.counters.generation_tokens == 6 * 21
+        return t0, r
+
+    return asyncio.run(scenario())
+
+
+def test_chunked_prefill_and_decode_follow_the_cost_model() -> None:
+    cost = CostModel(
+        step_overhead_us=1000, prefill_us_per_token=20, decode_base_us=4000, decode_us_per_seq=500
+    )
+    expected = costmodel.cold_ttft_seconds(cost, 3000, 1000)
+    assert expected == pytest.approx(3 * 0.001 + 3000 * 20e-6, rel=0.001)
+    measured = Measured(_prefill_3000)
+    t0, r = measured.first
+    # Never faster than the model; a loaded machine can only make steps later: those
+    # bounds are judged beyond the engine's run-queue wait (tests/timing.py).
+    assert (r.first_token_ns - t0) / 1e9 >= expected * 0.9
+    assert (r.end_ns - r.first_token_ns) / 1e9 / 10 >= 0.0055 * 0.97
+    within_noise(
+        measured,
+        lambda run, n: n.late_ms(run[0] + int(expected * 1e9), run[1].first_token_ns),
+        expected * 0.1 * 1e3,
+        "TTFT beyond the model",
+    )
+    # 10 decode steps: overhead + base + one sequence = 5.5 ms each
+    within_noise(
+        measured,
+        lambda run, n: n.late_ms(run[1].first_token_ns + 55_000_000, run[1].end_ns) / 10,
+        0.0055 * 0.3 * 1e3,
+        "decode step beyond the model",
+    )
+
+
+def _six_sequences() -> list[Request]:
+    async def scenario() -> list[Request]:
+        cost = CostModel(decode_base_us=2000, decode_us_per_seq=1000)
+        async with running(EngineConfig(cost=cost)) as engine:
+            reqs = [engine.submit([i, 1, 2], list(range(21)), 21) for i in range(6)]
+            for r in reqs:
+                await r.wait_done()
+        assert engine.counters.generation_tokens == 6 * 21
+        return reqs
+
+    return asyncio.run(scenario())
+
+
+def test_decode_slows_with_batch_size() -> None:
+    measured = Measured(_six_sequences)
+    for r in measured.first:  # 6 sequences decode together: 2 ms + 6 x 1 ms per step
+        assert (r.end_ns - r.first_token_ns) / 1e9 / 20 >= 0.008 * 0.97  # never faster
+
+    def worst_late_ms(reqs: list[Request], noise: Noise) -> float:
+        # a loaded machine can only make steps later: judged beyond the run-queue wait
+        return max(noise.late_ms(r.first_token_ns + 160_000_000, r.end_ns) / 20 for r in reqs)
+
+    within_noise(measured, worst_late_ms, 0.008 * 0.3 * 1e3, "decode step beyond the model")
 
 
 async def test_abort_frees_blocks_and_the_queue() -> None:
