@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from agentload.base.errors import ConfigError
+from agentload.traceformat import limits
 from agentload.traceformat import schema as s
 
 _ROOT = "_root"
@@ -33,8 +34,9 @@ class TransformConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{name.replace('_', '-')}: must be >= 0, got {value}")
-        if not self.time_scale > 0:
-            raise ConfigError(f"--time-scale: must be > 0, got {self.time_scale}")
+        if self.sample is not None:  # --sample 0 would write a profile of no sessions
+            limits.check_count("--sample", self.sample, 1, limits.MAX_SESSIONS)
+        limits.check_number("--time-scale", self.time_scale, 0, limits.MAX_SCALE, open_lo=True)
         if (
             self.min_turns is not None
             and self.max_turns is not None

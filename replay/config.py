@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from agentload.base.errors import ConfigError
 from agentload.providers.api import Api
+from agentload.traceformat import limits
 
 
 class ApiChoice(enum.StrEnum):
@@ -83,26 +84,7 @@ class ReplayConfig:
         _check_url(self.target)
         if not self.model:
             raise ConfigError("--model: must not be empty")
-        _positive("--speed", self.speed)
-        _positive("--timeout", self.timeout)
-        if self.think_scale < 0:
-            raise ConfigError(f"--think-scale: must be >= 0, got {self.think_scale}")
-        for name, value in (("--max-think", self.max_think), ("--warmup", self.warmup)):
-            if value is not None and value < 0:
-                raise ConfigError(f"{name}: must be >= 0, got {value}")
-        if self.session_rate is not None:
-            _positive("--session-rate", self.session_rate)
-        if self.duration is not None:
-            _positive("--duration", self.duration)
-        for name, count in (
-            ("--concurrency", self.concurrency),
-            ("--max-sessions", self.max_sessions),
-            ("--gpus", self.gpus),
-        ):
-            if count is not None and count < 1:
-                raise ConfigError(f"{name}: must be >= 1, got {count}")
-        if self.workers < 1:
-            raise ConfigError(f"--workers: must be >= 1, got {self.workers}")
+        self._check_bounds()
         if self.session_rate is not None and self.concurrency is not None:
             raise ConfigError("--session-rate and --concurrency exclude each other")
         if self.poisson and self.session_rate is None:
@@ -114,9 +96,32 @@ class ReplayConfig:
             )
         if not self.drain and self.duration is None:
             raise ConfigError("--no-drain needs --duration")
-        for key, _ in self.headers:
-            if not key or any(c in key for c in " :\r\n"):
-                raise ConfigError(f"--header: invalid header name {key!r}")
+        for key, value in self.headers:
+            _check_header("--header", key, value)
+        if self.session_header is not None:
+            _check_header("--session-header", self.session_header, "")
+
+    def _check_bounds(self) -> None:
+        """Every number finite and within `traceformat.limits` (docs/formats.md, Limits)."""
+        L = limits
+        L.check_number("--speed", self.speed, L.MIN_SPEED, L.MAX_SPEED)
+        L.check_number("--timeout", self.timeout, 0, L.MAX_SECONDS, open_lo=True)
+        L.check_number("--think-scale", self.think_scale, 0, L.MAX_SCALE)
+        L.check_number("--warmup", self.warmup, 0, L.MAX_SECONDS)
+        if self.max_think is not None:
+            L.check_number("--max-think", self.max_think, 0, L.MAX_SECONDS)
+        if self.session_rate is not None:
+            L.check_number("--session-rate", self.session_rate, L.MIN_RATE, L.MAX_RATE)
+        if self.duration is not None:
+            L.check_number("--duration", self.duration, 0, L.MAX_SECONDS, open_lo=True)
+        for name, count, high in (
+            ("--concurrency", self.concurrency, L.MAX_CONCURRENCY),
+            ("--max-sessions", self.max_sessions, L.MAX_SESSIONS),
+            ("--gpus", self.gpus, L.MAX_GPUS),
+            ("--workers", self.workers, L.MAX_WORKERS),
+        ):
+            if count is not None:
+                L.check_count(name, count, 1, high)
 
     @property
     def arrival_mode(self) -> ArrivalMode:
@@ -153,12 +158,24 @@ class ReplayConfig:
         return out
 
 
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{name}: must be > 0, got {value}")
+# RFC 9110 token characters: what a header name may hold.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _check_header(option: str, name: str, value: str) -> None:
+    """A header name must be a token; a value may not hold CR, LF or other control
+    characters (tab aside): a CR/LF would inject a header line into the raw transport."""
+    if not name or not set(name) <= _TOKEN:
+        raise ConfigError(f"{option}: invalid header name {name!r} (letters, digits, -_.!#...)")
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise ConfigError(f"{option}: header {name!r}: value holds CR, LF or a control character")
 
 
 def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--target: expected an http(s) URL, got {url!r}")
+    try:
+        parts.port  # noqa: B018 - urllib checks the port range only when asked for it
+    except ValueError:
+        raise ConfigError(f"--target: port out of range 0-65535 in {url!r}") from None

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from agentload.base.errors import FormatError
+from agentload.traceformat import limits
 from agentload.traceformat import schema as S
 
 CYCLE_SEP = "~c"  # session id suffix of a cycled copy: "<id>~c<cycle>"
@@ -88,8 +90,12 @@ def mix_hash(h: int, salt: int) -> int:
     return (x ^ (x >> 29)) & 0x7FFFFFFFFFFFFFFF
 
 
-def plan_from_profile(frame: pl.DataFrame, block_size: int | None) -> Plan:
-    """Build a plan from a PROFILE-shaped frame (one row per call)."""
+def plan_from_profile(frame: pl.DataFrame, block_size: int | None, where: str = "profile") -> Plan:
+    """Build a plan from a PROFILE-shaped frame (one row per call); FormatError naming
+    `where` for values out of `traceformat.limits` or a malformed session graph."""
+    limits.check_profile_frame(frame, where)
+    if block_size is not None:
+        limits.check_block_size(block_size, where)
     frame = frame.sort(S.SESSION_ID, S.CALL_INDEX)
     has_hash = S.HASH_IDS in frame.columns and frame[S.HASH_IDS].null_count() < frame.height
     cols = {name: frame[name].to_list() for name in frame.columns}
@@ -124,7 +130,7 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None) -> Plan:
             )
         )
         start = end
-    return assemble(sessions, block_size=block_size, has_hash_ids=has_hash)
+    return assemble(sessions, block_size=block_size, has_hash_ids=has_hash, where=where)
 
 
 def _hashes(column: list[list[int] | None] | None, i: int) -> tuple[int, ...] | None:
@@ -138,19 +144,30 @@ def assemble(
     block_size: int | None,
     has_hash_ids: bool,
     verbatim: bool = False,
+    where: str = "profile",
 ) -> Plan:
     """Split sessions into roots (by arrival) and children (by spawning call).
 
-    A child whose parent is not in the source is promoted to a root, so nothing is dropped.
+    A child whose parent is not in the source is promoted to a root, so nothing is dropped;
+    a link no run could follow (a parent call that does not exist, sessions that are each
+    other's ancestors) is a FormatError naming the sessions, as it would drop them silently.
     """
-    known = {s.session_id for s in sessions}
+    by_id = {s.session_id: s for s in sessions}
     roots: list[SessionPlan] = []
     children: dict[tuple[str, int], list[SessionPlan]] = {}
     for s in sessions:
-        if s.parent is not None and s.parent in known:
-            children.setdefault((s.parent, s.parent_call or 0), []).append(s)
-        else:
+        parent = by_id.get(s.parent) if s.parent is not None else None
+        if parent is None:
             roots.append(s)
+            continue
+        call = s.parent_call or 0
+        if all(c.index != call for c in parent.calls):
+            raise FormatError(
+                f"{where}: session {s.session_id!r}: parent session {parent.session_id!r} "
+                f"has no call {call} (calls {parent.calls[0].index}..{parent.calls[-1].index})"
+            )
+        children.setdefault((parent.session_id, call), []).append(s)
+    _check_acyclic(by_id, where)
     roots.sort(key=lambda s: (s.arrival_s, s.session_id))
     return Plan(
         roots=tuple(roots),
@@ -159,3 +176,21 @@ def assemble(
         has_hash_ids=has_hash_ids,
         verbatim=verbatim,
     )
+
+
+def _check_acyclic(by_id: dict[str, SessionPlan], where: str) -> None:
+    """Every chain of parents ends at a root; a cycle (a -> b -> a, or a -> a) never starts."""
+    done: set[str] = set()  # sessions whose chain is known to end at a root
+    for start in by_id:
+        chain: list[str] = []
+        current: str | None = start
+        while current is not None and current in by_id and current not in done:
+            if current in chain:
+                loop = [*chain[chain.index(current) :], current]
+                raise FormatError(
+                    f"{where}: sessions {' -> '.join(repr(x) for x in loop)} are each "
+                    "other's parent: none of them can ever start"
+                )
+            chain.append(current)
+            current = by_id[current].parent
+        done.update(chain)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from agentload.replay.config import ArrivalMode, ReplayConfig
 from agentload.replay.distributed.shard import shard_of
 from agentload.replay.plan import Plan, SessionPlan, cycled_id
+from agentload.traceformat.limits import MAX_SCHEDULE_NS
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,9 @@ def admissions(plan: Plan, config: ReplayConfig) -> Iterator[Admission]:
     """Every root admission of the run (all workers), in start order."""
     mode = config.arrival_mode
     rng = random.Random(config.seed)
-    duration_ns = None if config.duration is None else int(config.duration * 1e9)
+    # Open loop ends at --duration, and in any case at the limit of what a deadline can
+    # hold (a --session-rate near its minimum times a large --max-sessions reaches it).
+    duration_ns = MAX_SCHEDULE_NS if config.duration is None else int(config.duration * 1e9)
     span = max((s.arrival_s for s in plan.roots), default=0.0)
     t = 0.0
     for seq, session, cycle in sequence(plan, config):
@@ -61,7 +64,7 @@ def admissions(plan: Plan, config: ReplayConfig) -> Iterator[Admission]:
                 rate = config.session_rate
                 t += rng.expovariate(rate) if config.poisson else 1.0 / rate
             offset_ns = int(t * 1e9)
-        if duration_ns is not None and mode is not ArrivalMode.CLOSED and offset_ns >= duration_ns:
+        if mode is not ArrivalMode.CLOSED and offset_ns >= duration_ns:
             return
         yield Admission(seq, session, cycle, offset_ns)
 

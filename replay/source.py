@@ -30,7 +30,7 @@ def load_plan(path: Path, model: str) -> Plan:
     from agentload.traceformat.sources import load_profile_frame
 
     frame, block_size = load_profile_frame(path)
-    return _non_empty(path, plan_from_profile(frame, block_size))
+    return _non_empty(path, plan_from_profile(frame, block_size, str(path)))
 
 
 def _non_empty(path: Path, plan: Plan) -> Plan:

@@ -98,7 +98,7 @@ def plan_from_trace(path: Path, frame: pl.DataFrame, model: str) -> Plan:
         )
         for sid, calls in by_session.items()
     ]
-    return assemble(sessions, block_size=None, has_hash_ids=False, verbatim=True)
+    return assemble(sessions, block_size=None, has_hash_ids=False, verbatim=True, where=str(path))
 
 
 def _call(

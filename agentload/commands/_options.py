@@ -6,6 +6,7 @@ packages are imported when a command runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +22,31 @@ SLO_HELP = (
     "Goodput SLOs, e.g. 'ttft=2s,tpot=50ms,session=120s' (units ms, s, m; bare = s). A "
     "session counts when it completed and meets every SLO given."
 )
+
+
+class FiniteFloat(click.ParamType[float, Any]):
+    """A float option that refuses NaN and infinity at parse time, naming the option in one
+    line (`ConfigError`, printed by the CLI as `error: ...`, exit 2) rather than click's usage
+    block. Ranges are checked by the command's config against `traceformat.limits`."""
+
+    name = "number"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        from agentload.base.errors import ConfigError
+
+        option = param.opts[0] if param is not None and param.opts else "value"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{option}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{option}: expected a finite number, got {value!r}")
+        return number
+
+
+FINITE = FiniteFloat()
 
 
 def slo_option(help_text: str = SLO_HELP) -> Callable[[F], F]:
@@ -48,17 +74,17 @@ def replay_options(per: str = "") -> Callable[[F], F]:
         ),
         click.option(
             "--think-scale",
-            type=float,
+            type=FINITE,
             default=1.0,
             show_default=True,
             help="Multiply recorded think (tool) times by this factor.",
         ),
         click.option(
-            "--max-think", type=float, default=None, help="Cap each think time (seconds)."
+            "--max-think", type=FINITE, default=None, help="Cap each think time (seconds)."
         ),
         click.option(
             "--duration",
-            type=float,
+            type=FINITE,
             default=None,
             help=f"Stop admitting sessions after this many seconds{per} (sessions are cycled).",
         ),
@@ -70,7 +96,7 @@ def replay_options(per: str = "") -> Callable[[F], F]:
         ),
         click.option(
             "--warmup",
-            type=float,
+            type=FINITE,
             default=0.0,
             show_default=True,
             help="Flag requests sent in the first S seconds as warmup (excluded from metrics).",
