@@ -19,6 +19,7 @@ from agentload.simengine.jobs import (
     Usage,
     build_plan,
     check_model,
+    encode_segments,
     get_int,
     new_job,
 )
@@ -43,7 +44,7 @@ class MessagesCodec(Codec):
         if max_tokens is None:
             raise bad_request("max_tokens: Field required", param="max_tokens")
         conv = render.conversation(self.api, body)
-        ids = ctx.tok.encode_segments(render.segments(conv))
+        ids = encode_segments(ctx, render.segments(conv))
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise bad_request("stream: must be a boolean", param="stream")

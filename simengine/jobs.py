@@ -112,6 +112,41 @@ def token_ids(value: list[Any], param: str) -> list[int]:
     return value
 
 
+def check_length(ctx: SimContext, prompt_len: int, max_tokens: int) -> None:
+    """400 context_length_exceeded when prompt + max_tokens exceeds --max-model-len, checked
+    before the output is built: a plan holds every output token, so a `max_tokens` of 10^12
+    would exhaust memory before the engine's own check ran (H5)."""
+    limit = ctx.engine.max_model_len
+    if prompt_len + max_tokens > limit:
+        raise bad_request(
+            f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{prompt_len + max_tokens} tokens ({prompt_len} in the prompt, {max_tokens} in "
+            "the completion). Please reduce the prompt or max_tokens.",
+            param="max_tokens" if prompt_len < limit else "prompt",
+            code="context_length_exceeded",
+        )
+
+
+def check_prompt_size(ctx: SimContext, chars: int) -> None:
+    """400 before tokenizing a text that must exceed --max-model-len: no piece is longer
+    than MAX_PIECE_CHARS, so such a text has more than chars / MAX_PIECE_CHARS tokens."""
+    limit = ctx.engine.max_model_len
+    if chars > limit * tokenizer.MAX_PIECE_CHARS:
+        raise bad_request(
+            f"This model's maximum context length is {limit} tokens. However, the prompt "
+            f"holds {chars} characters, more than {limit * tokenizer.MAX_PIECE_CHARS:,} "
+            f"({tokenizer.MAX_PIECE_CHARS} per token at most). Please reduce the prompt.",
+            param="prompt",
+            code="context_length_exceeded",
+        )
+
+
+def encode_segments(ctx: SimContext, segments: list[str]) -> list[int]:
+    """A rendered conversation's ids, refused unread when it cannot fit the model."""
+    check_prompt_size(ctx, sum(map(len, segments)))
+    return ctx.tok.encode_segments(segments)
+
+
 def resolve_max_tokens(ctx: SimContext, requested: int | None, prompt_len: int) -> int:
     if requested is not None:
         return requested
@@ -126,7 +161,17 @@ def build_plan(
     conv: Conversation | None = None,
     id_prefix: str = "call_",
 ) -> Plan:
-    """Scripted tool calls when a script is loaded and tools are offered, else text."""
+    """Scripted tool calls when a script is loaded and tools are offered, else text.
+
+    Lengths are checked first (the plan holds the whole output)."""
+    check_length(ctx, len(prompt_ids), max_tokens)
+    min_tokens = get_int(body, "min_tokens", 0, 0) or 0
+    if min_tokens > ctx.engine.max_model_len:
+        raise bad_request(
+            f"min_tokens: must be at most the maximum context length "
+            f"{ctx.engine.max_model_len}, got {min_tokens}",
+            param="min_tokens",
+        )
     seed = outputs.prompt_seed(prompt_ids, get_int(body, "seed", None, -(1 << 63)))
     offered = [(t.name, t.schema) for t in conv.tools] if conv is not None else []
     turn = conv.tool_rounds() if conv is not None else 0
@@ -147,7 +192,6 @@ def build_plan(
             return outputs.with_tool_calls(spec.text, calls, ctx.tok)
         if script.final_text is not None:
             return outputs.fixed_text(script.final_text, ctx.tok)
-    min_tokens = get_int(body, "min_tokens", 0, 0) or 0
     ignore_eos = get_bool(body, "ignore_eos")
     n = outputs.output_length(seed, min_tokens, max_tokens, ignore_eos)
     # Only a cap the request set is hit: the sim's default cap stands in for an EOS (a

@@ -18,7 +18,10 @@ from agentload.simengine.jobs import (
     SimContext,
     Usage,
     build_plan,
+    check_length,
     check_model,
+    check_prompt_size,
+    encode_segments,
     get_bool,
     get_int,
     new_job,
@@ -56,8 +59,10 @@ def _prompt_ids(body: dict[str, Any], ctx: SimContext) -> list[int]:
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
         prompt = prompt[0]  # a batch of one
     if isinstance(prompt, str):
+        check_prompt_size(ctx, len(prompt))
         return ctx.tok.encode(prompt)
     if isinstance(prompt, list):
+        check_length(ctx, len(prompt), 0)  # before scanning a huge list of ids
         return token_ids(prompt, "prompt")
     raise bad_request("prompt: must be a string or a list of token ids", param="prompt")
 
@@ -136,7 +141,7 @@ class ChatCodec(Codec):
         model = check_model(body, ctx)
         _check_n(body)
         conv = render.conversation(self.api, body)
-        ids = ctx.tok.encode_segments(render.segments(conv))
+        ids = encode_segments(ctx, render.segments(conv))
         requested = get_int(body, "max_completion_tokens", None, 1)
         if requested is None:
             requested = get_int(body, "max_tokens", None, 1)

@@ -26,6 +26,7 @@ from agentload.simengine.jobs import (
     Usage,
     build_plan,
     check_model,
+    encode_segments,
     get_bool,
     get_int,
     new_job,
@@ -68,7 +69,7 @@ class ResponsesCodec(Codec):
         model = check_model(body, ctx)
         conv = render.conversation(self.api, body)
         prefix = _previous(body, ctx)
-        ids = ctx.tok.encode_segments(render.segments(conv, prefix))
+        ids = encode_segments(ctx, render.segments(conv, prefix))
         requested = get_int(body, "max_output_tokens", None, 1)
         max_tokens = resolve_max_tokens(ctx, requested, len(ids))
         plan = build_plan(ctx, ids, body, max_tokens, conv, TOOL_CALL_ID_PREFIX[self.api])
