@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from agentload.capture.apis import ParsedRequest, PartCache, dumps, parse_request
 from agentload.capture.decode import make_decoder
 from agentload.capture.flowdata import RawCall
-from agentload.capture.secrets import scrub_text
+from agentload.capture.secrets import scrub_text, scrub_value
 from agentload.capture.session_keys import WORKLOAD_HEADER, group_key
 from agentload.capture.stitch import Assignment, CallKeys, Stitcher
 from agentload.capture.workload import WorkloadRule, label_for
@@ -19,7 +20,7 @@ from agentload.providers.summary import ResponseSummary, StreamSummary, summariz
 from agentload.traceformat import schema as S
 from agentload.traceformat.content import ContentStore
 
-__all__ = ["RowBuilder", "Timing", "read_response"]
+__all__ = ["RowBuilder", "Timing", "proxy_error_redacted", "read_response"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,20 @@ def _read_response(raw: RawCall) -> tuple[ResponseSummary, Timing]:
     return summarize_json(raw.api, decoded), timing
 
 
+# mitmproxy quotes unparseable bytes as b'...', bytearray(b'...') or '...' (repr).
+_QUOTED = re.compile(r"""bytearray\(|b'|b"|'|\"""")
+
+
+def proxy_error_redacted(message: str) -> str:
+    """mitmproxy's message up to the first quoted text, which is replaced by its length:
+    `illegal chunk header: bytearray(b'<content>')` keeps no byte of the content."""
+    m = _QUOTED.search(message)
+    if m is None:
+        return message[:300]
+    head = message[: m.start()].rstrip(" :")
+    return f"{head}: [redacted, {len(message) - m.start()} chars]"
+
+
 def _error(
     raw: RawCall, summary: ResponseSummary, request_error: tuple[str, str] | None, redact: bool
 ) -> str | None:
@@ -110,7 +125,9 @@ def _error(
     if request_error is not None:
         parts.append(request_error[1] if redact else request_error[0])
     if raw.proxy_error and not summary.complete:
-        parts.append(raw.proxy_error)  # mitmproxy's own message (disconnects, timeouts)
+        # mitmproxy's own message (disconnects, timeouts); some quote the bytes it could not
+        # parse (a bad chunk header or status line), which may be content
+        parts.append(proxy_error_redacted(raw.proxy_error) if redact else raw.proxy_error[:300])
     error = summary.error_redacted if redact else summary.error
     if summary.error is not None and error is None:  # a summary built without the safe form
         error = "error: [redacted]"
@@ -178,7 +195,9 @@ class RowBuilder:
             part_ids += [part_id(m) for m in req.messages]
         response_id = None
         if summary.content is not None:
-            response_id = self.store.add(dumps(summary.content), redact=self.redact)
+            # scrub_value: the assembled tool calls' arguments are JSON held in strings
+            stored = dumps(scrub_value(summary.content))
+            response_id = self.store.add(stored, redact=self.redact)
         end = raw.t_response_end_ns or raw.t_request_start_ns
         keys = CallKeys(
             t_start_ns=raw.t_request_start_ns,
@@ -213,12 +232,20 @@ class RowBuilder:
             S.CALL_INDEX: where.call_index,
             S.PARENT_SESSION_ID: where.parent_session_id,
             S.PARENT_CALL_INDEX: where.parent_call_index,
-            S.WORKLOAD: label_for(
-                raw.headers.get(WORKLOAD_HEADER), raw.path, model, self.rules, self.default_workload
+            # A key in the path (some gateways), the model field or the workload header must
+            # not reach the disk either: these columns are kept under --redact-content.
+            S.WORKLOAD: scrub_text(
+                label_for(
+                    raw.headers.get(WORKLOAD_HEADER),
+                    raw.path,
+                    model,
+                    self.rules,
+                    self.default_workload,
+                )
             ),
             S.API: raw.api.value,
-            S.ENDPOINT: raw.path,
-            S.MODEL: model,
+            S.ENDPOINT: scrub_text(raw.path),
+            S.MODEL: scrub_text(model) if model is not None else None,
             S.STREAM: req.stream if req else "event-stream" in raw.response_type,
             S.T_REQUEST_START_NS: raw.t_request_start_ns,
             S.T_RESPONSE_HEADERS_NS: raw.t_response_headers_ns,

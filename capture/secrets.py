@@ -37,8 +37,9 @@ def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags | re.ASCII)
 
 
-# A quote, possibly JSON-escaped (the text scanned is often canonical JSON of a part).
-_Q = r"""(?:\\?["'])?"""
+# A quote, possibly JSON-escaped, once or more (the text scanned is often canonical JSON of a
+# part, and tool-call arguments are JSON inside it).
+_Q = r"""(?:\\*["'])?"""
 _KEYWORD_STARTS = (
     "password", "passwd", "passphrase", "pwd", "secret", "token", "credential",
     "authorization", "api", "access", "private", "account", "shared", "client",
@@ -58,7 +59,9 @@ SHAPES: Final[tuple[Shape, ...]] = (
         ("-----BEGIN",),
         _rx(
             r"-----BEGIN [A-Z0-9 ]*(?:PRIVATE|SECRET|ENCRYPTED)[A-Z0-9 ]*-----"
-            r"(?:.*?-----END [A-Z0-9 ]*-----|[A-Za-z0-9+/=\s\\:,\-]*)",
+            # a backslash only as part of an escaped line break: one escaping a quote
+            # belongs to the JSON around the key, which must stay valid
+            r"(?:.*?-----END [A-Z0-9 ]*-----|(?:[A-Za-z0-9+/=\s:,\-]|\\+[nr])*)",
             re.DOTALL,
         ),
     ),

@@ -133,7 +133,7 @@ def test_H1_tool_call_arguments_are_scrubbed_as_json() -> None:
 # -- properties ----------------------------------------------------------------------------
 
 _CANARIES = [t for _, t in EXAMPLES]
-_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | _text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
