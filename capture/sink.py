@@ -3,7 +3,9 @@
 The proxy loop only enqueues RawCalls. This thread owns the StreamWriter and ContentStore:
 it flushes at least every `flush_seconds` (a periodic tick, even without traffic), rotates
 by size and age, and survives write errors (disk full, removed directory): the error is
-logged, the row counted as dropped, and a fresh file is tried after a back-off.
+logged, the row counted as dropped, and a fresh file is tried after a back-off. A file
+removed or replaced under it is noticed (its identity, checked every tick), its rows are
+counted as lost, and a new file is written at once. No empty file is left behind.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +26,7 @@ import pyarrow as pa
 
 from agentload.capture.flowdata import RawCall
 from agentload.capture.process import RowBuilder
+from agentload.capture.secrets import scrub_text
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import TRACE_SCHEMA, Kind
 
@@ -58,6 +62,14 @@ class SinkStats:
     dropped: int = 0
     files: list[Path] = field(default_factory=list)
     errors: int = 0
+    lost: int = 0  # recorded, then lost with a removed or replaced file (also in dropped)
+
+    def summary(self) -> str:
+        """The final line's numbers; never "0 dropped" when rows were lost."""
+        text = f"{self.rows} calls recorded, {self.dropped} dropped"
+        if self.lost:
+            text += f" ({self.lost} lost with a removed or replaced trace file)"
+        return text
 
 
 class Sink:
@@ -92,6 +104,9 @@ class Sink:
         self._pending: list[dict[str, object]] = []
         self._pending_since = 0.0
         self._last_check = 0.0
+        self._seq = 0  # every attempt gets a new name: a retry never reuses a failed one
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+        self._file_rows = 0  # rows written to the open file
         self._thread = threading.Thread(target=self._run, name="agentload-capture", daemon=True)
 
     def start(self) -> None:
@@ -129,8 +144,9 @@ class Sink:
         writer = self._ensure_writer()
         try:
             row = self.builder.build(raw)
-        except Exception:  # fail open: one bad call must not stop recording
-            log.exception("capture: could not parse call %s", raw.path)
+        except Exception as exc:  # fail open: one bad call must not stop recording
+            # the type only: an exception's text may quote content
+            log.error("capture: could not parse call %s: %s", scrub_text(raw.path), type(exc))
             self.stats.errors += 1
             return
         if writer is None:
@@ -154,6 +170,7 @@ class Sink:
             writer.write(_to_arrow(rows))
             writer.flush()
             self.stats.rows += len(rows)
+            self._file_rows += len(rows)
         except Exception as exc:
             self.stats.dropped += len(rows)
             self._write_failed(exc)
@@ -168,34 +185,58 @@ class Sink:
             return
         self._last_check = now
         try:
-            too_old = now - self._opened_at >= self.rotate_seconds
-            path = self.stats.files[-1]
-            too_big = path.exists() and path.stat().st_size >= self.rotate_bytes
-            if too_old or too_big:
+            size = self._current_size()
+            if size is None:
+                self._file_lost()
+            elif now - self._opened_at >= self.rotate_seconds or size >= self.rotate_bytes:
                 self._close_writer()
         except Exception as exc:
             self._write_failed(exc)
+
+    def _current_size(self) -> int | None:
+        """Size of the open file, None when its path no longer names it (removed, replaced:
+        the writer would go on appending to an unlinked file and nobody would know)."""
+        try:
+            st = os.stat(self.stats.files[-1])
+        except FileNotFoundError:
+            return None
+        return st.st_size if (st.st_dev, st.st_ino) == self._identity else None
+
+    def _file_lost(self) -> None:
+        path = self.stats.files.pop()
+        lost = self._file_rows + len(self._pending)  # pending rows refer to its content
+        self._pending = []
+        self.stats.rows -= self._file_rows
+        self.stats.dropped += lost
+        self.stats.lost += lost
+        self.stats.errors += 1
+        log.error(
+            "capture: %s was removed or replaced; %d recorded calls lost with it; "
+            "writing a new file",
+            path,
+            lost,
+        )
+        self._abandon(ours=False)
+        self._retry_at = 0.0
 
     def _ensure_writer(self) -> StreamWriter | None:
         if self._writer is not None:
             return self._writer
         if time.monotonic() < self._retry_at:
             return None
-        path = self.path_for(self.out_dir, len(self.stats.files))
+        path = self.path_for(self.out_dir, self._seq)
+        self._seq += 1
+        existed = path.exists()
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            # A finished file (rotation, clean stop) is compacted into large batches: live
-            # one-call batches cost ~3.9x the content; compacted ~1.2x (docs/formats.md).
-            self._writer = StreamWriter(
-                path,
-                Kind.TRACE,
-                self.info,
-                flush_seconds=self.flush_seconds,
-                compact_on_close=True,
-            )
+            writer = self._open(path)
         except Exception as exc:
+            if not existed:  # a file created before the error (disk full) holds no row
+                _remove_if_regular(path)
             self._write_failed(exc)
             return None
+        self._writer = writer
+        self._file_rows = 0
         # Every file must be readable on its own, so content is stored anew per file.
         self.builder.store.reset()
         self._opened_at = time.monotonic()
@@ -203,15 +244,54 @@ class Sink:
         log.info("capture: writing %s", path)
         return self._writer
 
+    def _open(self, path: Path) -> StreamWriter:
+        # A finished file (rotation, clean stop) is compacted into large batches: live
+        # one-call batches cost ~3.9x the content; compacted ~1.2x (docs/formats.md).
+        writer = StreamWriter(
+            path, Kind.TRACE, self.info, flush_seconds=self.flush_seconds, compact_on_close=True
+        )
+        try:
+            st = os.stat(path)
+        except OSError:
+            writer.compact_on_close = False
+            with contextlib.suppress(Exception):
+                writer.close()
+            raise
+        self._identity = (st.st_dev, st.st_ino)
+        return writer
+
     def _close_writer(self) -> None:
+        if self._writer is None:
+            self.stats.dropped += len(self._pending)
+            self._pending = []
+            return
+        if self._current_size() is None:
+            self._file_lost()
+            return
         self._write_pending()
         writer, self._writer = self._writer, None
         if writer is None:
+            return
+        if self._file_rows == 0:  # no row reached it: leave no empty file behind
+            self._writer = writer
+            self._abandon(ours=True)
             return
         try:
             writer.close()
         except Exception as exc:
             self._write_failed(exc)
+
+    def _abandon(self, *, ours: bool) -> None:
+        """Close without compaction (its path may name another file by now); remove the file
+        when it is still `ours` and holds no row."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        writer.compact_on_close = False
+        with contextlib.suppress(Exception):
+            writer.close()
+        if ours and self._file_rows == 0:
+            _remove_if_regular(self.stats.files.pop())
 
     def _write_failed(self, exc: BaseException) -> None:
         self.stats.errors += 1
@@ -220,8 +300,13 @@ class Sink:
             exc,
             self._retry_s,
         )
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            with contextlib.suppress(Exception):
-                writer.close()
+        if self._writer is not None:
+            self._abandon(ours=self._current_size() is not None)
         self._retry_at = time.monotonic() + self._retry_s
+
+
+def _remove_if_regular(path: Path) -> None:
+    """Remove a file the sink created (never a device such as /dev/full)."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            path.unlink()

@@ -101,7 +101,7 @@ def test_write_errors_are_logged_and_recording_resumes(
     finally:
         sink.close()
     assert "trace write failed" in caplog.text and sink.stats.dropped == 1
-    assert sink.stats.files == [tmp_path / "ok-0.arrow"]
+    assert sink.stats.files == [tmp_path / "ok-1.arrow"]  # a retry never reuses a name
     good = read(sink.stats.files[-1]).frame
     assert good[S.CALL_INDEX].to_list() == [1]
 
