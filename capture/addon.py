@@ -19,6 +19,7 @@ from mitmproxy import ctx, exceptions, http
 
 from agentload.capture.flowdata import ChunkRecorder, RawCall
 from agentload.capture.process import RowBuilder
+from agentload.capture.secrets import scrub_text
 from agentload.capture.session_keys import DEFAULT_SESSION_HEADERS, WORKLOAD_HEADER
 from agentload.capture.sink import Sink, SinkStats
 from agentload.capture.stitch import Stitcher
@@ -56,6 +57,9 @@ class CaptureAddon:
         self._headers: tuple[str, ...] = DEFAULT_SESSION_HEADERS
         self._wanted: frozenset[str] = frozenset()
         self._limit = 64 << 20
+        # Calls between their request headers and their response/error hook, by flow: a stop
+        # records the ones still open as partial rows instead of losing them.
+        self._inflight: dict[int, tuple[http.HTTPFlow, RawCall]] = {}
 
     # -- options ---------------------------------------------------------------------
     def load(self, loader: Any) -> None:
@@ -124,7 +128,7 @@ class CaptureAddon:
         )
         info: dict[str, object] = {
             "source": "agentload capture",
-            "mode": list(opts.mode),
+            "mode": [scrub_text(m) for m in opts.mode],  # an upstream URL may hold user:pw@
             "workload": opts.agentload_workload,
             "redact_content": opts.agentload_redact_content,
         }
@@ -141,8 +145,28 @@ class CaptureAddon:
         if self.sink is None:
             log.warning("capture: agentload_out not set; LLM calls are not recorded")
 
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def record_unfinished(self, reason: str) -> int:
+        """Submit every call still in flight as a partial row (the proxy is stopping and
+        their responses will not end here); returns how many."""
+        flows, self._inflight = list(self._inflight.values()), {}
+        if self.sink is None:
+            return 0
+        now = time.time_ns()
+        for flow, raw in flows:
+            flow.metadata.pop(_KEY, None)  # a late hook must not submit it twice
+            raw.t_response_end_ns = now
+            raw.partial = True
+            raw.proxy_error = reason
+            self.sink.submit(raw)
+        return len(flows)
+
     def done(self) -> None:
         if self.sink is not None:
+            self.record_unfinished("capture stopped before the call ended")
             self.sink.close()
             self.last_stats = self.sink.stats
             self.sink = None
@@ -174,6 +198,7 @@ class CaptureAddon:
             # pass it through a recorder instead, unchanged, to keep a copy.
             req.stream = raw.request_recorder = ChunkRecorder(self._limit)
         flow.metadata[_KEY] = raw
+        self._inflight[id(flow)] = (flow, raw)
 
     @fail_open
     def request(self, flow: http.HTTPFlow) -> None:
@@ -199,6 +224,7 @@ class CaptureAddon:
 
     @fail_open
     def response(self, flow: http.HTTPFlow) -> None:
+        self._inflight.pop(id(flow), None)
         raw = flow.metadata.pop(_KEY, None)
         if not isinstance(raw, RawCall) or self.sink is None:
             return
@@ -209,6 +235,7 @@ class CaptureAddon:
 
     @fail_open
     def error(self, flow: http.HTTPFlow) -> None:
+        self._inflight.pop(id(flow), None)
         raw = flow.metadata.pop(_KEY, None)
         if not isinstance(raw, RawCall) or self.sink is None:
             return
@@ -216,6 +243,11 @@ class CaptureAddon:
         raw.partial = True
         raw.proxy_error = flow.error.msg if flow.error else "aborted"
         self.sink.submit(raw)
+        if flow.response is None and flow.killable:
+            # Nothing reached the client yet (upstream reset, failed connect): killed, the
+            # client's connection is closed without a response, as a direct client's is,
+            # instead of mitmproxy's synthesized 502 (docs/capture.md, "Upstream failures").
+            flow.kill()  # type: ignore[no-untyped-call]
 
 
 def vars_of(opts: Any) -> set[str]:

@@ -26,6 +26,7 @@ class CaptureConfig:
     redact_content: bool = False
     rotate_mb: int = 256
     rotate_minutes: int = 60
+    stop_grace_s: float = 10.0  # on SIGINT/SIGTERM, wait this long for calls in flight
 
     def __post_init__(self) -> None:
         if self.mode not in ("reverse", "regular"):
@@ -49,6 +50,8 @@ class CaptureConfig:
                 raise ConfigError(f"--workload-rule: {exc}") from None
         if self.rotate_mb < 1 or self.rotate_minutes < 1:
             raise ConfigError("--rotate-mb/--rotate-minutes: must be at least 1")
+        if not 0 <= self.stop_grace_s <= 3600:  # also refuses NaN
+            raise ConfigError(f"--stop-grace: expected 0 to 3600 seconds, got {self.stop_grace_s}")
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise ConfigError(f"--out: {self.out_dir} exists and is not a directory")
 
@@ -78,5 +81,8 @@ class CaptureConfig:
             "agentload_redact_content": self.redact_content,
             "agentload_rotate_mb": self.rotate_mb,
             "agentload_rotate_minutes": self.rotate_minutes,
+            # connect upstream when a request arrives, not when the client connects, so a
+            # failed connect happens inside a flow and is recorded (docs/capture.md)
+            "connection_strategy": "lazy",
             "termlog_verbosity": "warn",  # per-connection lines would flood the terminal
         }

@@ -1,16 +1,24 @@
-"""Run mitmproxy (DumpMaster) in-process with the capture addon until SIGINT/SIGTERM."""
+"""Run mitmproxy (DumpMaster) in-process with the capture addon until SIGINT/SIGTERM.
+
+A stop is clean: the first signal closes the listening sockets, lets the calls in flight
+finish for up to the grace period, records the rest as partial rows and only then shuts
+mitmproxy down; a second signal skips the wait."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
+import time
 from typing import Any
 
 from agentload.capture.addon import CaptureAddon
 from agentload.capture.config import CaptureConfig
 
 __all__ = ["run_capture"]
+
+_POLL_S = 0.05
 
 
 class _Announce:
@@ -25,6 +33,48 @@ class _Announce:
             break
 
 
+class _Stopper:
+    """The signal handlers' state: the graceful stop task is kept referenced here."""
+
+    def __init__(self, master: Any, addon: CaptureAddon, grace_s: float) -> None:
+        self.master = master
+        self.addon = addon
+        self.grace_s = grace_s
+        self.task: asyncio.Task[None] | None = None
+        self.unfinished = 0
+
+    def signalled(self) -> None:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._stop())
+        else:  # a second signal: stop now
+            self._finish()
+
+    async def _stop(self) -> None:
+        try:
+            proxyserver = self.master.addons.get("proxyserver")
+            await proxyserver.servers.update([])  # no new connections
+            deadline = time.monotonic() + self.grace_s
+            while self.addon.inflight and time.monotonic() < deadline:
+                await asyncio.sleep(_POLL_S)
+        except Exception:  # never keep the proxy from stopping
+            logging.getLogger("agentload.capture").exception("capture: graceful stop failed")
+        self._finish()
+
+    def _finish(self) -> None:
+        self.unfinished += self.addon.record_unfinished(
+            f"capture stopped: the call had not ended after the {self.grace_s:g} s grace period"
+        )
+        self.master.shutdown()
+
+
+def _quiet_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Connection tasks mitmproxy leaves behind are cancelled when the loop ends: expected
+    at a stop, so not printed as tracebacks; anything else is reported as usual."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
 async def _main(config: CaptureConfig) -> int:
     from mitmproxy import options
     from mitmproxy.tools.dump import DumpMaster
@@ -36,15 +86,18 @@ async def _main(config: CaptureConfig) -> int:
     settings: dict[str, Any] = config.mitm_options()
     opts.update(**settings)  # type: ignore[no-untyped-call]
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_cancellation)  # in force after master.run() returns
+    stopper = _Stopper(master, addon, config.stop_grace_s)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, master.shutdown)
+        loop.add_signal_handler(sig, stopper.signalled)
     print(f"agentload capture: writing traces to {config.out_dir}", flush=True)
     await master.run()
     stats = addon.last_stats
     if stats is not None:
-        print(
-            f"agentload capture: {stats.rows} calls recorded, {stats.dropped} dropped", flush=True
-        )
+        line = f"agentload capture: {stats.summary()}"
+        if stopper.unfinished:
+            line += f"; {stopper.unfinished} unfinished at stop, recorded as partial"
+        print(line, flush=True)
     return 0
 
 

@@ -52,6 +52,14 @@ from agentload.capture.config import CaptureConfig
 @click.option(
     "--rotate-minutes", default=60, show_default=True, help="Rotate files after this long."
 )
+@click.option(
+    "--stop-grace",
+    "stop_grace_s",
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="On SIGINT/SIGTERM, let calls in flight finish for this long (the rest: partial rows).",
+)
 def command(
     upstream: str | None,
     listen: str,
@@ -63,6 +71,7 @@ def command(
     redact_content: bool,
     rotate_mb: int,
     rotate_minutes: int,
+    stop_grace_s: float,
 ) -> None:
     """Run a recording proxy: LLM calls pass through unchanged and are written to --out."""
     host, port = CaptureConfig.parse_listen(listen)
@@ -78,6 +87,7 @@ def command(
         redact_content=redact_content,
         rotate_mb=rotate_mb,
         rotate_minutes=rotate_minutes,
+        stop_grace_s=stop_grace_s,
     )
     from agentload.capture.run import run_capture  # mitmproxy is imported only when running
 
