@@ -1,40 +1,48 @@
-"""`run_replay(config) -> Path`: a whole replay run, from source to compacted result file.
+"""The one run pipeline: `replay(config, stop, workers)` for every kind of worker.
 
 Steps: load the plan; build the materializer (calibrated for text APIs); start the metrics
-scraper and the live progress; run the workers (in this process for one worker, else one
-process each, sharing a schedule epoch); merge their part files; diagnose; write the
-result file with META_COMPLETE, META_INFO, META_ENGINE_METRICS and META_DIAGNOSTICS.
+scraper (with the run's request headers) and the live progress; run the workers (a
+`replay.backend.Workers`: this process, spawned processes, or Ray actors); read their rows;
+diagnose; write the result file with META_COMPLETE, META_INFO, META_ENGINE_METRICS and
+META_DIAGNOSTICS; print the summary.
+
+Stopping is the `stop` event and nothing else: the run ends early and still writes a result
+file, marked partial, with whatever rows it has (possibly none). `run_replay` is the entry
+for library callers: it translates SIGINT/SIGTERM into that event
+(`replay.signals.run_until_signalled`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import platform
 import socket
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
-from time import monotonic_ns
 
-import uvloop
-
+from agentload.replay.backend import LocalWorkers, Workers
 from agentload.replay.calibrate import calibrate
 from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
 from agentload.replay.diagnostics import diagnose
 from agentload.replay.materialize import DEFAULT_BLOCK, Materializer
 from agentload.replay.plan import Plan
-from agentload.replay.procs import run_processes
 from agentload.replay.progress import Progress
-from agentload.replay.results import read_parts, with_expected_cached, write_result
+from agentload.replay.results import with_expected_cached, write_result
 from agentload.replay.scrape import Scraper
-from agentload.replay.signals import StopFlag
+from agentload.replay.signals import run_until_signalled
 from agentload.replay.source import load_plan
-from agentload.replay.stats import LiveStats
 from agentload.replay.summary import print_summary
-from agentload.replay.worker import WorkerOutcome, WorkerSpec, run_worker
 
-EPOCH_MARGIN_NS = 50_000_000  # first sends are due this long after the workers are ready
+
+@dataclass(frozen=True)
+class RunResult:
+    path: Path
+    complete: bool
+    interrupted: bool  # the stop event was set (a signal, for the CLI: exit status 130)
+    rows: int
 
 
 def build_materializer(
@@ -53,83 +61,69 @@ def build_materializer(
     return mat, asdict(cal)
 
 
-def part_paths(out: Path, workers: int) -> list[Path]:
-    return [out.with_name(f"{out.name}.part{w}.arrows") for w in range(workers)]
-
-
 def run_replay(config: ReplayConfig) -> Path:
-    """Replay `config.source` against `config.target`; returns the result file.
-
-    SIGINT/SIGTERM at any point stop the run and still write a (partial) result file."""
-    flag = StopFlag()
-    with flag.installed():
-        return _run(config, flag)
+    """Replay `config.source` against `config.target` with local workers; returns the
+    result file. SIGINT/SIGTERM stop the run and still write a (partial) result file."""
+    return run_until_signalled(lambda stop: replay(config, stop)).path
 
 
-def _run(config: ReplayConfig, flag: StopFlag) -> Path:
-    plan = load_plan(config.source, config.model)
-    materializer, calibration = build_materializer(config, plan)
+async def replay(
+    config: ReplayConfig, stop: asyncio.Event, workers: Workers | None = None
+) -> RunResult:
+    """One run with `workers` (default: local, per `config.workers`) until done or stopped."""
+    workers = workers or LocalWorkers(config)
+    plan = await asyncio.to_thread(load_plan, config.source, config.model)
+    materializer, calibration = await asyncio.to_thread(build_materializer, config, plan)
     config.out.parent.mkdir(parents=True, exist_ok=True)
-    parts = part_paths(config.out, config.workers)
-    specs = [WorkerSpec(config, w, parts[w], materializer) for w in range(config.workers)]
     info = run_info(config, plan)
     scraper = (
         Scraper(config.target, headers=dict(config.headers)) if config.scrape_metrics else None
     )
-    stats = [LiveStats() for _ in specs]
-    progress = Progress(stats, enabled=not config.quiet and sys.stderr.isatty())
+    progress = Progress(workers.stats, enabled=not config.quiet and sys.stderr.isatty())
     if scraper is not None:
         scraper.start()
     progress.start()
     try:
-        if config.workers == 1:
-            worker = run_worker(specs[0], plan, stats[0], _epoch_soon, stop_requested=flag)
-            outcomes = [uvloop.run(worker)]
-            flag.reinstall()
-        else:
-            outcomes = run_processes(specs, stats, flag)
+        await workers.run(plan, materializer, stop, info)
     finally:
         progress.stop()
         if scraper is not None:
             scraper.stop()
-    return _finish(config, plan, parts, outcomes, info, scraper, calibration)
-
-
-async def _epoch_soon() -> int:
-    return monotonic_ns() + EPOCH_MARGIN_NS
+    samples = [] if scraper is None else scraper.samples()
+    return _finish(config, plan, workers, stop.is_set(), info, samples, calibration)
 
 
 def _finish(
     config: ReplayConfig,
     plan: Plan,
-    parts: list[Path],
-    outcomes: list[WorkerOutcome],
+    workers: Workers,
+    stopped: bool,
     info: dict[str, object],
-    scraper: Scraper | None,
+    samples: list[dict[str, object]],
     calibration: dict[str, object] | None,
-) -> Path:
-    frame = with_expected_cached(read_parts(parts), plan, plan.block_size or DEFAULT_BLOCK)
-    interrupted = any(o.interrupted for o in outcomes) or len(outcomes) < config.workers
+) -> RunResult:
+    frame = with_expected_cached(workers.rows(), plan, plan.block_size or DEFAULT_BLOCK)
+    outcomes = workers.outcomes()
     diagnostics = diagnose(
         frame,
         outcomes,
         closed_loop=config.arrival_mode is ArrivalMode.CLOSED,
         calibration=calibration,
     )
-    samples = [] if scraper is None else scraper.samples()
+    whole = workers.judge(diagnostics)
+    complete = whole and not stopped and not any(o.interrupted for o in outcomes)
     path = write_result(
         config.out,
         frame,
         info,
-        complete=not interrupted,
+        complete=complete,
         engine_metrics=samples,
         diagnostics=diagnostics,
     )
-    for part in parts:
-        part.unlink(missing_ok=True)
+    workers.cleanup()
     if not config.quiet:
-        print_summary(frame, diagnostics, path, complete=not interrupted)
-    return path
+        print_summary(frame, diagnostics, path, complete=complete)
+    return RunResult(path, complete, stopped, frame.height)
 
 
 def run_info(config: ReplayConfig, plan: Plan) -> dict[str, object]:

@@ -10,20 +10,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import resource
-import signal
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic_ns
 
+from agentload.base.pacer import close_pacer
 from agentload.replay.config import ReplayConfig
 from agentload.replay.materialize import Materializer
-from agentload.replay.pacer import close_pacer
 from agentload.replay.plan import Plan
 from agentload.replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer, warm_writer
 from agentload.replay.runner import Runner, RunnerSetup
-from agentload.replay.schedule import admissions, for_worker, share
+from agentload.replay.schedule import Admission, admissions, for_worker, share
 from agentload.replay.stats import LiveStats
 from agentload.replay.transport import make_transport
 from agentload.traceformat.io import StreamWriter
@@ -86,23 +84,24 @@ async def _flush_loop(
             on_tick(stats)
 
 
-@contextmanager
-def _signals_stop(
-    runner: Runner, stop_tasks: set[asyncio.Task[None]]
-) -> Iterator[Callable[[], None]]:
-    """SIGINT/SIGTERM stop the runner (cancelled rows for in-flight calls) inside the block."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        stop_tasks.add(asyncio.ensure_future(runner.stop()))
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+async def _unless_stopped(epoch: Awaitable[int], stop: asyncio.Event) -> int | None:
+    """The epoch, or None when the run is stopped before it arrives."""
+    got = asyncio.ensure_future(epoch)
+    stopped = asyncio.ensure_future(stop.wait())
     try:
-        yield on_signal
+        await asyncio.wait({got, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        for task in (got, stopped):
+            task.cancel()
+        await asyncio.gather(got, stopped, return_exceptions=True)
+    if got.cancelled():
+        return None
+    return got.result()
+
+
+async def _stop_when_set(stop: asyncio.Event, runner: Runner) -> None:
+    await stop.wait()
+    await runner.stop()
 
 
 async def run_worker(
@@ -110,10 +109,11 @@ async def run_worker(
     plan: Plan,
     stats: LiveStats,
     get_epoch: Callable[[], Awaitable[int]],
+    stop: asyncio.Event,
     on_tick: Callable[[LiveStats], None] | None = None,
-    stop_requested: Callable[[], bool] = lambda: False,
 ) -> WorkerOutcome:
-    """Replay this worker's shard from the epoch `get_epoch` returns (monotonic ns)."""
+    """Replay this worker's shard from the epoch `get_epoch` returns (monotonic ns) until
+    it ends or `stop` is set (then in-flight calls end as cancelled rows)."""
     config = spec.config
     slots = share(config.concurrency, spec.worker, config.workers)
     pool = slots or 1000
@@ -131,28 +131,22 @@ async def run_worker(
     rows = RowBuffer(writer)
     setup = RunnerSetup(config, plan, spec.materializer, spec.worker, slots)
     runner = Runner(setup, transport, rows.append, stats)
-    stop_tasks: set[asyncio.Task[None]] = set()
     mine = for_worker(admissions(plan, config), spec.worker, config.workers)
     # The plan is hundreds of thousands of long-lived objects: a full collection over them
     # takes ~100 ms (a lag spike). Move them out of the collector's reach before the run.
     gc.collect()
     gc.freeze()
     try:
-        with _signals_stop(runner, stop_tasks) as stop:
-            epoch = await get_epoch()
-            cpu0, wall0, wait0 = _cpu_s(), monotonic_ns(), _runqueue_wait_s()
-            flush_task = asyncio.create_task(_flush_loop(rows, stats, on_tick))
-            if stop_requested():  # a signal arrived before the loop could handle it
-                stop()
-            try:
-                await runner.run(mine, epoch)
-                await asyncio.gather(*stop_tasks)
-            finally:
-                flush_task.cancel()
-                await asyncio.gather(flush_task, return_exceptions=True)
-            cpu_s, wall_s = _cpu_s() - cpu0, (monotonic_ns() - max(wall0, epoch)) / 1e9
-            wait1 = _runqueue_wait_s()
-            waited = None if wait0 is None or wait1 is None else wait1 - wait0
+        epoch = await _unless_stopped(get_epoch(), stop)
+        cpu0, wall0, wait0 = _cpu_s(), monotonic_ns(), _runqueue_wait_s()
+        if epoch is None:  # stopped before the start: nothing was sent
+            runner.interrupted = True
+            epoch = wall0
+        else:
+            await _run(runner, mine, epoch, rows, stats, stop, on_tick)
+        cpu_s, wall_s = _cpu_s() - cpu0, (monotonic_ns() - max(wall0, epoch)) / 1e9
+        wait1 = _runqueue_wait_s()
+        waited = None if wait0 is None or wait1 is None else wait1 - wait0
     finally:
         rows.write()
         writer.close()
@@ -162,3 +156,23 @@ async def run_worker(
     if on_tick is not None:
         on_tick(stats)
     return WorkerOutcome(spec.worker, cpu_s, wall_s, rows.emitted, runner.interrupted, waited)
+
+
+async def _run(
+    runner: Runner,
+    mine: Iterator[Admission],
+    epoch: int,
+    rows: RowBuffer,
+    stats: LiveStats,
+    stop: asyncio.Event,
+    on_tick: Callable[[LiveStats], None] | None,
+) -> None:
+    """The runner from `epoch`, with the flush loop beside it and `stop` watched."""
+    flush_task = asyncio.create_task(_flush_loop(rows, stats, on_tick))
+    watcher = asyncio.create_task(_stop_when_set(stop, runner))
+    try:
+        await runner.run(mine, epoch)
+    finally:
+        for task in (watcher, flush_task):
+            task.cancel()
+        await asyncio.gather(watcher, flush_task, return_exceptions=True)

@@ -101,8 +101,12 @@ def command(
     **options: object,
 ) -> None:
     """Replay SOURCE (profile, trace, trie/Mooncake file or built-in profile name) against
-    an engine with the original timing, writing one result row per request."""
-    from agentload.replay.run import run_replay
+    an engine with the original timing, writing one result row per request.
+
+    SIGINT/SIGTERM stop the run: the result file is still written, marked partial, and the
+    exit status is 130."""
+    from agentload.replay.run import replay
+    from agentload.replay.signals import run_until_signalled
 
     config = replay_config(
         source,
@@ -111,9 +115,15 @@ def command(
         calibrate=not no_calibrate,
         **options,
     )
-    if ray_address is None:
-        run_replay(config)
-    else:
-        from agentload.replay.distributed import run_on_ray
+    workers = None
+    if ray_address is not None:
+        from agentload.replay.distributed import ray_workers
 
-        run_on_ray(config, ray_address or None)
+        workers = ray_workers(config, ray_address or None)
+    result = run_until_signalled(lambda stop: replay(config, stop, workers))
+    if result.interrupted:
+        click.echo(
+            f"interrupted: partial result ({result.rows} requests) written to {result.path}",
+            err=True,
+        )
+        raise SystemExit(130)

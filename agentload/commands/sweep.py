@@ -55,7 +55,9 @@ def command(
     slo: str | None,
     **options: object,
 ) -> None:
-    """Replay SOURCE (file or built-in profile) at each point and find the best ones."""
+    """Replay SOURCE (file or built-in profile) at each point and find the best ones.
+
+    SIGINT/SIGTERM stop the sweep (the running point keeps a partial file); exit status 130."""
     from agentload.analysis.goodput import parse_slo
     from agentload.orchestration.sweep import SweepConfig, parse_list, run_sweep
 
@@ -78,4 +80,5 @@ def command(
         slo=parse_slo(slo),
         sessions_per_slot=sessions_per_slot,
     )
-    run_sweep(config)
+    if run_sweep(config).interrupted:
+        raise SystemExit(130)

@@ -1,14 +1,21 @@
 """`agentload sweep`: replay one source at several load points, then compare them and draw
 the Pareto fronts (throughput vs session latency p50, and vs TTFAT p50; see
-`analysis.report.sweep_page`)."""
+`analysis.report.sweep_page`).
+
+The sweep is one run of the replay pipeline per point, all under one stop event: a
+SIGINT/SIGTERM stops the point that is running (its result file is kept, marked partial)
+and the whole sweep with it; the points after it are not run.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -20,7 +27,11 @@ from agentload.analysis.run import RunAnalysis, analyze_path
 from agentload.base.errors import ConfigError
 from agentload.replay.config import ReplayConfig
 
-type Runner = Callable[[ReplayConfig], Path]
+if TYPE_CHECKING:
+    from agentload.replay.run import RunResult
+
+# one point: the pipeline (`replay.run.replay`) with local workers, or a test double
+type Runner = Callable[[ReplayConfig, asyncio.Event], Awaitable[RunResult]]
 
 
 @dataclass(frozen=True)
@@ -89,26 +100,48 @@ class SweepResult:
     labels: list[str]
     analyses: list[RunAnalysis]
     html: Path | None
+    interrupted: bool = False  # stopped by a signal: `labels` are the points finished
 
 
 def run_sweep(
     config: SweepConfig, runner: Runner | None = None, console: Console | None = None
 ) -> SweepResult:
-    """Run every point in order (each writes its result file), then compare them."""
-    if runner is None:
-        from agentload.replay.run import run_replay
+    """Run every point in order (each writes its result file), then compare them;
+    SIGINT/SIGTERM stop the whole sweep (see the module docstring)."""
+    from agentload.replay.signals import run_until_signalled
 
-        runner = run_replay
+    return run_until_signalled(lambda stop: sweep(config, stop, runner, console))
+
+
+async def sweep(
+    config: SweepConfig,
+    stop: asyncio.Event,
+    runner: Runner | None = None,
+    console: Console | None = None,
+) -> SweepResult:
+    """`run_sweep` under the caller's stop event."""
+    if runner is None:
+        from agentload.replay.run import replay
+
+        runner = replay
     console = console or Console()
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    labels, analyses = [], []
+    labels: list[str] = []
+    analyses: list[RunAnalysis] = []
     points = config.points()
     for i, (label, cfg) in enumerate(points, 1):
         with console.status(f"sweep point {label} ({i}/{len(points)}) -> {cfg.out}"):
-            path = runner(cfg)
-        analyses.append(analyze_path(path, slo=config.slo))
+            result = await runner(cfg, stop)
+        if result.interrupted or stop.is_set():
+            rest = ", ".join(lbl for lbl, _ in points[i:]) or "none"
+            console.print(
+                f"sweep interrupted during point {label} (partial result: {result.path}); "
+                f"points not run: {rest}"
+            )
+            return SweepResult(labels, analyses, None, interrupted=True)
+        analyses.append(analyze_path(result.path, slo=config.slo))
         labels.append(label)
-        console.print(f"point {label}: {path}")
+        console.print(f"point {label}: {result.path}")
     summaries = [a.summary for a in analyses]
     console.print(rich_table(points_table(labels, summaries)))
     console.print(rich_table(compare.comparison(labels, summaries)))

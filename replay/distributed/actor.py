@@ -5,24 +5,25 @@ answer the driver: `now` for clock probes, `take` for the rows completed since t
 call (tailed from the worker's local part file), `set_epoch` to release the common start,
 `stop` to cancel. Ray serves these concurrently because the actor is threaded
 (`max_concurrency` > 1).
+
+Stopping is the worker's own stop event, set on its loop from `stop` (a Ray call is this
+process's edge; the actor never touches signals).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import uvloop
 
@@ -58,23 +59,6 @@ class ActorBatch:
     error: str | None
 
 
-class _ThreadLoop(uvloop.Loop):
-    """A uvloop loop for a non-main thread: signal handlers are kept, not installed (only
-    the main thread may install them), so `stop` can invoke the worker's own handler."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.signal_handlers: dict[int, tuple[Callable[..., object], tuple[Any, ...]]] = {}
-
-    def add_signal_handler[*Ts](
-        self, sig: int, callback: Callable[[*Ts], object], *args: *Ts
-    ) -> None:
-        self.signal_handlers[sig] = (callback, args)
-
-    def remove_signal_handler(self, sig: int) -> bool:
-        return self.signal_handlers.pop(sig, None) is not None
-
-
 class ReplayActor:
     """Wrapped with `ray.remote` by the driver; plain class so it can be tested alone."""
 
@@ -83,9 +67,11 @@ class ReplayActor:
         self._stats = LiveStats()
         self._ready = threading.Event()
         self._finished = threading.Event()
-        self._stop = threading.Event()
+        self._stop_requested = False
+        self._stop_lock = threading.Lock()  # `stop` and the loop's start agree on who sets it
+        self._stop_event: asyncio.Event | None = None
         self._epoch: asyncio.Future[int] | None = None
-        self._loop: _ThreadLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._outcome: WorkerOutcome | None = None
         self._error: str | None = None
@@ -141,18 +127,15 @@ class ReplayActor:
         loop.call_soon_threadsafe(release)
 
     def stop(self) -> None:
-        """Stop admitting and cancel in-flight calls, as SIGTERM does to a local worker."""
-        self._stop.set()  # seen by the worker at its start if its handler is not in place yet
-        loop = self._loop
-        if loop is None or self._finished.is_set():
+        """Stop admitting and cancel in-flight calls (cancelled rows); before the epoch,
+        the worker ends without sending anything."""
+        with self._stop_lock:
+            self._stop_requested = True
+            loop, event = self._loop, self._stop_event
+        if loop is None or event is None:
             return
-        if self._epoch is not None and not self._epoch.done():
-            # Not started yet: start now so the worker reaches its stop path.
-            self.set_epoch(time.monotonic_ns())
-        handler = loop.signal_handlers.get(signal.SIGTERM)
-        if handler is not None:
-            callback, args = handler
-            loop.call_soon_threadsafe(callback, *args)
+        with contextlib.suppress(RuntimeError):  # a closed loop: the worker has ended
+            loop.call_soon_threadsafe(event.set)
 
     def take(self) -> ActorBatch:
         """Rows completed since the last take; waits up to TAKE_WAIT_S for the end."""
@@ -173,21 +156,26 @@ class ReplayActor:
 
     # -- the worker thread ------------------------------------------------------------------
     def _main(self, spec: WorkerSpec, plan: Plan) -> None:
-        loop = _ThreadLoop()
-        self._loop = loop
+        loop = uvloop.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            self._outcome = loop.run_until_complete(
-                run_worker(
-                    spec, plan, self._stats, self._get_epoch, stop_requested=self._stop.is_set
-                )
-            )
+            self._outcome = loop.run_until_complete(self._replay(loop, spec, plan))
         except BaseException as exc:
             self._error = "".join(traceback.format_exception_only(exc)).strip()
             self._ready.set()
         finally:
             loop.close()
             self._finished.set()
+
+    async def _replay(
+        self, loop: asyncio.AbstractEventLoop, spec: WorkerSpec, plan: Plan
+    ) -> WorkerOutcome:
+        stop = asyncio.Event()
+        with self._stop_lock:
+            self._loop, self._stop_event = loop, stop
+            if self._stop_requested:  # `stop` came before the loop existed
+                stop.set()
+        return await run_worker(spec, plan, self._stats, self._get_epoch, stop)
 
     async def _get_epoch(self) -> int:
         # A Ray worker process holds many long-lived objects (Ray, gRPC, protobuf, the

@@ -1,122 +1,58 @@
-"""`run_on_ray(config, address) -> Path`: one replay run spread over a Ray cluster.
+"""`RayWorkers`: the run pipeline's workers as Ray actors; `run_on_ray(config, address)`.
 
-The driver loads the source and builds the plan and prompt materializer once (calibrating
-against the target from here), starts `config.workers` actors spread over the nodes, each
+Ray supplies only placement, clock offsets and the transport of rows: the plan, the
+materializer, the scraper, the result file and the summary are the pipeline's
+(`replay.run.replay`), as for local workers. Actors are spread over the nodes, each
 replaying the root sessions whose stable hash falls in its shard (children ride with their
 root). Once every actor is ready the driver measures each actor's clock offset, picks a
 common epoch EPOCH_LEAD_S ahead on its own monotonic clock, and sends each actor that
 epoch on the actor's clock. Rows stream back while the run goes and are stored on the
 driver's monotonic clock, so the merged file reads like a single-process run's, plus the
 WORKER and NODE columns.
+
+Every blocking Ray call runs in a thread, so the pipeline's loop keeps seeing its stop
+event: a stop while connecting or starting ends the run at once (no actor has sent
+anything); after the start, the actors are told to stop and their cancelled rows kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import signal
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
-import ray
+import polars as pl
 
-from agentload.replay.config import ArrivalMode, ReplayConfig
-from agentload.replay.diagnostics import diagnose
-from agentload.replay.distributed.fleet import Fleet
+from agentload.replay.config import ReplayConfig
+from agentload.replay.distributed.connect import connect
+from agentload.replay.distributed.fleet import Fleet, Stopped
 from agentload.replay.distributed.merge import add_ray_diagnostics, apply_drift
-from agentload.replay.materialize import DEFAULT_BLOCK, Materializer
+from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan
-from agentload.replay.progress import Progress
-from agentload.replay.results import with_expected_cached, write_result
-from agentload.replay.run import build_materializer, run_info
-from agentload.replay.scrape import Scraper
-from agentload.replay.source import load_plan
-from agentload.replay.summary import print_summary
-from agentload.traceformat import io
+from agentload.replay.results import read_parts
+from agentload.replay.run import replay
+from agentload.replay.signals import run_until_signalled
+from agentload.replay.stats import LiveStats
+from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import Kind
 
-__all__ = ["EPOCH_LEAD_S", "live_stream_path", "run_on_ray"]
+__all__ = ["EPOCH_LEAD_S", "RayWorkers", "live_stream_path", "run_on_ray"]
 
 EPOCH_LEAD_S = 2.0  # common start this far after the epoch is chosen: time to deliver it
-
-
-@dataclasses.dataclass
-class _RayRun:
-    fleet: Fleet
-    epoch_ns: int = 0  # driver monotonic
-    epoch_wall_ns: int = 0
-    startup_s: float = 0.0  # placing and starting the actors, measuring clocks
-    samples: list[dict[str, object]] = dataclasses.field(default_factory=list)
 
 
 def run_on_ray(config: ReplayConfig, address: str | None = None) -> Path:
     """Replay `config` with `config.workers` actors on the Ray cluster at `address` (None:
     Ray's default, i.e. RAY_ADDRESS if set, else a new local instance) and return the
     merged result file. A failed actor marks the file partial and is named in its
-    diagnostics and the summary; the rows it sent before failing are kept."""
-    plan = load_plan(config.source, config.model)
-    materializer, calibration = build_materializer(config, plan)
-    config.out.parent.mkdir(parents=True, exist_ok=True)
-    info = run_info(config, plan)
-    stream_path = live_stream_path(config.out)
-    run_id = uuid.uuid4().hex[:8]
-    ray_info: dict[str, object] = {"run_id": run_id, "address": address, "actors": config.workers}
-    info["ray"] = ray_info
-    with _connected(address), _stop_flag() as should_stop:
-        run = _RayRun(Fleet(config.workers, run_id, should_stop))
-        try:
-            _replay(config, plan, materializer, run, StreamWriter(stream_path, Kind.RESULT, info))
-        except BaseException:
-            if not run.epoch_ns:  # failed before any row could exist: leave nothing behind
-                stream_path.unlink(missing_ok=True)
-            raise
-    ray_info["epoch_wall_ns"] = run.epoch_wall_ns
-    ray_info["startup_s"] = round(run.startup_s, 3)
-    return _finish(config, plan, run, info, calibration, stream_path)
-
-
-def _finish(
-    config: ReplayConfig,
-    plan: Plan,
-    run: _RayRun,
-    info: dict[str, object],
-    calibration: dict[str, object] | None,
-    stream_path: Path,
-) -> Path:
-    """Merge: drift-correct, expected cache hits over all actors' rows in send order,
-    diagnose (with the per-actor record), write the result file, print the summary."""
-    frame = io.read(stream_path, Kind.RESULT).frame
-    for actor in run.fleet.actors:
-        frame = apply_drift(frame, actor.worker, actor.clock, actor.clock_after)
-    frame = with_expected_cached(frame, plan, plan.block_size or DEFAULT_BLOCK)
-    diagnostics = diagnose(
-        frame,
-        [a.outcome for a in run.fleet.actors if a.outcome is not None],
-        closed_loop=config.arrival_mode is ArrivalMode.CLOSED,
-        calibration=calibration,
-    )
-    complete = add_ray_diagnostics(
-        diagnostics, [a.summary() for a in run.fleet.actors], EPOCH_LEAD_S
-    )
-    complete = complete and not any(a.outcome and a.outcome.interrupted for a in run.fleet.actors)
-    path = write_result(
-        config.out,
-        frame,
-        info,
-        complete=complete,
-        engine_metrics=run.samples,
-        diagnostics=diagnostics,
-    )
-    stream_path.unlink(missing_ok=True)
-    if not config.quiet:
-        print_summary(frame, diagnostics, path, complete=complete)
-    return path
+    diagnostics and the summary; the rows it sent before failing are kept. SIGINT/SIGTERM
+    stop the run and still write a (partial) result file."""
+    workers = RayWorkers(config, address)
+    return run_until_signalled(lambda stop: replay(config, stop, workers)).path
 
 
 def live_stream_path(out: Path) -> Path:
@@ -125,79 +61,89 @@ def live_stream_path(out: Path) -> Path:
     return out.with_name(f"{out.name}.ray.arrows")
 
 
-def _replay(
-    config: ReplayConfig,
-    plan: Plan,
-    materializer: Materializer | None,
-    run: _RayRun,
-    writer: StreamWriter,
-) -> None:
-    """Place and start the actors, release the common epoch, stream rows into `writer`."""
-    fleet = run.fleet
-    scraper = Scraper(config.target) if config.scrape_metrics else None
-    progress = Progress(
-        [a.stats for a in fleet.actors], enabled=not config.quiet and sys.stderr.isatty()
-    )
-    t0 = time.monotonic()
-    try:
-        fleet.place()
-        # Actors never scrape (the driver does, on its clock) nor print.
-        fleet.start(
-            dataclasses.replace(config, quiet=True, scrape_metrics=False), plan, materializer
-        )
-        fleet.measure_clocks()
-        run.epoch_ns = time.monotonic_ns() + int(EPOCH_LEAD_S * 1e9)
-        run.epoch_wall_ns = time.time_ns() + (run.epoch_ns - time.monotonic_ns())
-        run.startup_s = time.monotonic() - t0
-        fleet.release(run.epoch_ns)
-        if scraper is not None:
-            scraper.start()
-        progress.start()
-        fleet.collect(lambda frame: writer.write(frame.to_arrow()))
-        fleet.measure_clocks(after=True)
-    finally:
-        progress.stop()
-        if scraper is not None:
-            scraper.stop()
-            run.samples = scraper.samples()
-        writer.close()
-        fleet.kill_all()
+class RayWorkers:
+    """One replay actor per worker on a Ray cluster (see the module docstring)."""
 
+    def __init__(self, config: ReplayConfig, address: str | None) -> None:
+        self.config = config
+        self.address = address
+        self.stats = [LiveStats() for _ in range(config.workers)]
+        self.stream_path = live_stream_path(config.out)
+        self.fleet: Fleet | None = None
+        self._released = False
 
-@contextmanager
-def _connected(address: str | None) -> Iterator[None]:
-    """Use the caller's Ray session if there is one, else connect (and disconnect after)."""
-    if ray.is_initialized():
-        yield
-        return
-    # Actor output stays in the cluster's logs: failures reach us as errors, not log lines.
-    if address is None:
-        ray.init(log_to_driver=False, include_dashboard=False)
-    else:
-        ray.init(address=address, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
+    async def run(
+        self,
+        plan: Plan,
+        materializer: Materializer | None,
+        stop: asyncio.Event,
+        info: dict[str, object],
+    ) -> None:
+        run_id = uuid.uuid4().hex[:8]
+        ray_info: dict[str, Any] = {"run_id": run_id, "address": self.address}
+        ray_info["actors"] = self.config.workers
+        info["ray"] = ray_info
+        disconnect = await connect(self.address, stop)
+        if disconnect is None:  # stopped while connecting
+            return
+        try:
+            await asyncio.to_thread(self._drive, plan, materializer, stop, info, run_id)
+        except BaseException:
+            if not self._released:  # failed before any row could exist: leave nothing
+                self.stream_path.unlink(missing_ok=True)
+            raise
+        finally:
+            await asyncio.to_thread(disconnect)
 
+    def _drive(
+        self,
+        plan: Plan,
+        materializer: Materializer | None,
+        stop: asyncio.Event,
+        info: dict[str, object],
+        run_id: str,
+    ) -> None:
+        """Place and start the actors, release the common epoch, stream rows back."""
+        t0 = time.monotonic()
+        fleet = self.fleet = Fleet(self.stats, run_id, stop.is_set)
+        writer = StreamWriter(self.stream_path, Kind.RESULT, info)
+        try:
+            fleet.place()
+            # Actors never scrape (the pipeline does, on the driver's clock) nor print.
+            actor_config = dataclasses.replace(self.config, quiet=True, scrape_metrics=False)
+            fleet.start(actor_config, plan, materializer)
+            fleet.measure_clocks()
+            if stop.is_set():
+                raise Stopped("measuring the actors' clocks")
+            epoch_ns = time.monotonic_ns() + int(EPOCH_LEAD_S * 1e9)
+            ray_info: dict[str, Any] = info["ray"]  # type: ignore[assignment]
+            ray_info["epoch_wall_ns"] = time.time_ns() + (epoch_ns - time.monotonic_ns())
+            ray_info["startup_s"] = round(time.monotonic() - t0, 3)
+            fleet.release(epoch_ns)
+            self._released = True
+            fleet.collect(lambda frame: writer.write(frame.to_arrow()))
+            fleet.measure_clocks(after=True)
+        except Stopped:
+            pass  # nothing was sent: the pipeline writes an empty partial file
+        finally:
+            writer.close()
+            fleet.kill_all()
 
-@contextmanager
-def _stop_flag() -> Iterator[Callable[[], bool]]:
-    """SIGINT/SIGTERM ask the actors to stop (cancelled rows, a partial file) instead of
-    killing the driver; a second SIGINT interrupts for real. Main thread only."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop.is_set
-        return
+    def rows(self) -> pl.DataFrame:
+        frame = read_parts([self.stream_path])  # none when stopped before the actors started
+        for actor in self.fleet.actors if self.fleet is not None else ():
+            frame = apply_drift(frame, actor.worker, actor.clock, actor.clock_after)
+        return frame
 
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
+    def outcomes(self) -> list[WorkerOutcome]:
+        actors = self.fleet.actors if self.fleet is not None else []
+        return [a.outcome for a in actors if a.outcome is not None]
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop.is_set
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    def judge(self, diagnostics: dict[str, Any]) -> bool:
+        if self.fleet is None:
+            return False
+        actors = [a.summary() for a in self.fleet.actors]
+        return add_ray_diagnostics(diagnostics, actors, EPOCH_LEAD_S) and self._released
+
+    def cleanup(self) -> None:
+        self.stream_path.unlink(missing_ok=True)

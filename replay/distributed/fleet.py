@@ -21,6 +21,7 @@ import pyarrow as pa
 import ray
 from ray.exceptions import RayError
 
+from agentload.base.errors import AgentloadError, ConfigError
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed.actor import ActorBatch, NodeInfo, ReplayActor
 from agentload.replay.distributed.clock import ClockOffset, measure_offset
@@ -30,9 +31,8 @@ from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan
 from agentload.replay.stats import LiveStats
 from agentload.replay.worker import WorkerOutcome
-from agentload.traceformat.errors import AgentloadError, ConfigError
 
-__all__ = ["ActorState", "Fleet"]
+__all__ = ["ActorState", "Fleet", "Stopped"]
 
 ACTOR_CPUS = 1.0  # one asyncio replayer keeps about one core busy at full load
 PLACE_TIMEOUT_S = 120.0  # actors that cannot be placed by then (no free CPU) fail the run
@@ -42,6 +42,10 @@ CLOCK_ROUNDS = 16
 # delayed by any busy process on its node (we measured sends tens of ms late on a loaded
 # host), so replay actors ask for normal priority.
 ACTOR_RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
+
+
+class Stopped(Exception):
+    """The run's stop event was set while the actors were being placed or started."""
 
 
 @dataclass
@@ -78,8 +82,11 @@ class ActorState:
 class Fleet:
     """One replay actor per shard, spread over the cluster's nodes."""
 
-    def __init__(self, n_actors: int, run_id: str, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self, stats: list[LiveStats], run_id: str, should_stop: Callable[[], bool]
+    ) -> None:
         self.should_stop = should_stop
+        n_actors = len(stats)
         available = ray.cluster_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
         if available < n_actors * ACTOR_CPUS:
             raise ConfigError(
@@ -98,6 +105,7 @@ class Fleet:
                     scheduling_strategy="SPREAD",
                     runtime_env=ACTOR_RUNTIME_ENV,
                 ).remote(k),
+                stats=stats[k],
             )
             for k in range(n_actors)
         ]
@@ -135,7 +143,7 @@ class Fleet:
         pending = list(refs)
         while pending:
             if self.should_stop():
-                raise AgentloadError(f"Ray: interrupted while {what}")
+                raise Stopped(what)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AgentloadError(f"Ray: {what} took longer than {timeout_s:g} s")
