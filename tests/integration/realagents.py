@@ -15,8 +15,11 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -25,6 +28,7 @@ from agentload.simengine import timinglog as T
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Kind
+from tests.capture.proxyhelper import Proxy, running_capture
 from tests.integration.agentload_cli import agentload, errors
 from tests.simhelper import running_sim
 
@@ -141,6 +145,31 @@ def trace_frame(trace_dir: Path) -> pl.DataFrame:
 def sim_log(path: Path) -> pl.DataFrame:
     """The sim's timing log (complete once the sim has stopped), in arrival order."""
     return pl.read_ipc(path).sort(T.ARRIVAL_NS)
+
+
+@contextmanager
+def scripted_capture(tmp: Path, script: dict[str, Any], *sim_args: str) -> Iterator[Proxy]:
+    """A fast sim following `script`, with its timing log at tmp/timing.arrow, behind
+    `agentload capture` writing to tmp/traces."""
+    path = tmp / "script.json"
+    path.write_text(json.dumps(script))
+    args = ["--preset", "fast", "--agent-script", str(path), *sim_args]
+    with (
+        running_sim(*args, "--timing-log", str(tmp / "timing.arrow")) as sim,
+        running_capture(sim.url, tmp / "traces") as proxy,
+    ):
+        yield proxy
+
+
+def served_exactly(tmp: Path) -> pl.DataFrame:
+    """The trace (of `scripted_capture(tmp, ...)`) holds exactly the calls the sim served,
+    with the usage the sim reported; returns it in request order."""
+    trace, served = trace_frame(tmp / "traces"), sim_log(tmp / "timing.arrow")
+    assert trace.height == served.height, (trace.height, served.height)
+    assert usage_rows(trace, S.PROMPT_TOKENS, S.COMPLETION_TOKENS, S.CACHED_TOKENS) == (
+        usage_rows(served, T.PROMPT_TOKENS, T.COMPLETION_TOKENS, T.CACHED_TOKENS)
+    )
+    return trace
 
 
 def usage_rows(

@@ -17,11 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from agentload.simengine import timinglog as T
 from agentload.traceformat import schema as S
-from tests.capture.proxyhelper import running_capture
 from tests.integration import realagents as R
-from tests.simhelper import running_sim
 
 pytestmark = [pytest.mark.agents, pytest.mark.slow]
 
@@ -39,27 +36,16 @@ MAIN_CALLS = len(SCRIPT["turns"]) + 1
 
 
 def test_claude_code_with_subagents_through_capture(tmp_path: Path) -> None:
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps(SCRIPT))
-    log, traces = tmp_path / "timing.arrow", tmp_path / "traces"
-    sim_args = ["--preset", "fast", "--model", MODEL, "--agent-script", str(script)]
-    with (
-        running_sim(*sim_args, "--timing-log", str(log)) as sim,
-        running_capture(sim.url, traces) as proxy,
-    ):
+    traces = tmp_path / "traces"
+    with R.scripted_capture(tmp_path, SCRIPT, "--model", MODEL) as proxy:
         run = R.claude(proxy.url, MODEL, "List the files, then ask two helpers.", tmp_path)
         proxy_output = "".join(proxy.output)
     assert run.returncode == 0, (run.stdout, run.stderr)
     result = json.loads(run.stdout)
     assert result["is_error"] is False and result["result"] == SCRIPT["final"]["text"]  # type: ignore[index]
 
-    trace, served = R.trace_frame(traces), R.sim_log(log)
-    # Exactly the calls the sim served, with the usage the sim reported.
-    assert trace.height == served.height
+    trace = R.served_exactly(tmp_path)  # exactly the calls the sim served, its usage
     assert (trace[S.HTTP_STATUS] == 200).all() and trace[S.ERROR].is_null().all()
-    assert R.usage_rows(trace, S.PROMPT_TOKENS, S.COMPLETION_TOKENS, S.CACHED_TOKENS) == (
-        R.usage_rows(served, T.PROMPT_TOKENS, T.COMPLETION_TOKENS, T.CACHED_TOKENS)
-    )
     _check_sessions(trace)
     R.assert_no_canary(traces, tmp_path / "home")
     assert R.CANARY_KEY not in proxy_output + run.stdout + run.stderr

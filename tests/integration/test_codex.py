@@ -10,17 +10,13 @@ whole history each turn (`store: false`, no previous_response_id).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from agentload.simengine import timinglog as T
 from agentload.traceformat import schema as S
-from tests.capture.proxyhelper import running_capture
 from tests.integration import realagents as R
-from tests.simhelper import running_sim
 
 pytestmark = [pytest.mark.agents, pytest.mark.slow]
 
@@ -37,11 +33,8 @@ FIRST_RUN_CALLS = len(SCRIPT["turns"]) + 1
 
 
 def test_codex_exec_and_resume_through_capture(tmp_path: Path) -> None:
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps(SCRIPT))
-    log, traces = tmp_path / "timing.arrow", tmp_path / "traces"
-    sim_args = ["--preset", "fast", "--agent-script", str(script), "--timing-log", str(log)]
-    with running_sim(*sim_args) as sim, running_capture(sim.url, traces) as proxy:
+    traces = tmp_path / "traces"
+    with R.scripted_capture(tmp_path, SCRIPT) as proxy:
         first = R.codex(proxy.url, MODEL, "How many files are here?", tmp_path)
         resumed = R.codex(proxy.url, MODEL, "And now?", tmp_path, resume=True)
         proxy_output = "".join(proxy.output)
@@ -49,12 +42,9 @@ def test_codex_exec_and_resume_through_capture(tmp_path: Path) -> None:
         assert run.returncode == 0, (run.stdout, run.stderr)
         assert run.stdout.strip() == SCRIPT["final"]["text"]  # type: ignore[index]
     # Codex ran the commands: their output came back as tool results.
-    trace, served = R.trace_frame(traces), R.sim_log(log)
-    assert trace.height == served.height == FIRST_RUN_CALLS + 1
+    trace = R.served_exactly(tmp_path)
+    assert trace.height == FIRST_RUN_CALLS + 1
     assert (trace[S.API] == "openai-responses").all() and (trace[S.HTTP_STATUS] == 200).all()
-    assert R.usage_rows(trace, S.PROMPT_TOKENS, S.COMPLETION_TOKENS, S.CACHED_TOKENS) == (
-        R.usage_rows(served, T.PROMPT_TOKENS, T.COMPLETION_TOKENS, T.CACHED_TOKENS)
-    )
     # One session, every call in order, the resumed turn included.
     assert trace[S.SESSION_ID].n_unique() == 1 and trace[S.PARENT_SESSION_ID].is_null().all()
     assert trace[S.CALL_INDEX].to_list() == list(range(trace.height))

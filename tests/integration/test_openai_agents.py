@@ -12,7 +12,6 @@ the writer's calls continue the triage session.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import polars as pl
@@ -20,11 +19,8 @@ import pytest
 from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
 from openai import AsyncOpenAI
 
-from agentload.simengine import timinglog as T
 from agentload.traceformat import schema as S
-from tests.capture.proxyhelper import running_capture
 from tests.integration import realagents as R
-from tests.simhelper import running_sim
 
 pytestmark = [pytest.mark.slow]
 
@@ -66,19 +62,13 @@ async def _run(base_url: str) -> str:
 
 
 def test_handoff_and_agent_as_tool_through_capture(tmp_path: Path) -> None:
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps(SCRIPT))
-    log, traces = tmp_path / "timing.arrow", tmp_path / "traces"
-    sim_args = ["--preset", "fast", "--agent-script", str(script), "--timing-log", str(log)]
-    with running_sim(*sim_args) as sim, running_capture(sim.url, traces) as proxy:
+    traces = tmp_path / "traces"
+    with R.scripted_capture(tmp_path, SCRIPT) as proxy:
         answer = asyncio.run(_run(proxy.url))
     assert answer == SCRIPT["final"]["text"]  # type: ignore[index]
-    trace, served = R.trace_frame(traces), R.sim_log(log)
-    assert trace.height == served.height == 5  # triage x2, expert, writer x2
+    trace = R.served_exactly(tmp_path)
+    assert trace.height == 5  # triage x2, expert, writer x2
     assert (trace[S.API] == "openai-responses").all() and (trace[S.HTTP_STATUS] == 200).all()
-    assert R.usage_rows(trace, S.PROMPT_TOKENS, S.COMPLETION_TOKENS, S.CACHED_TOKENS) == (
-        R.usage_rows(served, T.PROMPT_TOKENS, T.COMPLETION_TOKENS, T.CACHED_TOKENS)
-    )
     roots = trace.filter(pl.col(S.PARENT_SESSION_ID).is_null())
     children = trace.filter(pl.col(S.PARENT_SESSION_ID).is_not_null())
     # triage (2 calls) then writer (2 calls) in one session; the expert a child of call 0
