@@ -1,9 +1,8 @@
 """The sim's deterministic tokenizer (same ids on every run and machine).
 
-Text is split by a regex into pieces of at most `MAX_PIECE_CHARS` (6) characters: an
-optional leading space followed by ASCII letters, up to 3 digits, or other non-space
-characters; or whitespace (a run is cut into 6-character pieces; the space before a word
-stays with the word). Each piece maps to one token id:
+Text is split into pieces of at most `MAX_PIECE_CHARS` (6) characters by the
+`agentload-sim-v1` rules, which live with every other tokenizer regex in
+`traceformat/tokens.py` (`sim_pieces`). Each piece maps to one token id:
 
 * canonical pieces get an id computed arithmetically: " " + 1-3 lowercase letters
   (ids 0..18,277), " " + an uppercase letter + 0-2 lowercase letters (18,278..36,555),
@@ -19,10 +18,11 @@ word) but does not round-trip: decoding gives the canonical pieces of its ids.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Final
 
-MAX_PIECE_CHARS: Final = 6
+from agentload.traceformat.tokens import SIM_MAX_PIECE_CHARS as MAX_PIECE_CHARS
+from agentload.traceformat.tokens import sim_pieces as split
+
 _LETTERS: Final = "abcdefghijklmnopqrstuvwxyz"
 _DIGITS: Final = "0123456789"
 # Sizes of the canonical blocks: words of 1, 2 and 3 symbols over an alphabet.
@@ -33,11 +33,8 @@ UPPER_BASE: Final = _ALPHA_BLOCK
 DIGIT_BASE: Final = 2 * _ALPHA_BLOCK
 VOCAB_SIZE: Final = DIGIT_BASE + _DIGIT_BLOCK  # 37,666
 
-# Bounded repeats cut long runs into pieces of at most MAX_PIECE_CHARS characters.
-_PIECE_RE: Final = re.compile(
-    r" [A-Za-z]{1,5}|[A-Za-z]{1,6}| ?[0-9]{1,3}| [^\sA-Za-z0-9]{1,5}|[^\sA-Za-z0-9]{1,6}"
-    r"|\s{1,6}(?!\S)|\s{1,6}"
-)
+__all__ = ["MAX_PIECE_CHARS", "VOCAB_SIZE", "Tokenizer", "id_piece", "piece_id", "split"]
+
 _CACHE_LIMIT: Final = 1 << 20
 _SEGMENT_CACHE_TOKENS: Final = 2_000_000
 
@@ -98,12 +95,6 @@ def id_piece(token_id: int) -> str:
         word = _index_word(token_id - UPPER_BASE, _LETTERS)
         return " " + word[0].upper() + word[1:]
     return " " + _index_word(token_id - LOWER_BASE, _LETTERS)
-
-
-def split(text: str) -> list[str]:
-    """The pieces of a text, in order; their concatenation is the text."""
-    pieces: list[str] = _PIECE_RE.findall(text)
-    return pieces
 
 
 class Tokenizer:

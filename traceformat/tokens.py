@@ -1,4 +1,13 @@
-"""The offline tokenizer: cuts prompts into hash blocks and counts calls without usage.
+"""The offline tokenizers: every regex that cuts text into tokens, in one place.
+
+Two rule sets, kept apart because each fixes recorded outputs: changing either would change
+built-in profiles' hash blocks and the sim's token ids and counts.
+
+* `agentload-regex-v1` (`tokenize`) cuts prompts into hash blocks and counts calls without
+  usage.
+* `agentload-sim-v1` (`sim_pieces`) is the sim's pre-tokenizer; `simengine/tokenizer.py`
+  maps each piece to a token id.
+
 
 `agentload-regex-v1` is a deterministic regex pre-tokenizer in the style of GPT-2's: runs of
 up to 6 letters (with one leading space), up to 3 digits, up to 2 punctuation marks, and
@@ -31,3 +40,21 @@ _TOKEN_RE: Final = re.compile(
 def tokenize(text: str) -> list[str]:
     """Split `text` into tokens; `"".join(tokenize(t)) == t` for every string."""
     return _TOKEN_RE.findall(text)
+
+
+SIM_TOKENIZER_NAME: Final = "agentload-sim-v1"
+SIM_MAX_PIECE_CHARS: Final = 6
+
+# Pieces of at most SIM_MAX_PIECE_CHARS characters (bounded repeats cut long runs): an
+# optional leading space followed by ASCII letters, up to 3 digits, or other non-space
+# characters; or whitespace (the space before a word stays with the word).
+SIM_PIECE_RE: Final = re.compile(
+    r" [A-Za-z]{1,5}|[A-Za-z]{1,6}| ?[0-9]{1,3}| [^\sA-Za-z0-9]{1,5}|[^\sA-Za-z0-9]{1,6}"
+    r"|\s{1,6}(?!\S)|\s{1,6}"
+)
+
+
+def sim_pieces(text: str) -> list[str]:
+    """The sim's pieces of a text, in order; their concatenation is the text."""
+    pieces: list[str] = SIM_PIECE_RE.findall(text)
+    return pieces

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from agentload.simengine import tokenizer as simtok
+from agentload.traceformat.tokens import SIM_PIECE_RE
 from benchmarks.peers.venvs import peers_dir
 
 _BUILD = r"""
@@ -36,7 +37,7 @@ tok.save(out + "/tokenizer.json")
 def ensure_tokenizer(peer_python: Path) -> Path:
     """Build (once) and return the tokenizer directory."""
     pieces = [simtok.id_piece(i) for i in range(simtok.VOCAB_SIZE)]
-    pattern = simtok._PIECE_RE.pattern
+    pattern = SIM_PIECE_RE.pattern  # the sim's splitting rules
     key = hashlib.blake2b(json.dumps([pieces, pattern]).encode(), digest_size=6).hexdigest()
     out = peers_dir() / f"sim-tokenizer-{key}"
     if (out / "tokenizer.json").exists():
