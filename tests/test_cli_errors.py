@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from agentload.base.errors import WrongKindError
+from agentload.traceformat.integrity import batch_metadata
 from agentload.traceformat.io import read, write_file
 from agentload.traceformat.schema import (
     ARRIVAL_S,
@@ -66,8 +67,10 @@ def run_fails(*args: str, status: int | None = None) -> str:
 
 
 def raw_arrow(path: Path, schema: pa.Schema) -> Path:
+    """A one-row file of `schema`, with checksums as our writers put them."""
+    batch = pa.RecordBatch.from_pylist([ROW], schema=schema)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-        writer.write_table(pa.Table.from_pylist([ROW], schema=schema))
+        writer.write_batch(batch, custom_metadata=batch_metadata(batch, schema))
     return path
 
 

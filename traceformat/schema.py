@@ -29,8 +29,9 @@ META_DIAGNOSTICS: Final = b"agentload.diagnostics"
 
 # major.minor. Readers refuse another major; they read any minor of theirs: columns a newer
 # minor added are extra columns (allowed), and columns an older file lacks because they
-# were added later (ADDED_IN, nullable only) are read as nulls.
-VERSION: Final = "1.1"
+# were added later (ADDED_IN, nullable only) are read as nulls. 1.2 adds no column: every
+# record batch carries checksums in its custom metadata (integrity.py), required from 1.2 on.
+VERSION: Final = "1.2"
 
 
 class Kind(enum.StrEnum):

@@ -13,6 +13,7 @@ from agentload.base.errors import CorruptFileError, FormatError
 from agentload.traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
 from agentload.traceformat.foreign.trie import read_trie
 from agentload.traceformat.io import read
+from agentload.traceformat.outputs import check_input
 from agentload.traceformat.schema import META_BLOCK_SIZE, Kind
 
 __all__ = ["SourceFormat", "load_profile_frame", "sniff"]
@@ -29,7 +30,7 @@ class SourceFormat(enum.StrEnum):
 
 def sniff(path: str | os.PathLike[str]) -> SourceFormat:
     """Which format `path` holds: Arrow by magic bytes, JSONL by its first record's fields."""
-    source = Path(path)
+    source = check_input(path)  # a FIFO would block the open forever
     try:
         with source.open("rb") as handle:
             head = handle.read(8)

@@ -18,7 +18,7 @@ import pytest
 
 from agentload.base.errors import CorruptFileError
 from agentload.traceformat.io import _OPTIONS, StreamWriter, read, read_table, write_file
-from agentload.traceformat.schema import SCHEMAS, SESSION_ID, Kind, schema_for
+from agentload.traceformat.schema import META_VERSION, SCHEMAS, SESSION_ID, Kind, schema_for
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 20240611
@@ -156,7 +156,7 @@ def test_damaged_batch_in_a_stream_is_an_error_not_a_truncation(tmp_path: Path) 
         writer.write(sample(Kind.PROFILE, 2))
     good = read(path)
     assert good.frame.height == 2 and not good.truncated
-    schema = schema_for(Kind.PROFILE)
+    schema = schema_for(Kind.PROFILE, {META_VERSION: b"1.1"})  # checksums optional before 1.2
     bad = pa.ipc.open_file(write_bad_offsets(tmp_path / "bad.arrow")).get_batch(0)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as w:
         w.write_batch(pa.RecordBatch.from_pylist(sample(Kind.PROFILE, 2), schema=schema))

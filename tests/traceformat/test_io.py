@@ -20,6 +20,7 @@ from agentload.base.errors import (
     VersionError,
     WrongKindError,
 )
+from agentload.traceformat.integrity import batch_metadata
 from agentload.traceformat.io import StreamWriter, compact, read, write_file
 from agentload.traceformat.schema import (
     ADDED_IN,
@@ -186,8 +187,13 @@ def test_every_truncation_point_recovers_complete_batches(tmp_path: Path) -> Non
     cut_path = tmp_path / "cut.arrows"
     for cut in range(schema_end, len(data), 7):
         cut_path.write_bytes(data[:cut])
-        loaded = read(cut_path)
         expected = 4 * sum(1 for end in ends if end <= cut)
+        if expected == 0 and cut > schema_end:
+            # L6: a recovery that keeps no row is an error, not an empty file
+            with pytest.raises(CorruptFileError, match=r"cut\.arrows: .*no row before it"):
+                read(cut_path)
+            continue
+        loaded = read(cut_path)
         assert loaded.frame.height == expected, cut
         assert loaded.frame[CALL_INDEX].to_list() == list(range(expected))
         assert loaded.truncated
@@ -202,9 +208,15 @@ def test_truncated_file_format_falls_back_to_stream(tmp_path: Path) -> None:
     assert loaded.frame.height == 3 and loaded.truncated
 
 
-def raw_file(path: Path, schema: pa.Schema, rows: list[dict[str, Any]]) -> Path:
+def raw_file(
+    path: Path, schema: pa.Schema, rows: list[dict[str, Any]], *, checksums: bool = True
+) -> Path:
+    """An IPC file of `schema`, with checksums as our writers put them (format 1.2) or
+    without, as files before 1.2 were written."""
+    batch = pa.RecordBatch.from_pylist(rows, schema=schema)
+    custom = batch_metadata(batch, schema) if checksums else None
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-        writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+        writer.write_batch(batch, custom_metadata=custom)
     return path
 
 
@@ -226,22 +238,24 @@ def test_refuses_future_major_version(tmp_path: Path) -> None:
 
 
 def test_reads_files_of_an_older_minor_version(tmp_path: Path) -> None:
-    """A 1.0 file has no usage_source (added in 1.1): it reads as nulls, in schema order."""
-    assert VERSION == "1.1"
+    """A 1.0 file has no usage_source (added in 1.1): it reads as nulls, in schema order.
+    Files before 1.2 carry no checksums."""
+    assert VERSION == "1.2"
     for kind in (Kind.PROFILE, Kind.RESULT):
         base = SCHEMAS[kind]
         old = base.remove(base.get_field_index(USAGE_SOURCE))
         schema = old.with_metadata(schema_for(kind, {META_VERSION: b"1.0"}).metadata)
         row = profile_row() if kind is Kind.PROFILE else result_row()
-        loaded = read(raw_file(tmp_path / f"{kind}-1.0.arrow", schema, [row, row]))
+        path = raw_file(tmp_path / f"{kind}-1.0.arrow", schema, [row, row], checksums=False)
+        loaded = read(path)
         assert loaded.version == "1.0"
         assert loaded.frame.columns == base.names
         assert loaded.frame[USAGE_SOURCE].to_list() == [None, None]
         assert loaded.frame.schema[USAGE_SOURCE] == pl.String
         # The same file claiming 1.1 lacks a column of its own version.
-        schema = old.with_metadata(schema_for(kind).metadata)
+        schema = old.with_metadata(schema_for(kind, {META_VERSION: b"1.1"}).metadata)
         with pytest.raises(FormatError, match=r"1\.1\.arrow: missing column 'usage_source'"):
-            read(raw_file(tmp_path / f"{kind}-1.1.arrow", schema, [row]))
+            read(raw_file(tmp_path / f"{kind}-1.1.arrow", schema, [row], checksums=False))
 
 
 def test_reads_a_newer_minor_version_with_extra_columns(tmp_path: Path) -> None:
