@@ -222,12 +222,25 @@ def safe_name(label: str, taken: set[str] | frozenset[str] = frozenset()) -> str
     return name
 
 
-def derive(config: DeriveConfig, progress: Callable[[str], None] = lambda _: None) -> list[Derived]:
+def derive(
+    config: DeriveConfig,
+    progress: Callable[[str], None] = lambda _: None,
+    note: Callable[[str], None] = lambda _: None,
+) -> list[Derived]:
     """Write one profile per workload into config.out_dir; returns what was written.
-    `progress` receives a short status line before each step."""
+    `progress` receives a short status line before each step, `note` one per skipped file.
+
+    0-byte files are skipped: capture leaves one per failed retry on a full disk, and a
+    `traces/*.arrow` glob must still derive the calls the other files hold."""
     parts = PartTokens({}, {})
+    empty = {path for path in config.traces if path.is_file() and path.stat().st_size == 0}
+    if len(empty) == len(config.traces):
+        raise FormatError(f"{config.traces[0]}: every trace file given is empty (0 bytes)")
     loaded = []
     for path in config.traces:
+        if path in empty:
+            note(f"{path}: empty file (0 bytes), skipped")
+            continue
         progress(f"reading {path}")
         loaded.append(load_calls(path, parts, config.require_usage))
     calls = pl.concat([f for f, _ in loaded], how="diagonal_relaxed").sort(
@@ -251,7 +264,7 @@ def derive(config: DeriveConfig, progress: Callable[[str], None] = lambda _: Non
             "source": "derived",
             "tokenizer": TOKENIZER_NAME,
             "token_scale": scale,
-            "trace_files": len(config.traces),
+            "trace_files": len(loaded),
             "dropped_failed_calls": dropped,
             "estimated_calls": group.filter(_ESTIMATED).height,
         }

@@ -54,6 +54,11 @@ def slo_option(help_text: str = SLO_HELP) -> Callable[[F], F]:
     return click.option("--slo", default=None, help=help_text)
 
 
+def force_option() -> Callable[[F], F]:
+    """`--force`: replace output files that exist (refused by default, see check_output)."""
+    return click.option("--force", is_flag=True, help="Replace output files that already exist.")
+
+
 def replay_options(per: str = "") -> Callable[[F], F]:
     """SOURCE plus the options that go straight into `ReplayConfig` under the same name.
 
@@ -135,8 +140,9 @@ def resolve_source(source: str) -> tuple[Path, str]:
     """
     from agentload.profiles import builtin
     from agentload.profiles.load import resolve
+    from agentload.traceformat.outputs import check_input
 
-    path = resolve(source)
+    path = check_input(resolve(source))  # a FIFO would block the open forever
     return path, f"builtin:{source}" if source in builtin.names() else source
 
 

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from agentload.base.errors import ConfigError
-from agentload.commands._options import slo_option
+from agentload.commands._options import force_option, slo_option
 
 if TYPE_CHECKING:
     from agentload.analysis.goodput import Slo
@@ -32,8 +32,13 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every run's summary metrics as a JSON list to this file.",
 )
+@force_option()
 def command(
-    results: tuple[Path, ...], slo: str | None, html_path: Path | None, json_path: Path | None
+    results: tuple[Path, ...],
+    slo: str | None,
+    html_path: Path | None,
+    json_path: Path | None,
+    force: bool,
 ) -> None:
     """Compare result files side by side (the first one is the baseline)."""
     from agentload.analysis.goodput import parse_slo
@@ -43,6 +48,12 @@ def command(
     for path in results:
         if not path.exists():
             raise ConfigError(f"{path}: no such result file")
+    from agentload.traceformat.outputs import check_input, check_output
+
+    for path in results:
+        check_input(path)
+    for out, option in ((html_path, "--html"), (json_path, "--json")):
+        check_output(out, option, inputs=results, force=force)
     run(results, parse_slo(slo), html_path, json_path)
 
 

@@ -34,7 +34,9 @@ def command(out: Path, concurrency: str, preset: str) -> None:
     from agentload.base.errors import ConfigError
     from agentload.orchestration.demo import DemoConfig, run_demo
     from agentload.orchestration.sweep import parse_list
+    from agentload.traceformat.outputs import check_output_dir
 
+    check_output_dir(out, "--out")
     points = parse_list(concurrency, int, "--concurrency")
     if len(points) != 2:
         raise ConfigError(f"--concurrency: expected two values, got {concurrency!r}")

@@ -60,11 +60,17 @@ def derive_cmd(
     """Derive one profile per workload label from trace files."""
     from agentload.profiles.blocks import HashKey
     from agentload.profiles.derive import DeriveConfig, derive
+    from agentload.traceformat.outputs import check_output_dir
 
+    check_output_dir(out_dir, "--out")
     key = HashKey.from_file(key_file) if key_file is not None else HashKey.random()
     config = DeriveConfig(tuple(traces), out_dir, key, block_size, by, require_usage)
     with _err.status("deriving") as status:
-        written = derive(config, progress=lambda msg: status.update(msg))
+        written = derive(
+            config,
+            progress=lambda msg: status.update(msg),
+            note=lambda msg: _err.print(f"note: {msg}", highlight=False, soft_wrap=True),
+        )
     for item in written:
         _console.print(
             f"{item.path}: workload {item.workload!r}, "
@@ -163,9 +169,14 @@ def stats_cmd(profile: str, reference_name: str | None) -> None:
     type=int,
     help="Mooncake only: tokens per hash_ids block of the source.",
 )
-def import_cmd(fmt: str, source: Path, out: Path, block_size: int) -> None:
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def import_cmd(fmt: str, source: Path, out: Path, block_size: int, force: bool) -> None:
     """Convert a trie or Mooncake JSONL file into an agentload profile."""
     from agentload.profiles.convert import import_file
+    from agentload.traceformat.outputs import check_input, check_output
+
+    check_input(source)
+    check_output(out, "--out", inputs=[source], force=force)
 
     _console.print(f"{import_file(fmt, source, out, block_size)}: written")
 
@@ -174,9 +185,15 @@ def import_cmd(fmt: str, source: Path, out: Path, block_size: int) -> None:
 @click.argument("fmt", type=click.Choice(["trie", "mooncake"]))
 @click.argument("profile")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="JSONL file to write.")
-def export_cmd(fmt: str, profile: str, out: Path) -> None:
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def export_cmd(fmt: str, profile: str, out: Path, force: bool) -> None:
     """Write a profile (file or built-in name) as trie or Mooncake JSONL."""
     from agentload.profiles.convert import export_file
+    from agentload.profiles.load import resolve
+    from agentload.traceformat.outputs import check_input, check_output
+
+    source = check_input(resolve(profile))
+    check_output(out, "--out", inputs=[source], force=force)
 
     _console.print(f"{export_file(fmt, profile, out)}: written")
 
@@ -224,6 +241,7 @@ def fetch_cmd(dataset: str, base_url: str | None, cache_dir: Path | None, refres
     type=float,
     help="Multiply arrival offsets and think times by X.",
 )
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 def transform_cmd(
     profile: str,
     out: Path,
@@ -234,6 +252,7 @@ def transform_cmd(
     max_context: int | None,
     cap_context: int | None,
     time_scale: float,
+    force: bool,
 ) -> None:
     """Sample, filter, cap and rescale a profile (children follow their root session)."""
     from agentload.profiles.load import load
@@ -244,6 +263,11 @@ def transform_cmd(
     config = TransformConfig(
         sample, seed, min_turns, max_turns, max_context, cap_context, time_scale
     )
+    from agentload.profiles.load import resolve
+    from agentload.traceformat.outputs import check_input, check_output
+
+    source = check_input(resolve(profile))
+    check_output(out, "--out", inputs=[source], force=force)
     p = load(profile)
     result = apply(p.frame, config)
     info = {**p.info, "transform": config.describe()}

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from agentload.base.errors import ConfigError
-from agentload.commands._options import replay_config, replay_options
+from agentload.commands._options import force_option, replay_config, replay_options
 
 
 def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -30,6 +30,7 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     show_default=True,
     help="Result file (Arrow).",
 )
+@force_option()
 @click.option(
     "--speed",
     type=float,
@@ -98,6 +99,7 @@ def command(
     session_header: str,
     no_calibrate: bool,
     ray_address: str | None,
+    force: bool,
     **options: object,
 ) -> None:
     """Replay SOURCE (profile, trace, trie/Mooncake file or built-in profile name) against
@@ -115,6 +117,10 @@ def command(
         calibrate=not no_calibrate,
         **options,
     )
+    from agentload.traceformat.outputs import check_output
+
+    # before the run, not after it: a bad --out used to cost the whole run (M5)
+    check_output(config.out, "--out", inputs=[config.source], force=force)
     workers = None
     if ray_address is not None:
         from agentload.replay.distributed import ray_workers

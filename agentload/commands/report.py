@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from agentload.base.errors import ConfigError
-from agentload.commands._options import slo_option
+from agentload.commands._options import force_option, slo_option
 
 
 @click.command("report")
@@ -42,6 +42,7 @@ from agentload.commands._options import slo_option
     help="GPU count for per-GPU rates (default: the --gpus recorded by replay).",
 )
 @click.option("--quiet", is_flag=True, help="Do not print the tables.")
+@force_option()
 def command(
     results: Path,
     html_path: Path | None,
@@ -51,6 +52,7 @@ def command(
     slo: str | None,
     gpus: int | None,
     quiet: bool,
+    force: bool,
 ) -> None:
     """Analyse a result file written by `agentload replay`."""
     from agentload.analysis.goodput import parse_slo
@@ -58,6 +60,13 @@ def command(
 
     if not results.exists():
         raise ConfigError(f"{results}: no such result file")
+    from agentload.traceformat.outputs import check_input, check_output, check_output_dir
+
+    check_input(results)
+    for path, option in ((html_path, "--html"), (json_path, "--json")):
+        check_output(path, option, inputs=[results], force=force)
+    check_output_dir(parquet, "--parquet")
+    check_output_dir(csv, "--csv")
     if gpus is not None and gpus < 1:
         raise ConfigError(f"--gpus: must be >= 1, got {gpus}")
     config = ReportConfig(

@@ -75,6 +75,7 @@ def _add_overrides(func: Any) -> Any:
     help="scripted tool-call ids: unique per call (as providers issue them) or derived "
     "from the prompt (equal prompts, equal ids: collisions for stitching tests)",
 )
+@click.option("--force", is_flag=True, help="replace the --timing-log file if it exists")
 @click.option("--allow-faults", is_flag=True, help="honour the X-Sim-Fault request header")
 @click.option("--no-prefix-caching", is_flag=True, help="disable the prefix cache")
 @_add_overrides
@@ -108,4 +109,7 @@ def command(**opts: Any) -> None:
     config.validate()
     if config.timing_log is not None and not config.timing_log.parent.is_dir():
         raise ConfigError(f"{config.timing_log}: directory does not exist (--timing-log)")
+    from agentload.traceformat.outputs import check_output
+
+    check_output(config.timing_log, "--timing-log", force=opts["force"])
     run(config)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agentload.commands._options import replay_config, replay_options, slo_option
+from agentload.commands._options import force_option, replay_config, replay_options, slo_option
 
 
 @click.command("sweep")
@@ -44,6 +44,7 @@ from agentload.commands._options import replay_config, replay_options, slo_optio
 )
 @click.option("--poisson", is_flag=True, help="Poisson arrivals for --session-rates points.")
 @slo_option()
+@force_option()
 def command(
     source: str,
     concurrency: str | None,
@@ -53,6 +54,7 @@ def command(
     sessions_per_slot: float | None,
     poisson: bool,
     slo: str | None,
+    force: bool,
     **options: object,
 ) -> None:
     """Replay SOURCE (file or built-in profile) at each point and find the best ones.
@@ -71,6 +73,10 @@ def command(
         poisson=poisson and session_rates is not None,
         **options,
     )
+    from agentload.traceformat.outputs import check_output, check_output_dir
+
+    check_output_dir(out_dir, "--out-dir")
+    check_output(html_path or out_dir / "sweep.html", "--html", force=force)
     config = SweepConfig(
         base=base,
         out_dir=out_dir,
