@@ -58,8 +58,8 @@ typecheck: $(STAMP)
 	@rm -rf $(MYPY_TREE) && mkdir -p $(MYPY_TREE)/agentload
 	@for f in agentload/*; do ln -s "$(CURDIR)/$$f" $(MYPY_TREE)/agentload/; done
 	@for p in $(MAPPED); do ln -s "$(CURDIR)/$$p" $(MYPY_TREE)/agentload/$$p; done
-	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict -p agentload
-	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict benchmarks
+	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict --cache-dir $(MYPY_TREE)/.cache -p agentload
+	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict --cache-dir $(MYPY_TREE)/.cache benchmarks
 
 engine: $(STAMP)
 	$(VPY) -m tests.integration.build_engine --cache "$(ENGINE_CACHE)"

@@ -14,7 +14,7 @@ from agentload.analysis.requests import (
     ttft_ms,
     ttft_s,
 )
-from agentload.analysis.run import RunAnalysis, RunData, analyze, analyze_path, load
+from agentload.analysis.run_analysis import RunAnalysis, RunData, analyze, analyze_path, load
 from agentload.analysis.sessions import (
     cache_hit_rate,
     eligible_cache_hit_rate,

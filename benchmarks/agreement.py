@@ -169,7 +169,7 @@ def run_trie(
 
 
 def run_agentload(workload: Path, cfg: AgreementConfig, var: Variant, work: Path) -> Side:
-    from agentload.analysis.run import analyze, load
+    from agentload.analysis.run_analysis import analyze, load
     from benchmarks.common import git_revision
 
     side = Side("agentload", git_revision(), var.name)

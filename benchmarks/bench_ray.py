@@ -28,7 +28,7 @@ import ray
 
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed import run_on_ray
-from agentload.replay.run import run_replay
+from agentload.replay.pipeline import run_replay
 from agentload.simengine import launch
 from agentload.traceformat import io
 from agentload.traceformat import schema as S

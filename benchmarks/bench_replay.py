@@ -32,7 +32,7 @@ import uvloop
 
 from agentload.base.pacer import close_pacer, sleep_until
 from agentload.replay.config import ReplayConfig, TransportChoice
-from agentload.replay.run import run_replay
+from agentload.replay.pipeline import run_replay
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.distribution import quantile

@@ -15,8 +15,8 @@ from agentload.capture.secrets import scrub_text, scrub_value
 from agentload.capture.session_keys import WORKLOAD_HEADER, group_key
 from agentload.capture.stitch import Assignment, CallKeys, Stitcher
 from agentload.capture.workload import WorkloadRule, label_for
+from agentload.providers.response_summary import ResponseSummary, StreamSummary, summarize_json
 from agentload.providers.sse import parse_recorded
-from agentload.providers.summary import ResponseSummary, StreamSummary, summarize_json
 from agentload.traceformat import schema as S
 from agentload.traceformat.content import ContentStore
 

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentload.profiles import reference as ref
-from agentload.profiles.stats import ProfileStats
+from agentload.profiles.workload_stats import ProfileStats
 
 
 def _fmt(value: float | None) -> str:

@@ -16,11 +16,11 @@ from typing import Any, Protocol
 import polars as pl
 
 from agentload.replay.config import ReplayConfig
+from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan
 from agentload.replay.procs import run_processes
 from agentload.replay.results import read_parts
-from agentload.replay.stats import LiveStats
 from agentload.replay.worker import WorkerOutcome, WorkerSpec, run_worker
 
 EPOCH_MARGIN_NS = 50_000_000  # first sends are due this long after the workers are ready

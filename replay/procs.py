@@ -25,9 +25,9 @@ from typing import Any
 
 import uvloop
 
+from agentload.replay.live_stats import LiveStats
 from agentload.replay.signals import ignored_in_children, signals_set
 from agentload.replay.source import load_plan
-from agentload.replay.stats import LiveStats
 from agentload.replay.worker import WorkerOutcome, WorkerSpec, run_worker
 
 START_MARGIN_NS = 200_000_000

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from agentload.replay.stats import LiveStats, RateWindow, combined
+from agentload.replay.live_stats import LiveStats, RateWindow, combined
 
 
 class _View:

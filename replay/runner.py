@@ -18,10 +18,10 @@ from agentload.base.pacer import sleep_until
 from agentload.providers.api import Api, classify, request_headers
 from agentload.replay.client import Row, issue
 from agentload.replay.config import ArrivalMode, ReplayConfig
+from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan, SessionPlan, cycled_id, salt_hash_ids
 from agentload.replay.schedule import Admission
-from agentload.replay.stats import LiveStats
 from agentload.replay.transport import Transport
 from agentload.traceformat import schema as S
 

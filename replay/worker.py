@@ -17,12 +17,12 @@ from time import monotonic_ns
 
 from agentload.base.pacer import close_pacer
 from agentload.replay.config import ReplayConfig
+from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan
 from agentload.replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer, warm_writer
 from agentload.replay.runner import Runner, RunnerSetup
 from agentload.replay.schedule import Admission, admissions, for_worker, share
-from agentload.replay.stats import LiveStats
 from agentload.replay.transport import make_transport
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import Kind

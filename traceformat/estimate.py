@@ -24,7 +24,7 @@ from typing import Final
 import polars as pl
 
 from agentload.providers.api import Api
-from agentload.providers.summary import output_text
+from agentload.providers.response_summary import output_text
 from agentload.traceformat.content import content_frame
 from agentload.traceformat.prompt import PartTokens
 from agentload.traceformat.schema import (

@@ -89,6 +89,6 @@ def command(
         rotate_minutes=rotate_minutes,
         stop_grace_s=stop_grace_s,
     )
-    from agentload.capture.run import run_capture  # mitmproxy is imported only when running
+    from agentload.capture.serve import run_capture  # mitmproxy is imported only when running
 
     raise SystemExit(run_capture(config))

@@ -14,7 +14,7 @@ from agentload.commands._options import force_option, slo_option
 
 if TYPE_CHECKING:
     from agentload.analysis.goodput import Slo
-    from agentload.analysis.run import Json
+    from agentload.analysis.run_analysis import Json
 
 
 @click.command("compare")
@@ -68,7 +68,7 @@ def run(
     from agentload.analysis.report import compare, html
     from agentload.analysis.report.run_report import rich_table
     from agentload.analysis.report.sweep_page import sweep_page
-    from agentload.analysis.run import analyze_path
+    from agentload.analysis.run_analysis import analyze_path
 
     console = console or Console()
     names = compare.run_names(results)

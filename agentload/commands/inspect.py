@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agentload.base.errors import ConfigError
+from agentload.traceformat.file_overview import Stat, Summary, summarize
 from agentload.traceformat.schema import Kind
-from agentload.traceformat.summary import Stat, Summary, summarize
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ def list_cmd() -> None:
 
 
 def _print_stats(name_or_path: str, reference_name: str | None) -> None:
-    from agentload.profiles import reference, render, stats
+    from agentload.profiles import reference, render, workload_stats
     from agentload.profiles.load import load
     from agentload.traceformat import schema as s
 
@@ -130,7 +130,7 @@ def _print_stats(name_or_path: str, reference_name: str | None) -> None:
             f"--reference: unknown workload {reference_name!r}; choose one of: "
             + ", ".join(reference.REFERENCES)
         )
-    st = stats.compute(p.frame, p.block_size)
+    st = workload_stats.compute(p.frame, p.block_size)
     render.print_stats(_console, f"{p.path.name} ({label})", st, ref, p.block_size)
 
 

@@ -107,7 +107,7 @@ def command(
 
     SIGINT/SIGTERM stop the run: the result file is still written, marked partial, and the
     exit status is 130."""
-    from agentload.replay.run import replay
+    from agentload.replay.pipeline import replay
     from agentload.replay.signals import run_until_signalled
 
     config = replay_config(

@@ -23,12 +23,12 @@ from agentload.analysis.goodput import Slo
 from agentload.analysis.report import compare, html
 from agentload.analysis.report.run_report import rich_table
 from agentload.analysis.report.sweep_page import points_table, sweep_page
-from agentload.analysis.run import RunAnalysis, analyze_path
+from agentload.analysis.run_analysis import RunAnalysis, analyze_path
 from agentload.base.errors import ConfigError
 from agentload.replay.config import ReplayConfig
 
 if TYPE_CHECKING:
-    from agentload.replay.run import RunResult
+    from agentload.replay.pipeline import RunResult
 
 # one point: the pipeline (`replay.run.replay`) with local workers, or a test double
 type Runner = Callable[[ReplayConfig, asyncio.Event], Awaitable[RunResult]]
@@ -121,7 +121,7 @@ async def sweep(
 ) -> SweepResult:
     """`run_sweep` under the caller's stop event."""
     if runner is None:
-        from agentload.replay.run import replay
+        from agentload.replay.pipeline import replay
 
         runner = replay
     console = console or Console()

@@ -15,7 +15,7 @@ from agentload.analysis.report.svg.cdf import cdf_chart
 from agentload.analysis.report.svg.lanes import Bar, lanes_chart
 from agentload.analysis.report.svg.line import Series, line_chart
 from agentload.analysis.requests import NS_PER_S, is_ok, measured
-from agentload.analysis.run import RunAnalysis
+from agentload.analysis.run_analysis import RunAnalysis
 from agentload.traceformat import schema as s
 
 LANE_SESSIONS = 12

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agentload.analysis.report.tables import Table, num, pct
-from agentload.analysis.run import Json
+from agentload.analysis.run_analysis import Json
 
 type Getter = Callable[[Json], Any]
 

@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 from agentload.analysis.goodput import Slo
 from agentload.analysis.report import charts, html, tables
 from agentload.analysis.report.tables import Table
-from agentload.analysis.run import RunAnalysis, analyze_path
+from agentload.analysis.run_analysis import RunAnalysis, analyze_path
 
 
 @dataclass(frozen=True)

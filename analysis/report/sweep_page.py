@@ -14,7 +14,7 @@ from agentload.analysis.report import compare, html
 from agentload.analysis.report.charts import Chart
 from agentload.analysis.report.pareto import Point, front, pareto_chart
 from agentload.analysis.report.tables import Table, num
-from agentload.analysis.run import Json
+from agentload.analysis.run_analysis import Json
 
 
 def point_throughput(summary: Json) -> float | None:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agentload.analysis.run import Json, RunAnalysis
+from agentload.analysis.run_analysis import Json, RunAnalysis
 from agentload.traceformat import schema as s
 
 MAX_TURN_ROWS = 30

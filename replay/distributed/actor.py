@@ -29,9 +29,9 @@ import uvloop
 
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed.tail import FileTail
+from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan
-from agentload.replay.stats import LiveStats
 from agentload.replay.worker import WorkerOutcome, WorkerSpec, run_worker
 
 __all__ = ["ActorBatch", "NodeInfo", "ReplayActor"]

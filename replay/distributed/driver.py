@@ -30,12 +30,12 @@ from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed.connect import connect
 from agentload.replay.distributed.fleet import Fleet, Stopped
 from agentload.replay.distributed.merge import add_ray_diagnostics, apply_drift
+from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
+from agentload.replay.pipeline import replay
 from agentload.replay.plan import Plan
 from agentload.replay.results import read_parts
-from agentload.replay.run import replay
 from agentload.replay.signals import run_until_signalled
-from agentload.replay.stats import LiveStats
 from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import Kind

@@ -27,9 +27,9 @@ from agentload.replay.distributed.actor import ActorBatch, NodeInfo, ReplayActor
 from agentload.replay.distributed.clock import ClockOffset, measure_offset
 from agentload.replay.distributed.merge import to_driver_clock
 from agentload.replay.distributed.tail import FileTail, StreamDecoder
+from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan
-from agentload.replay.stats import LiveStats
 from agentload.replay.worker import WorkerOutcome
 
 __all__ = ["ActorState", "Fleet", "Stopped"]

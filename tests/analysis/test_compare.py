@@ -11,7 +11,7 @@ import pytest
 
 from agentload.analysis.report.compare import comparison, delta_ratio, run_names
 from agentload.analysis.report.pareto import Point, front
-from agentload.analysis.run import analyze_path
+from agentload.analysis.run_analysis import analyze_path
 from tests.analysis import synth
 
 RunCli = Callable[..., tuple[int, str, str]]

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from agentload.analysis.report.run_report import html_report
-from agentload.analysis.run import analyze_path
+from agentload.analysis.run_analysis import analyze_path
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
 from tests.analysis import synth

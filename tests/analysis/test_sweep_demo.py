@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from agentload.analysis.report.run_report import html_report
-from agentload.analysis.run import analyze_path
+from agentload.analysis.run_analysis import analyze_path
 from agentload.base.errors import AgentloadError, ConfigError
 from agentload.orchestration.sweep import SweepConfig
 from agentload.profiles import load as profile_load

@@ -10,11 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from agentload.analysis.run import analyze_path
+from agentload.analysis.run_analysis import analyze_path
 from agentload.replay.config import ReplayConfig
 from agentload.replay.distributed import run_on_ray
 from agentload.replay.distributed.shard import shard_of
-from agentload.replay.run import run_replay
+from agentload.replay.pipeline import run_replay
 from agentload.simengine import timinglog as T
 from agentload.traceformat import io
 from agentload.traceformat import schema as S

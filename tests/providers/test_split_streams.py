@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from agentload.providers.api import Api
 from agentload.providers.counter import StreamParser
+from agentload.providers.response_summary import ResponseSummary, StreamSummary
 from agentload.providers.sse import SseEvent, SseParser, parse_recorded
-from agentload.providers.summary import ResponseSummary, StreamSummary
 from agentload.simengine import outputs, tokenizer
 from agentload.simengine.anthropic_api import MessagesCodec
 from agentload.simengine.jobs import Codec, Job, Usage

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from agentload.providers.summary import StreamSummary, summarize_json
+from agentload.providers.response_summary import StreamSummary, summarize_json
 from agentload.traceformat.schema import Api
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from agentload.replay.config import ReplayConfig
-from agentload.replay.run import run_replay
+from agentload.replay.pipeline import run_replay
 from agentload.traceformat import io
 from agentload.traceformat.io import Loaded
 

@@ -12,13 +12,13 @@ from typing import Any, ClassVar
 import polars as pl
 import pytest
 
-from agentload.replay import run as run_module
+from agentload.replay import pipeline as run_module
 from agentload.replay.config import ReplayConfig
+from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
+from agentload.replay.pipeline import RunResult, replay
 from agentload.replay.plan import Plan
 from agentload.replay.results import read_parts
-from agentload.replay.run import RunResult, replay
-from agentload.replay.stats import LiveStats
 from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat import io
 from agentload.traceformat import schema as S

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from agentload.replay.config import ReplayConfig
-from agentload.replay.run import RunResult, replay
+from agentload.replay.pipeline import RunResult, replay
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from tests.replay.workloads import Shape, write_profile

@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from agentload.providers.api import Api
-from agentload.providers.summary import output_text
+from agentload.providers.response_summary import output_text
 from agentload.traceformat import schema as S
 from agentload.traceformat.content import ContentStore, canonical_json
 from agentload.traceformat.estimate import (

@@ -27,6 +27,7 @@ from agentload.replay.backend import LocalWorkers, Workers
 from agentload.replay.calibrate import calibrate
 from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
 from agentload.replay.diagnostics import diagnose
+from agentload.replay.end_summary import print_summary
 from agentload.replay.materialize import DEFAULT_BLOCK, Materializer
 from agentload.replay.plan import Plan
 from agentload.replay.progress import Progress
@@ -34,7 +35,6 @@ from agentload.replay.results import with_expected_cached, write_result
 from agentload.replay.scrape import Scraper
 from agentload.replay.signals import run_until_signalled
 from agentload.replay.source import load_plan
-from agentload.replay.summary import print_summary
 
 
 @dataclass(frozen=True)
