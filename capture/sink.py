@@ -28,7 +28,8 @@ from agentload.capture.flowdata import RawCall
 from agentload.capture.process import RowBuilder
 from agentload.capture.secrets import scrub_text
 from agentload.traceformat.io import StreamWriter
-from agentload.traceformat.schema import TRACE_SCHEMA, Kind
+from agentload.traceformat.schema import Kind
+from agentload.traceformat.validate import rows_to_columns
 
 __all__ = ["Sink", "SinkStats", "trace_path"]
 
@@ -41,12 +42,12 @@ _MAX_BACKLOG = 10_000
 
 
 def _to_arrow(rows: list[dict[str, object]]) -> pa.Table | list[dict[str, object]]:
-    """The rows as one Arrow table: RowBuilder's rows fit TRACE_SCHEMA by construction, so
+    """The rows as one Arrow table: RowBuilder's rows fit the trace schema by construction, so
     the writer's per-value Python check of dict rows (~3x the cost of the conversion) is
     skipped. Rows that do not convert go to the writer as dicts, whose check names the bad
     column (and the batch is dropped, as any failed write)."""
     try:
-        return pa.Table.from_pylist(rows, schema=TRACE_SCHEMA)
+        return rows_to_columns(rows, Kind.TRACE)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return rows
 

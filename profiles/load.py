@@ -7,12 +7,16 @@ from pathlib import Path
 
 import polars as pl
 
-from agentload.base.errors import ConfigError, FormatError
+from agentload.base.errors import ConfigError
 from agentload.profiles import builtin
 from agentload.traceformat import schema as s
 from agentload.traceformat.io import read
-from agentload.traceformat.limits import check_block_size
-from agentload.traceformat.sources import SourceFormat, load_profile_frame, sniff
+from agentload.traceformat.sources import (
+    SourceFormat,
+    block_size_of,
+    load_profile_frame,
+    sniff,
+)
 
 
 @dataclass(frozen=True)
@@ -34,20 +38,6 @@ def resolve(name_or_path: str) -> Path:
             f"(built-ins: {', '.join(builtin.names())})"
         )
     return path
-
-
-def block_size_of(metadata: dict[str, str], path: Path) -> int | None:
-    raw = metadata.get(s.META_BLOCK_SIZE.decode())
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise FormatError(
-            f"{path}: metadata {s.META_BLOCK_SIZE.decode()}: not an integer"
-        ) from None
-    check_block_size(value, f"{path}: metadata {s.META_BLOCK_SIZE.decode()}")
-    return value
 
 
 def load(name_or_path: str) -> LoadedProfile:

@@ -9,8 +9,12 @@ from agentload.replay.plan import Plan, plan_from_profile
 from agentload.replay.tracesource import plan_from_trace
 from agentload.traceformat import io
 from agentload.traceformat.schema import Kind
-
-_ARROW_MAGIC = (b"ARROW1", b"\xff\xff\xff\xff")
+from agentload.traceformat.sources import (
+    SourceFormat,
+    block_size_of,
+    load_profile_frame,
+    sniff,
+)
 
 
 def load_plan(path: Path, model: str) -> Plan:
@@ -18,17 +22,15 @@ def load_plan(path: Path, model: str) -> Plan:
     (agentload profile, trie JSONL, Mooncake JSONL) is profile-shaped."""
     if not path.exists():
         raise ConfigError(f"{path}: no such file (nor a built-in profile name)")
-    with path.open("rb") as fh:
-        head = fh.read(8)
-    if head.startswith(_ARROW_MAGIC):
+    if sniff(path) is SourceFormat.AGENTLOAD:
         loaded = io.read(path)
         if loaded.kind is Kind.TRACE:
             plan = plan_from_trace(path, loaded.frame, model)
             return _non_empty(path, plan)
         if loaded.kind is Kind.RESULT:
             raise FormatError(f"{path}: is a result file; replay needs a profile or a trace")
-    from agentload.traceformat.sources import load_profile_frame
-
+        block_size = block_size_of(loaded.metadata, path)  # a profile: read once
+        return _non_empty(path, plan_from_profile(loaded.frame, block_size, str(path)))
     frame, block_size = load_profile_frame(path)
     return _non_empty(path, plan_from_profile(frame, block_size, str(path)))
 

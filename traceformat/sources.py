@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
@@ -13,10 +14,11 @@ from agentload.base.errors import CorruptFileError, FormatError
 from agentload.traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
 from agentload.traceformat.foreign.trie import read_trie
 from agentload.traceformat.io import read
+from agentload.traceformat.limits import check_block_size
 from agentload.traceformat.outputs import check_input
 from agentload.traceformat.schema import META_BLOCK_SIZE, Kind
 
-__all__ = ["SourceFormat", "load_profile_frame", "sniff"]
+__all__ = ["SourceFormat", "block_size_of", "load_profile_frame", "sniff"]
 
 _ARROW_FILE_MAGIC = b"ARROW1"
 _ARROW_STREAM_CONTINUATION = b"\xff\xff\xff\xff"
@@ -78,15 +80,18 @@ def load_profile_frame(
     if fmt is SourceFormat.MOONCAKE:
         return read_mooncake(source, mooncake_block_size), mooncake_block_size
     loaded = read(source, Kind.PROFILE)
-    raw = loaded.metadata.get(META_BLOCK_SIZE.decode())
+    return loaded.frame, block_size_of(loaded.metadata, source)
+
+
+def block_size_of(metadata: Mapping[str, str], path: Path) -> int | None:
+    """The block size of a profile's hash_ids from its metadata (None: it has none)."""
+    raw = metadata.get(META_BLOCK_SIZE.decode())
     if raw is None:
-        return loaded.frame, None
+        return None
+    where = f"{path}: metadata {META_BLOCK_SIZE.decode()}"
     try:
-        block_size = int(raw)
+        value = int(raw)
     except ValueError:
-        block_size = 0
-    if block_size < 1:
-        raise FormatError(
-            f"{source}: metadata {META_BLOCK_SIZE.decode()} is not a positive integer"
-        )
-    return loaded.frame, block_size
+        raise FormatError(f"{where}: not an integer") from None
+    check_block_size(value, where)
+    return value

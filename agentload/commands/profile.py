@@ -172,7 +172,7 @@ def stats_cmd(profile: str, reference_name: str | None) -> None:
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 def import_cmd(fmt: str, source: Path, out: Path, block_size: int, force: bool) -> None:
     """Convert a trie or Mooncake JSONL file into an agentload profile."""
-    from agentload.profiles.convert import import_file
+    from agentload.traceformat.foreign.convert import import_file
     from agentload.traceformat.outputs import check_input, check_output
 
     check_input(source)
@@ -188,14 +188,14 @@ def import_cmd(fmt: str, source: Path, out: Path, block_size: int, force: bool) 
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 def export_cmd(fmt: str, profile: str, out: Path, force: bool) -> None:
     """Write a profile (file or built-in name) as trie or Mooncake JSONL."""
-    from agentload.profiles.convert import export_file
-    from agentload.profiles.load import resolve
+    from agentload.profiles.load import load, resolve
+    from agentload.traceformat.foreign.convert import export_file
     from agentload.traceformat.outputs import check_input, check_output
 
     source = check_input(resolve(profile))
     check_output(out, "--out", inputs=[source], force=force)
-
-    _console.print(f"{export_file(fmt, profile, out)}: written")
+    loaded = load(profile)
+    _console.print(f"{export_file(fmt, loaded.frame, loaded.info, out)}: written")
 
 
 @command.command("fetch")

@@ -1,4 +1,6 @@
-"""Import and export of foreign workload formats (Applied Compute trie, Mooncake).
+"""Import and export of foreign workload formats (Applied Compute trie, Mooncake): the one
+home of file-level conversion (the formats' readers and writers are trie.py and
+mooncake.py beside it; resolving a built-in profile name is the caller's).
 
 trie export writes each record's keys in the order the imported file used (recorded in the
 profile's info as `trie_key_order`; otherwise traceformat's order) and tool latencies as
@@ -8,11 +10,13 @@ JSON floats, as trie's own Python writer does, so an imported file exports byte-
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+import polars as pl
+
 from agentload.base.errors import ConfigError
-from agentload.profiles.load import load
 from agentload.traceformat import schema as s
 from agentload.traceformat.foreign.mooncake import read_mooncake, write_mooncake
 from agentload.traceformat.foreign.trie import read_trie, trie_records
@@ -56,17 +60,16 @@ def _ordered(record: dict[str, Any], order: list[str]) -> dict[str, Any]:
     return head | {k: v for k, v in record.items() if k not in head}
 
 
-def export_file(fmt: str, profile: str, out: Path) -> Path:
-    """A profile (file or built-in name) written as trie or Mooncake JSONL."""
-    loaded = load(profile)
+def export_file(fmt: str, frame: pl.DataFrame, info: Mapping[str, object], out: Path) -> Path:
+    """A profile's frame (and the info it was written with) as trie or Mooncake JSONL."""
     if fmt == "mooncake":
-        return write_mooncake(loaded.frame, out)
+        return write_mooncake(frame, out)
     if fmt != "trie":
         raise ConfigError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    raw_order = loaded.info.get(KEY_ORDER)
+    raw_order = info.get(KEY_ORDER)
     order = [str(k) for k in raw_order] if isinstance(raw_order, list) else []
     with out.open("w", encoding="utf-8") as f:
-        for record in trie_records(loaded.frame):
+        for record in trie_records(frame):
             record[_LATENCY] = [float(v) for v in record[_LATENCY]]
             line = json.dumps(_ordered(record, order), separators=(", ", ": "), ensure_ascii=False)
             f.write(line + "\n")
