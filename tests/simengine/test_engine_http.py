@@ -96,17 +96,19 @@ def _stream_times(url: str, body: dict[str, object]) -> tuple[float, list[float]
     return t0, times
 
 
-@pytest.mark.slow
-def test_cold_ttft_and_itl_follow_cost_model() -> None:
-    cost = CostModel(
-        step_overhead_us=1500,
-        prefill_us_per_token=100,
-        prefill_attn_ns_per_pair=2,
-        decode_base_us=5000,
-        decode_us_per_seq=25,
-        decode_ns_per_ctx_token=45,
-    )
-    args = [f"--{k.replace('_', '-')}={getattr(cost, k)}" for k in CostModel.__slots__]
+COST = CostModel(
+    step_overhead_us=1500,
+    prefill_us_per_token=100,
+    prefill_attn_ns_per_pair=2,
+    decode_base_us=5000,
+    decode_us_per_seq=25,
+    decode_ns_per_ctx_token=45,
+)
+
+
+def _cold_stream() -> tuple[float, list[float]]:
+    """(send time, token arrival times) of 50 tokens after a cold 2000-token prompt."""
+    args = [f"--{k.replace('_', '-')}={getattr(COST, k)}" for k in CostModel.__slots__]
     with running_sim("--preset", "default", "--max-num-batched-tokens", "512", *args) as sim:
         prompt = [20000 + i for i in range(2000)]
         body = {
@@ -116,14 +118,32 @@ def test_cold_ttft_and_itl_follow_cost_model() -> None:
             "ignore_eos": True,
             "stream": True,
         }
-        t0, times = _stream_times(sim.url, body)
-    expected_ttft = costmodel.cold_ttft_seconds(cost, 2000, 512)
+        return _stream_times(sim.url, body)
+
+
+@pytest.mark.slow
+def test_cold_ttft_and_itl_follow_cost_model() -> None:
+    expected_ttft = costmodel.cold_ttft_seconds(COST, 2000, 512)
     assert expected_ttft == pytest.approx(0.2100, abs=0.002)  # 4 chunks: 4*1.5 + 200 + 4 ms
-    assert times[0] - t0 == pytest.approx(expected_ttft, rel=0.10)
-    itl = (times[-1] - times[0]) / (len(times) - 1)
     mean_ctx = 2000 + 25
-    expected_itl = costmodel.step_seconds(cost, 0, 0, 1, mean_ctx)
-    assert itl == pytest.approx(expected_itl, rel=0.10)
+    expected_itl = costmodel.step_seconds(COST, 0, 0, 1, mean_ctx)
+    measured = Measured(_cold_stream)
+    t0, times = measured.first
+    # Never faster than the model (10 %); a loaded machine can only make steps later, so
+    # the upper bounds are judged beyond the run-queue wait (perf_counter is the monotonic
+    # clock the probe reads; tests/timing.py).
+    assert times[0] - t0 >= expected_ttft * 0.9
+    assert (times[-1] - times[0]) / (len(times) - 1) >= expected_itl * 0.9
+
+    def ttft_late_ms(run: tuple[float, list[float]], noise: Noise) -> float:
+        return noise.late_ms(int((run[0] + expected_ttft) * 1e9), int(run[1][0] * 1e9))
+
+    def itl_late_ms(run: tuple[float, list[float]], noise: Noise) -> float:
+        first, last, gaps = run[1][0], run[1][-1], len(run[1]) - 1
+        return noise.late_ms(int((first + gaps * expected_itl) * 1e9), int(last * 1e9)) / gaps
+
+    within_noise(measured, ttft_late_ms, expected_ttft * 0.1 * 1e3, "TTFT beyond the model")
+    within_noise(measured, itl_late_ms, expected_itl * 0.1 * 1e3, "ITL beyond the model")
 
 
 def _stream_in_a_batch_of_32() -> tuple[float, list[float]]:
