@@ -12,7 +12,7 @@ import sys
 import click
 
 from agentload import __version__
-from agentload.base.errors import AgentloadError
+from agentload.base.errors import EXIT_INTERRUPTED, AgentloadError
 
 # command name -> module under agentload.commands
 COMMANDS: dict[str, str] = {
@@ -48,17 +48,18 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Run the CLI; any AgentloadError becomes one line on stderr and exit status 2."""
+    """Run the CLI; any AgentloadError becomes one line on stderr and its `exit_code`
+    (docs/exit-codes.md)."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except AgentloadError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)

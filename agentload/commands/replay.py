@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agentload.base.errors import ConfigError
+from agentload.base.errors import EXIT_INTERRUPTED, ConfigError
 from agentload.commands._options import force_option, replay_config, replay_options
 
 
@@ -132,4 +132,4 @@ def command(
             f"interrupted: partial result ({result.rows} requests) written to {result.path}",
             err=True,
         )
-        raise SystemExit(130)
+        raise SystemExit(EXIT_INTERRUPTED)

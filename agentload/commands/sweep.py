@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from agentload.base.errors import EXIT_INTERRUPTED
 from agentload.commands._options import force_option, replay_config, replay_options, slo_option
 
 
@@ -87,4 +88,4 @@ def command(
         sessions_per_slot=sessions_per_slot,
     )
     if run_sweep(config).interrupted:
-        raise SystemExit(130)
+        raise SystemExit(EXIT_INTERRUPTED)
