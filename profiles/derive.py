@@ -24,6 +24,7 @@ import polars as pl
 
 from agentload.base.errors import ConfigError, FormatError
 from agentload.profiles.blocks import ChainState, HashKey, hash_prompt
+from agentload.traceformat import limits
 from agentload.traceformat import schema as s
 from agentload.traceformat.estimate import fill_usage, has_usage
 from agentload.traceformat.io import read, write_file
@@ -47,8 +48,8 @@ class DeriveConfig:
     def __post_init__(self) -> None:
         if not self.traces:
             raise ConfigError("profile derive: give at least one trace file")
-        if not 1 <= self.block_size <= 1 << 20:
-            raise ConfigError(f"--block-size: must be 1..{1 << 20}, got {self.block_size}")
+        # The limits table is the one home of the bound (replay's prompt pools need it).
+        limits.check_count("--block-size", self.block_size, 1, limits.MAX_BLOCK_SIZE)
         if self.by != "workload":
             raise ConfigError(f"--by: only 'workload' is supported, got {self.by!r}")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Final
 
 from agentload.base.errors import ConfigError
+from agentload.traceformat import limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,9 @@ class EngineConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"sim option {name}: must be > 0, got {value}")
+        # The limits table bounds every token count agentload accepts; it also bounds the
+        # request body size below (max_body_bytes).
+        limits.check_count("sim option max_model_len", self.max_model_len, 1, limits.MAX_TOKENS)
         if self.kv_capacity_tokens < self.block_size:
             raise ConfigError(
                 f"sim option kv_capacity_tokens: {self.kv_capacity_tokens} is smaller than "
@@ -69,6 +73,21 @@ class EngineConfig:
     @property
     def num_blocks(self) -> int:
         return self.kv_capacity_tokens // self.block_size
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest request body read (413 beyond it, before any parsing)."""
+        return BODY_BASE_BYTES + BODY_BYTES_PER_TOKEN * self.max_model_len
+
+
+# Request bodies are bounded by the longest prompt a request may carry: text holds at most 6
+# characters per token (longer prompts are refused before tokenizing), a token-id array about
+# 8 bytes per id, and JSON's \uXXXX escapes of non-ASCII text stretch characters further;
+# 16 bytes per token of --max-model-len plus 1 MiB for the envelope, tool definitions and
+# sampling fields covers them. The largest --max-model-len (limits.MAX_TOKENS) gives ~161 MB
+# (docs/simengine.md, "Errors").
+BODY_BYTES_PER_TOKEN: Final = 16
+BODY_BASE_BYTES: Final = 1 << 20
 
 
 PRESETS: Final[dict[str, EngineConfig]] = {

@@ -9,7 +9,7 @@ import json
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -23,6 +23,9 @@ from agentload.simengine.jobs import Codec, Job, SimContext, Usage
 from agentload.simengine.openai_api import ChatCodec, CompletionsCodec
 from agentload.simengine.responses_api import ResponsesCodec
 from agentload.simengine.timinglog import TimingLog
+
+# The request body size the app reads at most (EngineConfig.max_body_bytes), for messages.
+BODY_LIMIT: Final = web.AppKey("body_limit", int)
 
 
 class SimServer:
@@ -42,7 +45,8 @@ class SimServer:
         self.log = TimingLog(config.timing_log) if config.timing_log else None
         self._counter = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self.app = web.Application(client_max_size=256 * 1024 * 1024)
+        self.app = web.Application(client_max_size=config.engine.max_body_bytes)
+        self.app[BODY_LIMIT] = config.engine.max_body_bytes
         codecs: list[Codec] = [CompletionsCodec(), ChatCodec(), MessagesCodec(), ResponsesCodec()]
         for codec in codecs:
             self.app.router.add_post(codec.endpoint, self._generation_handler(codec))
@@ -215,7 +219,16 @@ class SimServer:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    try:
+        raw = await request.read()  # aiohttp stops reading at client_max_size
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[BODY_LIMIT]
+        raise ApiError(
+            413,
+            f"request body too large: over {limit:,} bytes (16 per token of the "
+            "maximum model length, plus 1 MiB)",
+            code="request_too_large",
+        ) from None
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

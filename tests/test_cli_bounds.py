@@ -160,3 +160,15 @@ def test_l3_import_mooncake_block_size_zero(tmp_path: Path) -> None:
     line = run_fails(*args, status=2)
     assert line.startswith("error: mooncake block size: expected an integer in [1, 65,536]")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("size", ["0", "65537", "1048576"])
+def test_derive_block_size_bounded_by_the_limits_table(tmp_path: Path, size: str) -> None:
+    """`profile derive --block-size` allowed up to 2^20 while replay's pools hold at most
+    limits.MAX_BLOCK_SIZE tokens per block: the derived profile could not be replayed."""
+    from tests.test_cli_outputs import TRIE
+
+    out = tmp_path / "d"
+    line = run_fails("profile", "derive", str(TRIE), "--out", str(out), "--block-size", size)
+    assert line.startswith("error: --block-size: expected an integer in [1, 65,536]"), line
+    assert not out.exists()

@@ -36,7 +36,11 @@ def command() -> None:
     help="How to split calls into profiles.",
 )
 @click.option(
-    "--block-size", default=64, show_default=True, type=int, help="Tokens per hash_ids block."
+    "--block-size",
+    default=64,
+    show_default=True,
+    type=int,
+    help='Tokens per hash_ids block (1 .. 65,536, docs/formats.md "Limits").',
 )
 @click.option(
     "--key-file",
@@ -62,9 +66,9 @@ def derive_cmd(
     from agentload.profiles.derive import DeriveConfig, derive
     from agentload.traceformat.outputs import check_output_dir
 
-    check_output_dir(out_dir, "--out")
     key = HashKey.from_file(key_file) if key_file is not None else HashKey.random()
     config = DeriveConfig(tuple(traces), out_dir, key, block_size, by, require_usage)
+    check_output_dir(out_dir, "--out")  # after the options: a refused run creates no folder
     with _err.status("deriving") as status:
         written = derive(
             config,

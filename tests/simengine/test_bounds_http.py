@@ -84,3 +84,35 @@ def _assert_alive_and_small(sim: Sim) -> None:
     r = _post(sim, "/v1/completions", {"prompt": [5, 6, 7], "max_tokens": 3, "ignore_eos": True})
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 3
     assert _rss_kb(sim.pid) < RSS_LIMIT_KB
+
+
+def test_request_body_bounded_before_it_is_read_whole(sim: Sim) -> None:
+    """The sim read and parsed bodies of up to 256 MB before any length check; now a body
+    over 16 bytes per token of --max-model-len plus 1 MiB is refused while being read (413,
+    in the API's error shape), and a body just under it is parsed (and judged by length)."""
+    limit = (1 << 20) + 16 * 4096
+    filler = {"prompt": "x", "max_tokens": 1, "pad": "p" * limit}
+    r = _post(sim, "/v1/completions", filler)
+    assert r.status_code == 413, r.text[:300]
+    err = r.json()["error"]
+    assert err["code"] == "request_too_large" and f"over {limit:,} bytes" in err["message"]
+    r = _post(sim, "/v1/messages", {**filler, "messages": MESSAGES})
+    assert r.status_code == 413 and r.json()["type"] == "error", r.text[:300]
+    under = {"prompt": [1, 2, 3], "max_tokens": 2, "pad": "p" * (limit - 200)}
+    assert _post(sim, "/v1/completions", under).status_code == 200
+    _assert_alive_and_small(sim)
+
+
+@pytest.mark.parametrize("length", ["10000001", "1099511627776"])
+def test_max_model_len_bounded_by_the_limits_table(length: str) -> None:
+    """--max-model-len was unbounded: a value beyond limits.MAX_TOKENS is a one-line error."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "from agentload.cli import main; main()", "sim", "--port", "0"]
+    r = subprocess.run(
+        [*cmd, "--max-model-len", length], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2, r.stderr
+    expected = "error: sim option max_model_len: expected an integer in [1, 10,000,000], got "
+    assert r.stderr.strip() == expected + f"{int(length):,}"
