@@ -7,13 +7,18 @@ capture, replay and the sim import it and never each other.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
     "CONVERSATION_FIELD",
+    "CREDENTIAL_HEADERS",
     "ENDPOINTS",
+    "KEY_ENV",
     "Api",
+    "auth_headers",
     "classify",
+    "presented_key",
     "request_headers",
 ]
 
@@ -53,6 +58,19 @@ TOOL_CALL_ID_PREFIX: Final[dict[Api, str]] = {
 
 ANTHROPIC_VERSION: Final = "2023-06-01"
 
+# Headers whose values are credentials (lower case): never written, logged or printed.
+CREDENTIAL_HEADERS: Final = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "x-goog-api-key"}
+)
+
+# The environment variable each provider's own SDK reads its key from.
+KEY_ENV: Final[dict[Api, str]] = {
+    Api.OPENAI_CHAT: "OPENAI_API_KEY",
+    Api.OPENAI_COMPLETIONS: "OPENAI_API_KEY",
+    Api.OPENAI_RESPONSES: "OPENAI_API_KEY",
+    Api.ANTHROPIC_MESSAGES: "ANTHROPIC_API_KEY",
+}
+
 
 def classify(method: str, path: str) -> Api | None:
     """The API of an LLM call, or None for traffic that is not one (count_tokens, models)."""
@@ -75,3 +93,24 @@ def request_headers(api: Api) -> dict[str, str]:
     if api is Api.ANTHROPIC_MESSAGES:
         return {"anthropic-version": ANTHROPIC_VERSION}
     return {}
+
+
+def auth_headers(api: Api, key: str) -> dict[str, str]:
+    """The header carrying an API key as `api` expects it: Anthropic's `x-api-key`, OpenAI's
+    (and vLLM's, SGLang's, llama-server's) `Authorization: Bearer`."""
+    if api is Api.ANTHROPIC_MESSAGES:
+        return {"x-api-key": key}
+    return {"Authorization": f"Bearer {key}"}
+
+
+def presented_key(api: Api | None, headers: Mapping[str, str]) -> str | None:
+    """The key a request presents the way `api` expects (`auth_headers`), or None. With
+    `api` None (endpoints outside the four APIs: models, metrics, tokenize) either way counts.
+    `headers` must look names up case-insensitively (aiohttp's and httpx's do)."""
+    if api is not Api.ANTHROPIC_MESSAGES:
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    if api is None or api is Api.ANTHROPIC_MESSAGES:
+        return headers.get("x-api-key") or None
+    return None

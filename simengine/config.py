@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Final
 
 from agentload.base.errors import ConfigError
+from agentload.base.secret import Secret
 from agentload.traceformat import limits
 
 
@@ -125,6 +126,8 @@ class SimConfig:
     allow_faults: bool = False
     seed: int = 0
     tool_call_ids: str = "unique"  # or "deterministic": derived from the prompt
+    strict: bool = False  # refuse request fields hosted APIs reject (simengine.strict)
+    api_key: Secret | None = None  # required on every route but /health when set
 
     def validate(self) -> None:
         self.engine.validate()

@@ -14,7 +14,15 @@ from typing import Any, Final
 from aiohttp import web
 
 from agentload.base.errors import ConfigError
-from agentload.simengine import agentscript, faults, metrics, render, streaming, tokenizer
+from agentload.simengine import (
+    agentscript,
+    faults,
+    metrics,
+    render,
+    streaming,
+    strict,
+    tokenizer,
+)
 from agentload.simengine.anthropic_api import MessagesCodec
 from agentload.simengine.config import SimConfig
 from agentload.simengine.engine import Engine, SimRequest
@@ -45,7 +53,10 @@ class SimServer:
         self.log = TimingLog(config.timing_log) if config.timing_log else None
         self._counter = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self.app = web.Application(client_max_size=config.engine.max_body_bytes)
+        middlewares = [] if config.api_key is None else [strict.auth_middleware(config.api_key)]
+        self.app = web.Application(
+            client_max_size=config.engine.max_body_bytes, middlewares=middlewares
+        )
         self.app[BODY_LIMIT] = config.engine.max_body_bytes
         codecs: list[Codec] = [CompletionsCodec(), ChatCodec(), MessagesCodec(), ResponsesCodec()]
         for codec in codecs:
@@ -155,6 +166,8 @@ class SimServer:
                 err = ApiError(500, "injected fault: http500", type="server_error")
                 return web.json_response(codec.error_body(err), status=500)
             body = await _json_body(request)
+            if self.config.strict:
+                strict.check_request(codec.api, body, request.headers)
             job = codec.parse(body, self.ctx, self._counter)
             req = self.engine.submit(job.prompt_ids, job.plan.ids, job.max_tokens)
             if job.stream:
@@ -265,7 +278,9 @@ async def serve(config: SimConfig, ready: asyncio.Event | None = None) -> None:
         await server.stop()
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
     port = runner.addresses[0][1]
-    sys.stdout.write(f"agentload sim listening on http://{config.host}:{port}\n")
+    modes = [m for m, on in (("strict", config.strict), ("key required", config.api_key)) if on]
+    suffix = f" ({', '.join(modes)})" if modes else ""
+    sys.stdout.write(f"agentload sim listening on http://{config.host}:{port}{suffix}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

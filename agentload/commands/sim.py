@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from agentload.base.errors import ConfigError
+from agentload.base.secret import Secret
 
 _COST_OPTIONS = {
     "step_overhead_us": "fixed cost of every step (µs)",
@@ -78,6 +79,21 @@ def _add_overrides(func: Any) -> Any:
 @click.option("--force", is_flag=True, help="replace the --timing-log file if it exists")
 @click.option("--allow-faults", is_flag=True, help="honour the X-Sim-Fault request header")
 @click.option("--no-prefix-caching", is_flag=True, help="disable the prefix cache")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="answer request fields the hosted API rejects (min_tokens, ignore_eos, ...) with "
+    "HTTP 400 in the API's error shape, as OpenAI and Anthropic do",
+)
+@click.option(
+    "--api-key",
+    envvar="AGENTLOAD_SIM_API_KEY",
+    default=None,
+    metavar="KEY",
+    help="require this key on every route but /health (Authorization: Bearer for the OpenAI "
+    "APIs, x-api-key for Anthropic messages), else HTTP 401; also read from "
+    "AGENTLOAD_SIM_API_KEY, which keeps it out of the process list",
+)
 @_add_overrides
 def command(**opts: Any) -> None:
     """Serve a simulated inference engine (OpenAI and Anthropic APIs) with a cost model."""
@@ -105,6 +121,8 @@ def command(**opts: Any) -> None:
         timing_log=opts["timing_log"],
         allow_faults=opts["allow_faults"],
         tool_call_ids=opts["tool_call_ids"],
+        strict=opts["strict"],
+        api_key=Secret(opts["api_key"]) if opts["api_key"] else None,
     )
     config.validate()
     if config.timing_log is not None and not config.timing_log.parent.is_dir():
