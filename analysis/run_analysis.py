@@ -22,6 +22,7 @@ from agentload.analysis.sessions import (
 )
 from agentload.analysis.throughput import KINDS, cumulative_completion, throughput
 from agentload.analysis.timeseries import bin_width, binned, concurrency
+from agentload.analysis.window import duration_option, run_window
 from agentload.base.errors import FormatError
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
@@ -100,7 +101,8 @@ def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> R
     frame = data.frame
     requests = request_metrics(frame)
     sessions = session_metrics(frame)
-    tput = throughput(frame).row(0, named=True)
+    window = run_window(frame, duration_option(data.info))
+    tput = throughput(frame, window).row(0, named=True)
     duration = float(tput["duration_s"] or 0.0)
     width = bin_width(duration)
     gpu_count = gpus if gpus is not None else gpus_of(data.info)
@@ -118,6 +120,7 @@ def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> R
             "e2e_ms": summarize(requests, "e2e_ms"),
         },
         "throughput": _throughput(tput, gpu_count),
+        "window": None if window is None else window.as_json(),
         "cache": with_eligible(frame)
         .select(cache_hit_rate(), eligible_cache_hit_rate(), theoretical_cache_hit_rate())
         .row(0, named=True),
@@ -164,7 +167,12 @@ def _session_summary(sessions: pl.DataFrame) -> Json:
 
 
 def _throughput(row: dict[str, Any], gpus: int | None) -> Json:
-    out: Json = {"duration_s": row["duration_s"], "gpus": gpus}
+    out: Json = {
+        "duration_s": row["duration_s"],
+        "gpus": gpus,
+        "steady_from_s": row["steady_from_s"],
+        "steady_to_s": row["steady_to_s"],
+    }
     for kind in KINDS:
         for suffix in ("tps", "tps_last30s", "tps_steady"):
             value = row[f"{kind}_{suffix}"]

@@ -7,10 +7,13 @@ Definitions (shared with docs/analysis.md):
 - Token kinds: completion, prompt, cached, uncached = prompt - cached (null cached = 0).
 - overall = sum of tokens / D.
 - last 30 s = tokens of requests that ended in (end - 30 s, end] / min(30 s, D).
-- steady state: drop the first 20% of the window (requests ending before start + 0.2 D);
-  sort the remaining successful requests by end time t_i (seconds) and let C_i be the
-  running sum of their tokens; the rate is the ordinary least-squares slope
-  cov(t, C) / var(t). Null with fewer than two distinct end times after the cut.
+- steady state: over the fitting window [a, b] (`analysis.window`: the admission window,
+  start to ``--duration`` or to the last session admission, never the drain; the whole run
+  [start, end] when there is none), drop its first 20% (requests ending before
+  a + 0.2 (b - a)) and those ending after b; sort the remaining successful requests by end
+  time t_i (seconds) and let C_i be the running sum of their tokens; the rate is the
+  ordinary least-squares slope cov(t, C) / var(t). Null with fewer than two distinct end
+  times in the window.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import polars as pl
 
 from agentload.analysis.requests import NS_PER_S, F, is_ok, measured
+from agentload.analysis.window import Window
 from agentload.traceformat import schema as s
 
 LAST_WINDOW_S = 30.0
@@ -64,25 +68,40 @@ def _slope(t: pl.Expr, y: pl.Expr) -> pl.Expr:
     return pl.when(var > 0).then(pl.cov(t, y) / var).otherwise(None)
 
 
-def throughput(frame: F) -> F:
-    """One row: duration_s and, for each kind, ``<kind>_tps``, ``<kind>_tps_last30s`` and
-    ``<kind>_tps_steady`` (tokens per second, definitions in the module docstring)."""
+def _seconds_from_t0(ns: int) -> pl.Expr:
+    return (pl.lit(ns, pl.Int64) - pl.col(_T0)).cast(pl.Float64).first() / NS_PER_S
+
+
+def throughput(frame: F, window: Window | None = None) -> F:
+    """One row: duration_s, the span the steady state is fitted over (``steady_from_s``,
+    ``steady_to_s``: seconds from the first measured send) and, for each kind,
+    ``<kind>_tps``, ``<kind>_tps_last30s`` and ``<kind>_tps_steady`` (tokens per second,
+    definitions in the module docstring); the steady state over `window` (None: the whole
+    run)."""
     events = token_events(frame)
     duration = ((pl.col(_T1) - pl.col(_T0)).cast(pl.Float64) / NS_PER_S).first()
-    cut_s = duration * WARM_FRACTION
+    if window is None:
+        lo, hi = pl.lit(0.0), duration
+    else:
+        lo, hi = _seconds_from_t0(window.start_ns), _seconds_from_t0(window.end_ns)
+    cut_s = lo + (hi - lo) * WARM_FRACTION
     last_from = duration - LAST_WINDOW_S
     in_last = pl.col("t_s") > last_from
-    in_steady = (pl.col("t_s") >= cut_s) & is_ok()
+    in_steady = (pl.col("t_s") >= cut_s) & (pl.col("t_s") <= hi) & is_ok()
     t_steady = pl.col("t_s").filter(in_steady)
     order = pl.col("t_s").filter(in_steady).rank("ordinal")
-    aggs: list[pl.Expr] = [duration.alias("duration_s")]
+    aggs: list[pl.Expr] = [
+        duration.alias("duration_s"),
+        cut_s.alias("steady_from_s"),
+        hi.alias("steady_to_s"),
+    ]
     for kind in KINDS:
         col = pl.col(f"{kind}_tokens")
         total = col.sum().cast(pl.Float64)
         aggs.append(pl.when(duration > 0).then(total / duration).alias(f"{kind}_tps"))
         last = col.filter(in_last).sum().cast(pl.Float64)
-        window = pl.min_horizontal(duration, pl.lit(LAST_WINDOW_S))
-        aggs.append(pl.when(window > 0).then(last / window).alias(f"{kind}_tps_last30s"))
+        span = pl.min_horizontal(duration, pl.lit(LAST_WINDOW_S))
+        aggs.append(pl.when(span > 0).then(last / span).alias(f"{kind}_tps_last30s"))
         cum = col.filter(in_steady).sort_by(order).cum_sum().cast(pl.Float64)
         aggs.append(_slope(t_steady.sort(), cum).alias(f"{kind}_tps_steady"))
     return events.select(aggs)

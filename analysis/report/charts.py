@@ -38,14 +38,15 @@ def cumulative(a: RunAnalysis) -> Chart:
     title = "Cumulative completion tokens and steady-state fit"
     cum = a.cumulative
     series = [Series("completion tokens", cum["t_s"].to_list(), cum["cum_completion"].to_list())]
-    slope = a.summary["throughput"]["completion_tps_steady"]
-    duration = a.summary["throughput"]["duration_s"] or 0.0
-    if slope is not None and cum.height:
-        # the fit line passes through the mean point of the retained (t, C) pairs
-        kept = cum.filter(pl.col("t_s") >= 0.2 * duration)
+    tp = a.summary["throughput"]
+    slope, lo, hi = tp["completion_tps_steady"], tp["steady_from_s"], tp["steady_to_s"]
+    if slope is not None and cum.height and lo is not None and hi is not None:
+        # the fit line passes through the mean point of the retained (t, C) pairs, over the
+        # fitted span only (the admission window's last 80%: the drain is not fitted)
+        kept = cum.filter(pl.col("t_s").is_between(lo, hi))
         tm, cm = kept["t_s"].mean(), kept["cum_completion"].mean()
         if isinstance(tm, float) and isinstance(cm, int | float):
-            xs = [0.2 * duration, duration]
+            xs = [lo, hi]
             ys = [cm + slope * (x - tm) for x in xs]
             series.append(Series(f"steady state {slope:.4g} tok/s", xs, ys, dashed=True))
     svg = line_chart(series, title=title, xlabel="time (s)", ylabel="completion tokens")

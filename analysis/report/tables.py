@@ -52,6 +52,7 @@ def overview(summary: Json) -> Table:
         ["model", str(info.get("model", "—"))],
         ["source", str(info.get("source", "—"))],
         ["duration (s)", num(summary["throughput"]["duration_s"])],
+        ["steady-state window", (summary.get("window") or {}).get("description", "—")],
         ["requests (measured / warmup)", f"{num(req['measured'])} / {num(req['warmup'])}"],
         ["requests failed", num(req["errors"])],
         ["sessions (completed / total)", f"{num(sess['completed'])} / {num(sess['total'])}"],
