@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from agentload.base.errors import ConfigError
 from agentload.providers.api import Api
+from agentload.replay.keys import ApiKeys, Redactor, is_public, redact_headers
 from agentload.traceformat import limits
 
 
@@ -38,7 +39,7 @@ class ApiChoice(enum.StrEnum):
 class TransportChoice(enum.StrEnum):
     AIOHTTP = "aiohttp"
     HTTPX = "httpx"
-    RAW = "raw"  # replay.rawhttp: minimal HTTP/1.1 on asyncio protocols (http:// only)
+    RAW = "raw"  # replay.rawhttp: minimal HTTP/1.1 on asyncio protocols (TLS for https)
 
 
 class ArrivalMode(enum.StrEnum):
@@ -68,7 +69,12 @@ class ReplayConfig:
     warmup: float = 0.0
     seed: int = 0
     workers: int = 1
-    headers: tuple[tuple[str, str], ...] = ()
+    # --header and --public-header values: sent as given, never shown (repr, options())
+    # unless named in public_headers (replay.keys)
+    headers: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
+    public_headers: tuple[str, ...] = ()
+    # --api-key and the environment; options() shows where each key came from, not the key
+    api_keys: ApiKeys = dataclasses.field(default_factory=ApiKeys)
     session_header: str | None = "X-Session-ID"
     gpus: int | None = None
     scrape_metrics: bool = False
@@ -145,15 +151,30 @@ class ReplayConfig:
             scaled = min(scaled, self.max_think)
         return int(max(scaled, 0.0) * 1e9)
 
+    def target_headers(self, api: Api | None = None) -> dict[str, str]:
+        """Headers for the calls besides the run's requests (/tokenize, /metrics, /v1/models):
+        every --header and the key as `api` (default: the run's --api) expects it."""
+        return {**dict(self.headers), **self.api_keys.headers(api or self.api.api)}
+
+    def redactor(self) -> Redactor:
+        """Masks the run's keys and secret header values in text a server sent back."""
+        hidden = [v for n, v in self.headers if not is_public(n, self.public_headers)]
+        return Redactor(hidden + self.api_keys.secrets())
+
     def options(self) -> dict[str, object]:
-        """JSON-ready options for META_INFO."""
+        """JSON-ready options for META_INFO: header values masked unless public, keys
+        named by where they came from (replay.keys)."""
         out: dict[str, object] = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, Path):
+            if field.name == "headers":
+                value = redact_headers(self.headers, self.public_headers)
+            elif isinstance(value, ApiKeys):
+                value = value.sources()
+            elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
-                value = [list(v) for v in value]
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
             out[field.name] = value
         return out
 

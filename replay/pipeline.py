@@ -57,7 +57,7 @@ def build_materializer(
         return mat, {"note": "token ids sent to /v1/completions: exact prompt lengths"}
     if not config.calibrate:
         return mat, {"note": "calibration disabled: 1 token per word assumed"}
-    mat, cal = calibrate(mat, config.target, dict(config.headers))
+    mat, cal = calibrate(mat, config.target, config.target_headers())
     return mat, asdict(cal)
 
 
@@ -77,7 +77,7 @@ async def replay(
     config.out.parent.mkdir(parents=True, exist_ok=True)
     info = run_info(config, plan)
     scraper = (
-        Scraper(config.target, headers=dict(config.headers)) if config.scrape_metrics else None
+        Scraper(config.target, headers=config.target_headers()) if config.scrape_metrics else None
     )
     progress = Progress(workers.stats, enabled=not config.quiet and sys.stderr.isatty())
     if scraper is not None:

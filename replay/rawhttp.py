@@ -1,8 +1,9 @@
 """A minimal HTTP/1.1 client transport on asyncio protocols, for the replay hot path.
 
 Only what replay needs: POST with a JSON body over keep-alive connections to one origin
-(plain http), responses with chunked, Content-Length or until-close bodies, a per-request
-silence timeout, no redirects, no retries, no compression. Bodies are de-chunked inside
+(http, or https through asyncio's TLS and `transport.tls_context`), responses with chunked,
+Content-Length or until-close bodies, a per-request silence timeout, no redirects, no
+retries, no compression (no Accept-Encoding is sent). Bodies are de-chunked inside
 `data_received`, so the consumer gets each read's payload with no per-chunk machinery in
 between. About half the client CPU per request of aiohttp (docs/replay.md).
 """
@@ -15,7 +16,7 @@ from contextlib import asynccontextmanager
 from time import monotonic
 from urllib.parse import urlsplit
 
-from agentload.replay.transport import Response, TransportError
+from agentload.replay.transport import Response, TransportError, tls_context
 from agentload.traceformat.schema import ErrorKind
 
 MAX_HEAD = 64 * 1024
@@ -209,9 +210,11 @@ class _RawResponse:
 class RawTransport:
     def __init__(self, base: str, pool: int, timeout: float, headers: Mapping[str, str]) -> None:
         parts = urlsplit(base)
-        if parts.scheme != "http" or parts.hostname is None:
-            raise TransportError(ErrorKind.CONNECT, f"raw transport needs http://, got {base}")
-        self._host, self._port = parts.hostname, parts.port or 80
+        if parts.scheme not in ("http", "https") or parts.hostname is None:
+            raise TransportError(ErrorKind.CONNECT, f"raw transport needs http(s)://, got {base}")
+        tls = parts.scheme == "https"
+        self._ssl = tls_context() if tls else None
+        self._host, self._port = parts.hostname, parts.port or (443 if tls else 80)
         self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
         fixed = {"Host": parts.netloc, "Content-Type": "application/json", **headers}
@@ -249,7 +252,7 @@ class RawTransport:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(_Conn, self._host, self._port), timeout
+                loop.create_connection(_Conn, self._host, self._port, ssl=self._ssl), timeout
             )
         except TimeoutError:
             raise TransportError(ErrorKind.TIMEOUT, "connect timed out") from None

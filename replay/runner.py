@@ -58,6 +58,10 @@ class Runner:
         self._stopping = False
         self._sessions: set[asyncio.Task[None]] = set()
         self._admit_task: asyncio.Task[None] | None = None
+        # per API: its fixed headers and the key as it expects it, built once, not per call
+        keys = self.config.api_keys
+        self._api_headers = {api: request_headers(api) | keys.headers(api) for api in Api}
+        self._redact = self.config.redactor()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def run(self, admissions: Iterator[Admission], epoch_ns: int) -> None:
@@ -201,11 +205,14 @@ class Runner:
         else:
             hashes = None if call.hash_ids is None else salt_hash_ids(call.hash_ids, cycle)
             path, body, api = mat.endpoint, mat.body(sid, call, hashes), mat.api.api
-        headers.update(request_headers(api))
+        headers.update(self._api_headers[api])
         return path, body, headers, api, row
 
     def _emit(self, row: Row) -> None:
         sent = row.get(S.T_SENT_NS)
         row[S.WARMUP] = sent is not None and sent < self.epoch_ns + int(self.config.warmup * 1e9)
+        error = row.get(S.ERROR)
+        if error and self._redact:  # a server may echo the key (OpenAI's 401 quotes part)
+            row[S.ERROR] = self._redact(error)
         self.stats.request_done(row)
         self._emit_row(row)

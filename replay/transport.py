@@ -1,15 +1,21 @@
 """HTTP transports behind one small protocol: POST a body, stream the response's bytes.
 
-Three implementations: `replay.rawhttp` (the default for http:// targets: a minimal
-HTTP/1.1 client with the lowest CPU per request), aiohttp (https:// targets, and on
-request) and httpx (on request; about ten times the CPU per request, see docs/replay.md
-"Client throughput"). All keep a keep-alive pool sized to the run's concurrency, never
-retry, and turn their own exceptions into a `TransportError` carrying an `ErrorKind`.
+Three implementations: `replay.rawhttp` (the default, http and https: a minimal HTTP/1.1
+client with the lowest CPU per request), aiohttp and httpx (on request; httpx costs about
+ten times the CPU per request, see docs/replay.md "Client throughput"). All keep a
+keep-alive pool sized to the run's concurrency, never retry, and turn their own exceptions
+into a `TransportError` carrying an `ErrorKind`.
+
+None asks for compression: chunks are timed as their bytes arrive and parsed as sent, so a
+compressed body would be unreadable (raw sends no Accept-Encoding; aiohttp and httpx, which
+advertise gzip and br by default, send `Accept-Encoding: identity`). All verify TLS against
+one context (`tls_context`: the system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
@@ -19,6 +25,14 @@ import httpx
 
 from agentload.replay.config import TransportChoice
 from agentload.traceformat.schema import ErrorKind
+
+NO_COMPRESSION = {"Accept-Encoding": "identity"}  # for clients advertising gzip/br by default
+
+
+def tls_context() -> ssl.SSLContext:
+    """The one TLS client context: verifies against the system's trust store, which
+    OpenSSL extends with SSL_CERT_FILE and SSL_CERT_DIR (a private CA)."""
+    return ssl.create_default_context()
 
 
 class TransportError(Exception):
@@ -72,13 +86,15 @@ class AiohttpTransport:
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._pool, limit_per_host=0, ttl_dns_cache=None)
+        connector = aiohttp.TCPConnector(
+            limit=self._pool, limit_per_host=0, ttl_dns_cache=None, ssl=tls_context()
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=self._timeout, sock_read=self._timeout
             ),
-            headers={"Content-Type": "application/json", **self._headers},
+            headers={"Content-Type": "application/json", **NO_COMPRESSION, **self._headers},
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
         )
@@ -128,7 +144,8 @@ class HttpxTransport:
             base_url=base.rstrip("/"),
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
             timeout=httpx.Timeout(timeout, pool=None),
-            headers={"Content-Type": "application/json", **headers},
+            headers={"Content-Type": "application/json", **NO_COMPRESSION, **headers},
+            verify=tls_context(),
         )
 
     async def open(self) -> None:
@@ -168,7 +185,7 @@ def make_transport(
 ) -> Transport:
     if choice is TransportChoice.HTTPX:
         return HttpxTransport(base, pool, timeout, headers)
-    if choice is TransportChoice.RAW and base.startswith("http://"):
+    if choice is TransportChoice.RAW:
         from agentload.replay.rawhttp import RawTransport  # imports this module: import it lazily
 
         return RawTransport(base, pool, timeout, headers)

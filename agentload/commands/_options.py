@@ -119,6 +119,7 @@ def replay_options(per: str = "") -> Callable[[F], F]:
         click.option(
             "--gpus", type=int, default=None, help="GPUs behind the target (for per-GPU figures)."
         ),
+        *request_options(),
         click.option(
             "--scrape-metrics", is_flag=True, help="Poll the target's /metrics every second."
         ),
@@ -130,6 +131,100 @@ def replay_options(per: str = "") -> Callable[[F], F]:
         return func
 
     return apply
+
+
+def request_options() -> list[Callable[[F], F]]:
+    """How requests reach the target: headers, key, timeout, transport, calibration."""
+    return [
+        click.option(
+            "--header",
+            "headers",
+            multiple=True,
+            metavar="'NAME: VALUE'",
+            help="Extra request header (repeatable). Its value is secret: sent, never "
+            "recorded or printed (use --public-header to record it).",
+        ),
+        click.option(
+            "--public-header",
+            "public_headers",
+            multiple=True,
+            metavar="'NAME: VALUE'",
+            help="Extra request header recorded in clear in the result file (repeatable); "
+            "credential headers (Authorization, x-api-key, cookie, ...) stay masked.",
+        ),
+        click.option(
+            "--api-key",
+            default=None,
+            metavar="KEY",
+            help="API key, sent as each API expects (Authorization: Bearer, or x-api-key for "
+            "--api messages); never recorded or printed. Default: $AGENTLOAD_API_KEY, else "
+            "$OPENAI_API_KEY / $ANTHROPIC_API_KEY (the environment keeps it out of ps).",
+        ),
+        click.option(
+            "--session-header",
+            default="X-Session-ID",
+            show_default=True,
+            help="Header carrying the session id, for routing ('' to disable).",
+        ),
+        click.option(
+            "--timeout",
+            type=FINITE,
+            default=300.0,
+            show_default=True,
+            help="Seconds to wait to connect or for the next byte of a response.",
+        ),
+        click.option(
+            "--transport",
+            type=click.Choice(["raw", "aiohttp", "httpx"]),
+            default="raw",
+            show_default=True,
+            help="HTTP client: raw (built-in HTTP/1.1, least CPU per request; TLS through "
+            "asyncio for https), aiohttp or httpx. None asks for compression.",
+        ),
+        click.option(
+            "--no-calibrate",
+            is_flag=True,
+            help="Do not calibrate text prompts with the target's /tokenize (assume 1 token "
+            "per word).",
+        ),
+    ]
+
+
+def parse_headers(values: tuple[str, ...], option: str) -> tuple[tuple[str, str], ...]:
+    """('Name', 'value') pairs of 'Name: value' options. A malformed one is named by its
+    position, never quoted: it may hold a key."""
+    from agentload.base.errors import ConfigError
+
+    out = []
+    for i, value in enumerate(values, 1):
+        key, sep, val = value.partition(":")
+        if not sep:
+            raise ConfigError(
+                f"{option} (#{i} of {len(values)}): expected 'Name: value', got no ':' "
+                "(the value is not shown: it may be secret)"
+            )
+        out.append((key.strip(), val.strip()))
+    return tuple(out)
+
+
+def _request_config(options: dict[str, Any]) -> dict[str, Any]:
+    """The request options as `ReplayConfig` fields: headers parsed, the key resolved from
+    --api-key and the environment (replay.keys), flags turned around."""
+    import os
+
+    from agentload.replay.keys import resolve_keys
+
+    headers = parse_headers(options.pop("headers", ()), "--header")
+    public = parse_headers(options.pop("public_headers", ()), "--public-header")
+    options["headers"] = headers + public
+    options["public_headers"] = tuple(name for name, _ in public)
+    names = [name for name, _ in options["headers"]]
+    options["api_keys"] = resolve_keys(options.pop("api_key", None), os.environ, names)
+    if "session_header" in options:  # '' disables it
+        options["session_header"] = options["session_header"] or None
+    if "no_calibrate" in options:
+        options["calibrate"] = not options.pop("no_calibrate")
+    return options
 
 
 def resolve_source(source: str) -> tuple[Path, str]:
@@ -151,6 +246,7 @@ def replay_config(source: str, **options: Any) -> ReplayConfig:
     from agentload.replay.config import ApiChoice, ReplayConfig, TransportChoice
 
     path, label = resolve_source(source)
+    options = _request_config(options)
     options["api"] = ApiChoice(options["api"])
     if "transport" in options:
         options["transport"] = TransportChoice(options["transport"])

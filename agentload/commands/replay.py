@@ -6,18 +6,8 @@ from pathlib import Path
 
 import click
 
-from agentload.base.errors import EXIT_INTERRUPTED, ConfigError
+from agentload.base.errors import EXIT_INTERRUPTED
 from agentload.commands._options import force_option, replay_config, replay_options
-
-
-def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for value in values:
-        key, sep, val = value.partition(":")
-        if not sep:
-            raise ConfigError(f"--header {value!r}: expected 'Name: value'")
-        out.append((key.strip(), val.strip()))
-    return tuple(out)
 
 
 @click.command("replay")
@@ -57,31 +47,6 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     show_default=True,
     help="After --duration, let running sessions finish, or cancel them.",
 )
-@click.option(
-    "--header", "headers", multiple=True, help="Extra request header 'Name: value' (repeatable)."
-)
-@click.option(
-    "--session-header",
-    default="X-Session-ID",
-    show_default=True,
-    help="Per-session routing header ('' to disable).",
-)
-@click.option(
-    "--timeout",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="Seconds to wait to connect or for the next byte of a response.",
-)
-@click.option(
-    "--transport",
-    type=click.Choice(["raw", "aiohttp", "httpx"]),
-    default="raw",
-    show_default=True,
-    help="HTTP client: raw (built-in HTTP/1.1, fastest; https targets use aiohttp), "
-    "aiohttp or httpx.",
-)
-@click.option("--no-calibrate", is_flag=True, help="Do not calibrate text prompts with /tokenize.")
 @click.option("--quiet", is_flag=True, help="No live progress and no summary.")
 @click.option(
     "--ray",
@@ -95,9 +60,6 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 )
 def command(
     source: str,
-    headers: tuple[str, ...],
-    session_header: str,
-    no_calibrate: bool,
     ray_address: str | None,
     force: bool,
     **options: object,
@@ -110,13 +72,7 @@ def command(
     from agentload.replay.pipeline import replay
     from agentload.replay.signals import run_until_signalled
 
-    config = replay_config(
-        source,
-        headers=_headers(headers),
-        session_header=session_header or None,
-        calibrate=not no_calibrate,
-        **options,
-    )
+    config = replay_config(source, **options)
     from agentload.traceformat.outputs import check_output
 
     # before the run, not after it: a bad --out used to cost the whole run (M5)
