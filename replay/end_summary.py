@@ -1,4 +1,5 @@
-"""The end-of-run summary printed to stderr: counts, errors by kind, self-diagnosis."""
+"""The end-of-run summary printed to stderr: counts, errors by kind with the distinct
+messages, self-diagnosis."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from typing import Any
 import polars as pl
 from rich.console import Console
 
+from agentload.analysis.failures import error_messages, message_lines
 from agentload.traceformat import schema as S
+
+
+def run_state(outcome: dict[str, Any], *, complete: bool) -> str:
+    """complete, FAILED (...) or PARTIAL (interrupted), from META_DIAGNOSTICS["outcome"]."""
+    if outcome.get("stopped_early"):
+        return f"FAILED (stopped early: the first {outcome.get('failed')} requests all failed)"
+    if outcome.get("requests") and not outcome.get("ok"):
+        return "FAILED (no request succeeded)"
+    return "complete" if complete else "PARTIAL (interrupted)"
 
 
 def print_summary(
@@ -16,11 +27,13 @@ def print_summary(
 ) -> None:
     console = Console(stderr=True, highlight=False)
     ok = frame.filter(pl.col(S.STATUS) == "ok").height
-    state = "complete" if complete else "PARTIAL (interrupted)"
+    state = run_state(diagnostics.get("outcome") or {}, complete=complete)
     console.print(f"[bold]replay {state}[/]: {frame.height} requests, {ok} ok -> {path}")
     errors = diagnostics.get("errors") or {}
     if errors:
         console.print("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
+        for line in message_lines(error_messages(frame)):
+            console.print(f"  {line}", markup=False)
     lag = diagnostics["schedule_lag_ms"]
     if lag["p50"] is not None:
         console.print(
@@ -28,9 +41,16 @@ def print_summary(
             f"max {lag['max']:.3f} ms"
         )
     intended, achieved = diagnostics.get("intended_rate"), diagnostics.get("achieved_rate")
+    ramp = diagnostics.get("ramp")
+    if ramp:
+        console.print(
+            f"closed-loop start-up ramp: {ramp['sessions']} sessions started over "
+            f"{ramp['s']:.2f} s (each first call due when its slot started it)"
+        )
     if achieved is not None:
         wanted = f" (intended {intended:.2f}/s)" if intended is not None else ""
-        console.print(f"session arrivals: {achieved:.2f}/s{wanted}")
+        over = " after the ramp" if ramp else ""
+        console.print(f"session arrivals{over}: {achieved:.2f}/s{wanted}")
     for worker, cpu in (diagnostics.get("client_cpu_s") or {}).items():
         wait = cpu.get("runqueue_wait_s")
         waited = "" if wait is None else f", {wait:.2f} s waiting for a CPU"

@@ -96,9 +96,12 @@ def test_rate_shortfall_warning(last_sent_s: float, warned: bool) -> None:
 def test_closed_loop_has_no_intended_rate() -> None:
     rows = [_sent(f"s{i}", 0, i * SEC, 0) for i in range(4)]
     rows.append(_sent("s4", 0, 4 * SEC, 4 * SEC))  # far behind: no warning in closed loop
-    diag = D.diagnose(frame(rows), [_outcome()], closed_loop=True, calibration=None)
+    diag = D.diagnose(frame(rows), [_outcome()], closed_loop=True, calibration=None, slots=1)
     assert diag["intended_rate"] is None
-    assert diag["achieved_rate"] == pytest.approx(0.5)
+    # closed loop: sessions started (by their slots) after the one-slot ramp, over the
+    # window up to the last admission: 4 at 1, 2, 3, 4 s over 4 s
+    assert diag["achieved_rate"] == pytest.approx(1.0)
+    assert diag["ramp"] == {"sessions": 1, "s": 0.0}
     assert not any("session rate" in w for w in diag["warnings"])
 
 
