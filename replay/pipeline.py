@@ -1,11 +1,10 @@
 """The one run pipeline: `replay(config, stop, workers)` for every kind of worker.
 
-Steps: load the plan; settle the target (`replay.target_setup`: the preflight, the request
-style per target kind, --reset-cache, the run's cache salt); build the materializer
-(calibrated for text APIs); start the metrics scraper (with the run's request headers)
-and the live progress; run the workers (a `replay.backend.Workers`: this process, spawned
-processes, or Ray actors); read their rows; diagnose; write the result file with
-META_COMPLETE, META_INFO, META_ENGINE_METRICS and META_DIAGNOSTICS; print the summary.
+Steps: load the plan; build the materializer (calibrated for text APIs); start the metrics
+scraper (with the run's request headers) and the live progress; run the workers (a
+`replay.backend.Workers`: this process, spawned processes, or Ray actors); read their rows;
+diagnose; write the result file with META_COMPLETE, META_INFO, META_ENGINE_METRICS and
+META_DIAGNOSTICS; print the summary.
 
 Stopping is the `stop` event and nothing else: the run ends early and still writes a result
 file, marked partial, with whatever rows it has (possibly none). `run_replay` is the entry
@@ -20,7 +19,7 @@ import platform
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -29,36 +28,30 @@ from agentload.replay.calibrate import calibrate
 from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
 from agentload.replay.diagnostics import diagnose
 from agentload.replay.end_summary import print_summary
-from agentload.replay.materialize import DEFAULT_BLOCK, Materializer, salt_of
-from agentload.replay.outcome import Outcome, judge, watch_start
+from agentload.replay.materialize import DEFAULT_BLOCK, Materializer
 from agentload.replay.plan import Plan
 from agentload.replay.progress import Progress
 from agentload.replay.results import with_expected_cached, write_result
 from agentload.replay.scrape import Scraper
 from agentload.replay.signals import run_until_signalled
 from agentload.replay.source import load_plan
-from agentload.replay.target_setup import ReadyTarget, contact, ready
 
 
 @dataclass(frozen=True)
 class RunResult:
     path: Path
     complete: bool
-    interrupted: bool  # stopped by a signal (for the CLI: exit status 130)
+    interrupted: bool  # the stop event was set (a signal, for the CLI: exit status 130)
     rows: int
-    outcome: Outcome  # what the run achieved; `outcome.verdict` says how it must end
 
 
 def build_materializer(
-    config: ReplayConfig, plan: Plan, target: ReadyTarget | None = None
+    config: ReplayConfig, plan: Plan
 ) -> tuple[Materializer | None, dict[str, object] | None]:
-    """The synthetic-prompt builder (None for a verbatim trace) and the calibration record;
-    spelled and salted for `target` (unsalted, vLLM-spelled without one)."""
+    """The synthetic-prompt builder (None for a verbatim trace) and the calibration record."""
     if plan.verbatim:
         return None, None
     mat = Materializer(config.api, config.model, block_size=plan.block_size or DEFAULT_BLOCK)
-    if target is not None:
-        mat = replace(mat, style=target.style, salt=salt_of(target.salt))
     mat.warm()
     if config.api is ApiChoice.COMPLETIONS:
         return mat, {"note": "token ids sent to /v1/completions: exact prompt lengths"}
@@ -79,13 +72,10 @@ async def replay(
 ) -> RunResult:
     """One run with `workers` (default: local, per `config.workers`) until done or stopped."""
     workers = workers or LocalWorkers(config)
-    models = await asyncio.to_thread(contact, config)  # a target that is down: in seconds
     plan = await asyncio.to_thread(load_plan, config.source, config.model)
-    target = await asyncio.to_thread(ready, config, plan, models)  # the preflight
-    plan = target.plan
-    materializer, calibration = await asyncio.to_thread(build_materializer, config, plan, target)
+    materializer, calibration = await asyncio.to_thread(build_materializer, config, plan)
     config.out.parent.mkdir(parents=True, exist_ok=True)
-    info = run_info(config, plan) | target.info(pinned=config.cache_salt is not None)
+    info = run_info(config, plan)
     scraper = (
         Scraper(config.target, headers=config.target_headers()) if config.scrape_metrics else None
     )
@@ -93,20 +83,14 @@ async def replay(
     if scraper is not None:
         scraper.start()
     progress.start()
-    # sets `stop` when the first requests all fail (engine down, wrong path or model)
-    watch = asyncio.create_task(watch_start(workers.stats, stop))
     try:
         await workers.run(plan, materializer, stop, info)
     finally:
-        watch.cancel()
         progress.stop()
         if scraper is not None:
             scraper.stop()
     samples = [] if scraper is None else scraper.samples()
-    stopped_early = watch.done() and not watch.cancelled() and watch.result() is not None
-    return _finish(
-        config, plan, workers, stop.is_set(), info, samples, calibration, stopped_early
-    )
+    return _finish(config, plan, workers, stop.is_set(), info, samples, calibration)
 
 
 def _finish(
@@ -117,7 +101,6 @@ def _finish(
     info: dict[str, object],
     samples: list[dict[str, object]],
     calibration: dict[str, object] | None,
-    stopped_early: bool = False,
 ) -> RunResult:
     frame = with_expected_cached(workers.rows(), plan, plan.block_size or DEFAULT_BLOCK)
     outcomes = workers.outcomes()
@@ -129,8 +112,6 @@ def _finish(
         duration=config.duration,
         slots=config.concurrency,
     )
-    outcome = judge(frame, stopped_early)
-    diagnostics["outcome"] = outcome.as_json()
     whole = workers.judge(diagnostics)
     complete = whole and not stopped and not any(o.interrupted for o in outcomes)
     path = write_result(
@@ -144,7 +125,7 @@ def _finish(
     workers.cleanup()
     if not config.quiet:
         print_summary(frame, diagnostics, path, complete=complete)
-    return RunResult(path, complete, stopped and not stopped_early, frame.height, outcome)
+    return RunResult(path, complete, stopped, frame.height)
 
 
 def run_info(config: ReplayConfig, plan: Plan) -> dict[str, object]:
