@@ -8,12 +8,16 @@ nothing else happens per chunk. Failures are never retried.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
 from time import monotonic_ns
 from typing import Any
 
 from agentload.providers.api import Api
 from agentload.providers.counter import StreamError, StreamParser
+from agentload.providers.errors import error_text
 from agentload.replay.transport import Transport, TransportError
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import ErrorKind
@@ -45,9 +49,8 @@ async def issue(
         async with transport.post(path, body, headers) as resp:
             row[S.HTTP_STATUS] = resp.status
             if resp.status >= 400:
-                text = (await resp.text())[:MAX_ERROR_TEXT]
-                kind = ErrorKind.HTTP_5XX if resp.status >= 500 else ErrorKind.HTTP_4XX
-                _fail(row, kind, f"HTTP {resp.status}: {text}")
+                text = await resp.text()
+                _fail(row, *http_error(resp.status, text, resp.retry_after))
             else:
                 async for data in resp.chunks():
                     now = monotonic_ns()
@@ -72,6 +75,37 @@ async def issue(
     _finish(row, parser, offsets, counts, first)
     emit(row)
     return row
+
+
+def http_error(status: int, body: str, retry_after: str | None) -> tuple[ErrorKind, str]:
+    """The kind and message of an error response: `HTTP <status>: <the server's message>`
+    (the error object's type and message when the body is a JSON error, else the body);
+    a 429 is `rate_limited` and names the Retry-After seconds the server asked for."""
+    try:
+        message = error_text(json.loads(body)) or body.strip()
+    except ValueError:
+        message = body.strip()
+    if status == 429:
+        wait = retry_after_s(retry_after)
+        after = "" if wait is None else f" (Retry-After {wait:g} s)"
+        return ErrorKind.RATE_LIMITED, f"HTTP 429{after}: {message}"
+    kind = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
+    return kind, f"HTTP {status}: {message}"
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks to wait: delay-seconds or an HTTP-date (RFC 9110
+    10.2.3); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(0.0, round(when - time.time()))
 
 
 def _fail(row: Row, kind: ErrorKind, message: str) -> None:

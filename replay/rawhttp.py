@@ -33,6 +33,7 @@ class _Conn(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
+        self.retry_after: str | None = None
         self.keep_alive = True
         self._head = b""
         self.in_body = False
@@ -97,6 +98,8 @@ class _Conn(asyncio.Protocol):
                 length = int(value)
             elif name == b"connection" and b"close" in value.lower():
                 self.keep_alive = False
+            elif name == b"retry-after":
+                self.retry_after = value.strip().decode("latin-1")
         if self._mode != "chunked" and length >= 0:
             self._mode, self._remaining = "length", length
             if length == 0:
@@ -182,12 +185,13 @@ class _Conn(asyncio.Protocol):
 
 
 class _RawResponse:
-    __slots__ = ("_conn", "_timeout", "status")
+    __slots__ = ("_conn", "_timeout", "retry_after", "status")
 
     def __init__(self, conn: _Conn, timeout: float) -> None:
         self._conn = conn
         self._timeout = timeout
         self.status = conn.status
+        self.retry_after = conn.retry_after
 
     async def chunks(self) -> AsyncIterator[bytes]:
         conn = self._conn

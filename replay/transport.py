@@ -43,6 +43,7 @@ class TransportError(Exception):
 
 class Response(Protocol):
     status: int
+    retry_after: str | None  # the Retry-After header as sent (read by the client on 429)
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
@@ -64,11 +65,12 @@ class Transport(Protocol):
 
 
 class _AioResponse:
-    __slots__ = ("_resp", "status")
+    __slots__ = ("_resp", "retry_after", "status")
 
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status = resp.status
+        self.retry_after = resp.headers.get("Retry-After")
 
     def chunks(self) -> AsyncIterator[bytes]:
         return self._resp.content.iter_any()
@@ -125,11 +127,12 @@ class AiohttpTransport:
 
 
 class _HttpxResponse:
-    __slots__ = ("_resp", "status")
+    __slots__ = ("_resp", "retry_after", "status")
 
     def __init__(self, resp: httpx.Response) -> None:
         self._resp = resp
         self.status = resp.status_code
+        self.retry_after = resp.headers.get("Retry-After")
 
     def chunks(self) -> AsyncIterator[bytes]:
         return self._resp.aiter_raw()

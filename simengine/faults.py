@@ -2,6 +2,8 @@
 
 Request header `X-Sim-Fault`:
   http500          answer 500 with an error body, before any work
+  http429          answer 429 (rate limited) with `Retry-After: 2` and an error body, before
+                   any work, as hosted APIs do when a key's quota is spent
   drop-mid-stream  close the connection right after the first streamed token
                    (non-streaming: once the first token exists, without a response)
   garbage-sse      send an SSE event whose data is not JSON after the first token, then go on
@@ -18,14 +20,24 @@ from typing import Final
 from aiohttp import web
 
 from agentload.simengine.engine import SimRequest
-from agentload.simengine.errors import bad_request
+from agentload.simengine.errors import ApiError, bad_request
 
 HEADER: Final = "X-Sim-Fault"
 HTTP500: Final = "http500"
+HTTP429: Final = "http429"
+RETRY_AFTER_S: Final = 2  # the Retry-After the http429 fault sends
 DROP: Final = "drop-mid-stream"
 GARBAGE: Final = "garbage-sse"
 STALL: Final = "stall"
-ALL: Final = (HTTP500, DROP, GARBAGE, STALL)
+ALL: Final = (HTTP500, HTTP429, DROP, GARBAGE, STALL)
+# faults answered at once with an error status: (the error, extra response headers)
+REFUSALS: Final[dict[str, tuple[ApiError, dict[str, str]]]] = {
+    HTTP500: (ApiError(500, "injected fault: http500", type="server_error"), {}),
+    HTTP429: (
+        ApiError(429, "injected fault: http429 (rate limited)", type="rate_limit_error"),
+        {"Retry-After": str(RETRY_AFTER_S)},
+    ),
+}
 
 
 def requested(request: web.Request, allowed: bool) -> str | None:

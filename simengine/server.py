@@ -161,10 +161,10 @@ class SimServer:
         first: tuple[int, int] | None = None
         try:
             fault = faults.requested(request, self.config.allow_faults)
-            if fault == faults.HTTP500:
-                status = 500
-                err = ApiError(500, "injected fault: http500", type="server_error")
-                return web.json_response(codec.error_body(err), status=500)
+            if fault in faults.REFUSALS:
+                err, headers = faults.REFUSALS[fault]
+                status = err.status
+                return web.json_response(codec.error_body(err), status=status, headers=headers)
             body = await _json_body(request)
             if self.config.strict:
                 strict.check_request(codec.api, body, request.headers)

@@ -46,12 +46,16 @@ class UsageSource(enum.StrEnum):
 
 
 class ErrorKind(enum.StrEnum):
+    """Why a result row failed. The column is a plain string, so files written before a
+    kind existed read unchanged (a 429 there is http_4xx)."""
+
     TIMEOUT = "timeout"
     CONNECT = "connect"
-    HTTP_4XX = "http_4xx"
+    HTTP_4XX = "http_4xx"  # any 4xx but 429
     HTTP_5XX = "http_5xx"
+    RATE_LIMITED = "rate_limited"  # 429; the message holds the Retry-After seconds (1.2)
     STREAM_ERROR = "stream_error"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # stopped by the client (--no-drain deadline, a signal)
 
 
 # --- columns shared by several kinds ----------------------------------------------------
