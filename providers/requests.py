@@ -6,6 +6,8 @@ one part per conversation item; `rebuild` is the inverse of `split`.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from agentload.providers.api import CONVERSATION_FIELD, Api
@@ -13,9 +15,12 @@ from agentload.providers.api import CONVERSATION_FIELD, Api
 __all__ = [
     "LIMIT_FIELDS",
     "OUTPUT_LIMIT_FIELDS",
+    "VLLM_STYLE",
+    "RequestStyle",
     "force_output_length",
     "item_role",
     "rebuild",
+    "restyle",
     "split",
     "stream_usage",
     "synthetic_body",
@@ -31,6 +36,28 @@ OUTPUT_LIMIT_FIELDS: dict[Api, tuple[str, ...]] = {
 }
 # Every output-cap field of any API.
 LIMIT_FIELDS: frozenset[str] = frozenset(f for fs in OUTPUT_LIMIT_FIELDS.values() for f in fs)
+# vLLM's sampling extensions that force an exact output length; hosted APIs reject them.
+LENGTH_EXTENSIONS: tuple[str, ...] = ("min_tokens", "ignore_eos")
+# APIs whose bodies take vLLM's `cache_salt` (its OpenAI-compatible endpoints).
+SALTABLE: frozenset[Api] = frozenset({Api.OPENAI_CHAT, Api.OPENAI_COMPLETIONS})
+
+
+@dataclass(frozen=True)
+class RequestStyle:
+    """How a target wants the length and cache fields of a request spelled (replay chooses
+    one per target kind; see docs/engines.md).
+
+    `extensions`: send vLLM's `min_tokens` and `ignore_eos` (vLLM, SGLang, llama-server, the
+    sim; hosted APIs answer them with 400). `chat_limit`: the Chat Completions cap field
+    (`max_tokens`, or `max_completion_tokens`, which newer OpenAI models require).
+    `cache_salt`: vLLM's request field that keys the prefix cache (chat and completions)."""
+
+    extensions: bool = True
+    chat_limit: str = "max_tokens"
+    cache_salt: str | None = None
+
+
+VLLM_STYLE = RequestStyle()
 
 
 def _as_items(value: object) -> list[object]:
@@ -105,15 +132,35 @@ def stream_usage(api: Api, body: dict[str, Any]) -> None:
         body["stream_options"] = {"include_usage": True}
 
 
-def synthetic_body(api: Api, model_json: str, prompt_json: str, n_out: int) -> bytes:
+def restyle(api: Api, body: dict[str, Any], style: RequestStyle) -> None:
+    """Respell a request body built for vLLM (`force_output_length` with extensions) the way
+    `style` asks: drop the extensions, rename the chat cap, add the cache salt."""
+    if not style.extensions:
+        for name in LENGTH_EXTENSIONS:
+            body.pop(name, None)
+    if api is Api.OPENAI_CHAT:
+        caps = [body.pop(f) for f in OUTPUT_LIMIT_FIELDS[api] if f in body]
+        if caps:
+            body[style.chat_limit] = caps[0]
+    if style.cache_salt is not None and api in SALTABLE:
+        body["cache_salt"] = style.cache_salt
+
+
+def synthetic_body(
+    api: Api, model_json: str, prompt_json: str, n_out: int, style: RequestStyle = VLLM_STYLE
+) -> bytes:
     """A streamed request of `api` with one user prompt and exactly `n_out` output tokens
-    (the API's cap plus vLLM's `min_tokens` and `ignore_eos`), usage in the stream.
+    (the API's cap plus, per `style`, vLLM's `min_tokens` and `ignore_eos`), usage in the
+    stream.
 
     Built as text: it is the replay client's per-request path. `model_json` and
     `prompt_json` are JSON already: the prompt is a token-id list for Completions and a
     string for the others."""
-    force = f'"min_tokens":{n_out},"ignore_eos":true,"stream":true'
+    force = f'"min_tokens":{n_out},"ignore_eos":true,' if style.extensions else ""
+    force += '"stream":true'
     usage = ',"stream_options":{"include_usage":true}'
+    if style.cache_salt is not None and api in SALTABLE:
+        usage += ',"cache_salt":' + json.dumps(style.cache_salt)
     if api is Api.OPENAI_COMPLETIONS:
         fields = f'"prompt":{prompt_json},"max_tokens":{n_out},{force}{usage}'
     elif api is Api.OPENAI_RESPONSES:
@@ -121,5 +168,6 @@ def synthetic_body(api: Api, model_json: str, prompt_json: str, n_out: int) -> b
     else:
         messages = f'[{{"role":"user","content":{prompt_json}}}]'
         extra = usage if api is Api.OPENAI_CHAT else ""
-        fields = f'"messages":{messages},"max_tokens":{n_out},{force}{extra}'
+        cap = style.chat_limit if api is Api.OPENAI_CHAT else "max_tokens"
+        fields = f'"messages":{messages},"{cap}":{n_out},{force}{extra}'
     return f'{{"model":{model_json},{fields}}}'.encode()

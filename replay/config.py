@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from agentload.base.errors import ConfigError
 from agentload.providers.api import Api
 from agentload.replay.keys import ApiKeys, Redactor, is_public, redact_headers
+from agentload.replay.targets import TargetKind
 from agentload.traceformat import limits
 
 
@@ -46,6 +47,9 @@ class ArrivalMode(enum.StrEnum):
     RECORDED = "recorded"  # the source's arrival offsets / speed
     RATE = "rate"  # constant or Poisson session rate
     CLOSED = "closed"  # --concurrency N closed loop
+
+
+MAX_SALT_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,14 @@ class ReplayConfig:
     source_label: str | None = None
     # Calibrate chat/messages text against the target's /tokenize endpoint.
     calibrate: bool = True
+    # What answers at --target (replay.targets): decides the length fields and token ids.
+    target_kind: TargetKind = TargetKind.AUTO
+    # Probe the target before the clock starts (replay.preflight); False: --no-preflight.
+    preflight: bool = True
+    # Salt of the synthetic token blocks (None: a fresh run id), so runs share no cache.
+    cache_salt: str | None = None
+    # POST the target's prefix-cache reset before the run (--reset-cache).
+    reset_cache: bool = False
 
     def __post_init__(self) -> None:
         _check_url(self.target)
@@ -106,6 +118,13 @@ class ReplayConfig:
             _check_header("--header", key, value)
         if self.session_header is not None:
             _check_header("--session-header", self.session_header, "")
+        if self.cache_salt is not None and not (
+            0 < len(self.cache_salt) <= MAX_SALT_CHARS and self.cache_salt.isprintable()
+        ):
+            raise ConfigError(
+                f"--cache-salt: expected 1 to {MAX_SALT_CHARS} printable characters, "
+                f"got {self.cache_salt!r}"
+            )
 
     def _check_bounds(self) -> None:
         """Every number finite and within `traceformat.limits` (docs/formats.md, Limits)."""

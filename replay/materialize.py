@@ -9,6 +9,7 @@ tokens-per-word ratio was calibrated against the target (see `calibrate`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from agentload.providers.api import ENDPOINTS
-from agentload.providers.requests import synthetic_body
+from agentload.providers.requests import VLLM_STYLE, RequestStyle, synthetic_body
 from agentload.replay.config import ApiChoice
 from agentload.replay.plan import CallPlan, mix_hash
 
@@ -64,21 +65,29 @@ def _word_pool() -> list[str]:
     return [WORDS[b % len(WORDS)] for b in raw]
 
 
-def _offset(hash_id: int, size: int) -> int:
-    return mix_hash(hash_id, 0x0FF5E7) % (POOL_SIZE - size)
+def _offset(hash_id: int, size: int, salt: int = 0) -> int:
+    # The run's salt moves every block to another window of the pool: within a run equal
+    # hash ids still give equal blocks (sharing unchanged); another salt, other blocks.
+    return mix_hash(hash_id, 0x0FF5E7 ^ salt) % (POOL_SIZE - size)
+
+
+def salt_of(value: str) -> int:
+    """The 63-bit block salt of a run id or --cache-salt value (stable across processes)."""
+    digest = hashlib.blake2b(value.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFFFFFFFFFF
 
 
 @lru_cache(maxsize=65536)
-def block_token_text(hash_id: int, size: int) -> str:
+def block_token_text(hash_id: int, size: int, salt: int = 0) -> str:
     """Comma-joined token ids of the block for `hash_id` (JSON list body, pre-encoded)."""
-    start = _offset(hash_id, size)
+    start = _offset(hash_id, size, salt)
     return ",".join(_token_pool()[start : start + size])
 
 
 @lru_cache(maxsize=65536)
-def block_word_text(hash_id: int, words: int) -> str:
+def block_word_text(hash_id: int, words: int, salt: int = 0) -> str:
     """Space-joined words of the text block for `hash_id`."""
-    start = _offset(hash_id, words)
+    start = _offset(hash_id, words, salt)
     return " ".join(_word_pool()[start : start + words])
 
 
@@ -102,6 +111,8 @@ class Materializer:
     block_size: int = DEFAULT_BLOCK
     tokens_per_word: float = 1.0
     template_tokens: int = 0  # chat template overhead around one user message
+    style: RequestStyle = VLLM_STYLE  # length fields the target takes (replay.targets)
+    salt: int = 0  # the run's block salt (`salt_of`): no prefix cache shared across runs
 
     def warm(self) -> None:
         """Build the shared pools now, not on the first send."""
@@ -131,19 +142,23 @@ class Materializer:
         else:
             # Words are plain ASCII (no quotes, no escapes): the JSON string needs no encoder.
             prompt = '"' + self.text(ids, max(call.input_tokens - self.template_tokens, 1)) + '"'
-        return synthetic_body(self.api.api, model, prompt, n_out)
+        return synthetic_body(self.api.api, model, prompt, n_out, self.style)
 
     def _token_prompt(self, ids: list[int], n_tokens: int) -> str:
         bs = self.block_size
-        parts = [block_token_text(h, bs) for h in ids[:-1]]
+        salt = self.salt
+        parts = [block_token_text(h, bs, salt) for h in ids[:-1]]
         last = n_tokens - bs * (len(ids) - 1)
-        parts.append(block_token_text(ids[-1], bs) if last == bs else _head(ids[-1], last, bs))
+        if last == bs:
+            parts.append(block_token_text(ids[-1], bs, salt))
+        else:
+            parts.append(_head(ids[-1], last, bs, salt))
         return ",".join(parts)
 
     def text(self, ids: list[int], n_tokens: int) -> str:
         """Prompt text of about `n_tokens` tokens (exact up to the calibration drift)."""
         sizes = _block_words(self.block_size, self.tokens_per_word, len(ids))
-        parts = [block_word_text(h, sizes[k]) for k, h in enumerate(ids)]
+        parts = [block_word_text(h, sizes[k], self.salt) for k, h in enumerate(ids)]
         before_last = _word_bound(self.block_size, self.tokens_per_word, len(ids) - 1)
         last_words = max(1, round(n_tokens / self.tokens_per_word) - before_last)
         parts[-1] = " ".join(parts[-1].split()[:last_words])
@@ -172,9 +187,9 @@ def _block_words(block_size: int, tokens_per_word: float, n: int) -> list[int]:
     return sizes
 
 
-def _head(hash_id: int, n: int, size: int) -> str:
+def _head(hash_id: int, n: int, size: int, salt: int = 0) -> str:
     """The first `n` tokens of the block for `hash_id` (a partial last block)."""
-    start = _offset(hash_id, size)
+    start = _offset(hash_id, size, salt)
     return ",".join(_token_pool()[start : start + n])
 
 

@@ -1,10 +1,11 @@
 """The one run pipeline: `replay(config, stop, workers)` for every kind of worker.
 
-Steps: load the plan; build the materializer (calibrated for text APIs); start the metrics
-scraper (with the run's request headers) and the live progress; run the workers (a
-`replay.backend.Workers`: this process, spawned processes, or Ray actors); read their rows;
-diagnose; write the result file with META_COMPLETE, META_INFO, META_ENGINE_METRICS and
-META_DIAGNOSTICS; print the summary.
+Steps: load the plan; settle the target (`replay.target_setup`: the preflight, the request
+style per target kind, --reset-cache, the run's cache salt); build the materializer
+(calibrated for text APIs); start the metrics scraper (with the run's request headers)
+and the live progress; run the workers (a `replay.backend.Workers`: this process, spawned
+processes, or Ray actors); read their rows; diagnose; write the result file with
+META_COMPLETE, META_INFO, META_ENGINE_METRICS and META_DIAGNOSTICS; print the summary.
 
 Stopping is the `stop` event and nothing else: the run ends early and still writes a result
 file, marked partial, with whatever rows it has (possibly none). `run_replay` is the entry
@@ -19,7 +20,7 @@ import platform
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -28,13 +29,14 @@ from agentload.replay.calibrate import calibrate
 from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
 from agentload.replay.diagnostics import diagnose
 from agentload.replay.end_summary import print_summary
-from agentload.replay.materialize import DEFAULT_BLOCK, Materializer
+from agentload.replay.materialize import DEFAULT_BLOCK, Materializer, salt_of
 from agentload.replay.plan import Plan
 from agentload.replay.progress import Progress
 from agentload.replay.results import with_expected_cached, write_result
 from agentload.replay.scrape import Scraper
 from agentload.replay.signals import run_until_signalled
 from agentload.replay.source import load_plan
+from agentload.replay.target_setup import ReadyTarget, contact, ready
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,15 @@ class RunResult:
 
 
 def build_materializer(
-    config: ReplayConfig, plan: Plan
+    config: ReplayConfig, plan: Plan, target: ReadyTarget | None = None
 ) -> tuple[Materializer | None, dict[str, object] | None]:
-    """The synthetic-prompt builder (None for a verbatim trace) and the calibration record."""
+    """The synthetic-prompt builder (None for a verbatim trace) and the calibration record;
+    spelled and salted for `target` (unsalted, vLLM-spelled without one)."""
     if plan.verbatim:
         return None, None
     mat = Materializer(config.api, config.model, block_size=plan.block_size or DEFAULT_BLOCK)
+    if target is not None:
+        mat = replace(mat, style=target.style, salt=salt_of(target.salt))
     mat.warm()
     if config.api is ApiChoice.COMPLETIONS:
         return mat, {"note": "token ids sent to /v1/completions: exact prompt lengths"}
@@ -72,10 +77,13 @@ async def replay(
 ) -> RunResult:
     """One run with `workers` (default: local, per `config.workers`) until done or stopped."""
     workers = workers or LocalWorkers(config)
+    models = await asyncio.to_thread(contact, config)  # a target that is down: in seconds
     plan = await asyncio.to_thread(load_plan, config.source, config.model)
-    materializer, calibration = await asyncio.to_thread(build_materializer, config, plan)
+    target = await asyncio.to_thread(ready, config, plan, models)  # the preflight
+    plan = target.plan
+    materializer, calibration = await asyncio.to_thread(build_materializer, config, plan, target)
     config.out.parent.mkdir(parents=True, exist_ok=True)
-    info = run_info(config, plan)
+    info = run_info(config, plan) | target.info(pinned=config.cache_salt is not None)
     scraper = (
         Scraper(config.target, headers=config.target_headers()) if config.scrape_metrics else None
     )

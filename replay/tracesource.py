@@ -17,7 +17,7 @@ import polars as pl
 
 from agentload.base.errors import FormatError
 from agentload.providers import requests
-from agentload.providers.api import Api
+from agentload.providers.api import Api, classify
 from agentload.replay.plan import CallPlan, Plan, SessionPlan, assemble
 from agentload.traceformat import schema as S
 from agentload.traceformat.content import content_table, request_parts
@@ -116,3 +116,35 @@ def _call(
         endpoint=r[S.ENDPOINT],
         usage_source=r[S.USAGE_SOURCE],
     )
+
+
+def restyled(plan: Plan, style: requests.RequestStyle) -> Plan:
+    """`plan` with every recorded body respelled for the target (`providers.requests.restyle`:
+    length fields it takes, the chat cap field, vLLM's `cache_salt`); the same plan when the
+    style is the one the bodies were built with."""
+    if style == requests.VLLM_STYLE:
+        return plan
+
+    def session(s: SessionPlan) -> SessionPlan:
+        return dataclasses.replace(s, calls=tuple(_restyle_call(c, style) for c in s.calls))
+
+    return dataclasses.replace(
+        plan,
+        roots=tuple(session(s) for s in plan.roots),
+        children={k: tuple(session(s) for s in v) for k, v in plan.children.items()},
+    )
+
+
+def _restyle_call(call: CallPlan, style: requests.RequestStyle) -> CallPlan:
+    api = classify("POST", call.endpoint or "")
+    if call.body is None or api is None:
+        return call
+    body = json.loads(call.body)
+    requests.restyle(api, body, style)
+    return dataclasses.replace(call, body=json.dumps(body, separators=(",", ":")).encode())
+
+
+def plan_apis(plan: Plan) -> list[Api]:
+    """The APIs a verbatim plan's calls use, in a stable order."""
+    found = {classify("POST", c.endpoint or "") for s in plan.all_sessions() for c in s.calls}
+    return sorted(a for a in found if a is not None)

@@ -72,6 +72,17 @@ class BlockPool:
         self.used += 1
         return b
 
+    def reset_prefix_cache(self) -> int:
+        """Forget every cached hash (vLLM's /reset_prefix_cache): idle cached blocks become
+        free, blocks in use keep their contents but are found by no later lookup. Returns
+        the number of hashes forgotten."""
+        forgotten = len(self._by_hash)
+        self._free.extend(self._evictable)
+        self._evictable.clear()
+        self._by_hash.clear()
+        self._hash_of.clear()
+        return forgotten
+
     def register(self, block: int, block_hash: int) -> None:
         """Make a full block findable by its chained hash (first writer wins)."""
         if self.caching and block_hash not in self._by_hash and block not in self._hash_of:

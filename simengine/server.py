@@ -66,6 +66,7 @@ class SimServer:
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_post("/tokenize", self._tokenize)
         self.app.router.add_post("/detokenize", self._detokenize)
+        self.app.router.add_post("/reset_prefix_cache", self._reset_prefix_cache)
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,6 +103,11 @@ class SimServer:
             "max_model_len": self.config.engine.max_model_len,
         }
         return web.json_response({"object": "list", "data": [model]})
+
+    async def _reset_prefix_cache(self, request: web.Request) -> web.Response:
+        # vLLM's endpoint, so replay --reset-cache can be tested against the sim
+        forgotten = self.engine.pool.reset_prefix_cache()
+        return web.json_response({"reset": True, "blocks": forgotten})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         text = metrics.render(self.engine, self.config.model)

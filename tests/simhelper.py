@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import polars as pl
+
 from agentload.simengine import launch
 
 _START_TIMEOUT_S = 30.0
@@ -59,3 +61,12 @@ def _wait_ready(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> str:
         stderr.seek(0)
         err = stderr.read().decode(errors="replace")
         raise RuntimeError(f"agentload sim did not start (exit {proc.returncode}): {err}") from None
+
+
+def read_timing_log(path: Path) -> pl.DataFrame:
+    """The sim's timing log of a replay's own requests: without the preflight's probes
+    (sent before the clock starts, under the session id `PREFLIGHT_SESSION`)."""
+    from agentload.replay.preflight import PREFLIGHT_SESSION
+
+    log = pl.read_ipc(path)
+    return log.filter(pl.col("session_id").ne_missing(PREFLIGHT_SESSION))

@@ -123,6 +123,34 @@ def replay_options(per: str = "") -> Callable[[F], F]:
         click.option(
             "--scrape-metrics", is_flag=True, help="Poll the target's /metrics every second."
         ),
+        click.option(
+            "--target-kind",
+            type=click.Choice(["auto", "vllm", "sglang", "llamacpp", "openai", "anthropic", "sim"]),
+            default="auto",
+            show_default=True,
+            help="What serves --target: decides the length fields and token-id prompts sent "
+            "(docs/engines.md); auto: recognised by the preflight.",
+        ),
+        click.option(
+            "--preflight/--no-preflight",
+            default=True,
+            show_default=True,
+            help=f"Before the clock starts{per}, check the model is served and probe each API "
+            "(16 output tokens); stop (exit 3) when the run cannot be faithful.",
+        ),
+        click.option(
+            "--cache-salt",
+            default=None,
+            metavar="TEXT",
+            help="Salt the synthetic prompts' token blocks with TEXT instead of a fresh run id "
+            "(runs with the same salt share the prefix cache; sweep points add their label).",
+        ),
+        click.option(
+            "--reset-cache",
+            is_flag=True,
+            help=f"Empty the target's prefix cache before the run{per} (POST "
+            "/reset_prefix_cache on vLLM and the sim, /flush_cache on SGLang).",
+        ),
     ]
 
     def apply(func: F) -> F:
@@ -244,10 +272,12 @@ def resolve_source(source: str) -> tuple[Path, str]:
 def replay_config(source: str, **options: Any) -> ReplayConfig:
     """The `ReplayConfig` for SOURCE and the parsed click options (choices become enums)."""
     from agentload.replay.config import ApiChoice, ReplayConfig, TransportChoice
+    from agentload.replay.targets import TargetKind
 
     path, label = resolve_source(source)
     options = _request_config(options)
     options["api"] = ApiChoice(options["api"])
+    options["target_kind"] = TargetKind(options["target_kind"])
     if "transport" in options:
         options["transport"] = TransportChoice(options["transport"])
     return ReplayConfig(source=path, source_label=label, **options)

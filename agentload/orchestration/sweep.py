@@ -73,15 +73,26 @@ class SweepConfig:
                 session_rate=None,
                 max_sessions=sessions,
                 out=self.out_dir / f"{label}.arrow",
+                cache_salt=self._salt(label),
             )
             out.append((label, cfg))
         for r in self.session_rates:
             label = f"r{r:g}"
             cfg = dataclasses.replace(
-                self.base, session_rate=r, concurrency=None, out=self.out_dir / f"{label}.arrow"
+                self.base,
+                session_rate=r,
+                concurrency=None,
+                out=self.out_dir / f"{label}.arrow",
+                cache_salt=self._salt(label),
             )
             out.append((label, cfg))
         return out
+
+    def _salt(self, label: str) -> str | None:
+        """A pinned --cache-salt plus the point's label: points never share the prefix cache
+        (unpinned, every point draws a fresh run id)."""
+        salt = self.base.cache_salt
+        return None if salt is None else f"{salt}/{label}"
 
 
 def parse_list[T](text: str, kind: Callable[[str], T], option: str) -> tuple[T, ...]:

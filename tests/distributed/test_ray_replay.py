@@ -20,7 +20,7 @@ from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import Loaded
 from tests.replay.workloads import Shape, profile_frame, write_profile
-from tests.simhelper import running_sim
+from tests.simhelper import read_timing_log, running_sim
 from tests.timing import Measured, Noise, within_noise
 
 SHAPE = Shape(sessions=30, calls=12)  # ~330 gaps: p99 is not just the max
@@ -49,7 +49,7 @@ def _runs_once(tmp: Path) -> Runs:
         ray_config = ReplayConfig(source, sim.url, sim.model, tmp / "ray.arrow", workers=2)
         ray_path = run_on_ray(ray_config, None)
         merged = io.read(ray_path)
-    sim_log = pl.read_ipc(log)
+    sim_log = read_timing_log(log)
     sim_log = sim_log.filter(pl.col(T.ARRIVAL_NS) > 0)
     return Runs(single, merged, profile, sim_log, (ray_path, single_path))
 

@@ -39,6 +39,7 @@ def test_fault_becomes_error_rows(fault_sim: Sim, tmp_path: Path, fault: str, ki
         tmp_path / "o.arrow",
         headers=(("X-Sim-Fault", fault),),
         timeout=0.5,
+        preflight=False,  # the client's handling of faults, not the preflight's
     )
     rows = result.frame
     assert rows.height == 4  # every call yields a row, no retries
@@ -51,7 +52,10 @@ def test_fault_becomes_error_rows(fault_sim: Sim, tmp_path: Path, fault: str, ki
 
 def test_connect_error(tmp_path: Path) -> None:
     write_profile(tmp_path / "p.arrow", Shape(sessions=1, calls=2, child=False, think_s=(0.01,)))
-    result = replay(tmp_path / "p.arrow", "http://127.0.0.1:9", tmp_path / "o.arrow", timeout=2.0)
+    result = replay(
+        tmp_path / "p.arrow", "http://127.0.0.1:9", tmp_path / "o.arrow", timeout=2.0,
+        preflight=False,  # the client's connect errors; the preflight's: test_preflight.py
+    )  # fmt: skip
     assert result.frame[S.ERROR_KIND].to_list() == [S.ErrorKind.CONNECT] * 2
 
 
@@ -69,6 +73,7 @@ def test_other_transports_classify_faults(fault_sim: Sim, tmp_path: Path, transp
             timeout=0.5,
             transport=TransportChoice(transport),
             max_sessions=1,
+            preflight=False,
         )
         kinds[fault] = result.frame[S.ERROR_KIND][0]
     assert kinds == {
@@ -97,6 +102,7 @@ def test_client_errors_are_http_4xx(fault_sim: Sim, tmp_path: Path, transport: s
             tmp_path / f"o{status}.arrow",
             timeout=5.0,
             transport=TransportChoice(transport),
+            preflight=False,
             **options,
         )
         rows = result.frame

@@ -12,7 +12,7 @@ from agentload.replay.config import ApiChoice
 from agentload.traceformat import schema as S
 from tests.replay.conftest import p99, replay
 from tests.replay.workloads import Shape, write_profile
-from tests.simhelper import running_sim
+from tests.simhelper import read_timing_log, running_sim
 from tests.timing import Measured, Noise, within_noise
 
 MS = 1_000_000
@@ -27,7 +27,7 @@ def _fidelity_once(tmp: Path) -> Run:
     with running_sim("--preset", "fast", "--block-size", "16", "--timing-log", str(log)) as sim:
         result = replay(tmp / "profile.arrow", sim.url, tmp / "out.arrow", think_scale=0.5)
     assert result.metadata[S.META_COMPLETE.decode()] == "true"
-    return profile, result.frame, pl.read_ipc(log)
+    return profile, result.frame, read_timing_log(log)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def _timing_once(tmp: Path) -> Timed:
         result = replay(tmp / "profile.arrow", sim.url, tmp / "out.arrow", think_scale=0.5)
     assert result.metadata[S.META_COMPLETE.decode()] == "true"
     assert result.frame.height == 240
-    return result.frame, pl.read_ipc(log)
+    return result.frame, read_timing_log(log)
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +219,7 @@ def test_messages_and_responses_apis_end_to_end(
     assert (rows[S.STATUS] == "ok").all(), rows[S.ERROR].to_list()
     assert (rows[S.COMPLETION_TOKENS] == rows[S.OUTPUT_TOKENS]).all()
     # Every request went to /v1/messages, and the client's usage is the sim's own, exactly.
-    sims = pl.read_ipc(log).sort("session_id", "arrival_ns")
+    sims = read_timing_log(log).sort("session_id", "arrival_ns")
     assert sims["endpoint"].unique().to_list() == [endpoint]
     ours = rows.sort(S.SESSION_ID, S.CALL_INDEX).with_columns(
         n=pl.int_range(pl.len()).over(S.SESSION_ID)

@@ -11,7 +11,7 @@ from agentload.analysis import itl_samples
 from agentload.traceformat import schema as S
 from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
-from tests.simhelper import running_sim
+from tests.simhelper import read_timing_log, running_sim
 from tests.timing import Measured, within_noise
 
 
@@ -25,7 +25,7 @@ def _itl_run(tmp: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         "--preset", "fast", "--token-interval-ms", "2", "--timing-log", str(log)
     ) as sim:
         result = replay(tmp / "p.arrow", sim.url, tmp / "o.arrow", concurrency=64)
-    return result.frame, pl.read_ipc(log)
+    return result.frame, read_timing_log(log)
 
 
 def _sim_tpot_ms(sim_log: pl.DataFrame) -> float:

@@ -84,7 +84,7 @@ def test_pipeline_owns_scraper_file_and_stop(
     RecordingScraper.made.clear()
     config = ReplayConfig(
         tmp_path / "p.arrow", "http://127.0.0.1:9", "m", tmp_path / "r.arrow",
-        headers=(KEY,), scrape_metrics=True, calibrate=False, quiet=True,
+        headers=(KEY,), scrape_metrics=True, calibrate=False, quiet=True, preflight=False,
     )  # fmt: skip
     seen: list[bool] = []
     workers = FakeWorkers(seen)
