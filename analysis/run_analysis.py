@@ -11,14 +11,13 @@ from typing import Any
 import polars as pl
 
 from agentload.analysis.goodput import Slo, goodput
+from agentload.analysis.lengths import length_check, length_warnings
 from agentload.analysis.requests import itl_samples, measured, request_metrics
 from agentload.analysis.sessions import (
-    cache_hit_rate,
-    eligible_cache_hit_rate,
+    cache_excess_warning,
+    cache_summary,
     session_metrics,
-    theoretical_cache_hit_rate,
     turn_metrics,
-    with_eligible,
 )
 from agentload.analysis.throughput import KINDS, cumulative_completion, throughput
 from agentload.analysis.timeseries import bin_width, binned, concurrency
@@ -121,9 +120,8 @@ def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> R
         },
         "throughput": _throughput(tput, gpu_count),
         "window": None if window is None else window.as_json(),
-        "cache": with_eligible(frame)
-        .select(cache_hit_rate(), eligible_cache_hit_rate(), theoretical_cache_hit_rate())
-        .row(0, named=True),
+        "cache": cache_summary(frame),
+        "lengths": length_check(frame),
         "goodput": _goodput(sessions, slo, duration),
         "diagnostics": _diagnostics(requests, data.diagnostics),
     }
@@ -224,7 +222,13 @@ def notes(summary: Json) -> list[str]:
         )
     if req["measured"] == 0:
         out.append("No measured requests: nothing to analyse.")
-    out.extend(f"Replay warning: {w}" for w in summary["diagnostics"]["warnings"])
+    checks = length_warnings(summary["lengths"])
+    if (excess := cache_excess_warning(summary["cache"])) is not None:
+        checks.append(excess)
+    out.extend(checks)
+    # what replay recorded, less what was just computed again from the same rows
+    recorded = summary["diagnostics"]["warnings"]
+    out.extend(f"Replay warning: {w}" for w in recorded if w not in checks)
     return out
 
 

@@ -8,6 +8,8 @@ latency ends at the last token of the final call (ARCHITECTURE.md), not at its s
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from agentload.analysis.requests import NS_PER_S, F, e2e_ms, is_ok, measured, tpot_ms, ttft_ms
@@ -67,10 +69,16 @@ def eligible_cache_hit_rate() -> pl.Expr:
 
 
 def theoretical_cache_hit_rate() -> pl.Expr:
-    """Sum EXPECTED_CACHED_TOKENS / sum EXPECTED_INPUT_TOKENS over measured rows that have
-    both (the source's ideal prefix-cache hit); null when the source has no hash_ids."""
+    """Sum EXPECTED_CACHED_TOKENS / sum EXPECTED_INPUT_TOKENS (the source's ideal
+    prefix-cache hit) over the rows the observed rate uses (`_cache_rows`: measured,
+    successful, counts reported), so the two compare like with like; over the measured
+    successful rows when the server reports no cached counts at all. Null when the source
+    has no hash_ids."""
+    reported = pl.col(s.CACHED_TOKENS).is_not_null() & pl.col(s.PROMPT_TOKENS).is_not_null()
     rows = (
         ~pl.col(s.WARMUP)
+        & is_ok()
+        & (reported | ~reported.any())
         & pl.col(s.EXPECTED_CACHED_TOKENS).is_not_null()
         & pl.col(s.EXPECTED_INPUT_TOKENS).is_not_null()
     )
@@ -154,3 +162,30 @@ def turn_metrics(frame: F) -> F:
         for p in ("p50", "p90", "p99"):
             aggs.append(point(pl.col(name), p).alias(f"{base}_{p}_ms"))
     return rows.group_by(s.CALL_INDEX).agg(aggs).sort(s.CALL_INDEX)
+
+
+CACHE_EXCESS_MARGIN = 0.02  # two points: block rounding and a shared prompt's first send
+
+
+def cache_summary(frame: pl.DataFrame) -> dict[str, Any]:
+    """Observed, eligible and theoretical hit rates of a result frame (warmup rows in)."""
+    return (
+        with_eligible(frame)
+        .select(cache_hit_rate(), eligible_cache_hit_rate(), theoretical_cache_hit_rate())
+        .row(0, named=True)
+    )
+
+
+def cache_excess_warning(cache: dict[str, Any], margin: float = CACHE_EXCESS_MARGIN) -> str | None:
+    """A warning when the observed prefix-cache hit passes the theoretical one (the ideal,
+    unbounded cache of this run's own prompts) by more than `margin`: the engine held
+    prefixes from before the run, another run's or sweep point's."""
+    observed = cache.get("cache_hit_rate")
+    ideal = cache.get("theoretical_cache_hit_rate")
+    if observed is None or ideal is None or observed <= ideal + margin:
+        return None
+    return (
+        f"observed cache hit {100 * observed:.1f}% exceeds the theoretical {100 * ideal:.1f}%: "
+        "the engine served prefixes cached before this run (another run's); give each run "
+        "its own --cache-salt or use --reset-cache"
+    )

@@ -97,6 +97,11 @@ class ReplayConfig:
     cache_salt: str | None = None
     # POST the target's prefix-cache reset before the run (--reset-cache).
     reset_cache: bool = False
+    # Without /tokenize: calibrate text prompts with this local Hugging Face tokenizer
+    # (a directory holding tokenizer.json, or the file itself; replay.calibrate).
+    tokenizer: Path | None = None
+    # Served lengths off the asked-for ones (analysis.lengths) fail the run: exit 1.
+    strict_lengths: bool = False
 
     def __post_init__(self) -> None:
         _check_url(self.target)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from agentload.analysis.lengths import length_check, length_warnings
 from agentload.analysis.requests import measured, schedule_lag_ms
+from agentload.analysis.sessions import cache_excess_warning, cache_summary
 from agentload.analysis.window import Window, run_window
 from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat import schema as S
@@ -123,6 +125,11 @@ def diagnose(
                 f"worker {o.worker} used {o.utilization:.0%} of a core: the client may have "
                 "set the pace; add --workers"
             )
+    # served against asked-for lengths, and a prefix cache warmed before the run
+    lengths = length_check(frame)
+    warnings += length_warnings(lengths)
+    if (excess := cache_excess_warning(cache_summary(frame))) is not None:
+        warnings.append(excess)
     return {
         "schedule_lag_ms": lag,
         "intended_rate": intended,
@@ -133,5 +140,6 @@ def diagnose(
         "calibration": calibration,
         "window": None if window is None else window.as_json(),
         "ramp": ramp,
+        "lengths": lengths,
         "warnings": warnings,
     }

@@ -45,6 +45,14 @@ def print_summary(
             f"client worker {worker}: {cpu['cpu_s']:.2f} s CPU over {cpu['wall_s']:.2f} s "
             f"({cpu['utilization']:.0%} of a core{waited})"
         )
+    lengths = diagnostics.get("lengths") or {}
+    parts = [
+        f"{side} {100 * (got['off_share'] or 0):.1f}% off (drift {100 * (got['drift'] or 0):+.1f}%)"
+        for side, got in lengths.items()
+        if got.get("requests")
+    ]
+    if parts:
+        console.print("lengths served vs asked for: " + ", ".join(parts))
     calibration = diagnostics.get("calibration")
     if calibration:
         drift = calibration.get("drift")

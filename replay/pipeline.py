@@ -23,7 +23,10 @@ import time
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
+from agentload.analysis.lengths import length_warnings
+from agentload.base.errors import ThresholdError
 from agentload.replay.backend import LocalWorkers, Workers
 from agentload.replay.calibrate import calibrate
 from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
@@ -62,7 +65,8 @@ def build_materializer(
         return mat, {"note": "token ids sent to /v1/completions: exact prompt lengths"}
     if not config.calibrate:
         return mat, {"note": "calibration disabled: 1 token per word assumed"}
-    mat, cal = calibrate(mat, config.target, config.target_headers())
+    headers = config.target_headers()
+    mat, cal = calibrate(mat, config.target, headers, tokenizer=config.tokenizer)
     return mat, asdict(cal)
 
 
@@ -133,7 +137,20 @@ def _finish(
     workers.cleanup()
     if not config.quiet:
         print_summary(frame, diagnostics, path, complete=complete)
+    _check_lengths(config, diagnostics, path, stopped)
     return RunResult(path, complete, stopped, frame.height)
+
+
+def _check_lengths(
+    config: ReplayConfig, diagnostics: dict[str, Any], path: Path, stopped: bool
+) -> None:
+    """--strict-lengths: served lengths off the asked-for ones fail the run (exit 1), once
+    the result file is written; an interrupted run keeps its own status."""
+    if not config.strict_lengths or stopped:
+        return
+    breached = length_warnings(diagnostics.get("lengths") or {})
+    if breached:
+        raise ThresholdError(f"--strict-lengths: {'; '.join(breached)} (result: {path})")
 
 
 def run_info(config: ReplayConfig, plan: Plan) -> dict[str, object]:

@@ -44,6 +44,8 @@ class EngineConfig:
     default_max_tokens: int = 256  # output cap when a request gives no max_tokens
     token_interval_ms: float | None = None  # fixes every step's duration when set
     enable_prefix_caching: bool = True
+    # ignore min_tokens and ignore_eos, ending outputs at an early EOS (outputs.py)
+    ignore_length_fields: bool = False
 
     def validate(self) -> None:
         self.cost.validate()

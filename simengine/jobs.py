@@ -193,7 +193,8 @@ def build_plan(
         if script.final_text is not None:
             return outputs.fixed_text(script.final_text, ctx.tok)
     ignore_eos = get_bool(body, "ignore_eos")
-    n = outputs.output_length(seed, min_tokens, max_tokens, ignore_eos)
+    honour = not ctx.engine.ignore_length_fields
+    n = outputs.output_length(seed, min_tokens, max_tokens, ignore_eos, honour)
     # Only a cap the request set is hit: the sim's default cap stands in for an EOS (a
     # Responses client such as Codex treats an incomplete response as a failed turn).
     capped = n >= max_tokens and any(f in body for f in requests.LIMIT_FIELDS)

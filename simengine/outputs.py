@@ -31,8 +31,20 @@ def prompt_seed(prompt_ids: list[int], request_seed: int | None) -> int:
     return hash((tuple(prompt_ids), request_seed)) & ((1 << 62) - 1)
 
 
-def output_length(seed: int, min_tokens: int, max_tokens: int, ignore_eos: bool) -> int:
-    """max_tokens with ignore_eos; else uniform in [min_tokens, max_tokens] from the seed."""
+# --ignore-length-fields: the model's own EOS comes after at most this many tokens
+EARLY_EOS_TOKENS = 5
+
+
+def output_length(
+    seed: int, min_tokens: int, max_tokens: int, ignore_eos: bool, honour_fields: bool = True
+) -> int:
+    """max_tokens with ignore_eos; else uniform in [min_tokens, max_tokens] from the seed.
+
+    Without `honour_fields` (`sim --ignore-length-fields`), min_tokens and ignore_eos are
+    ignored and the output ends at an early EOS (1 to EARLY_EOS_TOKENS tokens), as on a
+    server that does not know the fields: what replay's length check must catch."""
+    if not honour_fields:
+        return min(max_tokens, 1 + (seed >> 11) % EARLY_EOS_TOKENS)
     if ignore_eos:
         return max_tokens
     lo = max(1, min(min_tokens, max_tokens))

@@ -151,6 +151,21 @@ def replay_options(per: str = "") -> Callable[[F], F]:
             help=f"Empty the target's prefix cache before the run{per} (POST "
             "/reset_prefix_cache on vLLM and the sim, /flush_cache on SGLang).",
         ),
+        click.option(
+            "--strict-lengths",
+            is_flag=True,
+            help="Exit 1 (after writing the result) when more than 1% of the requests were "
+            "served a prompt or output length off the one asked for, or the drift passes 1%.",
+        ),
+        click.option(
+            "--tokenizer",
+            type=click.Path(exists=True, path_type=Path),
+            default=None,
+            metavar="PATH",
+            help="Local Hugging Face tokenizer (a directory with tokenizer.json, or the file) "
+            "to size text prompts (--api chat/messages/responses) where the target has no "
+            "/tokenize; needs agentload[tokenizer].",
+        ),
     ]
 
     def apply(func: F) -> F:

@@ -80,6 +80,12 @@ def _add_overrides(func: Any) -> Any:
 @click.option("--allow-faults", is_flag=True, help="honour the X-Sim-Fault request header")
 @click.option("--no-prefix-caching", is_flag=True, help="disable the prefix cache")
 @click.option(
+    "--ignore-length-fields",
+    is_flag=True,
+    help="ignore min_tokens and ignore_eos and stop every output after 1-5 tokens, as a "
+    "server that does not honour them (to test length checks)",
+)
+@click.option(
     "--strict",
     is_flag=True,
     help="answer request fields the hosted API rejects (min_tokens, ignore_eos, ...) with "
@@ -109,6 +115,7 @@ def command(**opts: Any) -> None:
         cost=cost,
         token_interval_ms=opts["token_interval_ms"],
         enable_prefix_caching=not opts["no_prefix_caching"],
+        ignore_length_fields=opts["ignore_length_fields"],
         **{k: opts[k] for k in _ENGINE_OPTIONS if opts[k] is not None},
     )
     config = SimConfig(

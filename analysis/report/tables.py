@@ -178,9 +178,25 @@ def _short(value: object, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def lengths(summary: Json) -> Table:
+    """Served against asked-for lengths (analysis.lengths)."""
+    rows = []
+    for side, got in summary["lengths"].items():
+        verdict = "FAILED" if got["failed"] else ("ok" if got["requests"] else "—")
+        counts = [num(got["requests"]), num(got["off"]), pct(got["off_share"])]
+        rows.append([side, *counts, _signed(got), verdict])
+    headers = ["tokens", "requests", "off", "share off", "drift", "check"]
+    return Table("Lengths (served vs asked for)", headers, rows)
+
+
+def _signed(got: Json) -> str:
+    drift = got["drift"]
+    return "—" if drift is None else f"{100 * drift:+.1f}%"
+
+
 def all_tables(a: RunAnalysis) -> list[Table]:
     sm = a.summary
-    tables = [overview(sm), latency(sm), throughput(sm), cache(sm)]
+    tables = [overview(sm), latency(sm), throughput(sm), cache(sm), lengths(sm)]
     if (g := goodput(sm)) is not None:
         tables.append(g)
     tables.append(diagnostics(sm))

@@ -1,0 +1,101 @@
+"""Were the lengths the workload asked for the lengths the engine served?
+
+Per successful, measured request: the prompt tokens the server reported against the
+source's ``expected_input_tokens``, and the completion tokens against
+``expected_output_tokens``. A request is *off* when they differ by more than the tolerance
+(completions: ``COMPLETION_TOLERANCE`` tokens, as lengths are forced exactly; prompts: the
+larger of ``PROMPT_TOLERANCE_TOKENS`` and ``PROMPT_TOLERANCE`` of the expected count, as
+text prompts are calibrated, not exact). Drift = Σ(actual − expected) / Σ expected.
+
+A length check *fails* when more than ``OFF_SHARE_LIMIT`` of the requests are off or the
+drift passes ``DRIFT_LIMIT`` either way: a server that stops after a few tokens (ignoring
+``min_tokens``/``ignore_eos``) or a prompt 39% longer than asked (no ``/tokenize``) then
+says so in the replay summary and the report, and fails the run with ``--strict-lengths``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from agentload.analysis.requests import is_ok
+from agentload.traceformat import schema as s
+
+COMPLETION_TOLERANCE = 0
+PROMPT_TOLERANCE = 0.02
+PROMPT_TOLERANCE_TOKENS = 2
+OFF_SHARE_LIMIT = 0.01
+DRIFT_LIMIT = 0.01
+
+# (name, actual column, expected column)
+SIDES = (
+    ("prompt", s.PROMPT_TOKENS, s.EXPECTED_INPUT_TOKENS),
+    ("completion", s.COMPLETION_TOKENS, s.EXPECTED_OUTPUT_TOKENS),
+)
+
+
+def _tolerance(side: str, expected: pl.Expr) -> pl.Expr:
+    if side == "completion":
+        return pl.lit(COMPLETION_TOLERANCE, pl.Float64)
+    return pl.max_horizontal(
+        pl.lit(float(PROMPT_TOLERANCE_TOKENS)), expected.cast(pl.Float64) * PROMPT_TOLERANCE
+    )
+
+
+def _side(frame: pl.DataFrame, side: str, actual: str, expected: str) -> dict[str, Any]:
+    rows = frame.filter(
+        ~pl.col(s.WARMUP) & is_ok() & pl.col(actual).is_not_null() & pl.col(expected).is_not_null()
+    )
+    diff = (pl.col(actual) - pl.col(expected)).cast(pl.Float64)
+    got = rows.select(
+        pl.len().alias("requests"),
+        (diff.abs() > _tolerance(side, pl.col(expected))).sum().alias("off"),
+        diff.sum().alias("diff"),
+        pl.col(expected).sum().cast(pl.Float64).alias("expected"),
+        pl.col(expected).sum().alias("expected_tokens"),
+        pl.col(actual).sum().alias("actual_tokens"),
+    ).row(0, named=True)
+    n, off = int(got["requests"]), int(got["off"] or 0)
+    drift = got["diff"] / got["expected"] if n and got["expected"] else None
+    share = off / n if n else None
+    failed = bool(n) and (
+        (share or 0.0) > OFF_SHARE_LIMIT or (drift is not None and abs(drift) > DRIFT_LIMIT)
+    )
+    return {
+        "requests": n,
+        "off": off,
+        "off_share": share,
+        "drift": drift,
+        "expected_tokens": int(got["expected_tokens"] or 0),
+        "actual_tokens": int(got["actual_tokens"] or 0),
+        "failed": failed,
+    }
+
+
+def length_check(frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per side ("prompt", "completion"): requests compared, how many were off, the share
+    off, the drift, and whether the check failed (module docstring)."""
+    return {side: _side(frame, side, actual, expected) for side, actual, expected in SIDES}
+
+
+def length_warnings(check: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per failed side, e.g. 'completion lengths: 13 of 13 requests (100.0%) off
+    the requested length, drift -95.0% ...'."""
+    out = []
+    for side, got in check.items():
+        if not got.get("failed"):
+            continue
+        why = (
+            "the server may ignore min_tokens/ignore_eos (or the length field sent)"
+            if side == "completion"
+            else "text prompts are not calibrated to the target's tokenizer (no /tokenize: "
+            "try --tokenizer)"
+        )
+        out.append(
+            f"{side} lengths: {got['off']} of {got['requests']} requests "
+            f"({100 * (got['off_share'] or 0):.1f}%) off the length asked for, drift "
+            f"{100 * (got['drift'] or 0):+.1f}% ({got['actual_tokens']:,} tokens served for "
+            f"{got['expected_tokens']:,} asked): {why}"
+        )
+    return out
