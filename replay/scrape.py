@@ -15,6 +15,8 @@ from time import monotonic_ns
 
 import httpx
 
+from agentload.replay.transport import tls_context
+
 INTERESTING = re.compile(
     r"(kv|cache|running|waiting|queue|pending|processing|deferred|token_usage|prefix)",
     re.IGNORECASE,
@@ -68,7 +70,7 @@ class Scraper:
         return list(self._samples)
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=2.0, headers=self._headers) as client:
+        with httpx.Client(timeout=2.0, headers=self._headers, verify=tls_context()) as client:
             while not self._stop.is_set():
                 started = monotonic_ns()
                 try:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from tests.tlsutil import TestCA
 
-__all__ = ["Front", "running_tls_front", "running_tls_static"]
+__all__ = ["Front", "running_tls_front", "running_tls_handler", "running_tls_static"]
 
 _HOP = frozenset(
     {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
@@ -126,5 +126,14 @@ def running_tls_static(ca: TestCA, body: bytes) -> Iterator[Front]:
         return web.Response(body=body, content_type="application/octet-stream")
 
     with _serve(web.Application(), handle, ca) as port:
+        front.url, front.port = f"https://127.0.0.1:{port}", port
+        yield front
+
+
+@contextmanager
+def running_tls_handler(ca: TestCA, handler: Handler) -> Iterator[Front]:
+    """An HTTPS server answering every request with `handler` (a test's own server)."""
+    front = Front("", 0)
+    with _serve(web.Application(), handler, ca) as port:
         front.url, front.port = f"https://127.0.0.1:{port}", port
         yield front
