@@ -124,3 +124,27 @@ def test_probe_sees_the_run_queue_wait_of_child_processes() -> None:
     assert measured.samples >= 100  # 1 ms sleeps over the ~0.5 s window
     assert {h.pid for h in hogs} <= set(measured.waits)
     assert measured.total_stalled_ms() >= 100.0, measured
+
+
+def test_probe_sees_the_run_queue_wait_of_threads_other_than_main() -> None:
+    # A Ray actor replays on a thread of its own; /proc/PID/schedstat is the main thread's.
+    # Three children each spin on a second thread while the main one sleeps in join().
+    spin = (
+        "import threading, time\n"
+        "def spin():\n"
+        "    print(threading.get_native_id(), flush=True)\n"
+        "    end = time.monotonic() + 0.4\n"
+        "    while time.monotonic() < end: pass\n"
+        "t = threading.Thread(target=spin)\nt.start()\nt.join()"
+    )
+    with probe() as noise:
+        children = [
+            subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
+            for _ in range(3)
+        ]
+        spinners = {int(c.communicate()[0]) for c in children}
+    measured = noise[0]
+    assert spinners.isdisjoint(c.pid for c in children)
+    assert spinners <= set(measured.waits)
+    waited = sum(measured.waits[t][-1][1] - measured.waits[t][0][1] for t in spinners) / 1e6
+    assert waited >= 100.0, measured

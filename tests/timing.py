@@ -6,12 +6,14 @@ and how long the OS keeps its processes waiting. While a measurement runs, a pro
 
 - how late each of its own wake-ups is: the jitter (p99 minus median lateness) is ~0.1 ms
   on an idle machine and tens of ms when other processes keep both cores busy;
-- the run-queue wait (/proc/PID/schedstat) of the test process and its descendants (the
-  sim, a proxy), time-stamped on the monotonic clock the code under test stamps with.
+- the run-queue wait (/proc/PID/task/TID/schedstat) of the busy threads of the test process
+  and its descendants (the sim, a proxy, a Ray cluster's raylet and actors, whose replay
+  loop runs on a thread of its own), time-stamped on the monotonic clock the code under
+  test stamps with.
 
 A late event is judged by how late it is beyond the run-queue wait of that very window
-(`Noise.late_ms`): a process kept waiting for 30 ms explains up to 30 ms of lag in that
-window and nothing anywhere else. A sleeping process accrues no wait, so a client that
+(`Noise.late_ms`): a thread kept waiting for 30 ms explains up to 30 ms of lag in that
+window and nothing anywhere else. A sleeping thread accrues no wait, so a client that
 sleeps 20 ms too long stays 20 ms late on a quiet machine and under load. What the wait
 misses (a backlog worked off while *running*) is covered by the jitter: a figure passes when
 it is at most `bound + min(k × jitter, 10 ms)`. On a quiet machine that is the test's own
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -42,56 +45,109 @@ _READY_TIMEOUT_S = 30.0
 # Runs in `python -I -S` (stdlib only) with the pid of the test process. select() on stdin
 # doubles as the 1 ms sleep and notices the parent closing the pipe (EOF), which ends the
 # probe. Each wake-up also reads the run-queue wait (schedstat's 2nd field: ns a thread was
-# runnable but not running) of the main thread of the test process and its descendants (a
-# sim, a proxy): where the OS kept *them* waiting, and when. The summary goes to stdout.
+# runnable but not running) of the busy threads of the test process and its descendants (a
+# sim, a proxy, a Ray cluster's raylet and actors): where the OS kept *them* waiting, and
+# when. Threads, not processes: /proc/PID/schedstat is the main thread's alone, and a Ray
+# actor replays on a thread of its own. Reading every thread every 1 ms would cost the probe
+# a third of a core with a Ray cluster up (~200 threads, most of them idle gRPC and Ray
+# internals), so every RESCAN_NS the probe reads them all and from then on watches the main
+# threads that changed and any thread that ran for HOT_SHARE of the time (0.5% of a core)
+# since the previous scan, its series starting at that scan. The event loops timing tests
+# judge run far more than that; a thread that runs less cannot have lost much to the run
+# queue.
+# A series keeps only the samples on either side of a change: the step function, exactly.
+# The summary goes to stdout.
 _PROBE = r"""
 import json, os, select, sys, time
-root = int(sys.argv[1])
-lateness, stamps, waits, watched = [], [], {}, {root}
+root, RESCAN_NS, HOT_SHARE = int(sys.argv[1]), 100_000_000, 0.005
+lateness, fds, hot, mains, seen, series, prev, parents = [], {}, set(), set(), {}, {}, {}, {}
 def descendants():
-    parents = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    parents[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
+    # A process's parent is read once: opening every /proc/PID/stat each scan costs ms.
+    live = {int(name) for name in os.listdir("/proc") if name.isdigit()}
+    for pid in set(parents) - live:
+        del parents[pid]
+    for pid in live - set(parents):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parents[pid] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
     found, grew = {root}, True
     while grew:
         new = {p for p, pp in parents.items() if pp in found} - found
         found |= new
         grew = bool(new)
     return found - {os.getpid()}
-def wait_ns(pid):
+def read(tid):
     try:
-        with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[1])
-    except (OSError, IndexError, ValueError):
+        run, wait = os.pread(fds[tid], 128, 0).split()[:2]
+        return int(run), int(wait)
+    except (OSError, ValueError):
+        os.close(fds.pop(tid))
+        hot.discard(tid)
         return None
+def record(tid, stamp, wait):
+    s, last = series.setdefault(tid, []), prev.get(tid)
+    if last is not None and last[1] != wait and (not s or s[-1] != last):
+        s.append(last)
+    if last is None or last[1] != wait:
+        s.append([stamp, wait])
+    prev[tid] = [stamp, wait]
+def open_new(first):
+    for pid in descendants():
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in map(int, tids):
+            if tid not in fds:
+                try:
+                    fds[tid] = os.open(f"/proc/{pid}/task/{tid}/schedstat", os.O_RDONLY)
+                except OSError:
+                    continue
+                if tid == pid:
+                    mains.add(tid)
+                if first and tid == pid:
+                    hot.add(tid)
+                elif not first:
+                    seen[tid] = (last_scan, (0, 0))  # born since the last scan
+def rescan(stamp, first):
+    open_new(first)
+    for tid in list(fds):
+        now, (since, before) = read(tid), seen.get(tid, (None, None))
+        if now is None or tid in hot:
+            continue
+        if before is not None and now != before:
+            if tid in mains or now[0] - before[0] >= HOT_SHARE * (stamp - since):
+                hot.add(tid)
+                record(tid, since, before[1])
+        seen[tid] = (stamp, now)
+fd, last_scan = sys.stdin.fileno(), time.monotonic_ns()
+rescan(last_scan, True)
 print("ready", flush=True)
-fd = sys.stdin.fileno()
 while True:
     t0 = time.perf_counter_ns()
     readable, _, _ = select.select([fd], [], [], 0.001)
     lateness.append((time.perf_counter_ns() - t0) / 1e6 - 1.0)
     if readable and not os.read(fd, 4096):
         break
-    if len(stamps) % 100 == 0:
-        watched |= descendants()
-    stamps.append(time.monotonic_ns())
-    for pid in watched:
-        waits.setdefault(pid, {})[len(stamps) - 1] = wait_ns(pid)
+    stamp = time.monotonic_ns()
+    if stamp - last_scan >= RESCAN_NS:
+        rescan(stamp, False)
+        last_scan = stamp
+    for tid in list(hot):
+        now = read(tid)
+        if now is not None:
+            record(tid, stamp, now[1])
+for tid, last in prev.items():
+    if series[tid][-1] != last:
+        series[tid].append(last)
 lateness = sorted(lateness[:-1]) or [0.0]
 def q(p):
     x = p * (len(lateness) - 1)
     i = int(x)
     j = min(i + 1, len(lateness) - 1)
     return lateness[i] + (lateness[j] - lateness[i]) * (x - i)
-series = {
-    pid: [[stamps[i], w] for i, w in sorted(ws.items()) if w is not None]
-    for pid, ws in waits.items()
-}
 print(json.dumps({"samples": len(lateness), "p50": q(0.5), "p99": q(0.99),
                   "max": lateness[-1], "waits": series}))
 """
@@ -102,26 +158,31 @@ Series = tuple[tuple[int, int], ...]  # (monotonic ns, cumulative run-queue wait
 @dataclass(frozen=True)
 class Noise:
     """What the machine lost over one measurement window: the lateness of the probe's 1 ms
-    sleeps, and when the test's processes sat runnable on the run queue."""
+    sleeps, and when the test's threads sat runnable on the run queue."""
 
     samples: int
     p50_ms: float
     p99_ms: float
     max_ms: float
-    waits: dict[int, Series] = field(default_factory=dict)  # by pid
+    waits: dict[int, Series] = field(default_factory=dict)  # by thread id
 
     @property
     def jitter_ms(self) -> float:
         # The median is the timer's fixed cost (slack, syscall): not noise.
         return max(0.0, self.p99_ms - self.p50_ms)
 
+    @functools.cached_property
+    def _stamps(self) -> dict[int, list[int]]:
+        # late_ms runs once per event (hundreds per figure): bisect on lists built once.
+        return {tid: [t for t, _ in series] for tid, series in self.waits.items()}
+
     def stalled_ms(self, t0_ns: int, t1_ns: int) -> float:
-        """The longest run-queue wait any one watched process had between two monotonic
-        times (widened to whole probe samples). The largest, not the sum: each process's
+        """The longest run-queue wait any one watched thread had between two monotonic
+        times (widened to whole probe samples). The largest, not the sum: each thread's
         wait is only what it *could* have cost, and over-counting would hide real lag."""
         worst = 0
-        for series in self.waits.values():
-            stamps = [t for t, _ in series]
+        for tid, series in self.waits.items():
+            stamps = self._stamps[tid]
             i0 = max(bisect.bisect_right(stamps, t0_ns) - 1, 0)
             i1 = min(bisect.bisect_left(stamps, t1_ns), len(series) - 1)
             if i1 > i0:
@@ -130,7 +191,7 @@ class Noise:
 
     def late_ms(self, intended_ns: int, actual_ns: int) -> float:
         """How late `actual` is beyond what the run queue explains (ms); early stays early.
-        The window reaches LOOKBACK_MS before `intended`: a process kept waiting just before
+        The window reaches LOOKBACK_MS before `intended`: a thread kept waiting just before
         has a backlog to work through first."""
         late = (actual_ns - intended_ns) / 1e6
         if late <= 0:
@@ -144,7 +205,7 @@ class Noise:
         return (
             f"wake-up lateness p50 {self.p50_ms:.2f} p99 {self.p99_ms:.2f} "
             f"max {self.max_ms:.2f} ms over {self.samples} sleeps; run-queue wait "
-            f"{self.total_stalled_ms():.0f} ms over {len(self.waits)} processes"
+            f"{self.total_stalled_ms():.0f} ms over {len(self.waits)} threads"
         )
 
 
@@ -168,7 +229,7 @@ def probe() -> Iterator[list[Noise]]:
         proc.stdin.close()
         summary = json.loads(proc.stdout.read() or b"null")
         proc.wait(timeout=_READY_TIMEOUT_S)
-    waits = {int(pid): tuple((t, w) for t, w in s) for pid, s in summary["waits"].items()}
+    waits = {int(tid): tuple((t, w) for t, w in s) for tid, s in summary["waits"].items()}
     out.append(Noise(summary["samples"], summary["p50"], summary["p99"], summary["max"], waits))
 
 

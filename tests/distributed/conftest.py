@@ -15,6 +15,10 @@ import ray
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
     ray.init(
+        # A cluster of our own even when one was started with `ray start` (which ray.init
+        # would attach to): its processes are then descendants of the test process, where
+        # the noise probe of tests/timing.py looks.
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=200 * 1024 * 1024,

@@ -57,7 +57,9 @@ def _runs_once(tmp: Path) -> Runs:
 @pytest.fixture(scope="module")
 def measured(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Measured[Runs]:
     """Both runs under a noise probe; a timing figure failing on a busy machine runs them
-    again (tests/timing.py). The Ray workers are descendants of this process: watched."""
+    again (tests/timing.py). The raylet and its actors are descendants of this process
+    (conftest's own cluster); the probe watches their busy threads, the actors' replay
+    threads among them."""
     return Measured(lambda: _runs_once(tmp_path_factory.mktemp("ray-replay")))
 
 
