@@ -247,3 +247,24 @@ def test_config_shows_no_secret(tmp_path: Path) -> None:
     assert PUBLIC_VALUE in shown
     assert config.target_headers()["Authorization"] == f"Bearer {KEY}"
     assert config.redactor()(f"echo {KEY} s={HEADER_SECRET}") == "echo [redacted] [redacted]"
+
+
+def test_sweep_takes_the_request_options(hosted_sim: Sim, profile: Path, tmp_path: Path) -> None:
+    """sweep has replay's request options; its points and page keep the secrets too."""
+    out_dir = tmp_path / "sweep"
+    proc = _run(
+        "sweep", str(profile), "--target", hosted_sim.url, "--model", hosted_sim.model,
+        "--concurrency", "1", "--max-sessions", "1", "--api", "chat", "--target-kind",
+        "openai", "--api-key", KEY, "--header", f"X-Canary: {HEADER_SECRET}",
+        "--timeout", "30", "--transport", "httpx", "--no-calibrate", "--out-dir", str(out_dir),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    point = out_dir / "c1.arrow"
+    loaded = io.read(point)
+    assert (loaded.frame[S.STATUS] == "ok").all(), loaded.frame[S.ERROR].to_list()
+    options = loaded.info["options"]
+    assert isinstance(options, dict)
+    assert (options["transport"], options["timeout"], options["calibrate"]) == ("httpx", 30, False)
+    outputs = {"terminal": proc.stdout + proc.stderr, "point": decoded_result(point)}
+    outputs["html"] = (out_dir / "sweep.html").read_bytes()
+    assert_no_secret(outputs)
