@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 from typing import Any
 
+from agentload.base.errors import ConfigError
 from agentload.capture.addon import CaptureAddon
 from agentload.capture.config import CaptureConfig
 
@@ -101,7 +104,23 @@ async def _main(config: CaptureConfig) -> int:
     return 0
 
 
+def _check_listen(config: CaptureConfig) -> None:
+    """A busy or unusable --listen address as one line, exit 2, before mitmproxy starts
+    (it would print three lines and exit 1 once started)."""
+    if config.listen_port == 0:
+        return
+    family = socket.AF_INET6 if ":" in config.listen_host else socket.AF_INET
+    try:
+        with socket.create_server((config.listen_host, config.listen_port), family=family):
+            pass
+    except OSError as exc:
+        where = f"{config.listen_host}:{config.listen_port}"
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(f"--listen: cannot listen on {where}: {reason}") from None
+
+
 def run_capture(config: CaptureConfig) -> int:
+    _check_listen(config)
     # The writer thread parses on the side; a short switch interval keeps it from holding
     # the GIL for the default 5 ms while the proxy loop has a chunk to forward.
     sys.setswitchinterval(0.0005)
