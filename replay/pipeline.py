@@ -32,6 +32,7 @@ from agentload.replay.calibrate import calibrate
 from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
 from agentload.replay.diagnostics import diagnose
 from agentload.replay.end_summary import print_summary
+from agentload.replay.estimate import estimate
 from agentload.replay.materialize import DEFAULT_BLOCK, Materializer, salt_of
 from agentload.replay.plan import Plan
 from agentload.replay.progress import Progress
@@ -83,6 +84,9 @@ async def replay(
     workers = workers or LocalWorkers(config)
     models = await asyncio.to_thread(contact, config)  # a target that is down: in seconds
     plan = await asyncio.to_thread(load_plan, config.source, config.model)
+    expected = estimate(plan, config)
+    if not config.quiet:  # how long this will take, before anything is sent
+        print(expected.line(), file=sys.stderr, flush=True)
     target = await asyncio.to_thread(ready, config, plan, models)  # the preflight
     plan = target.plan
     materializer, calibration = await asyncio.to_thread(build_materializer, config, plan, target)
@@ -91,7 +95,8 @@ async def replay(
     scraper = (
         Scraper(config.target, headers=config.target_headers()) if config.scrape_metrics else None
     )
-    progress = Progress(workers.stats, enabled=not config.quiet and sys.stderr.isatty())
+    timed = config.duration is not None
+    progress = Progress(workers.stats, not config.quiet, expected=expected, timed=timed)
     if scraper is not None:
         scraper.start()
     progress.start()

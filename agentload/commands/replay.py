@@ -49,6 +49,12 @@ from agentload.commands._options import force_option, replay_config, replay_opti
 )
 @click.option("--quiet", is_flag=True, help="No live progress and no summary.")
 @click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (sessions, requests, tokens, mode, estimated duration) and exit: "
+    "nothing is sent and no result file is written.",
+)
+@click.option(
     "--ray",
     "ray_address",
     is_flag=False,
@@ -62,10 +68,17 @@ def command(
     source: str,
     ray_address: str | None,
     force: bool,
+    dry_run: bool,
     **options: object,
 ) -> None:
     """Replay SOURCE (profile, trace, trie/Mooncake file or built-in profile name) against
     an engine with the original timing, writing one result row per request.
+
+    How long it runs: recorded arrivals last until the last session's arrival / --speed,
+    plus that session; --session-rate and --concurrency cycle the source's sessions until
+    --duration, then the sessions in flight finish (the drain; --no-drain cancels them),
+    or until --max-sessions; without a bound, every session of the source runs once. The
+    run starts with a plan line that estimates its duration; --dry-run prints only that.
 
     SIGINT/SIGTERM stop the run: the result file is still written, marked partial, and the
     exit status is 130."""
@@ -73,6 +86,12 @@ def command(
     from agentload.replay.signals import run_until_signalled
 
     config = replay_config(source, **options)
+    if dry_run:  # the plan only: nothing is sent, no result file is written
+        from agentload.replay.estimate import estimate
+        from agentload.replay.source import load_plan
+
+        click.echo(estimate(load_plan(config.source, config.model), config).line(), err=True)
+        return
     from agentload.traceformat.outputs import check_output
 
     # before the run, not after it: a bad --out used to cost the whole run (M5)
