@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -335,16 +336,38 @@ def _check_version(source: Path, metadata: Mapping[str, str]) -> str:
     raw = metadata.get(META_VERSION.decode())
     if raw is None:
         raise VersionError(f"{source}: missing {META_VERSION.decode()} metadata")
-    ours = parse_version(VERSION)[0]
+    ours = parse_version(VERSION)
     try:
-        major = parse_version(raw)[0]
+        theirs: tuple[int, int] | None = parse_version(raw)
     except ValueError:
-        major = None
-    if major != ours:
+        theirs = None
+    if theirs is None or theirs[0] != ours[0]:
         raise VersionError(
-            f"{source}: format version {raw} is not supported (this agentload reads {ours}.x)"
+            f"{source}: format version {raw} is not supported (this agentload reads {ours[0]}.x)"
         )
+    if theirs > ours:
+        _say_newer(source, raw)
     return raw
+
+
+_newer_seen: set[Path] = set()
+_newer_lock = threading.Lock()  # plans and results are read from worker threads too
+
+
+def _say_newer(source: Path, raw: str) -> None:
+    """One line on stderr, once per file per process: a newer minor reads (its additions are
+    nullable columns at the end), but what it added is not understood, and silence would
+    hide that the result may be missing something."""
+    key = source.resolve()
+    with _newer_lock:
+        if key in _newer_seen:
+            return
+        _newer_seen.add(key)
+    print(
+        f"warning: {source}: format version {raw} is newer than this agentload's {VERSION};"
+        f" read as {VERSION} (what {raw} added is not understood)",
+        file=sys.stderr,
+    )
 
 
 def _info_of(source: Path, metadata: Mapping[str, str]) -> dict[str, object]:

@@ -272,6 +272,31 @@ def test_reads_a_newer_minor_version_with_extra_columns(tmp_path: Path) -> None:
         read(raw_file(tmp_path / "x.arrow", schema, [row]))
 
 
+def test_a_newer_minor_version_is_said_once_per_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    newer = schema_for(Kind.PROFILE, {META_VERSION: b"1.9"})
+    first, second = (raw_file(tmp_path / n, newer, [profile_row()]) for n in ("a", "b.arrow"))
+    read(first)
+    read(tmp_path / "." / "a")  # the same file by another spelling
+    read(first)
+    read(second)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"warning: {first}: format version 1.9 is newer than this agentload's {VERSION};"
+        f" read as {VERSION} (what 1.9 added is not understood)",
+        f"warning: {second}: format version 1.9 is newer than this agentload's {VERSION};"
+        f" read as {VERSION} (what 1.9 added is not understood)",
+    ]
+    # Its own version and older minors read silently.
+    current = write_file(tmp_path / "c.arrow", Kind.PROFILE, pl.DataFrame([profile_row()]))
+    major, minor = parse_version(VERSION)
+    older = schema_for(Kind.PROFILE, {META_VERSION: f"{major}.{minor - 1}".encode()})
+    read(current)
+    read(raw_file(tmp_path / "o.arrow", older, [profile_row()]))
+    assert capsys.readouterr().err == ""
+
+
 def test_columns_added_in_a_minor_version_are_nullable_and_last() -> None:
     for kind, added in ADDED_IN.items():
         names = SCHEMAS[kind].names
