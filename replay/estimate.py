@@ -149,7 +149,8 @@ def _closed(n: int, config: ReplayConfig, lengths: list[float], mean_len: float)
     slots, cap = config.concurrency, config.max_sessions
     label = f"closed loop at concurrency {slots}"
     if config.duration is not None:
-        count = slots * max(config.duration / mean_len, 1.0) if mean_len > 0 else slots
+        # the N first sessions, then one for each that ends: N / mean length per second
+        count = slots * (1.0 + config.duration / mean_len) if mean_len > 0 else slots
         return _until_duration(config, count if cap is None else min(cap, count), label, mean_len)
     count = cap if cap is not None else n
     busy = count * mean_len / slots

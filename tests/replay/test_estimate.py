@@ -59,8 +59,8 @@ def test_closed_loop_until_the_source_is_used_up() -> None:
 
 def test_closed_loop_with_duration_cycles() -> None:
     got = estimate(PLAN, _config(concurrency=2, duration=20.0))
-    # 2 slots x 20 s / 5.22 s sessions; then about one session's drain
-    assert got.sessions == pytest.approx(2 * 20 / SESSION_S)
+    # 2 first sessions, then 2 slots x 20 s / 5.22 s sessions; then about one session's drain
+    assert got.sessions == pytest.approx(2 + 2 * 20 / SESSION_S)
     assert got.requests == pytest.approx(2 * got.sessions)
     assert got.duration_s == pytest.approx(20 + SESSION_S)
     assert "plus the drain" in got.how
