@@ -37,7 +37,6 @@ help:
 	@echo "make agents     install the pinned Claude Code and Codex CLIs into AGENT_CACHE"
 	@echo "make browser    install Debian's chromium for the HTML report tests"
 	@echo "make bench      run the benchmarks, rewrite benchmarks/RESULTS.md"
-	@echo "make adversary  re-run the 630 attempts of the adversarial catalogue (issue 21)"
 	@echo "make vllm       install vLLM's CPU build and convert its model (opt-in, ~3.5 GB)"
 	@echo "make test-vllm  the real-engine tier against vLLM's CPU build (opt-in)"
 	@echo "make clean      remove .venv and demo output"
@@ -114,11 +113,6 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(VPY) -m benchmarks.run_all
 
-# Every attempt of the adversarial catalogue (tests/adversary/catalogue.tsv) against the real
-# CLI, sims and capture proxies; prints `attempts N, held H, broken B` and exits 1 if any broke.
-.PHONY: adversary
-adversary: $(STAMP)
-	$(VPY) -m tests.adversary.catalogue
 
 # Opt-in, never part of `make test`: a few minutes and ~3.5 GB the first time.
 vllm: $(STAMP)
