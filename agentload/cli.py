@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep",
     "demo": "demo",
     "capture": "capture",
+    "ca": "ca",
 }
 
 

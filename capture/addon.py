@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import connection, ctx, exceptions, http, tls
+from mitmproxy.proxy import mode_specs
 
 from agentload.capture.flowdata import ChunkRecorder, RawCall
+from agentload.capture.hosts import HostRule, parse_host_rule
 from agentload.capture.process import RowBuilder
 from agentload.capture.secrets import scrub_text
 from agentload.capture.session_keys import DEFAULT_SESSION_HEADERS, WORKLOAD_HEADER
@@ -57,6 +59,9 @@ class CaptureAddon:
         self._headers: tuple[str, ...] = DEFAULT_SESSION_HEADERS
         self._wanted: frozenset[str] = frozenset()
         self._limit = 64 << 20
+        self._prefix = ""  # reverse mode: the upstream URL's path, put before each request path
+        self._record_hosts: tuple[HostRule, ...] = ()  # empty: every host is recorded
+        self._tls_failed: set[str] = set()  # client connections whose upstream TLS failed
         # Calls between their request headers and their response/error hook, by flow: a stop
         # records the ones still open as partial rows instead of losing them.
         self._inflight: dict[int, tuple[http.HTTPFlow, RawCall]] = {}
@@ -91,6 +96,19 @@ class CaptureAddon:
         loader.add_option(
             "agentload_max_record_mb", int, 64, "Record at most this much of one response body."
         )
+        loader.add_option(
+            "agentload_path_prefix",
+            str,
+            "",
+            "Reverse mode: put this path (e.g. /api) before every request path, as an upstream "
+            "base URL with a path needs; the trace keeps the path the client sent.",
+        )
+        loader.add_option(
+            "agentload_record_hosts",
+            Sequence[str],
+            [],
+            "Record only calls to these hosts (HOST, HOST:PORT, *.DOMAIN); empty: every host.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         opts = ctx.options
@@ -104,6 +122,11 @@ class CaptureAddon:
             raise _options_error(str(exc)) from exc
         if not opts.agentload_workload:
             raise _options_error("agentload_workload must not be empty")
+        self._prefix = _checked_prefix(opts.agentload_path_prefix, opts.mode)
+        try:
+            self._record_hosts = tuple(parse_host_rule(h) for h in opts.agentload_record_hosts)
+        except ValueError as exc:
+            raise _options_error(f"agentload_record_hosts: {exc}") from exc
         headers = tuple(h.lower() for h in opts.agentload_session_headers)
         self._headers = headers + tuple(h for h in DEFAULT_SESSION_HEADERS if h not in headers)
         self._wanted = frozenset((*self._headers, WORKLOAD_HEADER, "content-encoding"))
@@ -129,6 +152,7 @@ class CaptureAddon:
         info: dict[str, object] = {
             "source": "agentload capture",
             "mode": [scrub_text(m) for m in opts.mode],  # an upstream URL may hold user:pw@
+            "upstream": [scrub_text(url + self._prefix) for url in _reverse_urls(opts.mode)],
             "workload": opts.agentload_workload,
             "redact_content": opts.agentload_redact_content,
         }
@@ -171,15 +195,35 @@ class CaptureAddon:
             self.last_stats = self.sink.stats
             self.sink = None
 
+    def tls_failed_server(self, data: tls.TlsData) -> None:
+        # The flow's error hook comes next, with another Server object than this one: the
+        # failure is known to it by the client connection.
+        self._tls_failed.add(data.context.client.id)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._tls_failed.discard(client.id)
+
     # -- flow hooks ------------------------------------------------------------------
     @fail_open
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        seen = flow.request.path  # as the client sent it: the trace's endpoint
+        if self._prefix and seen.startswith("/"):
+            # first, so that a failure in recording below cannot send it to the wrong path;
+            # here, before mitmproxy sends the request headers on (also for streamed bodies)
+            flow.request.path = self._prefix + seen
+        self._start_call(flow, seen)
+
+    def _start_call(self, flow: http.HTTPFlow, path: str) -> None:
         if self.sink is None:
             return
         req = flow.request
-        api = classify(req.method, req.path)
+        api = classify(req.method, path)
         if api is None:
             return
+        if self._record_hosts and not any(
+            rule.matches(req.host, req.port) for rule in self._record_hosts
+        ):
+            return  # a forward proxy's other traffic: passed on, not recorded
         wanted: dict[str, str] = {}
         names = self._wanted
         for raw_name, raw_value in req.headers.fields:  # one pass over the raw header list
@@ -188,7 +232,7 @@ class CaptureAddon:
                 wanted[name] = raw_value.decode("latin-1")
         raw = RawCall(
             api=api,
-            path=req.path.split("?", 1)[0],
+            path=path.split("?", 1)[0],
             t_request_start_ns=int(req.timestamp_start * 1e9),
             headers=wanted,
             request_encoding=wanted.pop("content-encoding", None),
@@ -242,12 +286,44 @@ class CaptureAddon:
         raw.t_response_end_ns = time.time_ns()
         raw.partial = True
         raw.proxy_error = flow.error.msg if flow.error else "aborted"
+        tls_failed = flow.client_conn.id in self._tls_failed
+        self._tls_failed.discard(flow.client_conn.id)
+        if tls_failed:
+            raw.proxy_error = f"upstream TLS handshake failed: {raw.proxy_error}"
         self.sink.submit(raw)
-        if flow.response is None and flow.killable:
+        if flow.response is None and flow.killable and not tls_failed:
             # Nothing reached the client yet (upstream reset, failed connect): killed, the
             # client's connection is closed without a response, as a direct client's is,
             # instead of mitmproxy's synthesized 502 (docs/capture.md, "Upstream failures").
+            # A failed TLS handshake keeps the 502: its text says why (a certificate the
+            # proxy does not trust), which a bare disconnect would hide.
             flow.kill()  # type: ignore[no-untyped-call]
+
+
+def _checked_prefix(prefix: str, modes: Sequence[str]) -> str:
+    if not prefix:
+        return ""
+    if not prefix.startswith("/") or any(c in prefix for c in "?#") or prefix.endswith("/"):
+        raise _options_error(
+            f"agentload_path_prefix: expected /PATH without a trailing /, ?query or #fragment, "
+            f"got {prefix!r}"
+        )
+    if not modes or len(_reverse_urls(modes)) != len(modes):
+        raise _options_error("agentload_path_prefix: only for reverse mode (mode=reverse:URL)")
+    return prefix
+
+
+def _reverse_urls(modes: Sequence[str]) -> list[str]:
+    """The upstream URLs of the reverse modes among `modes`, as configured."""
+    urls = []
+    for text in modes:
+        try:
+            spec = mode_specs.ProxyMode.parse(text)
+        except ValueError:
+            continue  # mitmproxy's own option check reports it
+        if isinstance(spec, mode_specs.ReverseMode):
+            urls.append(spec.data.rstrip("/"))
+    return urls
 
 
 def vars_of(opts: Any) -> set[str]:

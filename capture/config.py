@@ -3,14 +3,78 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from agentload.base.errors import ConfigError
+from agentload.capture.hosts import LLM_API_HOSTS, allow_pattern, parse_host_rule
 from agentload.capture.workload import parse_rule
 
-__all__ = ["CaptureConfig"]
+__all__ = ["DEFAULT_CONFDIR", "CaptureConfig", "Upstream", "parse_upstream"]
+
+DEFAULT_CONFDIR = Path("~/.mitmproxy")  # mitmproxy's own default: mitmdump shares the CA
+
+
+@dataclass(frozen=True)
+class Upstream:
+    origin: str  # scheme://host[:port], what mitmproxy's reverse mode takes
+    prefix: str  # "" or "/path" (no trailing slash), put before every request path
+
+    @property
+    def url(self) -> str:
+        return self.origin + self.prefix
+
+
+def parse_upstream(text: str) -> Upstream:
+    """An upstream base URL, `http(s)://HOST[:PORT][/PREFIX]`; ConfigError with one line.
+
+    mitmproxy's reverse mode takes no path, so a prefix (OpenRouter's `/api`, an Azure or
+    company gateway's route) is split off here and put back on each request by the addon."""
+    expected = "expected http(s)://HOST[:PORT][/PATH]"
+    parts = urlsplit(text.strip())
+    if parts.username is not None or parts.password is not None:
+        # the URL would be shown and stored with the trace: refused, whatever it holds
+        raise ConfigError(
+            "--upstream: credentials in the URL are refused (they would be printed and "
+            "stored); let the agent send its key in a header (Authorization, x-api-key), "
+            "which passes through the proxy and is never recorded"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--upstream: {expected}, got {text!r}")
+    if parts.query or parts.fragment or text.rstrip().endswith(("?", "#")):
+        raise ConfigError(f"--upstream: {expected} without ?query or #fragment, got {text!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"--upstream: the port must be 1 to 65535, got {text!r}") from None
+    if port == 0:
+        raise ConfigError(f"--upstream: the port must be 1 to 65535, got {text!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    origin = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    return Upstream(origin, parts.path.rstrip("/"))
+
+
+def check_ca_file(path: Path) -> None:
+    """One line when `path` cannot serve as trusted CA certificates (PEM)."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        raise ConfigError(f"--upstream-ca: {path}: no such file") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"--upstream-ca: {path}: not readable as PEM CA certificates ({exc})"
+        ) from None
+
+
+def system_trust() -> tuple[str | None, str | None]:
+    """The system's CA file and directory as Python's ssl sees them (honouring SSL_CERT_FILE
+    and SSL_CERT_DIR); None where there is none. mitmproxy alone would use certifi's bundle."""
+    paths = ssl.get_default_verify_paths()
+    ca_dir = paths.capath if paths.capath and os.path.isdir(paths.capath) else None
+    return paths.cafile, ca_dir
 
 
 @dataclass(frozen=True)
@@ -27,18 +91,29 @@ class CaptureConfig:
     rotate_mb: int = 256
     rotate_minutes: int = 60
     stop_grace_s: float = 10.0  # on SIGINT/SIGTERM, wait this long for calls in flight
+    upstream_ca: Path | None = None  # extra trusted CAs (PEM) for upstream certificates
+    upstream_insecure: bool = False  # skip upstream certificate verification
+    record_hosts: tuple[str, ...] = LLM_API_HOSTS  # regular mode: the hosts recorded
+    confdir: Path = DEFAULT_CONFDIR  # where the proxy's CA lives (mitmproxy's confdir)
 
     def __post_init__(self) -> None:
         if self.mode not in ("reverse", "regular"):
             raise ConfigError(f"--mode: expected reverse or regular, got {self.mode!r}")
-        if self.mode == "reverse":
-            if not self.upstream:
-                raise ConfigError("--upstream: required in reverse mode")
-            parts = urlsplit(self.upstream)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(
-                    f"--upstream: expected http(s)://HOST[:PORT], got {self.upstream!r}"
-                )
+        if self.mode == "reverse" and not self.upstream:
+            raise ConfigError("--upstream: required in reverse mode")
+        if self.upstream:
+            parse_upstream(self.upstream)
+        if self.upstream_ca is not None:
+            if self.upstream_insecure:
+                raise ConfigError("--upstream-ca and --upstream-insecure: give one of them")
+            check_ca_file(self.upstream_ca)
+        if not self.record_hosts:
+            raise ConfigError("--record-host: at least one host")
+        for host in self.record_hosts:
+            try:
+                parse_host_rule(host)
+            except ValueError as exc:
+                raise ConfigError(f"--record-host: {exc}") from None
         if not 0 <= self.listen_port <= 65535:
             raise ConfigError(f"--listen: port {self.listen_port} out of range")
         if not self.workload:
@@ -69,20 +144,50 @@ class CaptureConfig:
         return host, int(port)
 
     def mitm_options(self) -> dict[str, object]:
-        mode = f"reverse:{self.upstream}" if self.mode == "reverse" else "regular"
-        return {
-            "mode": [mode],
-            "listen_host": self.listen_host,
-            "listen_port": self.listen_port,
-            "agentload_out": str(self.out_dir),
-            "agentload_workload": self.workload,
-            "agentload_workload_rules": list(self.workload_rules),
-            "agentload_session_headers": list(self.session_headers),
-            "agentload_redact_content": self.redact_content,
-            "agentload_rotate_mb": self.rotate_mb,
-            "agentload_rotate_minutes": self.rotate_minutes,
-            # connect upstream when a request arrives, not when the client connects, so a
-            # failed connect happens inside a flow and is recorded (docs/capture.md)
-            "connection_strategy": "lazy",
-            "termlog_verbosity": "warn",  # per-connection lines would flood the terminal
-        }
+        upstream = parse_upstream(self.upstream) if self.upstream else None
+        if self.mode == "reverse" and upstream is not None:
+            routing: dict[str, object] = {
+                "mode": [f"reverse:{upstream.origin}"],
+                "agentload_path_prefix": upstream.prefix,
+            }
+        else:  # intercept (TLS) and record only the record hosts; tunnel the rest untouched
+            rules = [parse_host_rule(h) for h in self.record_hosts]
+            routing = {
+                "mode": ["regular"],
+                "allow_hosts": [allow_pattern(r) for r in rules],
+                "agentload_record_hosts": list(self.record_hosts),
+            }
+        return (
+            routing
+            | self._tls_options()
+            | {
+                "listen_host": self.listen_host,
+                "listen_port": self.listen_port,
+                "agentload_out": str(self.out_dir),
+                "agentload_workload": self.workload,
+                "agentload_workload_rules": list(self.workload_rules),
+                "agentload_session_headers": list(self.session_headers),
+                "agentload_redact_content": self.redact_content,
+                "agentload_rotate_mb": self.rotate_mb,
+                "agentload_rotate_minutes": self.rotate_minutes,
+                # connect upstream when a request arrives, not when the client connects, so a
+                # failed connect happens inside a flow and is recorded (docs/capture.md)
+                "connection_strategy": "lazy",
+                "termlog_verbosity": "warn",  # per-connection lines would flood the terminal
+            }
+        )
+
+    def _tls_options(self) -> dict[str, object]:
+        """Upstream verification against the system store (plus --upstream-ca), and the CA
+        the proxy signs intercepted connections with (in --confdir)."""
+        opts: dict[str, object] = {"confdir": str(self.confdir)}
+        if self.upstream_insecure:
+            return opts | {"ssl_insecure": True}
+        ca_file, ca_dir = system_trust()
+        if self.upstream_ca is not None:
+            ca_file = str(self.upstream_ca)
+        if ca_file is not None:
+            opts["ssl_verify_upstream_trusted_ca"] = ca_file
+        if ca_dir is not None:
+            opts["ssl_verify_upstream_trusted_confdir"] = ca_dir
+        return opts

@@ -17,6 +17,7 @@ from typing import Any
 
 from agentload.base.errors import ConfigError
 from agentload.capture.addon import CaptureAddon
+from agentload.capture.ca import ensure_ca
 from agentload.capture.config import CaptureConfig
 
 __all__ = ["run_capture"]
@@ -124,4 +125,7 @@ def run_capture(config: CaptureConfig) -> int:
     # The writer thread parses on the side; a short switch interval keeps it from holding
     # the GIL for the default 5 ms while the proxy loop has a chunk to forward.
     sys.setswitchinterval(0.0005)
+    cert = ensure_ca(config.confdir)  # a bad --confdir is one line here, not a traceback
+    if config.mode == "regular":
+        print(f"agentload capture: clients must trust the proxy's CA {cert} (agentload ca)")
     return asyncio.run(_main(config))

@@ -6,11 +6,42 @@ from pathlib import Path
 
 import click
 
-from agentload.capture.config import CaptureConfig
+from agentload.capture.config import DEFAULT_CONFDIR, CaptureConfig
+from agentload.capture.hosts import LLM_API_HOSTS
 
 
 @click.command("capture")
-@click.option("--upstream", metavar="URL", help="Engine or provider base URL (reverse mode).")
+@click.option(
+    "--upstream",
+    metavar="URL",
+    help="Engine, provider or gateway base URL, with its path if any (reverse mode).",
+)
+@click.option(
+    "--upstream-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="PEM file of CAs to trust for upstream certificates, besides the system store.",
+)
+@click.option(
+    "--upstream-insecure",
+    is_flag=True,
+    help="Do not verify upstream certificates (a warning is printed).",
+)
+@click.option(
+    "--record-host",
+    "record_hosts",
+    multiple=True,
+    metavar="HOST[:PORT]|*.DOMAIN",
+    help="Regular mode: record calls to this host (repeatable; default: known LLM API "
+    "hosts); other traffic is tunnelled untouched.",
+)
+@click.option(
+    "--confdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=str(DEFAULT_CONFDIR),
+    show_default=True,
+    help="Directory of the proxy's CA certificate (mitmproxy's confdir; see `agentload ca`).",
+)
 @click.option(
     "--listen",
     default="127.0.0.1:8080",
@@ -62,6 +93,10 @@ from agentload.capture.config import CaptureConfig
 )
 def command(
     upstream: str | None,
+    upstream_ca: Path | None,
+    upstream_insecure: bool,
+    record_hosts: tuple[str, ...],
+    confdir: Path,
     listen: str,
     out_dir: Path,
     workload: str,
@@ -88,7 +123,17 @@ def command(
         rotate_mb=rotate_mb,
         rotate_minutes=rotate_minutes,
         stop_grace_s=stop_grace_s,
+        upstream_ca=upstream_ca,
+        upstream_insecure=upstream_insecure,
+        record_hosts=record_hosts or LLM_API_HOSTS,
+        confdir=confdir.expanduser(),
     )
+    if upstream_insecure:
+        click.echo(
+            "agentload capture: warning: --upstream-insecure: upstream certificates are not "
+            "verified; anyone on the path can read and change the traffic",
+            err=True,
+        )
     from agentload.capture.serve import run_capture  # mitmproxy is imported only when running
 
     raise SystemExit(run_capture(config))

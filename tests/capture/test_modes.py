@@ -55,7 +55,8 @@ def test_mitmdump_script(sim: Sim, tmp_path: Path) -> None:
 
 
 def test_regular_proxy_mode_with_redacted_content(sim: Sim, tmp_path: Path) -> None:
-    with running_capture(sim.url, tmp_path, "--mode", "regular", "--redact-content") as proxy:
+    regular = ("--mode", "regular", "--record-host", "127.0.0.1")
+    with running_capture(sim.url, tmp_path, *regular, "--redact-content") as proxy:
         with httpx.Client(proxy=proxy.url) as client:
             r = client.post(sim.url + "/v1/chat/completions", json=_chat(sim, "via proxy"))
         assert r.status_code == 200 and b"data:" in r.content
