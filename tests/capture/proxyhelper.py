@@ -16,6 +16,8 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 READY = "agentload capture listening on "
+# Seconds a proxy may take to start; the adversarial catalogue raises it on a loaded machine.
+START_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -58,7 +60,7 @@ def _start(cmd: list[str], url_of: object, out_dir: Path | None) -> Proxy:
     lines: list[str] = []
     ready = threading.Event()
     threading.Thread(target=_drain, args=(proc, lines, ready), daemon=True).start()
-    if not ready.wait(30) or proc.poll() is not None:
+    if not ready.wait(START_TIMEOUT_S) or proc.poll() is not None:
         proc.kill()
         raise RuntimeError("proxy did not start:\n" + "".join(lines))
     return Proxy(url_of(lines), proc, out_dir, lines)  # type: ignore[operator]
@@ -96,7 +98,7 @@ def running_mitmdump(upstream: str, *extra: str) -> Iterator[Proxy]:
     cmd += ["--listen-port", str(port), "--set", "termlog_verbosity=warn", "-q"]
     cmd += ["--set", "stream_large_bodies=1", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -1,0 +1,144 @@
+"""The verdicts of `$A ...` rows, chosen by the row's name and promise."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.adversary import clirows
+from tests.adversary.catalogue_rows import Row
+from tests.adversary.harness import (
+    Outcome,
+    Verdict,
+    both,
+    broke,
+    clean_error,
+    clean_run,
+    held,
+    run,
+)
+from tests.adversary.resources import Resources
+from tests.adversary.spec import Scenario
+
+FLIP = re.compile(r"(res)?flip\d+_\d+\.arrow")
+MATRIX = re.compile(r"(inspect|report|compare|stats|replay|export|import):(\S+)$")
+
+
+def _signals(command: str) -> list[tuple[float, int]]:
+    m = re.search(r"; signals (\[.*\])", command)
+    if not m:
+        return []
+    text = re.sub(r"<Signals\.\w+: (\d+)>", r"\1", m[1])
+    return [(float(d), int(s)) for d, s in ast.literal_eval(text)]
+
+
+def _timeout(args: list[str], signals: list[tuple[float, int]]) -> float:
+    if "--ray" in args:
+        return 120.0
+    return 240.0 + sum(d for d, _ in signals)
+
+
+def cli_scenario(row: Row) -> Scenario | None:
+    """The scenario of a `$A ...` row, or None when the command is not one."""
+    words = clirows.parse(row.command)
+    if words is None:
+        return None
+    signals = _signals(row.command)
+
+    def scenario(res: Resources) -> Verdict:
+        if "<tmp>" in words:
+            return readonly(row, words, res)
+        args = clirows.bind(words, res, row.id)
+        o = run(res.work, args, timeout=_timeout(args, signals), signals=signals)
+        return judge(row, args, o, res, bool(signals))
+
+    return scenario
+
+
+def readonly(row: Row, words: list[str], res: Resources) -> Verdict:
+    """L1: the output on a read-only tmpfs (`<tmp>`; a folder under it for the -subdir row)."""
+    ro = res.readonly_dir()
+    target = {"replay-subdir": f"{ro}/sub/r.arrow", "sim-timinglog": f"{ro}/t.arrow"}.get(
+        row.name.split(":")[-1], f"{ro}/{row.id}.out"
+    )
+    if any(f in words for f in ("--csv", "--parquet", "--out-dir")) or "capture" in words:
+        target = f"{ro}/d{row.id}"
+    args = clirows.bind([target if w == "<tmp>" else w for w in words], res, row.id)
+    return clean_error(run(res.work, args))
+
+
+def judge(row: Row, args: list[str], o: Outcome, res: Resources, signalled: bool) -> Verdict:
+    m = MATRIX.match(row.name)
+    if m and FLIP.fullmatch(m[2]):
+        return clirows.error_or_identical(o, res, args, res.file(m[2]))
+    if signalled:
+        return partial_result(o, res, args)
+    expected = row.expected
+    if expected == "error":
+        return clirows.refused(o, res, args)
+    if expected == "ok":
+        return ran_or_refused(o, res, args)
+    if rows := re.match(r"rc 0, (\d+|None) rows, kind (\w+)", expected):
+        return rows_per_request(o, res, args, rows[1], rows[2])
+    if expected.startswith("valid partial"):
+        return partial_result(o, res, args)
+    return clean_run(o)  # 'manual' rows of commands that should simply work
+
+
+def _result_path(res: Resources, args: list[str]) -> Path | None:
+    outs = clirows.out_paths(args)
+    return res.work.root / outs[0] if outs else None
+
+
+def ran_or_refused(o: Outcome, res: Resources, args: list[str]) -> Verdict:
+    """'ok' for replay options: a clean run whose file is readable and complete, or (for
+    values since bounded: nan, inf, 1e-300) a clean one-line refusal."""
+    if o.rc != 0 or "replay" not in args:
+        return clean_run(o) if o.rc == 0 else clirows.refused(o, res, args)
+    path = _result_path(res, args)
+    if path is None or not path.exists():
+        return broke(f"no result file: {o.brief()}")
+    n, kinds, complete = clirows.result_rows(path)
+    if o.crashed or complete != "true":
+        return broke(f"complete={complete}, {n} rows: {o.brief()}")
+    bounded = any(a in args for a in ("--duration", "--max-sessions", "--timeout"))
+    if not bounded and n != 4 and "small2" in " ".join(args):
+        return broke(f"{n} rows for 4 requests")
+    return held(f"{n} rows, kinds {kinds}")
+
+
+def rows_per_request(o: Outcome, res: Resources, args: list[str], rows: str, kind: str) -> Verdict:
+    """Every faulted request is exactly one row with the fault's error kind; the exit status
+    is 0, 1 (more failed than --max-error-rate) or 3 (nothing succeeded), docs/exit-codes.md."""
+    if o.rc not in (0, 1, 3) or o.crashed:
+        return broke(o.brief())
+    path = _result_path(res, args)
+    if path is None or not path.exists():
+        return broke(f"no result file: {o.brief()}")
+    n, kinds, _ = clirows.result_rows(path)
+    if rows != "None" and n != int(rows):
+        return broke(f"{n} rows, expected {rows} ({kinds})")
+    if kind != "None" and kinds != {kind: n}:
+        return broke(f"error kinds {kinds}, expected {kind}")
+    return held(f"rc {o.rc}, {n} rows, kinds {kinds}")
+
+
+def partial_result(o: Outcome, res: Resources, args: list[str]) -> Verdict:
+    """A stopped run: exit 130, no traceback, a readable result marked partial."""
+    path = _result_path(res, args)
+
+    def file_ok() -> Verdict:
+        if path is None or not path.exists():
+            return broke(f"no result file: {o.brief()}")
+        n, kinds, complete = clirows.result_rows(path)
+        if o.rc == 0 and complete == "true":
+            return held(f"finished before the signal: {n} rows")
+        if complete != "false":
+            return broke(f"complete={complete!r} after a signal ({n} rows)")
+        return held(f"{n} rows {kinds}")
+
+    def status() -> Verdict:
+        return held() if o.rc in (0, 130) and not o.crashed else broke(o.brief())
+
+    return both(status, file_ok)

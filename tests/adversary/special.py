@@ -1,0 +1,381 @@
+"""Scenarios for rows that are not one `agentload` command line: the sim over HTTP, profiles
+with one bad value, damaged built-ins, FIFOs, outputs equal to inputs, stopped runs."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from agentload.base.errors import AgentloadError
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from tests.adversary import clirows, inputs
+from tests.adversary.generic import partial_result
+from tests.adversary.harness import (
+    AGENTLOAD,
+    SIGINT,
+    SIGTERM,
+    Verdict,
+    both,
+    broke,
+    clean_error,
+    clean_run,
+    held,
+    run,
+)
+from tests.adversary.resources import Resources
+from tests.adversary.spec import Scenario, Special
+
+SIM = ("--target", "{sim}", "--model", "agentload-sim", "--quiet")
+BUILTINS = Path(inputs.__file__).resolve().parents[2] / "profiles" / "builtin"
+
+
+def _replay_args(res: Resources, source: str, out: str, *extra: str) -> list[str]:
+    return [
+        "replay",
+        source,
+        "--target",
+        res.sim(),
+        "--model",
+        "agentload-sim",
+        "--quiet",
+        "--out",
+        out,
+        *extra,
+    ]
+
+
+def replay_refused(file: str, *extra: str) -> Scenario:
+    """Replay of an input with a bad value or link: one clean line, no result or part."""
+
+    def scenario(res: Resources) -> Verdict:
+        source = str(res.file(file).relative_to(res.work.root))
+        args = _replay_args(res, source, f"out/r_{file}.arrow", *extra)
+        return clirows.refused(run(res.work, args, timeout=90), res, args)
+
+    return scenario
+
+
+def each(*scenarios: Scenario) -> Scenario:
+    return lambda res: both(*(lambda s=s: s(res) for s in scenarios))
+
+
+def sim_huge_max_tokens(res: Resources) -> Verdict:
+    """H5: max_tokens 10^12 is a 400 context_length_exceeded, and the sim stays up."""
+    body = {"model": "agentload-sim", "prompt": [1, 2, 3], "max_tokens": 10**12, "ignore_eos": True}
+    r = httpx.post(res.sim() + "/v1/completions", json=body, timeout=30)
+    code = r.json().get("error", {}).get("code") if r.status_code == 400 else None
+    if code != "context_length_exceeded":
+        return broke(f"HTTP {r.status_code}: {r.text[:120]}")
+    alive = httpx.get(res.sim() + "/health", timeout=10).status_code == 200
+    return held("400 context_length_exceeded") if alive else broke("the sim died")
+
+
+def builtin_flip(res: Resources) -> Verdict:
+    """H3: one flipped bit in office-work.arrow (byte 1706658 ^ 0x10, modulo today's size):
+    stats, transform and export each refuse it cleanly or see unchanged data."""
+    src = BUILTINS / "office-work.arrow"
+    dst = res.base_files() / "office-flip.arrow"
+    data = bytearray(src.read_bytes())
+    data[1706658 % len(data)] ^= 0x10
+    dst.write_bytes(bytes(data))
+    if clirows.same_data(src, dst):
+        return held("the flip left the data unchanged")
+    checks = [
+        ["profile", "stats", str(dst)],
+        ["profile", "transform", str(dst), "--out", "out/5/t.arrow"],
+        ["profile", "export", "mooncake", str(dst), "--out", "out/5/x.jsonl"],
+    ]
+    return both(*(lambda a=a: clirows.refused(run(res.work, a), res, a) for a in checks))
+
+
+def bitflip_statistics(res: Resources) -> Verdict:
+    """H3: 300 seeded single-bit flips (150 in a 26-row profile, 150 in a 26-row result),
+    read by traceformat.io.read: each an error or identical, never different or 0 rows."""
+    sources = [res.file("small.arrow"), res.file("res.arrow")]
+    originals = {p: io.read(p) for p in sources}
+    rng = random.Random(47)
+    same = errors = 0
+    bad: list[str] = []
+    for i in range(300):
+        src = sources[i % 2]
+        data = bytearray(src.read_bytes())
+        offset = rng.randrange(len(data))
+        data[offset] ^= 1 << rng.randrange(8)
+        path = res.work.files / f"stat-{i}.arrow"
+        path.write_bytes(bytes(data))
+        try:
+            got = io.read(path)
+        except AgentloadError:
+            errors += 1
+            continue
+        finally:
+            path.unlink()
+        want = originals[src]
+        if got.frame.equals(want.frame) and got.metadata == want.metadata and not got.truncated:
+            same += 1
+        else:
+            bad.append(f"{src.name}@{offset}")
+    detail = f"{same} identical, {errors} clean errors"
+    return broke(f"{detail}, silently different: {bad[:5]}") if bad else held(detail)
+
+
+def fifo(command: str) -> Scenario:
+    """L9: a named pipe with no writer as the input: refused at once, never blocks."""
+
+    def scenario(res: Resources) -> Verdict:
+        path = res.work.out(f"fifo-{command}")
+        if not path.exists():
+            os.mkfifo(path)
+        rel = str(path.relative_to(res.work.root))
+        args = {"inspect": ["inspect", rel], "report": ["report", rel]}.get(
+            command, _replay_args(res, rel, f"out/fifo-{command}.arrow")
+        )
+        if command != "replay-sigterm":
+            return clean_error(run(res.work, args, timeout=120))
+        o = run(res.work, args, timeout=20, signals=[(5.0, SIGTERM)])
+        if o.rc in (-SIGTERM, 130) and not o.crashed:  # still starting at 5 s: it stopped
+            return held(f"stopped by SIGTERM ({o.rc})")
+        return clean_error(o)
+
+    return scenario
+
+
+def out_equals_input(res: Resources) -> Verdict:
+    """L8: replay X --out X is refused and X is left as it was."""
+    src = res.work.out("117/src_copy.arrow")
+    shutil.copy(res.file("small.arrow"), src)
+    before = src.read_bytes()
+    rel = str(src.relative_to(res.work.root))
+    v = clean_error(run(res.work, _replay_args(res, rel, rel)))
+    return v if not v.held or src.read_bytes() == before else broke("the input was changed")
+
+
+def report_overwrites_input(res: Resources) -> Verdict:
+    """L8: report R --json R (and --html R) refused; R unchanged."""
+    src = res.work.out("118/res_copy.arrow")
+    shutil.copy(res.result(), src)
+    before = src.read_bytes()
+    rel = str(src.relative_to(res.work.root))
+    v = both(
+        *(
+            lambda f=f: clean_error(run(res.work, ["report", rel, "--quiet", f, rel]))
+            for f in ("--json", "--html")
+        )
+    )
+    return v if not v.held or src.read_bytes() == before else broke("the input was changed")
+
+
+def transform_in_place(res: Resources) -> Verdict:
+    """transform X --out X: worked in place at 695fba6 (atomic); since L8 it is refused.
+    Either is safe: a clean refusal with X unchanged, or a valid 2-session profile."""
+    src = res.work.out("587/same.arrow")
+    shutil.copy(res.file("small.arrow"), src)
+    before = src.read_bytes()
+    rel = str(src.relative_to(res.work.root))
+    o = run(res.work, ["profile", "transform", rel, "--out", rel, "--sample", "2"])
+    if o.rc == 0 and not o.crashed:
+        sessions = io.read(src).frame.get_column(S.SESSION_ID).n_unique()
+        return held(f"in place: {sessions} sessions")
+    v = clean_error(o)
+    return v if not v.held or src.read_bytes() == before else broke("refused but changed")
+
+
+def keyfile_short(res: Resources) -> Verdict:
+    key = res.work.out("542/k.key")
+    key.write_bytes(b"abc")
+    trace = str(res.trace(redact=True))
+    args = ["profile", "derive", trace, "--out", "out/542/dk", "--key-file", str(key)]
+    return clean_error(run(res.work, args))
+
+
+def sweep_sigint(res: Resources) -> Verdict:
+    """L7: SIGINT 8 s into a two-point sweep on the slow sim stops the whole sweep."""
+    args = [
+        "sweep",
+        "files/slow.arrow",
+        "--target",
+        res.slow_sim(),
+        "--model",
+        "agentload-sim",
+        "--concurrency",
+        "2,4",
+        "--out-dir",
+        "out/115/sw",
+    ]
+    res.file("slow.arrow")
+    o = run(res.work, args, timeout=60, signals=[(8.0, SIGINT)])
+    if o.rc is None:
+        return broke("still running 50 s after SIGINT")
+    stray = [p.name for p in (res.work.root / "out/115/sw").glob("*c4*")]
+    if stray and any(".part" in s for s in stray):
+        return broke(f"the next point started: {stray}")
+    return held(o.brief()) if o.rc == 130 and not o.crashed else broke(o.brief())
+
+
+def sigkill_partfile(res: Resources) -> Verdict:
+    """A replay killed with SIGKILL mid-run leaves a part file that inspect reads: killed
+    3 s after its part file appears (the run then has rows on disk and calls in flight)."""
+    res.file("slow.arrow")
+    args = [
+        "replay",
+        "files/slow.arrow",
+        "--target",
+        res.slow_sim(),
+        "--model",
+        "agentload-sim",
+        "--quiet",
+        "--concurrency",
+        "8",
+        "--out",
+        "out/452/k9.arrow",
+    ]
+    folder = res.work.out("452/k9.arrow").parent
+    proc = subprocess.Popen(
+        [AGENTLOAD, *args], cwd=res.work.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not list(folder.glob("k9.arrow.part*")) and proc.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    time.sleep(3)
+    proc.kill()
+    proc.wait()
+    parts = sorted(folder.glob("k9.arrow.part*"))
+    if not parts:
+        return broke("no part file after SIGKILL")
+    o = run(res.work, ["inspect", str(parts[0])])
+    rows = re.search(r"rows\D*([\d,]+)", o.out)
+    return both(lambda: clean_run(o), lambda: held(f"{rows[1] if rows else '?'} rows"))
+
+
+def long_wait(file: str) -> Scenario:
+    """A 1e15 s tool latency (or a 1e300 ms Mooncake delay): refused by the time bounds, or
+    (if it were accepted) stopped by SIGTERM into a partial result."""
+
+    def scenario(res: Resources) -> Verdict:
+        out = f"out/lw_{file}.arrow"
+        args = _replay_args(res, f"files/{file}", out, "--concurrency", "1")
+        res.file(file)
+        o = run(res.work, args, timeout=90, signals=[(30.0, SIGTERM)])
+        if o.rc == 2:
+            return clean_error(o)
+        return partial_result(o, res, args)
+
+    return scenario
+
+
+def nonmonotonic(res: Resources) -> Verdict:
+    """Mooncake rows whose timestamps go backwards (across rows and inside a session):
+    accepted as documented (think clipped at 0) or refused, by inspect, stats and replay."""
+    path = res.work.files / "mc_nonmono.jsonl"
+    path.write_text(
+        inputs._lines(
+            {**inputs.MC_OK, "timestamp": 500},
+            {**inputs.MC_OK, "timestamp": 100},
+            {**inputs.MC_OK, "timestamp": 900, "session_id": "a"},
+            {**inputs.MC_OK, "timestamp": 200, "session_id": "a"},
+        )
+    )
+    rel = "files/mc_nonmono.jsonl"
+    commands = [
+        ["inspect", rel],
+        ["profile", "stats", rel],
+        _replay_args(res, rel, "out/352/r.arrow", "--speed", "100"),
+    ]
+
+    def ok_or_refused(args: list[str]) -> Verdict:
+        o = run(res.work, args)
+        return clean_run(o) if o.rc == 0 else clean_error(o)
+
+    return both(*(lambda a=a: ok_or_refused(a) for a in commands))
+
+
+def _port_in_use(res: Resources) -> Verdict:
+    port = res.sim().rsplit(":", 1)[1]
+    return clean_error(run(res.work, ["sim", "--port", port], timeout=120))
+
+
+def _fixed(f: Scenario) -> object:
+    return lambda row, m: f
+
+
+SPECIALS: tuple[Special, ...] = (
+    Special(r"sim-max-tokens-1e12-OOM|sim-max_tokens-1e12.*", _fixed(sim_huge_max_tokens)),
+    Special("corrupt-profile-silent-partial", _fixed(builtin_flip)),
+    Special("bitflip-statistics", _fixed(bitflip_statistics)),
+    Special("replay-nan-think", _fixed(replay_refused("nan_think.arrow", "--concurrency", "8"))),
+    Special("replay-inf-think", _fixed(replay_refused("inf_think.arrow", "--concurrency", "2"))),
+    Special("replay-profile-input-1e12", _fixed(replay_refused("huge_input.arrow"))),
+    Special(r"replay-trie-input-1e12", _fixed(replay_refused("trie_1e12.jsonl"))),
+    Special("replay-mutual-parent", _fixed(replay_refused("mutual_parent.arrow"))),
+    Special("replay-parent-missing-call", _fixed(replay_refused("parent_missing.arrow"))),
+    Special("replay-self-parent", _fixed(replay_refused("self_parent.arrow"))),
+    Special("replay-blocksize-262144", _fixed(replay_refused("bs262144.arrow"))),
+    Special("replay-blocksize-1e6", _fixed(replay_refused("bs1000000.arrow"))),
+    Special(
+        "import-trie-int64-overflow",
+        lambda row, m: (
+            lambda res: clean_error(
+                run(
+                    res.work,
+                    [
+                        "profile",
+                        "import",
+                        "trie",
+                        str(res.file("trie_overflow.jsonl")),
+                        "--out",
+                        "out/73/x.arrow",
+                    ],
+                )
+            )
+        ),
+    ),
+    Special(
+        "replay-mooncake-timestamp-1e300",
+        _fixed(replay_refused("mc_hugets.jsonl", "--speed", "1000")),
+    ),
+    Special(
+        "replay-profile-nan-arrival", _fixed(replay_refused("nan_arrival.arrow", "--speed", "1000"))
+    ),
+    Special(
+        "replay-profile-inf-arrival", _fixed(replay_refused("inf_arrival.arrow", "--speed", "1000"))
+    ),
+    Special(
+        "replay-trie-int64-overflow",
+        _fixed(replay_refused("trie_overflow.jsonl", "--concurrency", "1")),
+    ),
+    Special(
+        r"replay-neg-input/neg-output profile",
+        _fixed(each(replay_refused("neg_input.arrow"), replay_refused("neg_output.arrow"))),
+    ),
+    Special("inspect-fifo", _fixed(fifo("inspect"))),
+    Special("report-fifo", _fixed(fifo("report"))),
+    Special("replay-fifo", _fixed(fifo("replay"))),
+    Special("replay-sigterm-blocked-fifo", _fixed(fifo("replay-sigterm"))),
+    Special("sweep-sigint", _fixed(sweep_sigint)),
+    Special("replay-out-equals-source", _fixed(out_equals_input)),
+    Special("report-json-overwrites-input", _fixed(report_overwrites_input)),
+    Special("transform-out-same-as-in", _fixed(transform_in_place)),
+    Special("derive-keyfile-short", _fixed(keyfile_short)),
+    Special(
+        "replay-sigkill-partfile",
+        _fixed(sigkill_partfile),
+        "kill -9 after 8 s instead of 14 s (a shorter run)",
+    ),
+    Special("replay-trie-hugelat", _fixed(long_wait("trie_hugelat.jsonl"))),
+    Special(
+        "replay-sigterm-long-think-wait",
+        _fixed(each(long_wait("trie_hugelat.jsonl"), long_wait("mc_hugedelay.jsonl"))),
+    ),
+    Special("replay-mc-nonmonotonic", _fixed(nonmonotonic)),
+    Special("sim-port-in-use", _fixed(_port_in_use)),
+)
