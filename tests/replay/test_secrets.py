@@ -160,10 +160,12 @@ def test_key_works_and_never_shows(
     assert KEY.encode() in decoded_result(in_column)
 
 
+@pytest.mark.parametrize("preflight", ["--preflight", "--no-preflight"])
 def test_without_key_fails_with_the_401_text(
-    hosted_sim: Sim, profile: Path, tmp_path: Path
+    hosted_sim: Sim, profile: Path, tmp_path: Path, preflight: str
 ) -> None:
-    proc = _run(*_replay_args(hosted_sim, profile, tmp_path / "run.arrow", "chat"))
+    """Stopped by the preflight's probe, or, without it, by every request failing."""
+    proc = _run(*_replay_args(hosted_sim, profile, tmp_path / "run.arrow", "chat"), preflight)
     text = (proc.stdout + proc.stderr).decode()
     assert proc.returncode != 0
     assert "You didn't provide an API key" in text
@@ -210,6 +212,14 @@ def test_echoed_key_is_masked_in_rows(tmp_path: Path) -> None:
         {"terminal": proc.stdout + proc.stderr, "result": decoded_result(out)}
         | report_outputs(out, tmp_path)
     )
+    with running_echo_401() as url:  # the preflight's probe meets the echo first
+        probed = _run(
+            "replay", str(profile), "--target", url, "--model", "m", "--out", str(out),
+            "--api", "chat", "--force", env={"OPENAI_API_KEY": KEY},
+        )  # fmt: skip
+    assert probed.returncode == 3
+    assert b"Incorrect API key provided: [redacted]" in probed.stderr
+    assert KEY.encode() not in probed.stdout + probed.stderr
 
 
 def test_key_precedence_and_sources() -> None:
