@@ -17,12 +17,14 @@ MAPPED := base providers traceformat capture profiles replay simengine analysis
 PACKAGES := $(MAPPED) agentload
 MYPY_TREE := $(VENV)/mypy-tree
 ENGINE_CACHE ?= $(HOME)/.cache/agentload/engine
+# vLLM's CPU build in a venv of its own (it pins its own torch) and its converted model.
+VLLM_CACHE ?= $(HOME)/.cache/agentload/vllm
 # Real coding agents for the capture tests, from the npm registry, pinned (outside the repo).
 AGENT_CACHE ?= $(HOME)/.cache/agentload/agents
 CLAUDE_CODE_VERSION := 2.1.197
 CODEX_VERSION := 0.171.0
 
-.PHONY: help venv lint typecheck test test-fast demo engine browser agents bench test-vllm clean
+.PHONY: help venv lint typecheck test test-fast demo engine browser agents bench vllm test-vllm clean
 
 help:
 	@echo "make demo       replay agentic-coding on the embedded simulated engine, write a report"
@@ -36,7 +38,8 @@ help:
 	@echo "make browser    install Debian's chromium for the HTML report tests"
 	@echo "make bench      run the benchmarks, rewrite benchmarks/RESULTS.md"
 	@echo "make adversary  re-run the 630 attempts of the adversarial catalogue (issue 21)"
-	@echo "make test-vllm  the integration tier against vLLM's CPU build (opt-in)"
+	@echo "make vllm       install vLLM's CPU build and convert its model (opt-in, ~3.5 GB)"
+	@echo "make test-vllm  the real-engine tier against vLLM's CPU build (opt-in)"
 	@echo "make clean      remove .venv and demo output"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -117,8 +120,15 @@ bench: $(STAMP)
 adversary: $(STAMP)
 	$(VPY) -m tests.adversary.catalogue
 
-test-vllm: $(STAMP)
-	AGENTLOAD_ENGINE=vllm AGENTLOAD_ENGINE_CACHE="$(ENGINE_CACHE)" $(VPY) -m pytest -q -p no:cacheprovider tests/integration
+
+# Opt-in, never part of `make test`: a few minutes and ~3.5 GB the first time.
+vllm: $(STAMP)
+	$(VPY) -m tests.integration.build_vllm --cache "$(VLLM_CACHE)" --engine-cache "$(ENGINE_CACHE)"
+
+# The real-engine tier (tests marked `engine`) with vLLM serving instead of llama-server.
+test-vllm: vllm
+	AGENTLOAD_ENGINE=vllm AGENTLOAD_VLLM_CACHE="$(VLLM_CACHE)" $(PYTEST_ENV) \
+	  $(VPY) -m pytest -q -p no:cacheprovider -m engine tests/integration
 
 clean:
 	rm -rf $(VENV) demo-out
