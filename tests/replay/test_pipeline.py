@@ -13,7 +13,8 @@ import polars as pl
 import pytest
 
 from agentload.replay import pipeline as run_module
-from agentload.replay.config import ReplayConfig
+from agentload.replay.config import ApiChoice, ReplayConfig
+from agentload.replay.keys import resolve_keys
 from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
 from agentload.replay.pipeline import RunResult, replay
@@ -85,6 +86,7 @@ def test_pipeline_owns_scraper_file_and_stop(
     config = ReplayConfig(
         tmp_path / "p.arrow", "http://127.0.0.1:9", "m", tmp_path / "r.arrow",
         headers=(KEY,), scrape_metrics=True, calibrate=False, quiet=True, preflight=False,
+        api=ApiChoice.MESSAGES, api_keys=resolve_keys("sk-metrics-key", {}),
     )  # fmt: skip
     seen: list[bool] = []
     workers = FakeWorkers(seen)
@@ -96,7 +98,8 @@ def test_pipeline_owns_scraper_file_and_stop(
         return await replay(config, stop, workers)
 
     result = asyncio.run(main())
-    assert RecordingScraper.made == [dict([KEY])]  # the run's headers reach /metrics
+    # the run's headers and key reach /metrics (under --ray too: the same code)
+    assert RecordingScraper.made == [dict([KEY]) | {"x-api-key": "sk-metrics-key"}]
     assert seen == [stopped] and workers.cleaned
     assert result.interrupted is stopped and result.complete is not stopped
     loaded = io.read(result.path)
