@@ -1,3 +1,3 @@
-"""The bottom layer, imported by every other: the exception hierarchy (`base.errors`) and
-deadline waits on one event loop (`base.pacer`). It imports nothing of ours. See
+"""The bottom layer, imported by every other: the exception hierarchy (`base.errors`),
+deadline waits on one event loop (`base.pacer`) and values never shown (`base.secret`). It imports nothing of ours. See
 docs/ARCHITECTURE.md."""
