@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from agentload.analysis.failures import error_messages
 from agentload.analysis.goodput import Slo, goodput
 from agentload.analysis.lengths import length_check, length_warnings
 from agentload.analysis.requests import itl_samples, measured, request_metrics
@@ -125,6 +126,7 @@ def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> R
         "goodput": _goodput(sessions, slo, duration),
         "diagnostics": _diagnostics(requests, data.diagnostics),
     }
+    summary["status"] = run_status(summary)
     summary["notes"] = notes(summary)
     return RunAnalysis(
         data=data,
@@ -151,6 +153,7 @@ def _request_counts(frame: pl.DataFrame) -> Json:
         "ok": rows.height - errors.height,
         "errors": errors.height,
         "errors_by_kind": dict(zip(kinds[s.ERROR_KIND], kinds["len"], strict=True)),
+        "error_messages": error_messages(rows),
     }
 
 
@@ -194,8 +197,28 @@ def _diagnostics(requests: pl.DataFrame, recorded: dict[str, Any]) -> Json:
         "intended_rate": recorded.get("intended_rate"),
         "achieved_rate": recorded.get("achieved_rate"),
         "client_cpu_s": recorded.get("client_cpu_s"),
+        "outcome": recorded.get("outcome"),  # replay.outcome, over every row (warmup too)
         "warnings": list(recorded.get("warnings") or []),
     }
+
+
+def run_status(summary: Json) -> str:
+    """The run's state as the report opens with it: complete, PARTIAL, or FAILED when no
+    request succeeded, the start failed, or more failed than the run's --max-error-rate."""
+    outcome = summary["diagnostics"].get("outcome") or {}
+    req = summary["requests"]
+    ok, total = (outcome["ok"], outcome["requests"]) if outcome else (req["ok"], req["measured"])
+    if outcome.get("stopped_early"):
+        return f"FAILED: {ok} of {total} ok (stopped early: the first requests all failed)"
+    if total and not ok:
+        return f"FAILED: 0 of {total} ok"
+    state = "complete" if summary["complete"] else "PARTIAL"
+    options = summary["info"].get("options")
+    limit = options.get("max_error_rate") if isinstance(options, dict) else None
+    share = outcome.get("error_share")
+    if isinstance(limit, int | float) and isinstance(share, int | float) and share > limit:
+        return f"{state}, FAILED: {share:.1%} of requests failed (--max-error-rate {limit:g})"
+    return state
 
 
 def notes(summary: Json) -> list[str]:

@@ -52,6 +52,10 @@ class ArrivalMode(enum.StrEnum):
 MAX_SALT_CHARS = 256
 
 
+# Above 5% failed requests a run describes the failures more than the engine (replay.outcome).
+DEFAULT_MAX_ERROR_RATE = 0.05
+
+
 @dataclass(frozen=True)
 class ReplayConfig:
     """All options of a replay run; `__post_init__` rejects invalid values and combinations."""
@@ -89,6 +93,8 @@ class ReplayConfig:
     source_label: str | None = None
     # Calibrate chat/messages text against the target's /tokenize endpoint.
     calibrate: bool = True
+    # Largest share of failed requests (cancelled aside) a run may have and still exit 0.
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
     # What answers at --target (replay.targets): decides the length fields and token ids.
     target_kind: TargetKind = TargetKind.AUTO
     # Probe the target before the clock starts (replay.preflight); False: --no-preflight.
@@ -138,6 +144,7 @@ class ReplayConfig:
         L.check_number("--timeout", self.timeout, 0, L.MAX_SECONDS, open_lo=True)
         L.check_number("--think-scale", self.think_scale, 0, L.MAX_SCALE)
         L.check_number("--warmup", self.warmup, 0, L.MAX_SECONDS)
+        L.check_number("--max-error-rate", self.max_error_rate, 0, 1)
         if self.max_think is not None:
             L.check_number("--max-think", self.max_think, 0, L.MAX_SECONDS)
         if self.session_rate is not None:

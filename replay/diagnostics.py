@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from agentload.analysis.failures import failed
 from agentload.analysis.lengths import length_check, length_warnings
 from agentload.analysis.requests import measured, schedule_lag_ms
 from agentload.analysis.sessions import cache_excess_warning, cache_summary
@@ -71,6 +72,18 @@ def closed_loop_rate(
     return (after / span_s if after and span_s > 0 else None), ramp
 
 
+def failure_warning(frame: pl.DataFrame) -> str | None:
+    """A warning when most finished requests failed (cancelled ones aside), else None."""
+    bad = failed(frame).height
+    finished = frame.filter(pl.col(S.STATUS) == "ok").height + bad
+    if not bad or bad * 2 < finished:
+        return None
+    return (
+        f"{bad} of {finished} requests failed: the figures describe failures, not the "
+        "engine's speed (see the errors above)"
+    )
+
+
 def diagnose(
     frame: pl.DataFrame,
     outcomes: list[WorkerOutcome],
@@ -103,12 +116,17 @@ def diagnose(
         for o in outcomes
     }
     warnings: list[str] = []
-    if lag["p99"] is not None and lag["p99"] > LAG_P99_LIMIT_MS:
+    # When failures dominate, the client-bound advice (send late, short of the rate, add
+    # --workers) would misdirect: a client that only collects refusals is busy, not slow.
+    failing = failure_warning(frame)
+    if failing is not None:
+        warnings.append(failing)
+    if failing is None and lag["p99"] is not None and lag["p99"] > LAG_P99_LIMIT_MS:
         warnings.append(
             f"schedule lag p99 {lag['p99']:.2f} ms > {LAG_P99_LIMIT_MS} ms: "
             "the client sent late; figures may reflect the client, not the engine"
         )
-    if intended and achieved and achieved < intended * RATE_SHORTFALL:
+    if failing is None and intended and achieved and achieved < intended * RATE_SHORTFALL:
         warnings.append(
             f"achieved session rate {achieved:.2f}/s < intended {intended:.2f}/s: "
             "the client did not keep up with the schedule"
@@ -120,7 +138,7 @@ def diagnose(
                 f"{o.wall_s:.2f} s: the machine was oversubscribed (other processes), "
                 "so late sends say little about the client or the engine"
             )
-        if o.utilization > CPU_SATURATED:
+        if failing is None and o.utilization > CPU_SATURATED:
             warnings.append(
                 f"worker {o.worker} used {o.utilization:.0%} of a core: the client may have "
                 "set the pace; add --workers"

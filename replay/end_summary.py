@@ -1,4 +1,5 @@
-"""The end-of-run summary printed to stderr: counts, errors by kind, self-diagnosis."""
+"""The end-of-run summary printed to stderr: counts, errors by kind with the distinct
+messages, self-diagnosis."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from typing import Any
 import polars as pl
 from rich.console import Console
 
+from agentload.analysis.failures import error_messages, message_lines
 from agentload.traceformat import schema as S
+
+
+def run_state(outcome: dict[str, Any], *, complete: bool) -> str:
+    """complete, FAILED (...) or PARTIAL (interrupted), from META_DIAGNOSTICS["outcome"]."""
+    if outcome.get("stopped_early"):
+        return f"FAILED (stopped early: the first {outcome.get('failed')} requests all failed)"
+    if outcome.get("requests") and not outcome.get("ok"):
+        return "FAILED (no request succeeded)"
+    return "complete" if complete else "PARTIAL (interrupted)"
 
 
 def print_summary(
@@ -16,11 +27,13 @@ def print_summary(
 ) -> None:
     console = Console(stderr=True, highlight=False)
     ok = frame.filter(pl.col(S.STATUS) == "ok").height
-    state = "complete" if complete else "PARTIAL (interrupted)"
+    state = run_state(diagnostics.get("outcome") or {}, complete=complete)
     console.print(f"[bold]replay {state}[/]: {frame.height} requests, {ok} ok -> {path}")
     errors = diagnostics.get("errors") or {}
     if errors:
         console.print("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
+        for line in message_lines(error_messages(frame)):
+            console.print(f"  {line}", markup=False, soft_wrap=True)  # greppable, unbroken
     lag = diagnostics["schedule_lag_ms"]
     if lag["p50"] is not None:
         console.print(

@@ -14,6 +14,7 @@ WINDOW_NS = 30_000_000_000
 COUNTERS = (
     "sessions_started",
     "sessions_done",
+    "sent",
     "requests",
     "errors",
     "prompt",
@@ -26,6 +27,7 @@ COUNTERS = (
 class LiveStats:
     sessions_started: int = 0
     sessions_done: int = 0
+    sent: int = 0  # requests sent; `requests` counts those finished
     requests: int = 0
     errors: int = 0
     prompt: int = 0
@@ -37,6 +39,9 @@ class LiveStats:
 
     def session_ended(self) -> None:
         self.sessions_done += 1
+
+    def request_sent(self) -> None:
+        self.sent += 1
 
     def request_done(self, row: dict[str, Any]) -> None:
         self.requests += 1

@@ -34,6 +34,7 @@ from agentload.replay.diagnostics import diagnose
 from agentload.replay.end_summary import print_summary
 from agentload.replay.estimate import estimate
 from agentload.replay.materialize import DEFAULT_BLOCK, Materializer, salt_of
+from agentload.replay.outcome import Outcome, judge, watch_start
 from agentload.replay.plan import Plan
 from agentload.replay.progress import Progress
 from agentload.replay.results import with_expected_cached, write_result
@@ -47,8 +48,9 @@ from agentload.replay.target_setup import ReadyTarget, contact, ready
 class RunResult:
     path: Path
     complete: bool
-    interrupted: bool  # the stop event was set (a signal, for the CLI: exit status 130)
+    interrupted: bool  # stopped by a signal (for the CLI: exit status 130)
     rows: int
+    outcome: Outcome  # what the run achieved; replay.outcome.verdict: how it must end
 
 
 def build_materializer(
@@ -100,14 +102,20 @@ async def replay(
     if scraper is not None:
         scraper.start()
     progress.start()
+    # sets `stop` when the first requests all fail (engine down, wrong path or model)
+    watch = asyncio.create_task(watch_start(workers.stats, stop))
     try:
         await workers.run(plan, materializer, stop, info)
     finally:
+        watch.cancel()
         progress.stop()
         if scraper is not None:
             scraper.stop()
     samples = [] if scraper is None else scraper.samples()
-    return _finish(config, plan, workers, stop.is_set(), info, samples, calibration)
+    stopped_early = watch.done() and not watch.cancelled() and watch.result() is not None
+    return _finish(
+        config, plan, workers, stop.is_set(), info, samples, calibration, stopped_early
+    )
 
 
 def _finish(
@@ -118,6 +126,7 @@ def _finish(
     info: dict[str, object],
     samples: list[dict[str, object]],
     calibration: dict[str, object] | None,
+    stopped_early: bool = False,
 ) -> RunResult:
     frame = with_expected_cached(workers.rows(), plan, plan.block_size or DEFAULT_BLOCK)
     outcomes = workers.outcomes()
@@ -129,6 +138,8 @@ def _finish(
         duration=config.duration,
         slots=config.concurrency,
     )
+    outcome = judge(frame, stopped_early)
+    diagnostics["outcome"] = outcome.as_json()
     whole = workers.judge(diagnostics)
     complete = whole and not stopped and not any(o.interrupted for o in outcomes)
     path = write_result(
@@ -143,7 +154,7 @@ def _finish(
     if not config.quiet:
         print_summary(frame, diagnostics, path, complete=complete)
     _check_lengths(config, diagnostics, path, stopped)
-    return RunResult(path, complete, stopped, frame.height)
+    return RunResult(path, complete, stopped and not stopped_early, frame.height, outcome)
 
 
 def _check_lengths(

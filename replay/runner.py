@@ -177,6 +177,7 @@ class Runner:
                 path, body, headers, api, row = prepared
                 await sleep_until(due)
                 row[S.T_SCHEDULED_NS] = due
+                self.stats.request_sent()
                 await issue(self.transport, path, body, headers, api, row, self._emit)
                 end = row[S.T_END_NS]
                 for child in self.setup.plan.children.get((session.session_id, call.index), ()):

@@ -124,6 +124,15 @@ def replay_options(per: str = "") -> Callable[[F], F]:
             "--scrape-metrics", is_flag=True, help="Poll the target's /metrics every second."
         ),
         click.option(
+            "--max-error-rate",
+            type=FINITE,
+            default=0.05,  # replay.config.DEFAULT_MAX_ERROR_RATE (not imported: fast --help)
+            show_default=True,
+            metavar="FRACTION",
+            help=f"Exit 1 when more than this share (0-1) of the requests failed{per}; a "
+            "run where none succeeded exits 3.",
+        ),
+        click.option(
             "--target-kind",
             type=click.Choice(["auto", "vllm", "sglang", "llamacpp", "openai", "anthropic", "sim"]),
             default="auto",

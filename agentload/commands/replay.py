@@ -81,7 +81,8 @@ def command(
     run starts with a plan line that estimates its duration; --dry-run prints only that.
 
     SIGINT/SIGTERM stop the run: the result file is still written, marked partial, and the
-    exit status is 130."""
+    exit status is 130. A run where no request succeeded (it stops early when the first
+    ones all fail) exits 3, one above --max-error-rate exits 1 (docs/exit-codes.md)."""
     from agentload.replay.pipeline import replay
     from agentload.replay.signals import run_until_signalled
 
@@ -108,3 +109,8 @@ def command(
             err=True,
         )
         raise SystemExit(EXIT_INTERRUPTED)
+    from agentload.replay.outcome import verdict
+
+    failure = verdict(result.outcome, config.target, config.max_error_rate)
+    if failure is not None:  # the result file is written and kept
+        raise failure

@@ -4,7 +4,10 @@ the Pareto fronts (throughput vs session latency p50, and vs TTFAT p50; see
 
 The sweep is one run of the replay pipeline per point, all under one stop event: a
 SIGINT/SIGTERM stops the point that is running (its result file is kept, marked partial)
-and the whole sweep with it; the points after it are not run.
+and the whole sweep with it; the points after it are not run. A point that could not be
+faithful (no request succeeded, or it stopped early as its first requests all failed) ends
+the sweep at once (exit 3); a point above --max-error-rate is reported and the sweep, once
+every point ran, exits 1.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from agentload.analysis.report import compare, html
 from agentload.analysis.report.run_report import rich_table
 from agentload.analysis.report.sweep_page import points_table, sweep_page
 from agentload.analysis.run_analysis import RunAnalysis, analyze_path
-from agentload.base.errors import ConfigError
+from agentload.base.errors import ConfigError, ThresholdError, UnfaithfulRunError
 from agentload.replay.config import ReplayConfig
 
 if TYPE_CHECKING:
@@ -139,17 +142,21 @@ async def sweep(
     config.out_dir.mkdir(parents=True, exist_ok=True)
     labels: list[str] = []
     analyses: list[RunAnalysis] = []
+    breaches: list[str] = []  # points above --max-error-rate
     points = config.points()
     for i, (label, cfg) in enumerate(points, 1):
         with console.status(f"sweep point {label} ({i}/{len(points)}) -> {cfg.out}"):
             result = await runner(cfg, stop)
-        if result.interrupted or stop.is_set():
+        if result.interrupted or (stop.is_set() and not result.outcome.stopped_early):
             rest = ", ".join(lbl for lbl, _ in points[i:]) or "none"
             console.print(
                 f"sweep interrupted during point {label} (partial result: {result.path}); "
                 f"points not run: {rest}"
             )
             return SweepResult(labels, analyses, None, interrupted=True)
+        breach = _judge_point(label, cfg, result, [lbl for lbl, _ in points[i:]], console)
+        if breach is not None:
+            breaches.append(breach)
         analyses.append(analyze_path(result.path, slo=config.slo))
         labels.append(label)
         console.print(f"point {label}: {result.path}")
@@ -159,4 +166,26 @@ async def sweep(
     if config.html is not None:
         html.write(config.html, sweep_page(labels, summaries, config.title))
         console.print(f"HTML: {config.html}")
+    if breaches:
+        raise ThresholdError(f"{len(breaches)} of {len(points)} points: " + "; ".join(breaches))
     return SweepResult(labels, analyses, config.html)
+
+
+def _judge_point(
+    label: str, cfg: ReplayConfig, result: RunResult, rest: list[str], console: Console
+) -> str | None:
+    """Raise the point's UnfaithfulRunError (the sweep stops); return its --max-error-rate
+    breach, printed, for the end of the sweep (None when the point measured the engine)."""
+    from agentload.replay.outcome import verdict
+
+    failure = verdict(result.outcome, cfg.target, cfg.max_error_rate)
+    if isinstance(failure, UnfaithfulRunError):
+        console.print(
+            f"sweep stopped at point {label} (result: {result.path}); "
+            f"points not run: {', '.join(rest) or 'none'}"
+        )
+        raise UnfaithfulRunError(f"point {label}: {failure}")
+    if failure is None:
+        return None
+    console.print(f"[red]point {label}:[/] {failure}", markup=True)
+    return f"{label}: {failure}"

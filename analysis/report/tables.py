@@ -47,7 +47,7 @@ def _dist_row(name: str, d: Json) -> list[str]:
 def overview(summary: Json) -> Table:
     req, sess, info = summary["requests"], summary["sessions"], summary["info"]
     rows = [
-        ["status", "complete" if summary["complete"] else "PARTIAL"],
+        ["status", summary["status"]],
         ["target", str(info.get("target", "—"))],
         ["model", str(info.get("model", "—"))],
         ["source", str(info.get("source", "—"))],
@@ -132,6 +132,16 @@ def cpu_usage(cpu: Any) -> str:
     return "; ".join(parts)
 
 
+def errors(summary: Json) -> Table | None:
+    """Failed requests by kind and distinct message (analysis.failures), None without any."""
+    rows = [
+        [kind, num(entry["count"]), entry["message"] or "(other messages)"]
+        for kind, entries in summary["requests"]["error_messages"].items()
+        for entry in entries
+    ]
+    return Table("Errors", ["kind", "count", "message"], rows) if rows else None
+
+
 def diagnostics(summary: Json) -> Table:
     d = summary["diagnostics"]
     lag = d["schedule_lag_ms"]
@@ -199,6 +209,8 @@ def all_tables(a: RunAnalysis) -> list[Table]:
     tables = [overview(sm), latency(sm), throughput(sm), cache(sm), lengths(sm)]
     if (g := goodput(sm)) is not None:
         tables.append(g)
+    if (e := errors(sm)) is not None:
+        tables.append(e)
     tables.append(diagnostics(sm))
     if a.turns.height:
         tables.append(turns(a))
