@@ -207,12 +207,16 @@ def run_status(summary: Json) -> str:
     request succeeded, the start failed, or more failed than the run's --max-error-rate."""
     outcome = summary["diagnostics"].get("outcome") or {}
     req = summary["requests"]
-    ok, total = (outcome["ok"], outcome["requests"]) if outcome else (req["ok"], req["measured"])
+    ok, failed, total = (
+        (outcome["ok"], outcome["failed"], outcome["requests"])
+        if outcome
+        else (req["ok"], req["errors"], req["measured"])
+    )
     if outcome.get("stopped_early"):
         return f"FAILED: {ok} of {total} ok (stopped early: the first requests all failed)"
-    if total and not ok:
-        return f"FAILED: 0 of {total} ok"
     state = "complete" if summary["complete"] else "PARTIAL"
+    if total and not ok and failed:  # an interrupted run of cancelled rows only: PARTIAL
+        return ("FAILED" if summary["complete"] else "PARTIAL, FAILED") + f": 0 of {total} ok"
     options = summary["info"].get("options")
     limit = options.get("max_error_rate") if isinstance(options, dict) else None
     share = outcome.get("error_share")

@@ -17,9 +17,13 @@ def run_state(outcome: dict[str, Any], *, complete: bool) -> str:
     """complete, FAILED (...) or PARTIAL (interrupted), from META_DIAGNOSTICS["outcome"]."""
     if outcome.get("stopped_early"):
         return f"FAILED (stopped early: the first {outcome.get('failed')} requests all failed)"
-    if outcome.get("requests") and not outcome.get("ok"):
-        return "FAILED (no request succeeded)"
-    return "complete" if complete else "PARTIAL (interrupted)"
+    if not complete:
+        return "PARTIAL (interrupted)"
+    return (
+        "FAILED (no request succeeded)"
+        if outcome.get("requests") and not outcome.get("ok")
+        else "complete"
+    )
 
 
 def print_summary(

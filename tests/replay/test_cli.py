@@ -148,7 +148,7 @@ def test_summary_counts_errors(tmp_path: Path) -> None:
         # --no-preflight: its probe would meet the fault first and stop the run (exit 3)
         fault = ("--header", "X-Sim-Fault: http500", "--no-preflight")
         proc = run_cli(*_to_sim(tmp_path / "p.arrow", sim, out), *fault)
-    assert proc.returncode == 0, proc.stderr
-    assert "4 requests, 0 ok" in proc.stderr
+    assert proc.returncode == 3, proc.stderr  # nothing succeeded: not a measurement
+    assert "replay FAILED (no request succeeded): 4 requests, 0 ok" in proc.stderr
     assert "errors: http_5xx 4" in proc.stderr
     assert io.read(out).metadata[S.META_COMPLETE.decode()] == "true"

@@ -24,10 +24,13 @@ from agentload.base.errors import (
 )
 from agentload.replay.client import http_error, retry_after_s
 from agentload.replay.config import TransportChoice
+from agentload.replay.diagnostics import diagnose
 from agentload.replay.outcome import EARLY_QUIET_S, EARLY_REQUESTS, Outcome, start_failed, verdict
+from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import ErrorKind
+from tests.analysis.frames import SEC, frame, row
 from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import Sim, running_sim
@@ -334,3 +337,51 @@ def test_cancelled_rows_are_counted_and_shown_but_not_failures(tmp_path: Path) -
     assert f"errors: cancelled {cancelled}\n" in proc.stderr, proc.stderr
     assert f"  cancelled {cancelled}x: cancelled before the response ended" in proc.stderr
     assert "FAILED" not in proc.stderr
+
+
+# --- no client-bound advice when failures dominate -----------------------------------------
+@pytest.mark.parametrize(("failed", "advised"), [(5, True), (10, False), (20, False)])
+def test_client_advice_suppressed_when_failures_dominate(failed: int, advised: bool) -> None:
+    """A busy client (99% of a core) sending 1 s late: advised to add --workers unless at
+    least half of the finished requests failed (the engine was down or refusing)."""
+    rows = [
+        row(f"s{i}", 0, **{S.T_SCHEDULED_NS: i * SEC, S.T_SENT_NS: i * SEC + SEC})
+        for i in range(20)
+    ]
+    for r in rows[:failed]:
+        r.update({S.STATUS: "error", S.ERROR_KIND: ErrorKind.CONNECT.value, S.ERROR: "refused"})
+    busy = WorkerOutcome(0, 9.9, 10.0, rows=20, interrupted=False, runqueue_wait_s=0.0)
+    warnings = diagnose(frame(rows), [busy], closed_loop=False, calibration=None)["warnings"]
+    assert any("add --workers" in w for w in warnings) is advised, warnings
+    assert any("schedule lag p99" in w for w in warnings) is advised, warnings
+    assert any(f"{failed} of 20 requests failed" in w for w in warnings) is not advised
+
+
+# --- sweep: an unfaithful point ends it, a breach fails it at the end ------------------------
+def test_sweep_stops_at_an_unfaithful_point(fault_sim: Sim, profile: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "sweep"
+    proc = run_cli(
+        "sweep", str(profile), "--target", fault_sim.url, "--model", "gpt-4o",
+        "--concurrency", "1,2", "--out-dir", str(out_dir), "--no-preflight",
+    )  # fmt: skip
+    assert proc.returncode == EXIT_UNFAITHFUL, proc.stdout + proc.stderr
+    assert "sweep stopped at point c1" in proc.stdout and "points not run: c2" in proc.stdout
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: point c1: {fault_sim.url}: ") and SIM_MISSING_MODEL in last
+    assert (out_dir / "c1.arrow").exists() and not (out_dir / "c2.arrow").exists()
+
+
+def test_sweep_breach_exits_1_after_every_point(tmp_path: Path) -> None:
+    source = tmp_path / "p.arrow"
+    write_profile(source, Shape(sessions=10, calls=1, child=False, arrival_step_s=0.05))
+    out_dir = tmp_path / "sweep"
+    with running_sim("--preset", "fast", "--max-model-len", "240") as sim:
+        proc = run_cli(
+            "sweep", str(source), "--target", sim.url, "--model", "agentload-sim",
+            "--concurrency", "1,2", "--max-sessions", "10", "--out-dir", str(out_dir),
+        )  # fmt: skip
+    assert proc.returncode == EXIT_THRESHOLD, proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: 2 of 2 points: c1: "), last
+    assert "; c2: " in last and "(10.0% > --max-error-rate 0.05)" in last
+    assert (out_dir / "sweep.html").exists()  # the comparison was still written
