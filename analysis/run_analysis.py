@@ -24,6 +24,7 @@ from agentload.analysis.throughput import KINDS, cumulative_completion, throughp
 from agentload.analysis.timeseries import bin_width, binned, concurrency
 from agentload.analysis.window import duration_option, run_window
 from agentload.base.errors import FormatError
+from agentload.providers.api import shown_headers
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
 from agentload.traceformat.distribution import summarize
@@ -64,12 +65,25 @@ def load(path: str | os.PathLike[str]) -> RunData:
     return RunData(
         path=where,
         frame=loaded.frame,
-        info=loaded.info,
+        info=_without_credentials(loaded.info),
         complete=complete and not loaded.truncated,
         truncated=loaded.truncated,
         engine_metrics=engine if isinstance(engine, list) else [],
         diagnostics=diag if isinstance(diag, dict) else {},
     )
+
+
+def _without_credentials(info: dict[str, object]) -> dict[str, object]:
+    """`info` with credential header values masked: files written before replay masked
+    them (issue 14) hold `--header 'Authorization: ...'` in clear, and a report must not
+    show it. Other header values are left as they were recorded."""
+    options = info.get("options")
+    headers = options.get("headers") if isinstance(options, dict) else None
+    if not isinstance(options, dict) or not isinstance(headers, list):
+        return info
+    pairs = [h for h in headers if isinstance(h, list) and len(h) == 2]
+    shown = shown_headers(pairs, public=[str(name) for name, _ in pairs])
+    return info | {"options": options | {"headers": shown}}
 
 
 def gpus_of(info: dict[str, object]) -> int | None:

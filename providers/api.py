@@ -7,8 +7,10 @@ capture, replay and the sim import it and never each other.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
+
+from agentload.base.secret import MASK
 
 __all__ = [
     "CONVERSATION_FIELD",
@@ -18,8 +20,10 @@ __all__ = [
     "Api",
     "auth_headers",
     "classify",
+    "is_public",
     "presented_key",
     "request_headers",
+    "shown_headers",
 ]
 
 
@@ -101,6 +105,18 @@ def auth_headers(api: Api, key: str) -> dict[str, str]:
     if api is Api.ANTHROPIC_MESSAGES:
         return {"x-api-key": key}
     return {"Authorization": f"Bearer {key}"}
+
+
+def is_public(name: str, public: Iterable[str]) -> bool:
+    """Whether a header's value may be shown: named in `public` and not a credential."""
+    lower = name.lower()
+    return lower not in CREDENTIAL_HEADERS and lower in {p.lower() for p in public}
+
+
+def shown_headers(headers: Iterable[Sequence[str]], public: Iterable[str]) -> list[list[str]]:
+    """[name, value] pairs as they may be recorded or shown: every value not public masked."""
+    public = tuple(public)
+    return [[str(n), str(v) if is_public(str(n), public) else MASK] for n, v in headers]
 
 
 def presented_key(api: Api | None, headers: Mapping[str, str]) -> str | None:

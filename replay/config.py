@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from agentload.base.errors import ConfigError
-from agentload.providers.api import Api
-from agentload.replay.keys import ApiKeys, Redactor, is_public, redact_headers
+from agentload.providers.api import Api, is_public, shown_headers
+from agentload.replay.keys import ApiKeys, Redactor
 from agentload.replay.targets import TargetKind
 from agentload.traceformat import limits
 
@@ -199,7 +199,7 @@ class ReplayConfig:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.name == "headers":
-                value = redact_headers(self.headers, self.public_headers)
+                value = shown_headers(self.headers, self.public_headers)
             elif isinstance(value, ApiKeys):
                 value = value.sources()
             elif isinstance(value, Path):

@@ -8,8 +8,8 @@ API), then the provider's own variable (`OPENAI_API_KEY` for the OpenAI APIs,
 wins over the environment.
 
 Header values are secret unless marked public (`--public-header`); credential headers
-(`providers.api.CREDENTIAL_HEADERS`) are secret even then. `redact_headers` is what
-META_INFO records, and `Redactor` removes secret values from text a server sent back (an
+(`providers.api.CREDENTIAL_HEADERS`) are secret even then. `providers.api.shown_headers`
+is what META_INFO records, and `Redactor` removes secret values from text a server sent back (an
 error message that echoes the request) before it reaches a row, a summary or a report.
 """
 
@@ -22,7 +22,7 @@ from agentload.base.errors import ConfigError
 from agentload.base.secret import MASK, Secret
 from agentload.providers.api import CREDENTIAL_HEADERS, KEY_ENV, Api, auth_headers
 
-__all__ = ["SHARED_KEY_ENV", "ApiKeys", "Redactor", "redact_headers", "resolve_keys"]
+__all__ = ["SHARED_KEY_ENV", "ApiKeys", "Redactor", "resolve_keys"]
 
 SHARED_KEY_ENV = "AGENTLOAD_API_KEY"
 _FLAG = "--api-key"
@@ -75,18 +75,6 @@ def resolve_keys(
                 keys.append((api, Secret(value), name))
                 break
     return ApiKeys(tuple(keys))
-
-
-def is_public(name: str, public: Iterable[str]) -> bool:
-    """Whether a header's value may be recorded: marked public and not a credential."""
-    lower = name.lower()
-    return lower not in CREDENTIAL_HEADERS and lower in {p.lower() for p in public}
-
-
-def redact_headers(headers: Iterable[tuple[str, str]], public: Iterable[str]) -> list[list[str]]:
-    """[name, value] pairs with every value not public replaced by the mask."""
-    public = tuple(public)
-    return [[n, v if is_public(n, public) else MASK] for n, v in headers]
 
 
 class Redactor:

@@ -278,3 +278,22 @@ def test_sweep_takes_the_request_options(hosted_sim: Sim, profile: Path, tmp_pat
     outputs = {"terminal": proc.stdout + proc.stderr, "point": decoded_result(point)}
     outputs["html"] = (out_dir / "sweep.html").read_bytes()
     assert_no_secret(outputs)
+
+
+def test_report_masks_credentials_of_older_files(
+    hosted_sim: Sim, profile: Path, tmp_path: Path
+) -> None:
+    """A file written before replay masked headers holds them in clear: report shows the
+    credential ones masked, others as recorded."""
+    out = tmp_path / "run.arrow"
+    proc = _run(*_replay_args(hosted_sim, profile, out, "chat"), "--api-key", KEY)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    loaded = io.read(out)
+    options = dict(loaded.info["options"])  # type: ignore[call-overload]
+    options["headers"] = [["Authorization", f"Bearer {KEY}"], ["X-Old", PUBLIC_VALUE]]
+    old = tmp_path / "old.arrow"
+    io.write_file(old, Kind.RESULT, loaded.frame, info=loaded.info | {"options": options})
+    assert KEY.encode() in decoded_result(old)  # positive control: the old file holds it
+    js = tmp_path / "old.json"
+    assert _run("report", str(old), "--json", str(js), "--quiet").returncode == 0
+    assert KEY not in js.read_text() and PUBLIC_VALUE in js.read_text()
