@@ -24,6 +24,8 @@ __all__ = ["TestCA", "make_ca"]
 
 @dataclass(frozen=True)
 class TestCA:
+    __test__ = False  # not a pytest test class
+
     ca_pem: Path  # the CA certificate: what a client trusts
     cert_pem: Path  # the server certificate (signed by the CA)
     key_pem: Path  # the server's private key

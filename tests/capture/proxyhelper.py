@@ -49,13 +49,15 @@ def _drain(proc: subprocess.Popen[str], lines: list[str], ready: threading.Event
     ready.set()
 
 
-def _start(cmd: list[str], url_of: object, out_dir: Path | None) -> Proxy:
+def _start(
+    cmd: list[str], url_of: object, out_dir: Path | None, env: dict[str, str] | None = None
+) -> Proxy:
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        env=(os.environ if env is None else env) | {"PYTHONUNBUFFERED": "1"},
     )
     lines: list[str] = []
     ready = threading.Event()
@@ -73,7 +75,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_capture(upstream: str, out_dir: Path, *extra: str) -> Iterator[Proxy]:
+def running_capture(
+    upstream: str, out_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[Proxy]:
+    """`agentload capture` with `extra` options, in `env` (default: this process's)."""
     cmd = [str(BIN / "agentload"), "capture", "--upstream", upstream]
     cmd += ["--listen", "127.0.0.1:0", "--out", str(out_dir), *extra]
 
@@ -81,7 +86,7 @@ def running_capture(upstream: str, out_dir: Path, *extra: str) -> Iterator[Proxy
         line = next(x for x in lines if x.startswith(READY))
         return line[len(READY) :].strip()
 
-    proxy = _start(cmd, url_of, out_dir)
+    proxy = _start(cmd, url_of, out_dir, env)
     try:
         yield proxy
     finally:
