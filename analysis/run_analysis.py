@@ -244,6 +244,8 @@ def notes(summary: Json) -> list[str]:
     out: list[str] = []
     if summary["truncated"]:
         out.append("Partial run: the result file ends mid-stream (the replay was killed).")
+    elif (summary["diagnostics"].get("outcome") or {}).get("stopped_early"):
+        out.append("Stopped early: the run's first requests all failed (see Errors).")
     elif not summary["complete"]:
         out.append("Partial run: the replay did not finish normally (not marked complete).")
     req = summary["requests"]

@@ -80,7 +80,7 @@ def failure_warning(frame: pl.DataFrame) -> str | None:
         return None
     return (
         f"{bad} of {finished} requests failed: the figures describe failures, not the "
-        "engine's speed (see the errors above)"
+        "engine's speed (see the errors by kind and message)"
     )
 
 

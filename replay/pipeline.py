@@ -113,9 +113,7 @@ async def replay(
             scraper.stop()
     samples = [] if scraper is None else scraper.samples()
     stopped_early = watch.done() and not watch.cancelled() and watch.result() is not None
-    return _finish(
-        config, plan, workers, stop.is_set(), info, samples, calibration, stopped_early
-    )
+    return _finish(config, plan, workers, stop.is_set(), info, samples, calibration, stopped_early)
 
 
 def _finish(
