@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -15,7 +17,7 @@ from agentload.providers.api import Api
 from agentload.providers.counter import StreamError, StreamParser
 from agentload.replay.config import ApiChoice, ReplayConfig
 from agentload.replay.materialize import Materializer, expected_cached
-from agentload.replay.plan import CallPlan, SessionPlan, assemble, split_cycled
+from agentload.replay.plan import CallPlan, Plan, SessionPlan, assemble, split_cycled
 from agentload.replay.schedule import admissions, for_worker, share
 from agentload.replay.scrape import parse_prometheus
 from agentload.replay.tracesource import rebuild_body
@@ -47,7 +49,7 @@ def test_spaced_json_and_crlf_take_the_slow_path() -> None:
 
 
 def test_anthropic_stream() -> None:
-    events = [
+    events: list[dict[str, Any]] = [
         {
             "type": "message_start",
             "message": {
@@ -79,13 +81,14 @@ def test_broken_streams_raise(raw: bytes) -> None:
         StreamParser().feed(raw)
 
 
-def _config(tmp_path: Path, **kw: object) -> ReplayConfig:
-    return ReplayConfig(
-        source=tmp_path, target="http://127.0.0.1:1", model="m", out=tmp_path / "o", **kw
-    )  # type: ignore[arg-type]
+def _config(tmp_path: Path, **kw: Any) -> ReplayConfig:
+    config = ReplayConfig(
+        source=tmp_path, target="http://127.0.0.1:1", model="m", out=tmp_path / "o"
+    )
+    return dataclasses.replace(config, **kw)  # validated again: __post_init__ runs
 
 
-def _plan(n: int) -> object:
+def _plan(n: int) -> Plan:
     sessions = [
         SessionPlan(f"r{i}", arrival_s=i * 0.5, calls=(CallPlan(0, 0.0, 10, 2, None, True),))
         for i in range(n)
@@ -94,30 +97,30 @@ def _plan(n: int) -> object:
 
 
 def test_recorded_arrivals_scaled_by_speed(tmp_path: Path) -> None:
-    items = list(admissions(_plan(4), _config(tmp_path, speed=2.0)))  # type: ignore[arg-type]
+    items = list(admissions(_plan(4), _config(tmp_path, speed=2.0)))
     assert [a.offset_ns for a in items] == [0, 250_000_000, 500_000_000, 750_000_000]
 
 
 def test_poisson_is_seeded_and_cycles_until_duration(tmp_path: Path) -> None:
     config = _config(tmp_path, session_rate=10.0, poisson=True, duration=5.0, seed=3)
-    first = [a.offset_ns for a in admissions(_plan(3), config)]  # type: ignore[arg-type]
-    again = [a.offset_ns for a in admissions(_plan(3), config)]  # type: ignore[arg-type]
+    first = [a.offset_ns for a in admissions(_plan(3), config)]
+    again = [a.offset_ns for a in admissions(_plan(3), config)]
     other = [
         a.offset_ns
         for a in admissions(
             _plan(3), _config(tmp_path, session_rate=10.0, poisson=True, duration=5.0, seed=4)
         )
-    ]  # type: ignore[arg-type]
+    ]
     assert first == again != other
     assert 25 <= len(first) <= 80 and max(first) < 5e9  # about 50 in 5 s, cycled past 3
-    ids = [a.session_id for a in admissions(_plan(3), config)]  # type: ignore[arg-type]
+    ids = [a.session_id for a in admissions(_plan(3), config)]
     assert ids[3] == "r0~c1" and split_cycled(ids[3]) == ("r0", 1)
 
 
 def test_sharding_partitions_admissions(tmp_path: Path) -> None:
     config = _config(tmp_path, concurrency=4, max_sessions=40, workers=3, duration=1.0)
-    every = {a.seq for a in admissions(_plan(7), config)}  # type: ignore[arg-type]
-    parts = [{a.seq for a in for_worker(admissions(_plan(7), config), w, 3)} for w in range(3)]  # type: ignore[arg-type]
+    every = {a.seq for a in admissions(_plan(7), config)}
+    parts = [{a.seq for a in for_worker(admissions(_plan(7), config), w, 3)} for w in range(3)]
     assert set().union(*parts) == every and sum(map(len, parts)) == len(every) == 40
     assert [share(10, w, 3) for w in range(3)] == [4, 3, 3]
 
@@ -172,11 +175,11 @@ def test_config_rejects_bad_values(tmp_path: Path) -> None:
 
 
 def test_trace_body_rebuilt_with_model_and_length() -> None:
-    parts = [
+    parts: list[str | None] = [
         json.dumps({"model": "old", "max_tokens": 99}),
         json.dumps({"role": "user", "content": "hi"}),
     ]
-    body = rebuild_body("openai-chat", parts, "new", "t.arrow: s call 0", 12)  # type: ignore[arg-type]
+    body = rebuild_body("openai-chat", parts, "new", "t.arrow: s call 0", 12)
     assert body["model"] == "new" and body["messages"] == [{"role": "user", "content": "hi"}]
     assert body["max_tokens"] == body["min_tokens"] == 12 and body["stream"] is True
     with pytest.raises(FormatError, match=r"t\.arrow: s call 0"):

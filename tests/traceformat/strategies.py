@@ -12,7 +12,7 @@ from agentload.traceformat import schema as s
 from agentload.traceformat.schema import SCHEMAS, Kind
 
 # UTF-8 encodable text (no lone surrogates), including non-ASCII and control characters.
-TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20)
+TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=20)
 
 
 def for_type(typ: pa.DataType) -> st.SearchStrategy[Any]:

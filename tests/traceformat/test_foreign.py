@@ -58,7 +58,7 @@ def test_trie_sample_round_trip(tmp_path: Path) -> None:
     assert len(original) == 64
     assert frame[SESSION_ID].n_unique() == 64
     assert frame.height == sum(r["num_turns"] + 1 for r in original)
-    assert frame.schema == pl.from_arrow(PROFILE_SCHEMA.empty_table()).schema  # type: ignore[union-attr]
+    assert frame.schema == pl.DataFrame(PROFILE_SCHEMA.empty_table()).schema
     # Through an Arrow profile file and back to trie: identical after JSON normalisation.
     profile = write_file(tmp_path / "p.arrow", Kind.PROFILE, frame)
     back = write_trie(read(profile, Kind.PROFILE).frame, tmp_path / "back.jsonl")
@@ -98,7 +98,7 @@ UNKNOWN = st.dictionaries(
 @st.composite
 def trie_record(draw: st.DrawFn) -> dict[str, Any]:
     turns = draw(st.integers(0, 6))
-    record = draw(UNKNOWN)
+    record: dict[str, Any] = draw(UNKNOWN)
     record.update(
         num_turns=turns,
         input_prompt_length=draw(COUNT),
