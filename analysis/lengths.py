@@ -7,10 +7,11 @@ source's ``expected_input_tokens``, and the completion tokens against
 larger of ``PROMPT_TOLERANCE_TOKENS`` and ``PROMPT_TOLERANCE`` of the expected count, as
 text prompts are calibrated, not exact). Drift = Σ(actual − expected) / Σ expected.
 
-A length check *fails* when more than ``OFF_SHARE_LIMIT`` of the requests are off or the
-drift passes ``DRIFT_LIMIT`` either way: a server that stops after a few tokens (ignoring
-``min_tokens``/``ignore_eos``) or a prompt 39% longer than asked (no ``/tokenize``) then
-says so in the replay summary and the report, and fails the run with ``--strict-lengths``.
+A length check *fails* when more than ``OFF_SHARE_LIMIT`` (1%) of the requests are off or
+the drift passes ``DRIFT_LIMIT`` either way (completions 1%, prompts 3%): a server that
+stops after a few tokens (ignoring ``min_tokens``/``ignore_eos``) or a prompt 39% longer
+than asked (no ``/tokenize``) then says so in the replay summary and the report, and fails
+the run with ``--strict-lengths``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ from agentload.analysis.requests import is_ok
 from agentload.traceformat import schema as s
 
 COMPLETION_TOLERANCE = 0
-PROMPT_TOLERANCE = 0.02
-PROMPT_TOLERANCE_TOKENS = 2
+# Text prompts are sized in whole words, so one prompt is off by a few words either way
+# (calibrated chat prompts of ~300 tokens on the sim: -16 to +19 tokens) while their sum
+# stays within 0.3%: the per-request tolerance is wide, the drift limit narrow.
+PROMPT_TOLERANCE = 0.05
+PROMPT_TOLERANCE_TOKENS = 16
 OFF_SHARE_LIMIT = 0.01
-DRIFT_LIMIT = 0.01
+# Completions are forced to their length: 1% of drift is a server cutting them short. Text
+# prompts drift by up to ~2% run to run (the words change with each run's cache salt; short
+# prompts on the sim: -0.1% to +2.4% over 26 requests): 3% is past that noise and far
+# below an uncalibrated prompt (+39% without /tokenize).
+DRIFT_LIMIT = {"prompt": 0.03, "completion": 0.01}
 
 # (name, actual column, expected column)
 SIDES = (
@@ -60,7 +68,7 @@ def _side(frame: pl.DataFrame, side: str, actual: str, expected: str) -> dict[st
     drift = got["diff"] / got["expected"] if n and got["expected"] else None
     share = off / n if n else None
     failed = bool(n) and (
-        (share or 0.0) > OFF_SHARE_LIMIT or (drift is not None and abs(drift) > DRIFT_LIMIT)
+        (share or 0.0) > OFF_SHARE_LIMIT or (drift is not None and abs(drift) > DRIFT_LIMIT[side])
     )
     return {
         "requests": n,

@@ -164,7 +164,8 @@ def replay_options(per: str = "") -> Callable[[F], F]:
             "--strict-lengths",
             is_flag=True,
             help="Exit 1 (after writing the result) when more than 1% of the requests were "
-            "served a prompt or output length off the one asked for, or the drift passes 1%.",
+            "served a prompt or output length off the one asked for, or the drift passes 1% "
+            "(outputs) or 3% (prompts).",
         ),
         click.option(
             "--tokenizer",

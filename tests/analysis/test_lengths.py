@@ -17,7 +17,7 @@ def _asked(prompt: int, output: int) -> dict[str, object]:
 def test_lengths_on_target_pass() -> None:
     rows = [
         request("a", 0, 0, 1, 2, completion=50, prompt=1000) | _asked(1000, 50),
-        # 1000 asked, 1015 served: inside the 2% prompt tolerance (20 tokens)
+        # 1000 asked, 1015 served: inside the 5% prompt tolerance (50 tokens)
         request("a", 1, 3, 4, 5, completion=60, prompt=1015) | _asked(1000, 60),
     ]
     got = length_check(frame(rows))
@@ -49,13 +49,24 @@ def test_early_stop_fails_the_completion_check() -> None:
     assert "-48.3%" in line and "min_tokens" in line
 
 
-def test_one_percent_drift_fails_even_within_per_request_tolerance() -> None:
-    # every prompt 1.5% long: each within the 2% tolerance, the drift past 1%
-    rows = [request("a", i, i, i + 0.5, i + 1, prompt=2030) | _asked(2000, 10) for i in range(3)]
+@pytest.mark.parametrize(("served", "failed"), [(2050, False), (2070, True)])
+def test_prompt_drift_fails_past_3_percent(served: int, failed: bool) -> None:
+    # every prompt 2.5% (3.5%) long: each within the 5% tolerance, the drift under (past) 3%
+    rows = [request("a", i, i, i + 0.5, i + 1, prompt=served) | _asked(2000, 10) for i in range(3)]
     got = length_check(frame(rows))["prompt"]
     assert got["off"] == 0
-    assert got["drift"] == pytest.approx(0.015)
-    assert got["failed"]
+    assert got["drift"] == pytest.approx(served / 2000 - 1)
+    assert got["failed"] is failed
+
+
+def test_prompt_tolerance_is_the_larger_of_16_tokens_and_5_percent() -> None:
+    rows = [
+        request("a", 0, 0, 1, 2, prompt=116) | _asked(100, 10),  # +16 of 100: within 16
+        request("a", 1, 3, 4, 5, prompt=83) | _asked(100, 10),  # -17 of 100: off
+        request("b", 0, 0, 1, 2, prompt=1050) | _asked(1000, 10),  # +5% of 1000: within
+        request("b", 1, 3, 4, 5, prompt=1051) | _asked(1000, 10),  # +5.1%: off
+    ]
+    assert length_check(frame(rows))["prompt"]["off"] == 2
 
 
 def test_cache_rates_over_the_same_rows() -> None:
