@@ -1,19 +1,23 @@
 """One call of each API the proxy records (OpenAI chat, completions, responses; Anthropic
-messages), streamed and not, through the official SDKs: what the client saw of each."""
+messages), streamed and not, through the official SDKs: what the client saw of each, and
+the checks of the rows a proxy recorded for them."""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 import anthropic
 import httpx
 import httpx2
 import openai
+import polars as pl
 
-from tests.capture.tracehelper import SECRET
+from agentload.traceformat import schema as S
+from tests.capture.tracehelper import SECRET, decoded_bytes
 
-__all__ = ["ENDPOINTS", "Seen", "all_apis", "clients"]
+__all__ = ["ENDPOINTS", "Seen", "all_apis", "check_no_secret", "check_rows", "clients"]
 
 ENDPOINTS = ("chat/completions", "completions", "responses", "messages")  # as all_apis calls
 
@@ -144,3 +148,29 @@ def _messages(an: anthropic.Anthropic, model: str, text: str, stream: bool) -> S
     )
     body = "".join(b.text for b in m.content if b.type == "text")
     return Seen("messages", stream, body, prompt, u.output_tokens)
+
+
+def check_rows(frame: pl.DataFrame, seen: list[Seen], base: str) -> None:
+    """One row per call in `seen` (in order), with the endpoint under `base`, the usage
+    the client saw, status 200, ordered timings and, for streams, chunk offsets."""
+    assert frame.height == len(seen), frame
+    rows = frame.select(
+        S.ENDPOINT, S.STREAM, S.PROMPT_TOKENS, S.COMPLETION_TOKENS, S.HTTP_STATUS, S.ERROR
+    ).rows()
+    assert rows == [
+        (base + s.endpoint, s.stream, s.prompt_tokens, s.completion_tokens, 200, None) for s in seen
+    ]
+    for row in frame.iter_rows(named=True):
+        start, headers = row[S.T_REQUEST_START_NS], row[S.T_RESPONSE_HEADERS_NS]
+        first, end = row[S.T_FIRST_TOKEN_NS], row[S.T_RESPONSE_END_NS]
+        assert start <= headers <= first <= end, row
+        assert not row[S.PARTIAL]
+        if row[S.STREAM]:
+            assert len(row[S.CHUNK_OFFSETS_NS]) >= 2, row  # one offset per event with output
+
+
+def check_no_secret(trace_dir: Path, output: str) -> None:
+    """SECRET (the clients' key) is in no trace file (decoded) and not in `output`."""
+    decoded = b"".join(decoded_bytes(p) for p in trace_dir.glob("*.arrow"))
+    assert decoded and SECRET.encode() not in decoded
+    assert SECRET not in output

@@ -18,9 +18,9 @@ import pytest
 
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
-from tests.capture.proxyhelper import Proxy, running_capture
-from tests.capture.sdkcalls import ENDPOINTS, Seen, all_apis, clients
-from tests.capture.tracehelper import SECRET, decoded_bytes, wait_rows
+from tests.capture.proxyhelper import running_capture
+from tests.capture.sdkcalls import ENDPOINTS, all_apis, check_no_secret, check_rows, clients
+from tests.capture.tracehelper import SECRET, wait_rows
 from tests.simhelper import Sim, running_sim
 from tests.tlsfront import Front, running_tls_front
 from tests.tlsutil import TestCA, make_ca
@@ -70,35 +70,10 @@ def test_sdk_calls_of_all_apis_through_a_prefixed_https_upstream(
     assert all(s.text and s.completion_tokens > 0 for s in seen)
     # the gateway got every call under its prefix
     assert front.paths[before:] == [f"{PREFIX}/v1/{e}" for e in ENDPOINTS for _ in (1, 2)]
-    _check_rows(frame, seen, "/v1/")
+    check_rows(frame, seen, "/v1/")
     (info,) = {io.read(p).info["upstream"][0] for p in (tmp_path / "t").glob("*.arrow")}  # type: ignore[index]
     assert info == upstream  # the upstream as configured, prefix included
-    _check_no_secret(tmp_path / "t", proxy)
-
-
-def _check_rows(frame: object, seen: list[Seen], base: str) -> None:
-    import polars as pl
-
-    assert isinstance(frame, pl.DataFrame) and frame.height == len(seen), frame
-    rows = frame.select(
-        S.ENDPOINT, S.STREAM, S.PROMPT_TOKENS, S.COMPLETION_TOKENS, S.HTTP_STATUS, S.ERROR
-    ).rows()
-    assert rows == [
-        (base + s.endpoint, s.stream, s.prompt_tokens, s.completion_tokens, 200, None) for s in seen
-    ]
-    for row in frame.iter_rows(named=True):
-        start, headers = row[S.T_REQUEST_START_NS], row[S.T_RESPONSE_HEADERS_NS]
-        first, end = row[S.T_FIRST_TOKEN_NS], row[S.T_RESPONSE_END_NS]
-        assert start <= headers <= first <= end, row
-        assert not row[S.PARTIAL]
-        if row[S.STREAM]:
-            assert len(row[S.CHUNK_OFFSETS_NS]) >= 2, row  # one offset per event with output
-
-
-def _check_no_secret(trace_dir: Path, proxy: Proxy) -> None:
-    decoded = b"".join(decoded_bytes(p) for p in trace_dir.glob("*.arrow"))
-    assert decoded and SECRET.encode() not in decoded
-    assert SECRET not in "".join(proxy.output)
+    check_no_secret(tmp_path / "t", "".join(proxy.output))
 
 
 def test_ssl_cert_file_is_honoured_for_the_upstream(
