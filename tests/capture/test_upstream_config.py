@@ -212,3 +212,9 @@ def test_start_errors_are_one_line(tmp_path: Path) -> None:
     assert line == f"error: --upstream-ca: {missing}: no such file"
     line = run_fails("capture", "--mode", "regular", "--record-host", "a b", "--out", out)
     assert line.startswith("error: --record-host: expected HOST")
+
+
+def test_the_documented_default_hosts_are_the_ones_used() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "capture.md").read_text()
+    listed = doc.split("<!-- llm-api-hosts -->")[1].split("<!-- /llm-api-hosts -->")[0]
+    assert tuple(re.findall(r"`([^`]+)`", listed)) == LLM_API_HOSTS
