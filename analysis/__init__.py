@@ -26,11 +26,13 @@ from agentload.analysis.sessions import (
     with_eligible,
 )
 from agentload.analysis.throughput import cumulative_completion, throughput
+from agentload.analysis.window import Window, run_window
 
 __all__ = [
     "RunAnalysis",
     "RunData",
     "Slo",
+    "Window",
     "analyze",
     "analyze_path",
     "cache_hit_rate",
@@ -49,6 +51,7 @@ __all__ = [
     "meets_slo",
     "parse_slo",
     "request_metrics",
+    "run_window",
     "schedule_lag_ms",
     "session_metrics",
     "theoretical_cache_hit_rate",
