@@ -385,3 +385,13 @@ def test_sweep_breach_exits_1_after_every_point(tmp_path: Path) -> None:
     assert last.startswith("error: 2 of 2 points: c1: "), last
     assert "; c2: " in last and "(10.0% > --max-error-rate 0.05)" in last
     assert (out_dir / "sweep.html").exists()  # the comparison was still written
+
+
+def test_every_error_kind_has_a_fault_test() -> None:
+    """The kinds raised by real faults above: a new ErrorKind needs a test here too."""
+    covered = {kind for _, kind, _ in FAULTS} | {
+        ErrorKind.CONNECT,  # test_engine_down_stops_early_without_preflight
+        ErrorKind.HTTP_4XX,  # test_wrong_path_or_model_shows_the_server_message
+        ErrorKind.CANCELLED,  # test_cancelled_rows_are_counted_and_shown_but_not_failures
+    }
+    assert covered == set(ErrorKind)
