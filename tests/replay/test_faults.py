@@ -92,7 +92,8 @@ def test_client_errors_are_http_4xx(fault_sim: Sim, tmp_path: Path, transport: s
     write_profile(tmp_path / "p.arrow", Shape(sessions=2, calls=2, child=False, think_s=(0.01,)))
     cases: dict[int, dict[str, Any]] = {
         404: {"model": "no-such-model"},
-        400: {"headers": (("X-Sim-Fault", "no-such-fault"),)},
+        # public: a secret header's value would be masked where the server echoes it
+        400: {"headers": (("X-Sim-Fault", "no-such-fault"),), "public_headers": ("X-Sim-Fault",)},
     }
     for status, options in cases.items():
         needle = "no-such-model" if status == 404 else "no-such-fault"
