@@ -39,10 +39,12 @@ The proxy's CA certificate: {cert}
 (--record-host) with certificates signed by this CA; other hosts are tunnelled untouched.
 A client must trust the CA and use the proxy:
 
-  export HTTPS_PROXY=http://{listen}        # most clients; Claude Code and Codex too
+  export HTTPS_PROXY=http://{listen}    # most clients, Claude Code and Codex too
 
-  Claude Code, Codex, other Node.js programs (added to Node's built-in store):
+  Claude Code, other Node.js programs (added to Node's built-in store):
     export NODE_EXTRA_CA_CERTS={cert}
+  Codex (its requests come from Rust, which NODE_EXTRA_CA_CERTS does not reach):
+    export CODEX_CA_CERTIFICATE={cert}
   Python SDKs (openai, anthropic: httpx) and requests:
     export SSL_CERT_FILE=bundle.pem REQUESTS_CA_BUNDLE=bundle.pem
     (these replace the default store: make bundle.pem from the store plus the CA, e.g.

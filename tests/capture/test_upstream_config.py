@@ -186,7 +186,13 @@ def test_agentload_ca_makes_the_ca_once_and_says_how_to_trust_it(tmp_path: Path)
     ).stdout
     cert = confdir / "mitmproxy-ca-cert.pem"
     assert f"The proxy's CA certificate: {cert}" in out
-    for advice in ("NODE_EXTRA_CA_CERTS=", "SSL_CERT_FILE=", "REQUESTS_CA_BUNDLE=", "HTTPS_PROXY="):
+    for advice in (
+        "NODE_EXTRA_CA_CERTS=",
+        "CODEX_CA_CERTIFICATE=",
+        "SSL_CERT_FILE=",
+        "REQUESTS_CA_BUNDLE=",
+        "HTTPS_PROXY=",
+    ):
         assert advice in out
     loaded = x509.load_pem_x509_certificate(cert.read_bytes())
     assert loaded.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
