@@ -203,6 +203,9 @@ def test_strict_target_needs_its_kind(tmp_path: Path) -> None:
         assert report.kind is TargetKind.OPENAI and report.probes[0].ok
         with pytest.raises(ConfigError, match="--api chat"):
             _prepare(_config(tmp_path, strict.url, target_kind=TargetKind.OPENAI))
+        anthropic = _prepare(_config(tmp_path, strict.url, api=ApiChoice.MESSAGES,
+                                     target_kind=TargetKind.ANTHROPIC))  # fmt: skip
+        assert anthropic.probes[0].ok and anthropic.probes[0].api == "anthropic-messages"
         result = replay(tmp_path / "p.arrow", strict.url, tmp_path / "s.arrow",
                         api=ApiChoice.CHAT, target_kind=TargetKind.OPENAI)  # fmt: skip
     assert (result.frame[S.STATUS] == "ok").all(), result.frame[S.ERROR].to_list()
