@@ -3,9 +3,10 @@ verdict once the run is over.
 
 - Early stop (`watch_start`): until the first request succeeds, the run is stopped through
   its one stop event when EARLY_REQUESTS requests have finished and all failed, or when at
-  least EARLY_QUIET_MIN have finished, all failed, and none has been in flight for
-  EARLY_QUIET_S (an engine that is down, a wrong path or model fails every request at
-  once; a cold engine still has its first requests in flight, so it is waited for).
+  least EARLY_QUIET_MIN have finished, all failed, and nothing has been in flight, sent or
+  finished for EARLY_QUIET_S (an engine that is down, a wrong path or model fails every
+  request at once; a cold engine still has its first requests in flight, so it is waited
+  for).
 - Verdict (`judge`, `verdict`): nothing succeeded (or the start failed) -> UnfaithfulRunError
   (exit 3); the share of failed requests above `--max-error-rate` -> ThresholdError (exit
   1). Requests the client cancelled itself (a --no-drain deadline) are not failures.
@@ -45,7 +46,7 @@ def start_failed(done: int, ok: int, in_flight: int, quiet_s: float) -> bool:
 async def watch_start(stats: list[LiveStats], stop: asyncio.Event) -> int | None:
     """Poll the workers' counters until a request succeeds or the run stops; when the start
     fails (`start_failed`), set `stop` and return the number of requests that failed."""
-    busy_at = monotonic()
+    busy_at, seen = monotonic(), (0, 0)
     while not stop.is_set():
         totals = combined(stats)
         done, errors = totals["requests"], totals["errors"]
@@ -53,8 +54,10 @@ async def watch_start(stats: list[LiveStats], stop: asyncio.Event) -> int | None
             return None
         in_flight = totals["sent"] - done
         now = monotonic()
-        if in_flight:
-            busy_at = now
+        # quiet: nothing in flight, sent or finished since (workers that are still
+        # starting, or the first failures just in, are not yet a quiet second)
+        if in_flight or (totals["sent"], done) != seen:
+            busy_at, seen = now, (totals["sent"], done)
         if start_failed(done, done - errors, in_flight, now - busy_at):
             stop.set()
             return done

@@ -3,6 +3,7 @@ and rate limiting as its own kind. Real sims on 127.0.0.1, the real CLI as a sub
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -25,7 +26,15 @@ from agentload.base.errors import (
 from agentload.replay.client import http_error, retry_after_s
 from agentload.replay.config import TransportChoice
 from agentload.replay.diagnostics import diagnose
-from agentload.replay.outcome import EARLY_QUIET_S, EARLY_REQUESTS, Outcome, start_failed, verdict
+from agentload.replay.live_stats import LiveStats
+from agentload.replay.outcome import (
+    EARLY_QUIET_S,
+    EARLY_REQUESTS,
+    Outcome,
+    start_failed,
+    verdict,
+    watch_start,
+)
 from agentload.replay.worker import WorkerOutcome
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
@@ -395,3 +404,46 @@ def test_every_error_kind_has_a_fault_test() -> None:
         ErrorKind.CANCELLED,  # test_cancelled_rows_are_counted_and_shown_but_not_failures
     }
     assert covered == set(ErrorKind)
+
+
+def test_watch_start_waits_for_a_quiet_second_then_stops() -> None:
+    """Two failures, nothing in flight: stopped EARLY_QUIET_S after the last change, not
+    before; a failure arriving meanwhile restarts the quiet second."""
+
+    async def scenario() -> tuple[int | None, float, bool]:
+        stats = LiveStats()
+        stop = asyncio.Event()
+        watch = asyncio.create_task(watch_start([stats], stop))
+        await asyncio.sleep(EARLY_QUIET_S * 1.5)  # workers starting: nothing done yet
+        assert not stop.is_set()
+        for _ in range(2):
+            stats.request_sent()
+            stats.request_done({S.STATUS: "error"})
+        t0 = time.monotonic()
+        await asyncio.sleep(EARLY_QUIET_S / 2)
+        stats.request_sent()  # a third request: the quiet second starts again
+        stats.request_done({S.STATUS: "error"})
+        early = stop.is_set()
+        got = await watch
+        return got, time.monotonic() - t0, early
+
+    got, took, early = asyncio.run(scenario())
+    assert got == 3 and not early
+    assert took >= EARLY_QUIET_S * 1.5  # half a second, then a whole quiet one
+
+
+def test_watch_start_ends_at_the_first_success() -> None:
+    async def scenario() -> tuple[int | None, bool]:
+        stats = LiveStats()
+        stop = asyncio.Event()
+        watch = asyncio.create_task(watch_start([stats], stop))
+        stats.request_sent()
+        stats.request_done({S.STATUS: "error"})
+        stats.request_sent()
+        stats.request_done({S.STATUS: "ok"})
+        for _ in range(EARLY_REQUESTS):  # failures after a success do not stop the run
+            stats.request_sent()
+            stats.request_done({S.STATUS: "error"})
+        return await asyncio.wait_for(watch, EARLY_QUIET_S * 3), stop.is_set()
+
+    assert asyncio.run(scenario()) == (None, False)
