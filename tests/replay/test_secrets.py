@@ -133,11 +133,15 @@ def test_key_works_and_never_shows(
 ) -> None:
     out = tmp_path / "run.arrow"
     args = _replay_args(hosted_sim, profile, out, api) + (["--api-key", KEY] if flag else [])
+    if "AGENTLOAD_API_KEY" in env:
+        args += ["--workers", "2"]  # the key reaches spawned worker processes
     proc = _run(*args, env=env)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     loaded = io.read(out)
     statuses = loaded.frame[S.STATUS].to_list()
     assert statuses and set(statuses) == {"ok"}, loaded.frame[S.ERROR].to_list()
+    if "AGENTLOAD_API_KEY" in env:
+        assert set(loaded.frame[S.WORKER].to_list()) == {0, 1}
     options = loaded.info["options"]
     assert isinstance(options, dict)
     source = "--api-key" if flag else next(iter(env))
