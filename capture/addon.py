@@ -280,14 +280,14 @@ class CaptureAddon:
     @fail_open
     def error(self, flow: http.HTTPFlow) -> None:
         self._inflight.pop(id(flow), None)
+        tls_failed = flow.client_conn.id in self._tls_failed
+        self._tls_failed.discard(flow.client_conn.id)  # also for a call not recorded
         raw = flow.metadata.pop(_KEY, None)
         if not isinstance(raw, RawCall) or self.sink is None:
             return
         raw.t_response_end_ns = time.time_ns()
         raw.partial = True
         raw.proxy_error = flow.error.msg if flow.error else "aborted"
-        tls_failed = flow.client_conn.id in self._tls_failed
-        self._tls_failed.discard(flow.client_conn.id)
         if tls_failed:
             raw.proxy_error = f"upstream TLS handshake failed: {raw.proxy_error}"
         self.sink.submit(raw)
