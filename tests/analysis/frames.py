@@ -41,12 +41,12 @@ def request(
     sent_s: float,
     first_s: float | None,
     end_s: float | None,
-    completion: int = 10,
-    prompt: int = 100,
-    cached: int = 0,
+    completion: int | None = 10,
+    prompt: int | None = 100,
+    cached: int | None = 0,
     **values: Any,
 ) -> dict[str, Any]:
-    """A request with times in seconds (converted to ns)."""
+    """A request with times in seconds (converted to ns); no usage (None) for a failure."""
 
     def ns(x: float | None) -> int | None:
         return None if x is None else round(x * SEC)

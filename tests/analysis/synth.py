@@ -110,7 +110,7 @@ def engine_samples(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return samples
 
 
-DIAGNOSTICS = {
+DIAGNOSTICS: dict[str, object] = {
     "schedule_lag_ms": {"p50": 0.4, "p99": 2.0, "max": 3.0},
     "client_cpu_s": {"user": 1.5, "system": 0.3},
     "intended_rate": None,
@@ -136,7 +136,11 @@ def write(
     }
     if engine:
         extra[s.META_ENGINE_METRICS] = json.dumps(engine_samples(data)).encode()
-    info = {"target": "http://127.0.0.1:1", "model": "sim", "options": {"gpus": 2}}
+    info: dict[str, object] = {
+        "target": "http://127.0.0.1:1",
+        "model": "sim",
+        "options": {"gpus": 2},
+    }
     io.write_file(path, s.Kind.RESULT, _table(data), info=info, extra_metadata=extra)
     return path
 
@@ -153,9 +157,9 @@ def write_partial(path: Path, *, sessions: int = 6, calls: int = 5, seed: int = 
     with io.StreamWriter(path, s.Kind.RESULT, {"target": "http://127.0.0.1:1"}) as writer:
         writer.write(keep)
     # drop the end-of-stream marker, as if the replay had been killed mid-run
-    data = path.read_bytes()
-    assert data.endswith(b"\xff\xff\xff\xff\x00\x00\x00\x00")
-    path.write_bytes(data[:-8])
+    raw = path.read_bytes()
+    assert raw.endswith(b"\xff\xff\xff\xff\x00\x00\x00\x00")
+    path.write_bytes(raw[:-8])
     return path
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import openai
 import polars as pl
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from agentload.traceformat import schema as s
 from agentload.traceformat.io import read
@@ -37,7 +38,7 @@ def test_captured_agent_loop_derives_a_profile(tmp_path: Path) -> None:
             max_retries=0,
             default_headers={"X-Session-ID": "e2e-session-1"},
         )
-        messages: list[dict[str, str]] = [
+        messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": SYSTEM},
             {"role": "user", "content": "List the CANARYUSERTASKZ9 files, then summarise."},
         ]
@@ -46,7 +47,7 @@ def test_captured_agent_loop_derives_a_profile(tmp_path: Path) -> None:
                 model=sim.model,
                 messages=messages,
                 stream=True,
-                max_tokens=20,  # type: ignore[arg-type]
+                max_tokens=20,
                 stream_options={"include_usage": True},
             )
             text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)

@@ -12,11 +12,12 @@ from agentload.traceformat import schema as s
 from agentload.traceformat.io import read, write_file
 from tests.profiles.conftest import run_cli
 from tests.profiles.measure import measure, points
+from tests.values import number
 
 POINTS = ("mean", "p10", "p50", "p90", "p99", "max")
 
 # ARCHITECTURE.md, "Reference statistics", agentic-coding, as the CLI prints them.
-AGENTIC_REFERENCE = {
+AGENTIC_REFERENCE: dict[str, tuple[str, ...]] = {
     "tool turns": ("20.2", "5", "13", "46", "97", "159"),
     "starting prompt tokens": ("6,584", "6,171", "6,448", "7,114", "8,781", "13,195"),
     "assistant tokens per tool turn": ("220", "64", "112", "542", "1,067", "1,889"),
@@ -25,7 +26,7 @@ AGENTIC_REFERENCE = {
     "final answer tokens": ("445", "253", "416", "688", "905", "1,149"),
 }
 # docs/profiles.md: code-qa's reference row is our estimate.
-CODE_QA_REFERENCE = {
+CODE_QA_REFERENCE: dict[str, tuple[str, ...]] = {
     "tool turns": ("24", "2", "12", "60", "160", "200"),
     "final answer tokens": ("380", "120", "320", "700", "1,200", "2,000"),
 }
@@ -59,10 +60,10 @@ def check_stats_output(
             assert [c.split(" / ")[1] for c in cells] == list(reference[quantity]), quantity
     sessions = frame[s.SESSION_ID].n_unique()
     assert f"sessions {sessions:,} (0 child), calls {frame.height:,}, block size 64" in stdout
-    first_latency = frame.filter(pl.col(s.CALL_INDEX) == 1)[s.THINK_S].mean()
-    assert f"first tool latency mean: {fmt(first_latency)} s" in stdout  # type: ignore[arg-type]
-    inputs = frame[s.INPUT_TOKENS].sum()
-    history = (frame[s.INPUT_TOKENS] - frame[s.NEW_INPUT_TOKENS]).sum() / inputs
+    first_latency = number(frame.filter(pl.col(s.CALL_INDEX) == 1)[s.THINK_S].mean())
+    assert f"first tool latency mean: {fmt(first_latency)} s" in stdout
+    inputs = number(frame[s.INPUT_TOKENS].sum())
+    history = number((frame[s.INPUT_TOKENS] - frame[s.NEW_INPUT_TOKENS]).sum()) / inputs
     assert f"ideal prefix-cache hit: history {100 * history:.1f}%" in stdout
     assert f"hash_ids (cross-session) {100 * hash_hit(frame):.1f}%" in stdout
 
@@ -79,7 +80,7 @@ def hash_hit(frame: pl.DataFrame, block: int = 64) -> float:
         lead = next((k for k, h in enumerate(ids) if h not in seen), len(ids))
         hit += min(lead * block, n)
         seen.update(ids)
-    return hit / frame[s.INPUT_TOKENS].sum()
+    return hit / number(frame[s.INPUT_TOKENS].sum())
 
 
 def test_profile_list_shows_each_builtin_with_its_figures() -> None:
@@ -91,7 +92,7 @@ def test_profile_list_shows_each_builtin_with_its_figures() -> None:
         frame = read(builtin.path(name), s.Kind.PROFILE).frame
         firsts = frame.filter(pl.col(s.CALL_INDEX) == 0)
         assert firsts.height == 1024
-        mean_start = firsts[s.INPUT_TOKENS].mean()
+        mean_start = number(firsts[s.INPUT_TOKENS].mean())
         assert rows[name] == [
             "1,024",
             f"{frame.height:,}",

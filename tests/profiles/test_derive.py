@@ -30,7 +30,8 @@ def decompressed_bytes(path: Path) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes() + path.read_bytes()
+    columns: bytes = sink.getvalue().to_pybytes()
+    return columns + path.read_bytes()
 
 
 def _key(tmp_path: Path, name: str) -> tuple[Path, HashKey]:

@@ -11,6 +11,7 @@ from agentload.replay.config import ReplayConfig
 from agentload.replay.pipeline import run_replay
 from agentload.traceformat import io
 from agentload.traceformat.io import Loaded
+from tests.values import quantile
 
 
 def replay(source: Path, target: str, out: Path, **options: Any) -> Loaded:
@@ -23,4 +24,4 @@ def replay(source: Path, target: str, out: Path, **options: Any) -> Loaded:
 
 
 def p99(values: pl.Series) -> float:
-    return float(values.quantile(0.99, "linear"))  # type: ignore[arg-type]
+    return quantile(values, 0.99)

@@ -13,6 +13,7 @@ from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import read_timing_log, running_sim
 from tests.timing import Measured, within_noise
+from tests.values import number
 
 
 def _itl_run(tmp: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -31,13 +32,13 @@ def _itl_run(tmp: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _sim_tpot_ms(sim_log: pl.DataFrame) -> float:
     """The sim's own token spacing (median per request): 2 ms unless the machine held it."""
     tpot = (sim_log["end_ns"] - sim_log["first_token_ns"]) / (sim_log["completion_tokens"] - 1)
-    return float(tpot.median()) / 1e6  # type: ignore[arg-type]
+    return number(tpot.median()) / 1e6
 
 
 def _p50_off_ms(run: tuple[pl.DataFrame, pl.DataFrame]) -> float:
     """|client ITL p50 − 2 ms| beyond the sim's own lateness: a sim that a busy machine held
     to 5 ms tokens is not the client's error, a client that misreads 2 ms tokens is."""
-    p50 = float(itl_samples(run[0])["itl_ms"].median())  # type: ignore[arg-type]
+    p50 = number(itl_samples(run[0])["itl_ms"].median())
     return abs(p50 - 2.0) - abs(_sim_tpot_ms(run[1]) - 2.0)
 
 

@@ -13,6 +13,7 @@ from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
 from tests.timing import Measured, Noise, within_noise
+from tests.values import integer
 
 MS = 1_000_000
 SEC = 1_000_000_000
@@ -196,7 +197,7 @@ def test_duration_drains_in_flight_sessions(tmp_path: Path) -> None:
     assert (sessions["calls"] == 3).all() and sessions["final"].all()  # every one finished
     # The run's epoch is at or before the first scheduled send, so its deadline is at or
     # before first + 1 s: no session started at or after that, and some ended past it.
-    deadline = int(sessions["start"].min()) + SEC  # type: ignore[arg-type]
+    deadline = integer(sessions["start"].min()) + SEC
     assert (sessions["start"] < deadline).all(), sessions
     assert (sessions["end"] > deadline).any(), sessions
     # Slots were refilled before the deadline: the 2 source sessions were cycled.

@@ -22,6 +22,7 @@ from tests.replay.conftest import p99, replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
 from tests.timing import Measured, Noise, within_noise
+from tests.values import integer
 
 SESSIONS = 1000
 
@@ -74,7 +75,7 @@ def test_first_call_lag_no_worse_than_later_calls(ramp: Measured[Run]) -> None:
 def test_the_ramp_is_reported_not_taken_for_a_rate(ramp: Measured[Run]) -> None:
     rows, diagnostics = ramp.attempt(0).value
     starts = rows.filter(pl.col(S.CALL_INDEX) == 0)[S.T_SCHEDULED_NS]
-    ramp_s = (int(starts.max()) - int(starts.min())) / 1e9  # type: ignore[arg-type]
+    ramp_s = (integer(starts.max()) - integer(starts.min())) / 1e9
     assert diagnostics["ramp"] == {"sessions": SESSIONS, "s": pytest.approx(ramp_s)}
     # every session started in the ramp: there is no arrival rate to speak of (the
     # start-up burst was printed as 4,595 sessions/s)

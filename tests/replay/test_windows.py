@@ -19,6 +19,7 @@ from agentload.simengine import timinglog as tl
 from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
+from tests.values import integer
 
 DURATION_S = 20.0
 SHAPE = Shape(
@@ -41,7 +42,7 @@ def _ols_slope(t: list[float], y: list[float]) -> float:
 def referee_steady(log: Path, duration_s: float) -> tuple[float, int]:
     """The sim's steady state: completions ending in the window's last 80%, on its clock."""
     f = pl.read_ipc(log)
-    t0 = int(f[tl.ARRIVAL_NS].min())  # type: ignore[arg-type]
+    t0 = integer(f[tl.ARRIVAL_NS].min())
     t1 = t0 + int(duration_s * 1e9)
     cut = t0 + WARM_FRACTION * (t1 - t0)
     kept = (

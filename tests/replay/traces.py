@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
+
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.content import ContentStore, canonical_json
@@ -97,7 +99,5 @@ def write_trace_without_usage(path: Path) -> None:
     io.write_file(path, Kind.TRACE, _frame(rows))
 
 
-def _frame(rows: list[dict[str, object]]):  # type: ignore[no-untyped-def]
-    import pyarrow as pa
-
+def _frame(rows: list[dict[str, object]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=S.TRACE_SCHEMA)

@@ -71,7 +71,7 @@ def profile_frame(shape: Shape) -> pl.DataFrame:
             row[S.PARENT_CALL_INDEX] = 1
         child[0][S.THINK_S] = 0.03
         rows += child
-    return pl.DataFrame(rows, schema=pl.from_arrow(S.PROFILE_SCHEMA.empty_table()).schema)  # type: ignore[union-attr]
+    return pl.DataFrame(rows, schema=pl.DataFrame(S.PROFILE_SCHEMA.empty_table()).schema)
 
 
 def write_profile(path: Path, shape: Shape | None = None) -> pl.DataFrame:
