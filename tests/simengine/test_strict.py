@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import pickle
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +20,7 @@ KEY = "sk-test-canary-0123456789abcdef"
 MODEL = "agentload-sim"
 EXTENSIONS = {"min_tokens": 3, "ignore_eos": True}
 VERSION = {"anthropic-version": "2023-06-01"}
+SIM = [sys.executable, "-c", "from agentload.cli import main; main()", "sim", "--port", "0"]
 
 # (path, a minimal valid body, the header presenting KEY as the API expects)
 REQUESTS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
@@ -152,3 +156,22 @@ def test_secret_never_shows_its_value() -> None:
     assert pickle.loads(pickle.dumps(secret)).reveal() == KEY  # worker processes get it
     assert secret.matches(KEY) and not secret.matches(KEY[:-1]) and not secret.matches(None)
     assert secret == Secret(KEY) and secret != Secret(KEY + "x")
+
+
+def test_key_from_the_environment_is_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AGENTLOAD_SIM_API_KEY works like --api-key; the sim's output never holds the key."""
+    monkeypatch.setenv("AGENTLOAD_SIM_API_KEY", KEY)
+    proc = subprocess.Popen(
+        [*SIM, "--preset", "fast", "--strict"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert line.endswith("(strict, key required)\n"), line
+        url = line.split(" on ", 1)[1].split()[0]
+        assert httpx.get(url + "/v1/models").status_code == 401
+        assert httpx.get(url + "/v1/models", headers={"x-api-key": KEY}).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    assert KEY.encode() not in line.encode() + out + err
