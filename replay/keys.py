@@ -8,9 +8,9 @@ API), then the provider's own variable (`OPENAI_API_KEY` for the OpenAI APIs,
 wins over the environment.
 
 Header values are secret unless marked public (`--public-header`); credential headers
-(`providers.api.CREDENTIAL_HEADERS`) are secret even then. `providers.api.shown_headers`
-is what META_INFO records, and `Redactor` removes secret values from text a server sent back (an
-error message that echoes the request) before it reaches a row, a summary or a report.
+(`providers.api.CREDENTIAL_HEADERS`) are secret even then. META_INFO records them through
+`providers.api.shown_headers`; `Redactor` removes secret values from text a server sent
+back (an error message echoing the request) before it reaches a row, summary or report.
 """
 
 from __future__ import annotations
