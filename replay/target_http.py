@@ -88,7 +88,10 @@ def probe(
     secrets in the server's messages (a server may echo a wrong key)."""
     start = time.monotonic()
     try:
-        with http.stream("POST", url, content=body, headers=dict(headers)) as resp:
+        # The body is raw bytes, so httpx names no type: vLLM answers 400 ("Only
+        # 'application/json' is allowed") to a POST without it.
+        sent = {"Content-Type": "application/json", **headers}
+        with http.stream("POST", url, content=body, headers=sent) as resp:
             raw = resp.read()
             ctype = resp.headers.get("content-type", "")
             status = resp.status_code
