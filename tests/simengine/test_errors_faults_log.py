@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import anthropic
 import httpx
 import openai
 import pyarrow.ipc as ipc
 import pytest
+from openai.types import CompletionUsage
 
 from agentload.simengine import timinglog as tl
 from tests.simhelper import Sim, running_sim
@@ -146,9 +148,9 @@ def test_faults(fast_sim: Sim, small_kv_sim: Sim) -> None:
     assert r.status_code == 200 and r.text.endswith("data: [DONE]\n\n")
 
 
-def test_timing_log_rows(tmp_path: pytest.TempPathFactory) -> None:
-    log = tmp_path / "t.arrow"  # type: ignore[operator]
-    usages = []
+def test_timing_log_rows(tmp_path: Path) -> None:
+    log = tmp_path / "t.arrow"
+    usages: list[CompletionUsage] = []
     with running_sim("--preset", "fast", "--timing-log", str(log)) as sim:
         client = openai.OpenAI(
             base_url=sim.url + "/v1",
@@ -157,17 +159,25 @@ def test_timing_log_rows(tmp_path: pytest.TempPathFactory) -> None:
             default_headers={"X-Session-ID": "sess-1"},
         )
         for i, stream in enumerate([False, True, False]):
-            r = client.completions.create(
-                model=sim.model,
-                prompt=list(range(40 + i)),
-                max_tokens=5,
-                extra_body={"ignore_eos": True},
-                stream=stream,
-                stream_options={"include_usage": True} if stream else None,
-            )
+            prompt, eos = list(range(40 + i)), {"ignore_eos": True}
+            usage: CompletionUsage | None
             if stream:
-                r = next(c for c in r if c.usage)  # type: ignore[union-attr]
-            usages.append(r.usage)  # type: ignore[union-attr]
+                chunks = client.completions.create(
+                    model=sim.model,
+                    prompt=prompt,
+                    max_tokens=5,
+                    extra_body=eos,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                usage = next(c.usage for c in chunks if c.usage)
+            else:
+                one = client.completions.create(
+                    model=sim.model, prompt=prompt, max_tokens=5, extra_body=eos
+                )
+                usage = one.usage
+            assert usage is not None
+            usages.append(usage)
         httpx.post(sim.url + "/v1/completions", json={"model": "bad", "prompt": "x"})
     table = ipc.open_file(str(log)).read_all()
     assert table.schema.equals(tl.SCHEMA)

@@ -9,7 +9,7 @@ import pytest
 from agentload.simengine.config import PRESETS
 from tests.simhelper import Sim
 
-TOOLS = [
+TOOLS: list[anthropic.types.ToolParam] = [
     {
         "name": "get_weather",
         "description": "weather of a city",
@@ -98,12 +98,13 @@ def test_messages_scripted_tool_use(
         {"role": "user", "content": f"What is the weather? {stream}"}
     ]
     for turn in range(2):
+        msg: anthropic.types.Message
         if stream:
             with client.messages.stream(
                 model=fast_sim.model,
                 max_tokens=64,
                 tools=TOOLS,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
             ) as s:
                 msg = s.get_final_message()
         else:
@@ -111,14 +112,14 @@ def test_messages_scripted_tool_use(
                 model=fast_sim.model,
                 max_tokens=64,
                 tools=TOOLS,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
             )
         assert msg.stop_reason == "tool_use"
         uses = [b for b in msg.content if b.type == "tool_use"]
         assert len(uses) == 1 and uses[0].name == "get_weather"
         assert uses[0].input == ({"city": "Paris"} if turn == 0 else {"city": "x"})
         assert msg.usage.output_tokens > 1
-        messages.append({"role": "assistant", "content": msg.content})  # type: ignore[typeddict-item]
+        messages.append({"role": "assistant", "content": msg.content})
         messages.append(
             {
                 "role": "user",
@@ -129,10 +130,12 @@ def test_messages_scripted_tool_use(
         model=fast_sim.model,
         max_tokens=64,
         tools=TOOLS,
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
     )
     assert final.stop_reason == "end_turn"
-    assert [b.type for b in final.content] == ["text"]
-    assert final.content[0].text == "It is sunny in Paris."  # type: ignore[union-attr]
+    (text,) = final.content
+    assert isinstance(text, anthropic.types.TextBlock), final.content
+    assert text.text == "It is sunny in Paris."
+
     # multi-turn prompts reuse the conversation's cached prefix
     assert (final.usage.cache_read_input_tokens or 0) > 0

@@ -7,10 +7,15 @@ import json
 import httpx
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+)
 
 from tests.simhelper import Sim
 
-TOOLS = [
+TOOLS: list[ChatCompletionFunctionToolParam] = [
     {
         "type": "function",
         "function": {
@@ -90,9 +95,12 @@ def test_output_length_between_min_and_max_is_deterministic(
 ) -> None:
     lengths = set()
     for seed_text in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta"):
-        kw = {"model": fast_sim.model, "prompt": seed_text, "max_tokens": 40}
-        a = client.completions.create(**kw, extra_body={"min_tokens": 10})  # type: ignore[call-overload]
-        b = client.completions.create(**kw, extra_body={"min_tokens": 10})  # type: ignore[call-overload]
+        a, b = (
+            client.completions.create(
+                model=fast_sim.model, prompt=seed_text, max_tokens=40, extra_body={"min_tokens": 10}
+            )
+            for _ in range(2)
+        )
         assert a.choices[0].text == b.choices[0].text
         assert a.usage is not None
         assert 10 <= a.usage.completion_tokens <= 40
@@ -133,7 +141,7 @@ def test_chat_stream_text_and_usage(client: openai.OpenAI, fast_sim: Sim) -> Non
 
 
 def _turn(
-    client: openai.OpenAI, sim: Sim, messages: list[dict[str, object]], stream: bool
+    client: openai.OpenAI, sim: Sim, messages: list[ChatCompletionMessageParam], stream: bool
 ) -> tuple[str, list[tuple[str, str, str]], str]:
     """(text, [(id, name, arguments)], finish_reason) of one chat call."""
     if not stream:
@@ -141,10 +149,13 @@ def _turn(
             model=sim.model,
             messages=messages,
             tools=TOOLS,
-            max_tokens=50,  # type: ignore[arg-type]
+            max_tokens=50,
         )
         msg = r.choices[0].message
-        calls = [(c.id, c.function.name, c.function.arguments) for c in msg.tool_calls or []]  # type: ignore[union-attr]
+        calls = []
+        for c in msg.tool_calls or []:
+            assert isinstance(c, ChatCompletionMessageFunctionToolCall), c  # not a custom tool
+            calls.append((c.id, c.function.name, c.function.arguments))
         return msg.content or "", calls, r.choices[0].finish_reason
     text, finish = "", ""
     acc: dict[int, list[str]] = {}
@@ -153,7 +164,7 @@ def _turn(
         messages=messages,
         tools=TOOLS,
         max_tokens=50,
-        stream=True,  # type: ignore[arg-type]
+        stream=True,
     ):
         delta = chunk.choices[0].delta
         text += delta.content or ""
@@ -166,12 +177,12 @@ def _turn(
             if tc.function and tc.function.arguments:
                 slot[2] += tc.function.arguments
         finish = chunk.choices[0].finish_reason or finish
-    return text, [tuple(acc[i]) for i in sorted(acc)], finish  # type: ignore[misc]
+    return text, [(acc[i][0], acc[i][1], acc[i][2]) for i in sorted(acc)], finish
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_chat_scripted_tool_calls(client: openai.OpenAI, fast_sim: Sim, stream: bool) -> None:
-    messages: list[dict[str, object]] = [{"role": "user", "content": f"weather? {stream}"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": f"weather? {stream}"}]
     text, calls, finish = _turn(client, fast_sim, messages, stream)
     assert finish == "tool_calls"
     assert text == "Let me check."

@@ -84,7 +84,8 @@ def test_shared_block_needs_all_references_released() -> None:
     assert b == a and pool.used == 1
     pool.release(a)
     assert pool.used == 1
-    pool.release(b)  # type: ignore[arg-type]
+    assert b is not None
+    pool.release(b)
     assert pool.used == 0 and pool.lookup([5]) == a
 
 
