@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anthropic
-import httpx
 import httpx2
 import openai
 import polars as pl
@@ -38,13 +37,12 @@ def clients(
     proxy: str | None = None,
 ) -> tuple[openai.OpenAI, anthropic.Anthropic]:
     """SDK clients sending SECRET as their key, no retries (a failure must show), trusting
-    `verify` and going through the HTTP proxy `proxy` if given. (The anthropic SDK runs on
-    httpx2, the openai SDK on httpx.)"""
+    `verify` and going through the HTTP proxy `proxy` if given (both SDKs run on httpx2)."""
     oa = openai.OpenAI(
         base_url=openai_base,
         api_key=SECRET,
         max_retries=0,
-        http_client=httpx.Client(verify=verify, proxy=proxy),
+        http_client=httpx2.Client(verify=verify, proxy=proxy),
     )
     an = anthropic.Anthropic(
         base_url=anthropic_base,
@@ -79,9 +77,9 @@ def _chat(oa: openai.OpenAI, model: str, text: str, stream: bool) -> Seen:
             "chat/completions", False, content, r.usage.prompt_tokens, r.usage.completion_tokens
         )
     parts, usage = [], None
-    for chunk in oa.chat.completions.create(
+    for chunk in oa.chat.completions.create(  # type: ignore[call-overload]
         model=model,
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         max_tokens=6,
         stream=True,
         stream_options={"include_usage": True},
@@ -136,6 +134,7 @@ def _responses(oa: openai.OpenAI, model: str, text: str, stream: bool) -> Seen:
 
 def _messages(an: anthropic.Anthropic, model: str, text: str, stream: bool) -> Seen:
     messages: list[anthropic.types.MessageParam] = [{"role": "user", "content": text}]
+    m: anthropic.types.Message
     if stream:
         with an.messages.stream(model=model, max_tokens=6, messages=messages) as s:
             m = s.get_final_message()
