@@ -83,8 +83,16 @@ def scratch(root: Path) -> tuple[Path, Path]:
     return home, work
 
 
-def claude(base_url: str, model: str, prompt: str, root: Path, timeout: float = 180) -> AgentRun:
-    """`claude -p PROMPT` against `base_url` (an Anthropic Messages API without /v1)."""
+def claude(
+    base_url: str,
+    model: str,
+    prompt: str,
+    root: Path,
+    timeout: float = 180,
+    extra_env: dict[str, str] | None = None,
+) -> AgentRun:
+    """`claude -p PROMPT` against `base_url` (an Anthropic Messages API without /v1), with
+    `extra_env` added (e.g. HTTPS_PROXY, NODE_EXTRA_CA_CERTS)."""
     home, work = scratch(root)
     env = {
         "PATH": _PATH,
@@ -96,7 +104,7 @@ def claude(base_url: str, model: str, prompt: str, root: Path, timeout: float = 
         "DISABLE_TELEMETRY": "1",
         "DISABLE_AUTOUPDATER": "1",
         "DISABLE_ERROR_REPORTING": "1",
-    }
+    } | (extra_env or {})
     cmd = [str(agent_bin("claude")), "-p", prompt, "--model", model, "--output-format", "json"]
     return _run([*cmd, "--dangerously-skip-permissions"], env, work, timeout)
 
@@ -120,16 +128,23 @@ def _codex_config(home: Path, base_url: str, model: str) -> Path:
 
 
 def codex(
-    base_url: str, model: str, prompt: str, root: Path, resume: bool = False, timeout: float = 180
+    base_url: str,
+    model: str,
+    prompt: str,
+    root: Path,
+    resume: bool = False,
+    timeout: float = 180,
+    extra_env: dict[str, str] | None = None,
 ) -> AgentRun:
-    """`codex exec PROMPT` (or `codex exec resume --last PROMPT`) against `base_url`."""
+    """`codex exec PROMPT` (or `codex exec resume --last PROMPT`) against `base_url`, with
+    `extra_env` added."""
     home, work = scratch(root)
     env = {
         "PATH": _PATH,
         "HOME": str(home),
         "CODEX_HOME": str(_codex_config(home, base_url, model)),
         "AGENTLOAD_TEST_KEY": CANARY_KEY,
-    }
+    } | (extra_env or {})
     cmd = [str(agent_bin("codex")), "exec", *(["resume", "--last"] if resume else [])]
     flags = ["--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
     return _run([*cmd, *flags, prompt], env, work, timeout)
