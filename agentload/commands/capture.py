@@ -20,7 +20,7 @@ from agentload.capture.hosts import LLM_API_HOSTS
     "--upstream-ca",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="PEM file of CAs to trust for upstream certificates, besides the system store.",
+    help="PEM file of CAs to trust for upstream certificates, besides the system's CA directory.",
 )
 @click.option(
     "--upstream-insecure",
