@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +23,15 @@ START_TIMEOUT_S = 30.0
 @dataclass
 class Proxy:
     url: str
-    proc: subprocess.Popen[str]
-    out_dir: Path | None
+    proc: subprocess.Popen[str] | subprocess.Popen[bytes]
+    out_dir: Path | None  # None: a bare mitmdump records nothing
     output: list[str] = field(default_factory=list)
+
+    @property
+    def traces(self) -> Path:
+        """Where this capture writes its trace files (not a bare mitmdump)."""
+        assert self.out_dir is not None, "a bare mitmdump writes no traces"
+        return self.out_dir
 
     def kill(self) -> None:
         self.proc.kill()
@@ -50,7 +56,10 @@ def _drain(proc: subprocess.Popen[str], lines: list[str], ready: threading.Event
 
 
 def _start(
-    cmd: list[str], url_of: object, out_dir: Path | None, env: dict[str, str] | None = None
+    cmd: list[str],
+    url_of: Callable[[list[str]], str],
+    out_dir: Path | None,
+    env: dict[str, str] | None = None,
 ) -> Proxy:
     proc = subprocess.Popen(
         cmd,
@@ -65,7 +74,7 @@ def _start(
     if not ready.wait(START_TIMEOUT_S) or proc.poll() is not None:
         proc.kill()
         raise RuntimeError("proxy did not start:\n" + "".join(lines))
-    return Proxy(url_of(lines), proc, out_dir, lines)  # type: ignore[operator]
+    return Proxy(url_of(lines), proc, out_dir, lines)
 
 
 def free_port() -> int:
@@ -113,7 +122,7 @@ def running_mitmdump(upstream: str, *extra: str) -> Iterator[Proxy]:
                 proc.kill()
                 raise RuntimeError("mitmdump did not start") from None
             time.sleep(0.1)
-    proxy = Proxy(f"http://127.0.0.1:{port}", proc, None)  # type: ignore[arg-type]
+    proxy = Proxy(f"http://127.0.0.1:{port}", proc, None)
     try:
         yield proxy
     finally:

@@ -39,7 +39,8 @@ def _response(rid: str, output: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _turn(body: dict[str, Any]) -> dict[str, Any]:
-    items = body.get("input") if isinstance(body.get("input"), list) else []
+    given = body.get("input")
+    items = given if isinstance(given, list) else []
     answered = any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in items)
     if answered or body.get("previous_response_id"):
         text = {"type": "output_text", "text": "It is sunny.", "annotations": []}

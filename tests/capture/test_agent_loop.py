@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import polars as pl
 import pytest
 from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
@@ -40,8 +40,9 @@ def _scripted_sim_and_proxy(tmp: Path) -> Iterator[tuple[str, Proxy]]:
         yield sim.model, proxy
 
 
-class _TimedBody(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, done: list[int]) -> None:
+# httpx2, not httpx: the SDKs' HTTP library, whose client and transport types they take.
+class _TimedBody(httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx2.AsyncByteStream, done: list[int]) -> None:
         self.inner, self.done = inner, done
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -53,19 +54,19 @@ class _TimedBody(httpx.AsyncByteStream):
         await self.inner.aclose()
 
 
-class TimedTransport(httpx.AsyncBaseTransport):
+class TimedTransport(httpx2.AsyncBaseTransport):
     """Wall times at which the agent sent each request and finished reading each response."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = httpx2.AsyncHTTPTransport()
         self.sent: list[int] = []
         self.done: list[int] = []
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         self.sent.append(time.time_ns())
         response = await self.inner.handle_async_request(request)
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(
+        assert isinstance(response.stream, httpx2.AsyncByteStream)
+        return httpx2.Response(
             response.status_code,
             headers=response.headers,
             stream=_TimedBody(response.stream, self.done),
@@ -94,7 +95,7 @@ async def _run_agent(
         base_url=base_url + "/v1",
         api_key=SECRET,
         max_retries=0,
-        http_client=httpx.AsyncClient(transport=transport),
+        http_client=httpx2.AsyncClient(transport=transport),
     )
     agent = Agent(
         name="weather",

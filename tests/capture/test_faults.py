@@ -91,7 +91,7 @@ def test_upstream_faults_pass_through_and_are_recorded(
     direct = _outcome(sim.url, body, headers, read_s=1.0)
     proxied = _outcome(proxy.url, body, headers, read_s=1.0)
     assert proxied == direct
-    row = rows_for(proxy.out_dir, session_of(f"fault-{fault}"), 1).row(0, named=True)  # type: ignore[arg-type]
+    row = rows_for(proxy.traces, session_of(f"fault-{fault}"), 1).row(0, named=True)
     assert row[S.PARTIAL] is partial
     assert row[S.ERROR] is not None and error_has in row[S.ERROR]
     assert row[S.HTTP_STATUS] == direct[0]
@@ -110,7 +110,7 @@ def test_client_disconnect_mid_stream_is_a_partial_call(sim: Sim, proxy: Proxy) 
     ):
         for _ in zip(range(3), r.iter_raw(), strict=False):
             pass
-    row = rows_for(proxy.out_dir, session_of("abort"), 1).row(0, named=True)  # type: ignore[arg-type]
+    row = rows_for(proxy.traces, session_of("abort"), 1).row(0, named=True)
     assert row[S.PARTIAL] is True and row[S.ERROR]
     assert 1 <= len(row[S.CHUNK_OFFSETS_NS]) < 200
 
@@ -122,7 +122,7 @@ def test_ten_megabyte_request(sim: Sim, proxy: Proxy) -> None:
     direct = _outcome(sim.url, body, headers, read_s=60)
     proxied = _outcome(proxy.url, body, headers, read_s=60)
     assert proxied == direct
-    row = rows_for(proxy.out_dir, session_of("big"), 1).row(0, named=True)  # type: ignore[arg-type]
+    row = rows_for(proxy.traces, session_of("big"), 1).row(0, named=True)
     assert row[S.HTTP_STATUS] == direct[0]
     sizes = {c["id"]: c["size"] for c in row[S.NEW_CONTENT]}
     assert sizes[row[S.REQUEST_CONTENT_IDS][1]] > 10 * 1024 * 1024

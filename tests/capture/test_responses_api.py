@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from openai.types.responses import FunctionToolParam, Response, ResponseInputParam
 
 from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import Proxy, running_capture
@@ -31,11 +32,12 @@ def proxy(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         yield p
 
 
-TOOLS = [
+TOOLS: list[FunctionToolParam] = [
     {
         "type": "function",
         "name": "get_weather",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "strict": False,
     }
 ]
 
@@ -49,24 +51,36 @@ def test_responses_tool_loop(upstream: str, proxy: Proxy, stream: bool, gzip: bo
         max_retries=0,
         default_headers={"x-test-gzip": "1" if gzip else "0"},
     )
-    first_input = [{"role": "user", "content": f"weather in Paris? ({session})"}]
+    first_input: ResponseInputParam = [
+        {"role": "user", "content": f"weather in Paris? ({session})"}
+    ]
 
-    def call(items: list[object]) -> openai.types.responses.Response:
+    def call(items: ResponseInputParam) -> Response:
         if not stream:
-            return client.responses.create(model="fake", input=items, tools=TOOLS)  # type: ignore[arg-type]
-        with client.responses.stream(model="fake", input=items, tools=TOOLS) as s:  # type: ignore[arg-type]
+            return client.responses.create(model="fake", input=items, tools=TOOLS)
+        with client.responses.stream(model="fake", input=items, tools=TOOLS) as s:
             for _ in s:
                 pass
             return s.get_final_response()
 
-    first = call(first_input)  # type: ignore[arg-type]
+    first = call(first_input)
     fc = first.output[0]
     assert fc.type == "function_call"
-    output = {"type": "function_call_output", "call_id": fc.call_id, "output": "sunny"}
-    second = call([*first_input, fc.model_dump(exclude_none=True), output])
+    second = call(
+        [
+            *first_input,
+            {
+                "type": "function_call",
+                "call_id": fc.call_id,
+                "name": fc.name,
+                "arguments": fc.arguments,
+            },
+            {"type": "function_call_output", "call_id": fc.call_id, "output": "sunny"},
+        ]
+    )
     assert second.output_text == "It is sunny."
     # no explicit session header: found by the tool call id
-    root = rows_for(proxy.out_dir, _session_with(proxy, session), 2)  # type: ignore[arg-type]
+    root = rows_for(proxy.traces, _session_with(proxy, session), 2)
     assert root[S.STITCH].to_list() == ["new", "tool-call-id"]
     assert root[S.API].to_list() == [S.Api.OPENAI_RESPONSES.value] * 2
     assert root[S.PROMPT_TOKENS].to_list() == [120, 120]
@@ -99,9 +113,9 @@ def test_header_session_is_used(proxy: Proxy) -> None:
         model="fake",
         input="hi",
         tools=TOOLS,
-        extra_headers={"X-Session-ID": "resp-h"},  # type: ignore[arg-type]
+        extra_headers={"X-Session-ID": "resp-h"},
     )
-    row = rows_for(proxy.out_dir, session_of("resp-h"), 1).row(0, named=True)  # type: ignore[arg-type]
+    row = rows_for(proxy.traces, session_of("resp-h"), 1).row(0, named=True)
     assert row[S.STITCH] == "header" and row[S.STREAM] is False
 
 

@@ -8,12 +8,13 @@ import json
 import statistics
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import anthropic
-import httpx
+import httpx2
 import openai
 import pytest
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionMessageParam
 
 from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import Proxy, running_capture
@@ -39,7 +40,7 @@ def proxy(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]
 def _oa(base: str, session: str, sent: list[int] | None = None) -> openai.OpenAI:
     """An SDK client; `sent` collects the wall time at which each request goes out."""
 
-    def on_request(_request: httpx.Request) -> None:
+    def on_request(_request: httpx2.Request) -> None:
         if sent is not None:
             sent.append(time.time_ns())
 
@@ -48,19 +49,19 @@ def _oa(base: str, session: str, sent: list[int] | None = None) -> openai.OpenAI
         api_key=SECRET,
         default_headers={"X-Session-ID": session},
         max_retries=0,
-        http_client=httpx.Client(event_hooks={"request": [on_request]}),
+        http_client=httpx2.Client(event_hooks={"request": [on_request]}),
     )
 
 
 def test_openai_chat_stream_usage_content_and_ttft(sim: Sim, proxy: Proxy) -> None:
     sent: list[int] = []
-    messages = [{"role": "user", "content": "tell me something"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "tell me something"}]
     client = _oa(proxy.url, "oa-stream", sent)
     # warm up: the first SDK call pays imports and the TCP connection; not timed, and its
     # own session (it carries another header) so the timed call is the session's first
     for _ in client.chat.completions.create(
         model=sim.model,
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         max_tokens=2,
         stream=True,
         stream_options={"include_usage": True},
@@ -84,21 +85,21 @@ def _checked_call(
     client: openai.OpenAI,
     sim: Sim,
     proxy: Proxy,
-    messages: list[dict[str, str]],
+    messages: list[ChatCompletionMessageParam],
     sent: list[int],
     session: str,
 ) -> float:
     """One timed streamed call, its row checked; client TTFT minus recorded TTFT (ms)."""
     t_first, text, usage = _timed_stream(client, sim.model, messages, session)
-    row = rows_for(proxy.out_dir, session_of(session), 1).row(0, named=True)  # type: ignore[arg-type]
+    row = rows_for(proxy.traces, session_of(session), 1).row(0, named=True)
     client_ttft = (t_first - sent[-1]) / 1e6
-    recorded_ttft = (row[S.T_FIRST_TOKEN_NS] - row[S.T_REQUEST_START_NS]) / 1e6
+    recorded_ttft: float = (row[S.T_FIRST_TOKEN_NS] - row[S.T_REQUEST_START_NS]) / 1e6
     # the proxy sees the request later and the first token earlier than the client
     assert recorded_ttft <= client_ttft + 1.0, (recorded_ttft, client_ttft)
     assert row[S.PROMPT_TOKENS] == usage.prompt_tokens
     assert row[S.COMPLETION_TOKENS] == usage.completion_tokens
     assert row[S.STREAM] is True and row[S.PARTIAL] is False and row[S.HTTP_STATUS] == 200
-    table = contents(proxy.out_dir)  # type: ignore[arg-type]
+    table = contents(proxy.traces)
     stored = json.loads(table[row[S.RESPONSE_CONTENT_ID]] or "{}")
     assert stored["content"] == "".join(text)
     assert json.loads(table[row[S.REQUEST_CONTENT_IDS][1]] or "{}") == messages[0]
@@ -107,17 +108,19 @@ def _checked_call(
 
 
 def _timed_stream(
-    client: openai.OpenAI, model: str, messages: list[dict[str, str]], session: str
-) -> tuple[int, list[str], Any]:
+    client: openai.OpenAI, model: str, messages: list[ChatCompletionMessageParam], session: str
+) -> tuple[int, list[str], CompletionUsage]:
     stream = client.chat.completions.create(
         model=model,
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         stream=True,
         max_tokens=40,
         stream_options={"include_usage": True},
         extra_headers={"X-Session-ID": session},
     )
-    t_first, text, usage = None, [], None
+    t_first: int | None = None
+    text: list[str] = []
+    usage: CompletionUsage | None = None
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             t_first = t_first or time.time_ns()
@@ -130,18 +133,21 @@ def _timed_stream(
 def test_openai_chat_plain_and_cached_tokens(sim: Sim, proxy: Proxy) -> None:
     client = _oa(proxy.url, "oa-plain")
     long = "the quick brown fox " * 200
-    messages = [{"role": "system", "content": long}, {"role": "user", "content": "hi"}]
-    first = client.chat.completions.create(model=sim.model, messages=messages, max_tokens=8)  # type: ignore[arg-type]
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": long},
+        {"role": "user", "content": "hi"},
+    ]
+    first = client.chat.completions.create(model=sim.model, messages=messages, max_tokens=8)
     second = client.chat.completions.create(
         model=sim.model,
         messages=[
             *messages,
             {"role": "assistant", "content": first.choices[0].message.content},
             {"role": "user", "content": "more"},
-        ],  # type: ignore[list-item]
+        ],
         max_tokens=8,
     )
-    rows = rows_for(proxy.out_dir, session_of("oa-plain"), 2)  # type: ignore[arg-type]
+    rows = rows_for(proxy.traces, session_of("oa-plain"), 2)
     assert rows[S.CALL_INDEX].to_list() == [0, 1]
     assert second.usage is not None and second.usage.prompt_tokens_details is not None
     assert rows[S.CACHED_TOKENS][1] == second.usage.prompt_tokens_details.cached_tokens
@@ -158,19 +164,20 @@ def test_anthropic_messages(sim: Sim, proxy: Proxy, stream: bool) -> None:
     client = anthropic.Anthropic(
         base_url=proxy.url, api_key=SECRET, default_headers={"X-Session-ID": session}, max_retries=0
     )
-    kwargs = {"model": sim.model, "max_tokens": 30, "messages": [{"role": "user", "content": "yo"}]}
+    messages: list[anthropic.types.MessageParam] = [{"role": "user", "content": "yo"}]
+    message: anthropic.types.Message
     if stream:
-        with client.messages.stream(**kwargs) as s:  # type: ignore[arg-type]
+        with client.messages.stream(model=sim.model, max_tokens=30, messages=messages) as s:
             text = "".join(s.text_stream)
             message = s.get_final_message()
     else:
-        message = client.messages.create(**kwargs)  # type: ignore[arg-type]
+        message = client.messages.create(model=sim.model, max_tokens=30, messages=messages)
         text = "".join(b.text for b in message.content if b.type == "text")
-    row = rows_for(proxy.out_dir, session_of(session), 1).row(0, named=True)  # type: ignore[arg-type]
+    row = rows_for(proxy.traces, session_of(session), 1).row(0, named=True)
     assert row[S.API] == S.Api.ANTHROPIC_MESSAGES.value
     assert row[S.COMPLETION_TOKENS] == message.usage.output_tokens
     assert row[S.PROMPT_TOKENS] >= message.usage.input_tokens
     assert row[S.FINISH_REASON] == message.stop_reason
-    stored = json.loads(contents(proxy.out_dir)[row[S.RESPONSE_CONTENT_ID]] or "{}")  # type: ignore[arg-type]
+    stored = json.loads(contents(proxy.traces)[row[S.RESPONSE_CONTENT_ID]] or "{}")
     blocks = stored["content"]
     assert "".join(b.get("text", "") for b in blocks) == text

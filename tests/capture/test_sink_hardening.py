@@ -15,7 +15,7 @@ import pytest
 
 from agentload.capture import sink as sink_module
 from agentload.capture.sink import Sink
-from agentload.traceformat.io import read
+from agentload.traceformat.io import StreamWriter, read
 from tests.capture.test_sink import raw_call, wait_for
 from tests.capture.tracehelper import row_builder
 
@@ -61,7 +61,7 @@ def test_M1_no_empty_file_after_an_error_at_open(
 ) -> None:
     """Disk full while the schema is written: the file was created, holds nothing, and is
     removed; the retry gets a new name."""
-    real = sink_module.StreamWriter  # type: ignore[attr-defined]
+    real = StreamWriter  # what sink_module imported
     failures = iter([True, True])
 
     def writer(path: Path, *args: Any, **kwargs: Any) -> Any:
@@ -78,7 +78,11 @@ def test_M1_no_empty_file_after_an_error_at_open(
         wait_for(lambda: sink.stats.errors == 1)
         assert list(tmp_path.iterdir()) == []  # positive control below: files do appear
         for i in (1, 2):
-            wait_for(lambda i=i: sink.stats.errors >= i)
+
+            def failed(times: int = i) -> bool:
+                return sink.stats.errors >= times
+
+            wait_for(failed)
             sink.submit(raw_call(i, 1))
         wait_for(lambda: sink.stats.rows == 1)
     finally:
@@ -88,13 +92,15 @@ def test_M1_no_empty_file_after_an_error_at_open(
     assert len({p.name for p in files}) == len(files)
 
 
-def test_M1_a_file_no_row_reached_is_removed(tmp_path: Path) -> None:
+def test_M1_a_file_no_row_reached_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sink = _sink(tmp_path)
 
     def broken(raw: object) -> dict[str, Any]:
         raise ValueError("unparseable")
 
-    sink.builder.build = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(sink.builder, "build", broken)
     sink.start()
     try:
         sink.submit(raw_call(0, 1))

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -74,10 +76,14 @@ def test_ca_files(tmp_path: Path) -> None:
 def test_upstream_tls_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ca = make_ca(tmp_path).ca_pem
 
-    def opts(**kw: object) -> dict[str, object]:
-        base: dict[str, object] = {"upstream": "https://gw.example/api", "out_dir": tmp_path}
-        config = CaptureConfig(listen_host="127.0.0.1", listen_port=0, **(base | kw))  # type: ignore[arg-type]
-        return config.mitm_options()
+    def opts(**kw: Any) -> dict[str, object]:
+        config = CaptureConfig(
+            upstream="https://gw.example/api",
+            listen_host="127.0.0.1",
+            listen_port=0,
+            out_dir=tmp_path,
+        )
+        return dataclasses.replace(config, **kw).mitm_options()
 
     got = opts(upstream_ca=ca)
     assert got["mode"] == ["reverse:https://gw.example"]
