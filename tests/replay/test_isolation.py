@@ -20,6 +20,7 @@ from tests.replay.conftest import replay
 from tests.replay.traces import write_trace
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
+from tests.values import dig, number
 
 TOLERANCE = 0.02  # "within 2 points"
 
@@ -27,8 +28,9 @@ TOLERANCE = 0.02  # "within 2 points"
 def _hits(result: Loaded) -> tuple[float, float]:
     """(observed, theoretical) cache hit over the same rows: the successful ones."""
     ok = result.frame.filter(pl.col(S.STATUS) == "ok")
-    prompt = ok[S.PROMPT_TOKENS].sum()
-    return ok[S.CACHED_TOKENS].sum() / prompt, ok[S.EXPECTED_CACHED_TOKENS].sum() / prompt
+    prompt = number(ok[S.PROMPT_TOKENS].sum())
+    observed, expected = (number(ok[c].sum()) for c in (S.CACHED_TOKENS, S.EXPECTED_CACHED_TOKENS))
+    return observed / prompt, expected / prompt
 
 
 def _prompt(mat: Materializer, ids: tuple[int, ...], n: int) -> list[int]:
@@ -82,7 +84,7 @@ def test_two_replays_hit_the_cache_alike(tmp_path: Path) -> None:
     assert pinned[1].info["cache_salt"] == "same" and pinned[1].info["cache_salt_pinned"]
     after_reset, theo = _hits(reset)
     assert abs(after_reset - theo) <= TOLERANCE, (after_reset, theo)
-    notes = reset.info["preflight"]["notes"]  # type: ignore[index]
+    notes = dig(reset.info, "preflight", "notes")
     assert "prefix cache reset (POST /reset_prefix_cache)" in notes
 
 
@@ -113,5 +115,5 @@ def test_verbatim_run_recommends_reset(tmp_path: Path) -> None:
     write_trace(tmp_path / "t.arrow")
     with running_sim("--preset", "fast") as sim:
         result = replay(tmp_path / "t.arrow", sim.url, tmp_path / "o.arrow")
-    notes = result.info["preflight"]["notes"]  # type: ignore[index]
+    notes = dig(result.info, "preflight", "notes")
     assert any("cannot be salted" in n and "--reset-cache" in n for n in notes), notes

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,12 +36,12 @@ def sim() -> Iterator[Sim]:
         yield s
 
 
-def _config(tmp: Path, target: str, **kw: object) -> ReplayConfig:
+def _config(tmp: Path, target: str, **kw: Any) -> ReplayConfig:
     source = tmp / "p.arrow"
     if not source.exists():
         write_profile(source, Shape(sessions=2, calls=2, child=False))
     kw.setdefault("model", "agentload-sim")
-    return ReplayConfig(source=source, target=target, out=tmp / "o.arrow", quiet=True, **kw)  # type: ignore[arg-type]
+    return ReplayConfig(source=source, target=target, out=tmp / "o.arrow", quiet=True, **kw)
 
 
 def _prepare(config: ReplayConfig) -> preflight.TargetReport:
