@@ -77,8 +77,8 @@ def anthropic_sdk(res: Resources) -> Verdict:
 
 
 def mitmdump_large(which: str) -> Any:
-    """mitmdump -s capture/addon_entry.py with agentload_max_record_mb=1 and
-    stream_large_bodies=100k: a 5 MB response or a 3 MB request passes byte for byte."""
+    """mitmdump -s capture/addon_entry.py with agentload_max_record_mb=1 and streamed
+    bodies: a response or request over the record limit passes byte for byte."""
 
     def check(res: Resources) -> Verdict:
         url, seen = res.upstream()
@@ -90,8 +90,6 @@ def mitmdump_large(which: str) -> Any:
             f"agentload_out={out}",
             "--set",
             "agentload_max_record_mb=1",
-            "--set",
-            "stream_large_bodies=100k",
         ]
         scenario = "response-10MB" if which == "resp" else "request-10MB"
         tag = uuid.uuid4().hex
@@ -371,12 +369,14 @@ SPECIALS: tuple[Special, ...] = (
     Special(
         r"capture-mitmdump:resp-5MB-over-max-record-1MB",
         _fixed(mitmdump_large("resp")),
-        "a 10 MB response (the fake upstream's) instead of 5 MB",
+        "a 10 MB response (the fake upstream's) instead of 5 MB; stream_large_bodies=1 (the "
+        "test helper's) instead of 100k",
     ),
     Special(
         r"capture-mitmdump:req-3MB-streamed-large-body",
         _fixed(mitmdump_large("req")),
-        "a 10 MB request (the fake upstream's) instead of 3 MB",
+        "a 10 MB request (the fake upstream's) instead of 3 MB; stream_large_bodies=1 (the "
+        "test helper's) instead of 100k",
     ),
     Special(
         "capture-regular-mode",

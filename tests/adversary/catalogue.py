@@ -13,7 +13,9 @@ Exit status 0 when nothing broke, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -44,11 +46,14 @@ def run_one(attempt: Attempt, res: Resources) -> Result:
     return Result(attempt, verdict, time.monotonic() - start)
 
 
-def run_all(selected: Sequence[Attempt], root: Path, jobs: int, verbose: bool) -> list[Result]:
-    """Attempts marked `alone` (timing, signals, load) run after the others, one at a time."""
+def run_all(
+    selected: Sequence[Attempt], root: Path, jobs: int, verbose: bool, warm: bool = True
+) -> list[Result]:
+    """Attempts marked `alone` (timing, signals, load) run after the others, one at a time;
+    `warm`: one-shot commands in warm CLI workers (warm.py), else each its own process."""
     proxyhelper.START_TIMEOUT_S = 180.0  # many CLIs at once on 2 cores start slowly
     results: list[Result] = []
-    with resources(root) as res:
+    with resources(root, warm) as res:
         shared = [a for a in selected if not a.alone]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for result in pool.map(lambda a: run_one(a, res), shared):
@@ -87,15 +92,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=3, help="attempts run at once (default 3)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every attempt")
+    parser.add_argument(
+        "--exec",
+        action="store_true",
+        help="run every command as its own .venv/bin/agentload process (slower: ~2 s of "
+        "imports each) instead of one-shot commands in warm CLI workers",
+    )
     opts = parser.parse_args(argv)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: where every thread is
     selected = [a for a in attempts() if not opts.only or re.search(opts.only, f"{a.id} {a.name}")]
     start = time.monotonic()
     if opts.keep:
         opts.keep.mkdir(parents=True, exist_ok=True)
-        results = run_all(selected, opts.keep, opts.jobs, opts.verbose)
+        results = run_all(selected, opts.keep, opts.jobs, opts.verbose, not opts.exec)
     else:
         with tempfile.TemporaryDirectory(prefix="agentload-adversary-") as tmp:
-            results = run_all(selected, Path(tmp), opts.jobs, opts.verbose)
+            results = run_all(selected, Path(tmp), opts.jobs, opts.verbose, not opts.exec)
     print(summary(results))
     print(f"({time.monotonic() - start:.0f} s)")
     return 0 if all(r.verdict.held for r in results) else 1

@@ -34,6 +34,7 @@ PORTS: dict[str, Callable[[Resources], str]] = {
     "18100": lambda r: r.upstream()[0],
 }
 UNREACHABLE = "http://127.0.0.1:9"  # the note's 18099: nothing listens (discard port, closed)
+OUTPUT_FLAGS = ("--out", "--html", "--json", "--csv", "--parquet", "--out-dir")
 BASE_FILES = {"small.arrow", "small2.arrow", "res.arrow", "slow.arrow"}
 
 
@@ -64,14 +65,15 @@ def bind(words: list[str], res: Resources, row_id: int) -> list[str]:
     so that a signal lands mid-run (the note's slow sim)."""
     if any("127.0.0.1:18002" in w for w in words):
         words = ["slow.arrow" if w == "small.arrow" else w for w in words]
-    bound = []
+    bound: list[str] = []
     for word in words:
+        output = bool(bound) and bound[-1] in OUTPUT_FLAGS
         if word in BASE_FILES:
             res.file(word)
             word = f"files/{word}"
         elif word.startswith("files/"):
             res.file(word.removeprefix("files/"))
-        elif (made := res.produced(word)) is not None:
+        elif not output and (made := res.produced(word)) is not None:
             word = made
         elif word.startswith("out/") or word == "out":
             word = f"out/{row_id}/{word.removeprefix('out').lstrip('/')}".rstrip("/")
@@ -97,8 +99,7 @@ def parse(command: str) -> list[str] | None:
 
 
 def out_paths(args: list[str]) -> list[str]:
-    flags = ("--out", "--html", "--json", "--csv", "--parquet", "--out-dir")
-    return [args[i + 1] for i, a in enumerate(args[:-1]) if a in flags]
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a in OUTPUT_FLAGS]
 
 
 def refused(o: Outcome, res: Resources, args: list[str]) -> Verdict:

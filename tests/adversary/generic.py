@@ -51,9 +51,24 @@ def cli_scenario(row: Row) -> Scenario | None:
             return readonly(row, words, res)
         args = clirows.bind(words, res, row.id)
         o = run(res.work, args, timeout=_timeout(args, signals), signals=signals)
-        return judge(row, args, o, res, bool(signals))
+        if not _refused_by_preflight(o, row):
+            return judge(row, args, o, res, bool(signals))
+        # Since issue 14 replay probes the target first and refuses a faulty one (exit 3,
+        # one line, nothing sent): that refusal must be clean, and with --no-preflight the
+        # run the note made must still keep its promise (a row per request, a partial file).
+        refusal = clean_error(o)
+        if not refusal.held:
+            return refusal
+        args = [*args, "--no-preflight"]
+        again = run(res.work, args, timeout=_timeout(args, signals), signals=signals)
+        v = judge(row, args, again, res, bool(signals))
+        return Verdict(v.held, f"preflight refused it; with --no-preflight: {v.detail}")
 
     return scenario
+
+
+def _refused_by_preflight(o: Outcome, row: Row) -> bool:
+    return o.rc == 3 and "preflight" in o.err and row.expected != "error"
 
 
 def readonly(row: Row, words: list[str], res: Resources) -> Verdict:
@@ -92,10 +107,12 @@ def _result_path(res: Resources, args: list[str]) -> Path | None:
 
 
 def ran_or_refused(o: Outcome, res: Resources, args: list[str]) -> Verdict:
-    """'ok' for replay options: a clean run whose file is readable and complete, or (for
-    values since bounded: nan, inf, 1e-300) a clean one-line refusal."""
-    if o.rc != 0 or "replay" not in args:
-        return clean_run(o) if o.rc == 0 else clirows.refused(o, res, args)
+    """'ok': a clean run; for replay, whose file is readable and complete, or (for option
+    values bounded since: nan, inf, 1e-300) a clean one-line refusal."""
+    if "replay" not in args:
+        return clean_run(o)
+    if o.rc != 0:  # options the bounds refuse since (nan, inf, 1e-300): a clean refusal
+        return clirows.refused(o, res, args)
     path = _result_path(res, args)
     if path is None or not path.exists():
         return broke(f"no result file: {o.brief()}")

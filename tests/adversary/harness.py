@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from tests.adversary.warm import Pool
 
 AGENTLOAD = str(Path(sys.executable).parent / "agentload")
 # Exit statuses of a refusal (docs/exit-codes.md): bad input 2, an unfaithful run 3.
@@ -50,12 +52,17 @@ class Outcome:
         return f"rc={self.rc} {self.secs:.1f}s: {last}"
 
 
+# Commands that serve, sweep or spawn processes: always their own process.
+OWN_PROCESS = ("sim", "capture", "sweep", "--workers", "--ray")
+
+
 @dataclass
 class Work:
-    """The scratch folder of one run of the catalogue (inputs, outputs) and its servers."""
+    """The scratch folder of one run of the catalogue (inputs, outputs), and the warm CLI
+    workers one-shot commands run in (None: every command is its own process)."""
 
     root: Path
-    urls: dict[str, str] = field(default_factory=dict)  # role -> base URL
+    warm: Pool | None = None
 
     @property
     def files(self) -> Path:
@@ -76,9 +83,14 @@ def run(
     signals: Sequence[tuple[float, int]] = (),
     env: dict[str, str] | None = None,
 ) -> Outcome:
-    """`agentload ARGS` in `work.root`; `signals`: (delay after the previous one, signal)
-    sent to the process while it runs. Killed at `timeout` (rc None)."""
+    """`agentload ARGS` in `work.root`, in a warm worker when the work has them and the
+    command is one-shot, else as its own process (`.venv/bin/agentload`); `signals`: (delay
+    after the previous one, signal) sent to the process while it runs. Killed at `timeout`
+    (rc None)."""
     start = time.monotonic()
+    if work.warm is not None and not signals and not env and not set(args) & set(OWN_PROCESS):
+        rc, out, err = work.warm.run(list(args), work.root, timeout)
+        return Outcome(tuple(args), rc, out, err, time.monotonic() - start)
     proc = subprocess.Popen(
         [AGENTLOAD, *args],
         cwd=work.root,

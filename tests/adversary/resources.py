@@ -16,6 +16,7 @@ import httpx
 
 from tests.adversary import inputs, servers
 from tests.adversary.harness import Work, run
+from tests.adversary.warm import Pool
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.simhelper import running_sim
 
@@ -217,7 +218,9 @@ def _make(files: Path, name: str) -> Path:
 
 
 @contextmanager
-def resources(root: Path) -> Iterator[Resources]:
-    res = Resources(Work(root))
+def resources(root: Path, warm: bool = True) -> Iterator[Resources]:
+    res = Resources(Work(root, Pool() if warm else None))
     with res.stack:
+        if res.work.warm is not None:
+            res.stack.callback(res.work.warm.close)
         yield res

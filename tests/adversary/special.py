@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import shutil
 import subprocess
 import time
@@ -17,7 +16,7 @@ from agentload.base.errors import AgentloadError
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from tests.adversary import clirows, inputs
-from tests.adversary.generic import partial_result
+from tests.adversary.generic import partial_result, rows_per_request
 from tests.adversary.harness import (
     AGENTLOAD,
     SIGINT,
@@ -253,8 +252,7 @@ def sigkill_partfile(res: Resources) -> Verdict:
     if not parts:
         return broke("no part file after SIGKILL")
     o = run(res.work, ["inspect", str(parts[0])])
-    rows = re.search(r"rows\D*([\d,]+)", o.out)
-    return both(lambda: clean_run(o), lambda: held(f"{rows[1] if rows else '?'} rows"))
+    return both(lambda: clean_run(o), lambda: held(f"{io.read(parts[0]).frame.height} rows"))
 
 
 def long_wait(file: str) -> Scenario:
@@ -302,6 +300,31 @@ def nonmonotonic(res: Resources) -> Verdict:
 def _port_in_use(res: Resources) -> Verdict:
     port = res.sim().rsplit(":", 1)[1]
     return clean_error(run(res.work, ["sim", "--port", port], timeout=120))
+
+
+def unreplayable_trace(res: Resources) -> Verdict:
+    """A trace holding a call whose request body was not JSON: refused in one line (the
+    body cannot be replayed verbatim), or replayed with a row per request."""
+    trace = str(res.trace(redact=False))
+    args = [
+        "replay",
+        trace,
+        "--target",
+        res.upstream()[0],
+        "--model",
+        "m",
+        "--quiet",
+        "--out",
+        "out/608/rtf.arrow",
+        "--timeout",
+        "5",
+        "--speed",
+        "1000",
+    ]
+    o = run(res.work, args)
+    if o.rc == 2:
+        return clean_error(o)
+    return rows_per_request(o, res, args, "None", "None")
 
 
 def _fixed(f: Scenario) -> object:
@@ -378,4 +401,5 @@ SPECIALS: tuple[Special, ...] = (
     ),
     Special("replay-mc-nonmonotonic", _fixed(nonmonotonic)),
     Special("sim-port-in-use", _fixed(_port_in_use)),
+    Special("replay-trace-with-unreadable-requests", _fixed(unreplayable_trace)),
 )
