@@ -148,12 +148,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_engine(log_dir: Path) -> Iterator[Engine]:
-    """Start the selected engine on a free port, wait for /health, stop it on exit."""
+def running_engine(log_dir: Path, extra_args: tuple[str, ...] = ()) -> Iterator[Engine]:
+    """Start the selected engine on a free port (its command plus `extra_args`, e.g.
+    `--api-key KEY`), wait for /health, stop it on exit."""
     kind = engine_kind()
     for attempt in range(3):  # a free port can be taken between probe and bind
         port = free_port()
         cmd, template = llamacpp_command(port) if kind == "llamacpp" else vllm_command(port)
+        cmd = [*cmd, *extra_args]
         log = log_dir / f"{kind}-{port}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
