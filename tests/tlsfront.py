@@ -85,8 +85,8 @@ def _serve(app: web.Application, handler: Handler, ca: TestCA) -> Iterator[int]:
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ca.server_context())
         await site.start()
         server = site._server  # aiohttp does not expose the bound port otherwise
-        assert server is not None
-        ports.append(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        assert isinstance(server, asyncio.Server), server
+        ports.append(server.sockets[0].getsockname()[1])
         started.set()
 
     def run() -> None:

@@ -186,7 +186,7 @@ def test_agreement_explanation_is_computed_from_the_figures() -> None:
 
     trie = side("trie", 736.3, 771.7, 738.8, 15.2)
     agent = side("agentload", 782.6, 782.6, 765.9, 15.0)
-    result = {
+    result: dict[str, Any] = {
         "config": {"control_step_ms": 15.0},
         "sides": [trie, agent],
         "checks": {"fixed": {"agentload_vs_trie": 782.6 / 736.3 - 1}},

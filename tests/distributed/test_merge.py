@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from agentload.traceformat import schema as S
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import Kind
 from agentload.traceformat.validate import rows_to_table
+from tests.values import dig
 
 
 def _row(session: str, call: int, t0: int, *, ok: bool = True) -> dict[str, object]:
@@ -98,7 +100,7 @@ def test_failed_actor_makes_the_run_partial_with_a_warning() -> None:
     warnings = diagnostics["warnings"]
     assert isinstance(warnings, list) and warnings[0] == "lag"
     assert "ray actor 1 on h failed: ActorDiedError: killed; 4 of its rows kept" in warnings[1]
-    assert diagnostics["ray"]["failed_actors"] == [1]  # type: ignore[index]
+    assert dig(diagnostics, "ray", "failed_actors") == [1]
     clean: dict[str, object] = {}
     assert add_ray_diagnostics(clean, [_actor(0, "done", 9)], 2) is True
     assert clean["warnings"] == []
@@ -106,10 +108,10 @@ def test_failed_actor_makes_the_run_partial_with_a_warning() -> None:
 
 @given(cuts=st.lists(st.integers(0, 10_000), max_size=12), batches=st.integers(1, 6))
 def test_stream_decoder_reassembles_any_split(
-    tmp_path_factory: object, cuts: list[int], batches: int
+    tmp_path_factory: pytest.TempPathFactory, cuts: list[int], batches: int
 ) -> None:
     """Bytes of a stream file fed in arbitrary pieces decode to exactly its rows."""
-    path = Path(str(tmp_path_factory.mktemp("dec"))) / "part.arrows"  # type: ignore[attr-defined]
+    path = tmp_path_factory.mktemp("dec") / "part.arrows"
     with StreamWriter(path, Kind.RESULT, {"w": 0}, flush_rows=1) as writer:
         for b in range(batches):
             writer.write([_row(f"s{b}", k, 10**9 * b + k) for k in range(b + 1)])

@@ -22,6 +22,7 @@ from agentload.traceformat.io import Loaded
 from tests.replay.workloads import Shape, profile_frame, write_profile
 from tests.simhelper import read_timing_log, running_sim
 from tests.timing import Measured, Noise, within_noise
+from tests.values import number, quantile
 
 SHAPE = Shape(sessions=30, calls=12)  # ~330 gaps: p99 is not just the max
 GAP_TOLERANCE_MS = 5.0  # issue 4: think gaps within 5 ms at p99
@@ -128,7 +129,7 @@ def _gaps(run: Runs) -> pl.DataFrame:
 def _gap_p99_ms(run: Runs, noise: Noise) -> float:
     gaps = _gaps(run)
     late = [abs(noise.late_ms(d, t)) for d, t in zip(gaps["due"], gaps["sent"], strict=True)]
-    return float(pl.Series(late).quantile(0.99, "linear"))  # type: ignore[arg-type]
+    return quantile(pl.Series(late), 0.99)
 
 
 def _child_late_ms(run: Runs, noise: Noise) -> float:
@@ -188,21 +189,22 @@ def test_one_schedule_and_the_driver_clock(measured: Measured[Runs]) -> None:
         (pl.col("at") - pl.col(S.ARRIVAL_S) * 1e3).abs()
     )
     assert check.height == SHAPE.sessions
-    assert check.to_series().max() <= 1.0  # type: ignore[operator]
+    assert number(check.to_series().max()) <= 1.0
     diagnostics = json.loads(runs.ray.metadata[S.META_DIAGNOSTICS.decode()])
     assert [a["status"] for a in diagnostics["ray"]["actors"]] == ["done", "done"]
     # Causality: the sim cannot see a request before the client sent it (up to the
     # offset's uncertainty); typically both ends of a request agree to well under 2 ms
     # (medians: the tails measure the host's load, not the clock).
     arrival, _ = _client_vs_sim_ms(runs)
-    assert arrival.min() >= -_uncertainty_ms(runs)  # type: ignore[operator]
+    assert number(arrival.min()) >= -_uncertainty_ms(runs)
     for name, pick in (("arrival", 0), ("|end|", 1)):
+
+        def median_ms(run: Runs, _noise: Noise, i: int = pick) -> float:
+            return number(_client_vs_sim_ms(run)[i].abs().median()) - _uncertainty_ms(run)
+
         within_noise(
             measured,
-            lambda run, _n, i=pick: (
-                float(_client_vs_sim_ms(run)[i].abs().median())  # type: ignore[misc, arg-type]
-                - _uncertainty_ms(run)
-            ),
+            median_ms,
             SIM_AGREEMENT_MS,
             f"median client − sim {name}, less the clock offset's uncertainty",
         )

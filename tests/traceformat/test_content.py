@@ -179,7 +179,10 @@ PARTS = st.lists(st.text(max_size=30), min_size=1, max_size=12)
     flush_rows=st.integers(1, 6),
 )
 def test_parts_round_trip(
-    calls: list[tuple[list[int], bool]], pool: list[str], flush_rows: int, tmp_path_factory: Any
+    calls: list[tuple[list[int], bool]],
+    pool: list[str],
+    flush_rows: int,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """Any sequence of calls over any parts (repeats, redactions) reads back in order."""
     path = tmp_path_factory.mktemp("parts") / "t.arrows"
@@ -212,9 +215,9 @@ def test_parts_round_trip(
     by_id = {content_id(t): t for t in pool}
     rebuilt = request_parts(frame, content)
     assert len(rebuilt) == len(expected)
-    for ids, texts in zip(expected, rebuilt, strict=True):
+    for ids, back in zip(expected, rebuilt, strict=True):
         # Redacted parts come back as None, the others verbatim.
-        assert texts == [content[cid] for cid in ids]
-        assert all(t is None or t == by_id[cid] for cid, t in zip(ids, texts, strict=True))
+        assert back == [content[cid] for cid in ids]
+        assert all(t is None or t == by_id[cid] for cid, t in zip(ids, back, strict=True))
     stored = [part[CONTENT_ID] for parts in frame[NEW_CONTENT].to_list() if parts for part in parts]
     assert len(stored) == len(set(stored))  # never twice in one file

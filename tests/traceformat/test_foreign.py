@@ -111,7 +111,9 @@ def trie_record(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @given(records=st.lists(trie_record(), min_size=1, max_size=6))
-def test_trie_round_trip(records: list[dict[str, Any]], tmp_path_factory: Any) -> None:
+def test_trie_round_trip(
+    records: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     tmp = tmp_path_factory.mktemp("trie")
     frame = read_trie(write_jsonl(tmp / "in.jsonl", records))
     assert frame.height == sum(r["num_turns"] + 1 for r in records)
@@ -144,7 +146,9 @@ def mooncake_record(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @given(records=st.lists(mooncake_record(), min_size=1, max_size=10))
-def test_mooncake_round_trip(records: list[dict[str, Any]], tmp_path_factory: Any) -> None:
+def test_mooncake_round_trip(
+    records: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     tmp = tmp_path_factory.mktemp("mc")
     frame = read_mooncake(write_jsonl(tmp / "in.jsonl", records))
     assert frame.height == len(records)

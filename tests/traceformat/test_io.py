@@ -87,7 +87,9 @@ def profile_row(session: str = "s", call: int = 0, **over: Any) -> dict[str, Any
 
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data())
-def test_stream_round_trip(kind: Kind, data: st.DataObject, tmp_path_factory: Any) -> None:
+def test_stream_round_trip(
+    kind: Kind, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     written = data.draw(rows(kind))
     chunks = data.draw(st.lists(st.integers(1, 5), min_size=1))
     flush_rows = data.draw(st.integers(1, 8))
@@ -115,7 +117,9 @@ def test_stream_round_trip(kind: Kind, data: st.DataObject, tmp_path_factory: An
 
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data())
-def test_file_round_trip(kind: Kind, data: st.DataObject, tmp_path_factory: Any) -> None:
+def test_file_round_trip(
+    kind: Kind, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     written = data.draw(rows(kind))
     path = tmp_path_factory.mktemp("f") / "x.arrow"
     table = pa.Table.from_pylist(written, schema=SCHEMAS[kind])
@@ -262,7 +266,7 @@ def test_reads_a_newer_minor_version_with_extra_columns(tmp_path: Path) -> None:
     base = SCHEMAS[Kind.PROFILE]
     newer = base.append(pa.field("later_column", pa.int64()))
     schema = newer.with_metadata(schema_for(Kind.PROFILE, {META_VERSION: b"1.9"}).metadata)
-    row = profile_row(**{USAGE_SOURCE: "estimate", "later_column": 3})
+    row = profile_row() | {USAGE_SOURCE: "estimate", "later_column": 3}
     loaded = read(raw_file(tmp_path / "n.arrow", schema, [row]))
     assert loaded.version == "1.9"
     assert loaded.frame[USAGE_SOURCE].to_list() == ["estimate"]
@@ -362,7 +366,7 @@ def test_writer_validation_names_the_field(tmp_path: Path) -> None:
         with pytest.raises(FormatError, match="unknown column 'input_tokenz'"):
             writer.write([{**profile_row(), "input_tokenz": 1}])
         with pytest.raises(FormatError, match="'output_tokens': value 'many' does not fit int64"):
-            writer.write([profile_row(**{OUTPUT_TOKENS: "many"})])
+            writer.write([profile_row() | {OUTPUT_TOKENS: "many"}])
         with pytest.raises(FormatError, match="column 'think_s' is required"):
             writer.write([{k: v for k, v in profile_row().items() if k != THINK_S}])
     with pytest.raises(FormatError, match="missing required column 'session_id'"):
