@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageFunctionToolCall
 
 SYSTEM = (
     "You are a travel assistant. Use the lookup tool to find facts about cities before "
@@ -84,7 +85,8 @@ async def run_agent(
         messages.append(msg.model_dump(exclude_none=True, exclude={"refusal", "annotations"}))
         for call in msg.tool_calls:
             run.tool_calls += 1
-            content = await lookup(call.function.arguments, latency_s)  # type: ignore[union-attr]
+            assert isinstance(call, ChatCompletionMessageFunctionToolCall), call
+            content = await lookup(call.function.arguments, latency_s)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
     stream = await client.chat.completions.create(
         model=model, messages=messages, tools=TOOLS, tool_choice="none",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -23,7 +24,7 @@ from tests.integration import realagents as R
 pytestmark = [pytest.mark.agents, pytest.mark.slow]
 
 MODEL = "claude-opus-4-8"  # Claude Code's default model; the sim serves it by that name
-SCRIPT = {
+SCRIPT: dict[str, Any] = {  # the sim's agent script (JSON)
     "turns": [
         {"text": "Let me look.", "calls": [{"tool": "@list"}]},
         {"calls": [{"tool": "@subagent"}]},
@@ -42,7 +43,7 @@ def test_claude_code_with_subagents_through_capture(tmp_path: Path) -> None:
         proxy_output = "".join(proxy.output)
     assert run.returncode == 0, (run.stdout, run.stderr)
     result = json.loads(run.stdout)
-    assert result["is_error"] is False and result["result"] == SCRIPT["final"]["text"]  # type: ignore[index]
+    assert result["is_error"] is False and result["result"] == SCRIPT["final"]["text"]
 
     trace = R.served_exactly(tmp_path)  # exactly the calls the sim served, its usage
     assert (trace[S.HTTP_STATUS] == 200).all() and trace[S.ERROR].is_null().all()

@@ -11,6 +11,7 @@ whole history each turn (`store: false`, no previous_response_id).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -21,7 +22,7 @@ from tests.integration import realagents as R
 pytestmark = [pytest.mark.agents, pytest.mark.slow]
 
 MODEL = "agentload-sim"
-SCRIPT = {
+SCRIPT: dict[str, Any] = {  # the sim's agent script (JSON)
     "turns": [
         {"text": "Listing.", "calls": [{"tool": "@list"}]},
         {"calls": [{"tool": "@echo"}]},
@@ -40,7 +41,7 @@ def test_codex_exec_and_resume_through_capture(tmp_path: Path) -> None:
         proxy_output = "".join(proxy.output)
     for run in (first, resumed):
         assert run.returncode == 0, (run.stdout, run.stderr)
-        assert run.stdout.strip() == SCRIPT["final"]["text"]  # type: ignore[index]
+        assert run.stdout.strip() == SCRIPT["final"]["text"]
     # Codex ran the commands: their output came back as tool results.
     trace = R.served_exactly(tmp_path)
     assert trace.height == FIRST_RUN_CALLS + 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.slow]
 MODEL = "agentload-sim"
 # Tool rounds so far decide the turn: the triage asks the expert (round 0), hands off
 # (round 1); the writer, continuing that conversation, counts words (round 2), answers.
-SCRIPT = {
+SCRIPT: dict[str, Any] = {  # the sim's agent script (JSON)
     "turns": [
         {"calls": [{"tool": "ask_expert", "arguments": {"input": "What is in this repo?"}}]},
         {"calls": [{"tool": "transfer_to_writer", "arguments": {}}]},
@@ -65,7 +66,7 @@ def test_handoff_and_agent_as_tool_through_capture(tmp_path: Path) -> None:
     traces = tmp_path / "traces"
     with R.scripted_capture(tmp_path, SCRIPT) as proxy:
         answer = asyncio.run(_run(proxy.url))
-    assert answer == SCRIPT["final"]["text"]  # type: ignore[index]
+    assert answer == SCRIPT["final"]["text"]
     trace = R.served_exactly(tmp_path)
     assert trace.height == 5  # triage x2, expert, writer x2
     assert (trace[S.API] == "openai-responses").all() and (trace[S.HTTP_STATUS] == 200).all()

@@ -44,6 +44,7 @@ from tests.replay.conftest import replay
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import Sim, running_sim
 from tests.timing import Measured, Noise, within_noise
+from tests.values import dig
 
 AGENTLOAD = str(Path(sys.executable).parent / "agentload")
 SIM_MISSING_MODEL = "does not exist. This server serves `agentload-sim`"
@@ -227,7 +228,7 @@ def test_engine_down_stops_early_without_preflight(tmp_path: Path) -> None:
     assert last.startswith(f"error: {url}: stopped early, the first 2 requests all failed; ")
     assert "mostly connect: connect: " in last
     diag = diagnostics(out)  # the partial result is kept
-    assert diag["outcome"]["stopped_early"] is True  # type: ignore[index]
+    assert dig(diag, "outcome", "stopped_early") is True
     loaded = io.read(out)
     assert loaded.metadata[S.META_COMPLETE.decode()] == "false"
     assert loaded.frame.height == 2  # stopped before the second session's start at 3 s
@@ -360,7 +361,7 @@ def test_client_advice_suppressed_when_failures_dominate(failed: int, advised: b
     for r in rows[:failed]:
         r.update({S.STATUS: "error", S.ERROR_KIND: ErrorKind.CONNECT.value, S.ERROR: "refused"})
     busy = WorkerOutcome(0, 9.9, 10.0, rows=20, interrupted=False, runqueue_wait_s=0.0)
-    warnings = diagnose(frame(rows), [busy], closed_loop=False, calibration=None)["warnings"]
+    warnings = dig(diagnose(frame(rows), [busy], closed_loop=False, calibration=None), "warnings")
     assert any("add --workers" in w for w in warnings) is advised, warnings
     assert any("schedule lag p99" in w for w in warnings) is advised, warnings
     assert any(f"{failed} of 20 requests failed" in w for w in warnings) is not advised
