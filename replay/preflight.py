@@ -8,7 +8,8 @@ run against it can be faithful.
    target kind (`replay.targets.detect`) when --target-kind is auto.
 3. One small streamed probe per API the run uses, spelled as the run's requests will be:
    the answer's shape, usage in the stream, cached-token reporting, and whether the
-   16 output tokens asked for (of a prompt whose natural answer is one word) came back.
+   16 output tokens asked for (greedily, of a prompt whose natural answer is one word) came
+   back.
 
 Problems that make the run unfaithful raise UnfaithfulRunError (exit 3); `--no-preflight`
 skips all of it (the kind then comes from --target-kind or the host name alone).
@@ -114,8 +115,13 @@ def props_summary(props: object) -> dict[str, object] | None:
 
 
 def probe_body(api: Api, model: str, style: RequestStyle) -> bytes:
+    """The run's spelling, plus temperature 0: greedy decoding makes the answer, and so a
+    length check of a target that ignores the length fields, the same every time (sampled,
+    llama-server's /v1/messages sometimes rambled on to the 16 tokens asked)."""
     prompt = PROBE_IDS if api is Api.OPENAI_COMPLETIONS else json.dumps(PROBE_TEXT)
-    return synthetic_body(api, json.dumps(model), prompt, PROBE_TOKENS, style)
+    body = json.loads(synthetic_body(api, json.dumps(model), prompt, PROBE_TOKENS, style))
+    body["temperature"] = 0
+    return json.dumps(body).encode()
 
 
 def judge(reply: th.ProbeReply, caps: Capabilities) -> tuple[ProbeFinding, list[str], list[str]]:

@@ -11,6 +11,7 @@ the call succeeded and stayed within the cap, not its exact length.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.schema import Kind
 from tests.capture.proxyhelper import running_capture
-from tests.integration.agentload_cli import agentload, errors
+from tests.integration.agentload_cli import AGENTLOAD, agentload, errors
 from tests.integration.engines import Engine
 from tests.integration.realagents import CANARY_KEY, trace_frame
 from tests.simhelper import running_sim
@@ -83,9 +84,10 @@ def trace_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield path
 
 
-def _replay(url: str, model: str, source: Path, out: Path) -> pl.DataFrame:
+def _replay(url: str, model: str, source: Path, out: Path, *extra: str) -> pl.DataFrame:
     agentload(
         "replay", str(source), "--target", url, "--model", model, "--out", str(out), "--quiet",
+        *extra,
     )  # fmt: skip
     frame = io.read(out, Kind.RESULT).frame
     assert errors(frame).height == 0, errors(frame)
@@ -107,7 +109,17 @@ def test_verbatim_replay_of_every_api_against_the_sim(trace_file: Path, tmp_path
 def test_verbatim_replay_of_every_api_against_llama_server(
     engine: Engine, trace_file: Path, tmp_path: Path
 ) -> None:
-    frame = _replay(engine.url, engine.model, trace_file, tmp_path / "r.arrow")
+    # The preflight probes each API of the trace and stops the run: llama-server's
+    # /v1/messages does not honour ignore_eos, so its lengths cannot be faithful (exit 3).
+    stopped = subprocess.run(
+        [AGENTLOAD, "replay", str(trace_file), "--target", engine.url, "--model", engine.model,
+         "--out", str(tmp_path / "stopped.arrow"), "--quiet"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert stopped.returncode == 3, stopped.stderr
+    assert "anthropic-messages: asked for 16 output tokens" in stopped.stderr, stopped.stderr
+    # Run anyway: every API answers, the three others with exact lengths.
+    frame = _replay(engine.url, engine.model, trace_file, tmp_path / "r.arrow", "--no-preflight")
     assert frame.height == 4 and (frame[S.PROMPT_TOKENS] > 0).all()
     exact = frame.filter(pl.col(S.API).is_in(LENGTH_EXACT))
     assert (exact[S.COMPLETION_TOKENS] == N_OUT).all(), exact
