@@ -127,6 +127,22 @@ def test_H3_and_L6_damaged_profile_fails_every_command(tmp_path: Path) -> None:
     assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "t.arrow").exists()
 
 
+def test_H3_a_finished_profile_cut_short_fails_every_command(tmp_path: Path) -> None:
+    """A footer'd multi-batch profile cut at 60% (an interrupted copy) was read as a
+    crash-truncated stream: `profile stats` showed 38% of the workload, exit 0."""
+    path, _ = multi_batch_profile(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 3 // 5])
+    for args in [
+        ("profile", "stats", str(path)),
+        ("inspect", str(path)),
+        ("profile", "export", "mooncake", str(path), "--out", str(tmp_path / "x.jsonl")),
+    ]:
+        line = run_fails(*args, status=2)
+        assert "multi.arrow: corrupt file: cut short" in line, (args, line)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 def test_M1_derive_skips_empty_trace_files_with_a_note(tmp_path: Path) -> None:
     import random
 

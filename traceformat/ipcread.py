@@ -6,9 +6,8 @@ What counts as a crash and what as damage:
   writer killed mid-batch leaves: the complete batches before it are returned,
   `truncated=True`;
 - a *file* (footer'd) was written whole and renamed into place, so any batch that does not
-  decode, validate or match its checksum is damage: CorruptFileError naming the batch. A
-  file without its closing magic (a temp file of a killed compaction) is read as the stream
-  it holds;
+  decode, validate or match its checksum is damage: CorruptFileError naming the batch, and
+  so is a file without its footer (cut after it was written);
 - recovery that keeps no row at all of a file that had some is an error, not an empty
   result: a damaged file must not pass as an empty run.
 """
@@ -55,13 +54,23 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, bool]:
                 f" header with nothing after it)"
             )
         if data.slice(data.size - len(FILE_MAGIC)).to_pybytes() != FILE_MAGIC:
-            # No closing magic: written by a compaction killed before its footer (a temp
-            # file). The body is a plain stream after the 8-byte head.
-            return _read_stream(source, data.slice(_FILE_HEAD))
+            _cut_file(source, data)
         return _read_file(source, data)
     if not head.startswith(_CONTINUATION) or data.size < len(END_OF_STREAM):
         raise CorruptFileError(f"{source}: not an agentload Arrow file (no Arrow IPC header)")
     return _read_stream(source, data)
+
+
+def _cut_file(source: Path, data: pa.Buffer) -> None:
+    """A file without its closing magic: every file is written to a temp name and renamed
+    into place whole (a compaction killed midway leaves only its hidden temp file, and the
+    stream it came from intact), so this one was cut afterwards (an interrupted copy, a
+    full disk): damage, whose complete batches are not all of its rows."""
+    table, _ = _read_stream(source, data.slice(_FILE_HEAD))  # no row at all: its own error
+    raise CorruptFileError(
+        f"{source}: corrupt file: cut short (an Arrow file without its footer; the"
+        f" {table.num_rows:,} rows before the cut are not all of it)"
+    )
 
 
 def _read_file(source: Path, data: pa.Buffer) -> tuple[pa.Table, bool]:
