@@ -12,6 +12,8 @@ import anthropic
 import httpx2
 import openai
 import polars as pl
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionMessageParam
 
 from agentload.traceformat import schema as S
 from tests.capture.tracehelper import SECRET, decoded_bytes
@@ -68,16 +70,17 @@ def all_apis(oa: openai.OpenAI, an: anthropic.Anthropic, model: str, text: str) 
 
 
 def _chat(oa: openai.OpenAI, model: str, text: str, stream: bool) -> Seen:
-    messages = [{"role": "user", "content": text}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": text}]
     if not stream:
-        r = oa.chat.completions.create(model=model, messages=messages, max_tokens=6)  # type: ignore[arg-type]
+        r = oa.chat.completions.create(model=model, messages=messages, max_tokens=6)
         assert r.usage is not None
         content = r.choices[0].message.content or ""
         return Seen(
             "chat/completions", False, content, r.usage.prompt_tokens, r.usage.completion_tokens
         )
-    parts, usage = [], None
-    for chunk in oa.chat.completions.create(  # type: ignore[call-overload]
+    parts: list[str] = []
+    usage: CompletionUsage | None = None
+    for chunk in oa.chat.completions.create(
         model=model,
         messages=messages,
         max_tokens=6,

@@ -24,6 +24,7 @@ from tests.capture.tracehelper import SECRET, wait_rows
 from tests.simhelper import Sim, running_sim
 from tests.tlsfront import Front, running_tls_front
 from tests.tlsutil import TestCA, make_ca
+from tests.values import dig
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,7 @@ def test_sdk_calls_of_all_apis_through_a_prefixed_https_upstream(
     # the gateway got every call under its prefix
     assert front.paths[before:] == [f"{PREFIX}/v1/{e}" for e in ENDPOINTS for _ in (1, 2)]
     check_rows(frame, seen, "/v1/")
-    (info,) = {io.read(p).info["upstream"][0] for p in (tmp_path / "t").glob("*.arrow")}  # type: ignore[index]
+    (info,) = {dig(io.read(p).info, "upstream", 0) for p in (tmp_path / "t").glob("*.arrow")}
     assert info == upstream  # the upstream as configured, prefix included
     check_no_secret(tmp_path / "t", "".join(proxy.output))
 

@@ -31,6 +31,7 @@ from agentload.traceformat.ipcread import read_table
 from agentload.traceformat.schema import Kind
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import Sim, running_sim
+from tests.values import dig
 
 KEY = f"sk-canary-{secrets.token_hex(16)}"
 HEADER_SECRET = f"hdr-canary-{secrets.token_hex(8)}"
@@ -80,7 +81,8 @@ def decoded_result(path: Path) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:  # no compression
         writer.write_table(table)
-    return path.read_bytes() + sink.getvalue().to_pybytes()
+    decoded: bytes = sink.getvalue().to_pybytes()
+    return path.read_bytes() + decoded
 
 
 def decoded_parquet(folder: Path) -> bytes:
@@ -293,7 +295,7 @@ def test_report_masks_credentials_of_older_files(
     proc = _run(*_replay_args(hosted_sim, profile, out, "chat"), "--api-key", KEY)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     loaded = io.read(out)
-    options = dict(loaded.info["options"])  # type: ignore[call-overload]
+    options = dict(dig(loaded.info, "options"))
     options["headers"] = [["Authorization", f"Bearer {KEY}"], ["X-Old", PUBLIC_VALUE]]
     old = tmp_path / "old.arrow"
     io.write_file(old, Kind.RESULT, loaded.frame, info=loaded.info | {"options": options})
