@@ -110,6 +110,10 @@ def load(path: Path) -> AgentScript:
         raise ConfigError(f"{path}: cannot read agent script: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:  # a binary file given by mistake (an .arrow profile)
+        raise ConfigError(
+            f"{path}: not an agent script: byte {exc.start} is not UTF-8 (expected JSON text)"
+        ) from None
     return parse(raw, str(path))
 
 

@@ -186,3 +186,16 @@ def test_segment_cache_is_bounded() -> None:
     for i in range(50):
         tok.encode_segments([f"<|user|>\nmessage number {i} with some words\n", "<|a|>\n"])
     assert 0 < tok._segment_tokens <= 100 + 20
+
+
+def test_binary_agent_script_is_one_line(tmp_path: Path) -> None:
+    """Catalogue row 114 (L3): `sim --agent-script <an .arrow file>` was a
+    UnicodeDecodeError traceback."""
+    script = tmp_path / "p.arrow"
+    script.write_bytes(b"ARROW1\x00\x00\xff\xfe binary")
+    r = _cli("--port", "0", "--agent-script", str(script))
+    assert r.returncode == 2, r.stderr
+    assert (
+        r.stderr.strip()
+        == f"error: {script}: not an agent script: byte 8 is not UTF-8 (expected JSON text)"
+    )
