@@ -31,7 +31,7 @@ help:
 	@echo "make test       lint, type-check and run the whole suite (builds llama-server once)"
 	@echo "make test-fast  unit and sim tests only (no llama-server, no agent CLIs)"
 	@echo "make lint       ruff check and format check"
-	@echo "make typecheck  mypy --strict on the packages and benchmarks"
+	@echo "make typecheck  mypy --strict on the packages, benchmarks and tests"
 	@echo "make venv       create .venv from requirements.lock (every target does this first)"
 	@echo "make engine     build llama-server and fetch SmolLM2 into ENGINE_CACHE (cached)"
 	@echo "make agents     install the pinned Claude Code and Codex CLIs into AGENT_CACHE"
@@ -63,7 +63,7 @@ typecheck: $(STAMP)
 	@for f in agentload/*; do ln -s "$(CURDIR)/$$f" $(MYPY_TREE)/agentload/; done
 	@for p in $(MAPPED); do ln -s "$(CURDIR)/$$p" $(MYPY_TREE)/agentload/$$p; done
 	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict --cache-dir $(MYPY_TREE)/.cache -p agentload
-	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict --cache-dir $(MYPY_TREE)/.cache benchmarks
+	MYPYPATH=$(CURDIR)/$(MYPY_TREE) $(VENV)/bin/mypy --strict --cache-dir $(MYPY_TREE)/.cache benchmarks tests
 
 engine: $(STAMP)
 	$(VPY) -m tests.integration.build_engine --cache "$(ENGINE_CACHE)"
