@@ -120,15 +120,16 @@ bench: $(STAMP)
 adversary: $(STAMP)
 	$(VPY) -m tests.adversary.catalogue
 
-
 # Opt-in, never part of `make test`: a few minutes and ~3.5 GB the first time.
 vllm: $(STAMP)
 	$(VPY) -m tests.integration.build_vllm --cache "$(VLLM_CACHE)" --engine-cache "$(ENGINE_CACHE)"
 
 # The real-engine tier (tests marked `engine`) with vLLM serving instead of llama-server.
+# vLLM's CPU start-up (torch.compile) took 2.5-12.5 min on a busy 2-core machine, longer
+# than pytest's 300-s default timeout allows the session fixture.
 test-vllm: vllm
 	AGENTLOAD_ENGINE=vllm AGENTLOAD_VLLM_CACHE="$(VLLM_CACHE)" $(PYTEST_ENV) \
-	  $(VPY) -m pytest -q -p no:cacheprovider -m engine tests/integration
+	  $(VPY) -m pytest -q -p no:cacheprovider --timeout 1800 -m engine tests/integration
 
 clean:
 	rm -rf $(VENV) demo-out

@@ -6,7 +6,9 @@ bounded ways, and the checks allow exactly those:
 
 - Granularity: llama.cpp matches prefixes token by token (vLLM block by block) and always
   recomputes the prompt's last token, so a call in the middle of a session differs from the
-  ideal by less than one block. Checked per call: |observed - ideal| <= block size.
+  ideal by less than one block. Checked per call: |observed - ideal| <= block size, where
+  "block" is the coarser of the profile's block and the engine's (`Engine.cache_tolerance`:
+  vLLM's CPU build hits in 32-token blocks, the test profiles count 16).
 - Sharing across sessions: the ideal shares a common system prompt with every earlier
   session, an engine only with what is still resident. llama.cpp keeps one KV sequence per
   slot and copies nothing between busy slots, so a session's *first* call may miss the
