@@ -139,8 +139,7 @@ def test_probe_sees_the_run_queue_wait_of_threads_other_than_main() -> None:
     )
     with probe() as noise:
         children = [
-            subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
-            for _ in range(3)
+            subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE) for _ in range(3)
         ]
         spinners = {int(c.communicate()[0]) for c in children}
     measured = noise[0]
