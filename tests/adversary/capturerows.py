@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import subprocess
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -13,7 +16,17 @@ import httpx
 
 from tests.adversary import capture_load
 from tests.adversary.catalogue_rows import Row
-from tests.adversary.harness import Verdict, both, broke, clean_error, held, run
+from tests.adversary.harness import (
+    AGENTLOAD,
+    SIGTERM,
+    Outcome,
+    Verdict,
+    both,
+    broke,
+    clean_error,
+    held,
+    run,
+)
 from tests.adversary.resources import Resources
 from tests.adversary.spec import Scenario, Special
 from tests.capture import rawupstream
@@ -55,7 +68,10 @@ def _request(scenario: str) -> dict[str, Any]:
     if scenario == "anthropic-sse":
         path, body = "/v1/messages", {**CHAT, "max_tokens": 5, "stream": True}
     elif scenario == "request-gzip":
-        content, headers["Content-Encoding"] = gzip.compress(json.dumps(body).encode()), "gzip"
+        content, headers["Content-Encoding"] = (
+            gzip.compress(json.dumps(body).encode(), mtime=0),
+            "gzip",
+        )
     elif scenario == "request-10MB":
         body = {**CHAT, "messages": [{"role": "user", "content": "y" * (10 << 20)}]}
     elif scenario == "nonjson-request":
@@ -254,25 +270,72 @@ def unreachable_upstream(res: Resources) -> Verdict:
     return held(f"client saw {status}; 1 row: {frame.get_column('error')[0]}")
 
 
+def started_or_refused(res: Resources, args: list[str]) -> Verdict:
+    """A capture that may refuse its options (one clean line) or start (fail-open) and must
+    then stop cleanly on SIGTERM."""
+    proc = subprocess.Popen(
+        [AGENTLOAD, *args],
+        cwd=res.work.root,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    lines: list[str] = []
+    listening = threading.Event()
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "listening on" in line:
+                listening.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 180
+    while not listening.is_set() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if listening.is_set():
+        proc.send_signal(SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return broke("did not stop within 60 s of SIGTERM")
+    reader.join(5)
+    said = "".join(lines)
+    if not listening.is_set():
+        return clean_error(Outcome(tuple(args), proc.returncode, "", said, 0.0))
+    if proc.returncode not in (0, 130) or "Traceback" in said:
+        return broke(f"exit {proc.returncode}: {said[-200:]}")
+    return held(f"started, stopped cleanly (exit {proc.returncode})")
+
+
 def upstream_forms(upstream: str) -> Scenario:
     """An upstream with a path (now supported) or with user:password in it: a clean refusal,
     or a proxy that starts, and stops cleanly on SIGTERM."""
 
     def check(res: Resources) -> Verdict:
-        try:
-            with running_capture(upstream, res.work.out(f"cx-{uuid.uuid4().hex}")) as proxy:
-                pass
-        except RuntimeError as exc:  # it did not start: the refusal must be one clean line
-            lines = [x for x in str(exc).splitlines()[1:] if x.strip()]
-            if len(lines) == 1 and lines[0].startswith("error: "):
-                return held(lines[0])
-            return broke(str(exc)[-300:])
-        said = "".join(proxy.output)
-        if proxy.proc.returncode not in (0, 130) or "Traceback" in said:
-            return broke(f"exit {proxy.proc.returncode}: {said[-200:]}")
-        return held(f"started and stopped cleanly (exit {proxy.proc.returncode})")
+        out = f"out/cx-{uuid.uuid4().hex}"
+        args = ["capture", "--upstream", upstream, "--listen", "127.0.0.1:0", "--out", out]
+        return started_or_refused(res, args)
 
     return check
+
+
+def readonly_out(res: Resources) -> Verdict:
+    """`capture --out` on a read-only tmpfs: refused in one line, or started (capture is
+    fail-open: write errors are logged and counted, traffic is never disturbed)."""
+    args = [
+        "capture",
+        "--upstream",
+        res.sim(),
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        f"{res.readonly_dir()}/cap443",
+    ]
+    return started_or_refused(res, args)
 
 
 def listen_in_use(res: Resources) -> Verdict:
@@ -337,5 +400,6 @@ SPECIALS: tuple[Special, ...] = (
     ),
     Special("capture-upstream-with-userinfo", _fixed(upstream_forms("http://user:pw@127.0.0.1:9"))),
     Special("capture-listen-port-in-use", _fixed(listen_in_use)),
+    Special("readonly-out:capture-out", _fixed(readonly_out)),
     *capture_load.SPECIALS,
 )

@@ -52,10 +52,12 @@ def _bind_url(word: str, res: Resources) -> str:
     if not m or m[2] in ("99999", "0", "1"):
         return word
     if m[2] == "18099":
-        return UNREACHABLE + (m[3] or "")
-    if m[2] in PORTS:
-        return PORTS[m[2]](res) + (m[3] or "")
-    return word
+        url = UNREACHABLE
+    elif m[2] in PORTS:
+        url = PORTS[m[2]](res)
+    else:
+        return word
+    return (url if m[1] else url.removeprefix("http://")) + (m[3] or "")
 
 
 def bind(words: list[str], res: Resources, row_id: int) -> list[str]:
@@ -68,8 +70,9 @@ def bind(words: list[str], res: Resources, row_id: int) -> list[str]:
     bound: list[str] = []
     for word in words:
         output = bool(bound) and bound[-1] in OUTPUT_FLAGS
-        if word in BASE_FILES:
-            res.file(word)
+        base = word.split("/")[0]
+        if base in BASE_FILES:  # small2.arrow, or small2.arrow/r.arrow (a file as a folder)
+            res.file(base)
             word = f"files/{word}"
         elif word.startswith("files/"):
             res.file(word.removeprefix("files/"))

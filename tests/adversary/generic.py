@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.adversary import clirows
@@ -20,6 +22,8 @@ from tests.adversary.harness import (
 )
 from tests.adversary.resources import Resources
 from tests.adversary.spec import Scenario
+
+Ready = Callable[[subprocess.Popen[str]], bool]
 
 FLIP = re.compile(r"(res)?flip\d+_\d+\.arrow")
 MATRIX = re.compile(r"(inspect|report|compare|stats|replay|export|import):(\S+)$")
@@ -50,7 +54,8 @@ def cli_scenario(row: Row) -> Scenario | None:
         if "<tmp>" in words:
             return readonly(row, words, res)
         args = clirows.bind(words, res, row.id)
-        o = run(res.work, args, timeout=_timeout(args, signals), signals=signals)
+        ready = _begun(row, args, res)
+        o = run(res.work, args, timeout=_timeout(args, signals), signals=signals, ready=ready)
         if not _refused_by_preflight(o, row):
             return judge(row, args, o, res, bool(signals))
         # Since issue 14 replay probes the target first and refuses a faulty one (exit 3,
@@ -60,11 +65,32 @@ def cli_scenario(row: Row) -> Scenario | None:
         if not refusal.held:
             return refusal
         args = [*args, "--no-preflight"]
-        again = run(res.work, args, timeout=_timeout(args, signals), signals=signals)
+        again = run(res.work, args, timeout=_timeout(args, signals), signals=signals, ready=ready)
         v = judge(row, args, again, res, bool(signals))
         return Verdict(v.held, f"preflight refused it; with --no-preflight: {v.detail}")
 
     return scenario
+
+
+def _begun(row: Row, args: list[str], res: Resources) -> Ready | None:
+    """When a signal row's clock starts. The note's delays were from the process start on
+    an idle machine (~1 s of imports); on a loaded one the imports alone can take longer,
+    so the clock starts once the run has begun: its workers spawned (--workers: the signal
+    then lands while they start, M3) or its part file made. The at-start rows keep the
+    process start: the start-up window is their point."""
+    if "signals" not in row.command or "at-start" in row.name:
+        return None
+    if "--workers" in args:
+        return lambda proc: bool(_children(proc.pid))
+    out = res.work.root / clirows.out_paths(args)[0]
+    return lambda proc: any(out.parent.glob(out.name + ".part*"))
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
 
 
 def _refused_by_preflight(o: Outcome, row: Row) -> bool:
@@ -98,7 +124,8 @@ def judge(row: Row, args: list[str], o: Outcome, res: Resources, signalled: bool
         return rows_per_request(o, res, args, rows[1], rows[2])
     if expected.startswith("valid partial"):
         return partial_result(o, res, args)
-    return clean_run(o)  # 'manual' rows of commands that should simply work
+    # 'manual' rows, judged by hand then: a clean run or a clean one-line error
+    return clean_run(o) if o.rc == 0 else clean_error(o)
 
 
 def _result_path(res: Resources, args: list[str]) -> Path | None:
@@ -111,14 +138,16 @@ def ran_or_refused(o: Outcome, res: Resources, args: list[str]) -> Verdict:
     values bounded since: nan, inf, 1e-300) a clean one-line refusal."""
     if "replay" not in args:
         return clean_run(o)
-    if o.rc != 0:  # options the bounds refuse since (nan, inf, 1e-300): a clean refusal
-        return clirows.refused(o, res, args)
     path = _result_path(res, args)
-    if path is None or not path.exists():
+    if o.rc == 2:  # options the bounds refuse since (nan, inf, 1e-300): a clean refusal
+        return clirows.refused(o, res, args)
+    if path is None or not path.exists() or o.rc not in (0, 1, 3):
         return broke(f"no result file: {o.brief()}")
     n, kinds, complete = clirows.result_rows(path)
     if o.crashed or complete != "true":
         return broke(f"complete={complete}, {n} rows: {o.brief()}")
+    if o.rc:  # 3: nothing succeeded (a 1 µs timeout), 1: too many failed; the file is kept
+        return held(f"exit {o.rc} ({o.err.strip().splitlines()[-1][:80]}), {n} rows {kinds}")
     bounded = any(a in args for a in ("--duration", "--max-sessions", "--timeout"))
     if not bounded and n != 4 and "small2" in " ".join(args):
         return broke(f"{n} rows for 4 requests")

@@ -82,11 +82,13 @@ def run(
     timeout: float = 240.0,
     signals: Sequence[tuple[float, int]] = (),
     env: dict[str, str] | None = None,
+    ready: Callable[[subprocess.Popen[str]], bool] | None = None,
 ) -> Outcome:
     """`agentload ARGS` in `work.root`, in a warm worker when the work has them and the
     command is one-shot, else as its own process (`.venv/bin/agentload`); `signals`: (delay
-    after the previous one, signal) sent to the process while it runs. Killed at `timeout`
-    (rc None)."""
+    after the previous one, signal) sent to the process while it runs, counted from when
+    `ready(process)` holds (a run begun, not an interpreter still importing). Killed at
+    `timeout` (rc None)."""
     start = time.monotonic()
     if work.warm is not None and not signals and not env and not set(args) & set(OWN_PROCESS):
         rc, out, err = work.warm.run(list(args), work.root, timeout)
@@ -100,6 +102,11 @@ def run(
         text=True,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
+    deadline = start + timeout / 2
+    while ready is not None and not ready(proc) and proc.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     for delay, sig in signals:
         time.sleep(delay)
         if proc.poll() is None:

@@ -48,9 +48,13 @@ def _http(status: str, ctype: str, body: bytes) -> bytes:
 
 
 def _trickle(conn: socket.socket) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
-    for _ in range(120):  # a byte every 0.5 s for a minute: never done, never silent
-        conn.sendall(b":")
+    """The note's trickle: a chunked 200 whose body is ': keepalive' lines every 0.5 s
+    (not chunk sizes: a client reading it finds a bad chunk size)."""
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    for _ in range(120):
+        conn.sendall(b": keepalive\n\n")
         time.sleep(0.5)
 
 
@@ -194,7 +198,7 @@ ANTHROPIC_SSE = b"".join(
     ]
 )
 ENCODERS: dict[str, Callable[[bytes], bytes]] = {
-    "gzip": gzip.compress,
+    "gzip": lambda b: gzip.compress(b, mtime=0),  # no timestamp: the same bytes each time
     "br": brotli.compress,
     "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
     "deflate": zlib.compress,
