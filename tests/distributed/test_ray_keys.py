@@ -26,7 +26,8 @@ def test_ray_actors_and_scraper_send_the_key(
     ray_cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = tmp_path / "profile.arrow"
-    write_profile(source, Shape(sessions=6, calls=3, think_s=(0.3, 0.3, 0.3), child=False))
+    # think times of a second: the run lasts several of the scraper's 1-s polls
+    write_profile(source, Shape(sessions=6, calls=3, think_s=(1.0, 1.0, 1.0), child=False))
     monkeypatch.setenv("AGENTLOAD_SIM_API_KEY", KEY)
     with running_sim("--preset", "fast") as sim:
         config = ReplayConfig(
