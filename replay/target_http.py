@@ -63,8 +63,13 @@ def client(timeout: float, headers: Mapping[str, str]) -> httpx.Client:
 def get(http: httpx.Client, url: str, *, required: bool = False) -> Fetched:
     """GET `url`. A connection failure raises UnfaithfulRunError naming the URL when
     `required` (the first contact), else gives Fetched(None)."""
+    # the identity GETs wait less than a generation may, and connect as fast as the rest
+    limit = httpx.Timeout(
+        min(IDENTITY_TIMEOUT_S, http.timeout.read or IDENTITY_TIMEOUT_S),
+        connect=http.timeout.connect,
+    )
     try:
-        resp = http.get(url, timeout=min(IDENTITY_TIMEOUT_S, http.timeout.read or 1e9))
+        resp = http.get(url, timeout=limit)
     except httpx.HTTPError as err:
         if required:
             raise UnfaithfulRunError(f"preflight: cannot reach {url}: {_reason(err)}") from None

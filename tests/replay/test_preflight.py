@@ -215,3 +215,25 @@ def test_strict_target_needs_its_kind(tmp_path: Path) -> None:
 def test_no_preflight_sends_nothing_before_the_run(tmp_path: Path) -> None:
     report = _prepare(_config(tmp_path, "http://127.0.0.1:9", preflight=False))
     assert not report.checked and report.kind is None and not report.probes
+
+
+def test_identity_gets_keep_the_short_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every GET connects within CONNECT_TIMEOUT_S (a target that is down: under 5 s), even
+    though it waits at most IDENTITY_TIMEOUT_S for an answer (a per-call timeout replaces
+    the client's whole one, connect included)."""
+    import httpx
+
+    seen: list[httpx.Timeout] = []
+
+    def refuse(self: httpx.Client, url: str, *, timeout: httpx.Timeout) -> httpx.Response:
+        seen.append(timeout)
+        raise httpx.ConnectTimeout("no route")
+
+    monkeypatch.setattr(httpx.Client, "get", refuse)
+    with (
+        target_http.client(300.0, {}) as http,
+        pytest.raises(UnfaithfulRunError, match="no connection within 4 s"),
+    ):
+        target_http.get(http, "http://h/v1/models", required=True)
+    assert seen[0].connect == target_http.CONNECT_TIMEOUT_S < 5
+    assert seen[0].read == target_http.IDENTITY_TIMEOUT_S
