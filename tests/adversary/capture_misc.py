@@ -5,6 +5,7 @@ through the anonymizer, rotated files standing alone, reading a live trace."""
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import uuid
 from pathlib import Path
@@ -264,6 +265,15 @@ def live_read(res: Resources) -> Verdict:
     return broke(f"{failures[:3]}") if failures else held("12 reads while written")
 
 
+def _noise(seed: int, size: int) -> str:
+    """Text zstd cannot shrink much (so 25 turns really pass --rotate-mb 1)."""
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) + str(rng.randrange(10**6)) for _ in range(size // 12))
+
+
+WORDS = ("alpha", "bravo", "delta", "gamma", "kappa", "sigma", "omega", "theta")
+
+
 def rotation_self_contained(res: Resources) -> Verdict:
     """One 25-turn session, 120 KB per turn, --rotate-mb 1: every file resolves every
     content id its rows reference."""
@@ -271,7 +281,7 @@ def rotation_self_contained(res: Resources) -> Verdict:
     with running_capture(res.sim(), out, "--rotate-mb", "1") as proxy:
         messages: list[dict[str, str]] = []
         for turn in range(25):
-            messages.append({"role": "user", "content": f"turn {turn} " + "lorem " * 20_000})
+            messages.append({"role": "user", "content": f"turn {turn} " + _noise(turn, 120_000)})
             r = httpx.post(
                 proxy.url + "/v1/chat/completions",
                 timeout=60,

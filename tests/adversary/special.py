@@ -220,8 +220,8 @@ def sweep_sigint(res: Resources) -> Verdict:
 
 
 def sigkill_partfile(res: Resources) -> Verdict:
-    """A replay killed with SIGKILL mid-run leaves a part file that inspect reads: killed
-    3 s after its part file appears (the run then has rows on disk and calls in flight)."""
+    """A replay killed with SIGKILL mid-run leaves a part file that inspect reads, holding
+    at least the rows it held a second before the kill."""
     res.file("slow.arrow")
     args = [
         "replay",
@@ -240,19 +240,28 @@ def sigkill_partfile(res: Resources) -> Verdict:
     proc = subprocess.Popen(
         [AGENTLOAD, *args], cwd=res.work.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 120
-    while not list(folder.glob("k9.arrow.part*")) and proc.poll() is None:
-        if time.monotonic() > deadline:
-            break
+    seen, deadline = 0, time.monotonic() + 150
+    while seen == 0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(3)
+        seen = _part_rows(folder)
+    time.sleep(1)
     proc.kill()
     proc.wait()
     parts = sorted(folder.glob("k9.arrow.part*"))
     if not parts:
         return broke("no part file after SIGKILL")
     o = run(res.work, ["inspect", str(parts[0])])
-    return both(lambda: clean_run(o), lambda: held(f"{io.read(parts[0]).frame.height} rows"))
+    rows = io.read(parts[0]).frame.height
+    if rows < seen:
+        return broke(f"{rows} rows after the kill, {seen} seen a second before")
+    return both(lambda: clean_run(o), lambda: held(f"{rows} rows ({seen} a second before)"))
+
+
+def _part_rows(folder: Path) -> int:
+    try:
+        return sum(io.read(p).frame.height for p in folder.glob("k9.arrow.part*"))
+    except AgentloadError:
+        return 0
 
 
 def long_wait(file: str) -> Scenario:
@@ -325,6 +334,26 @@ def unreplayable_trace(res: Resources) -> Verdict:
     if o.rc == 2:
         return clean_error(o)
     return rows_per_request(o, res, args, "None", "None")
+
+
+def compare_all_degenerate(res: Resources) -> Verdict:
+    """compare of res.arrow and every degenerate result (the note's command is cut at
+    `out/k`: the SIGKILL part file, out/k9.arrow.part0.arrows, is the one it began)."""
+    from tests.adversary.clirows import bind
+
+    words = [
+        "compare",
+        "res.arrow",
+        "out/o_warmup-nan.arrow",
+        "out/f_http500_raw.arrow",
+        "out/f_stall_raw.arrow",
+        "out/b_unreach_raw.arrow",
+        "out/sig_sigint-3s.arrow",
+        "out/sig_sigint-chat-calibrating-blackhole.arrow",
+        "out/f_garbage-sse_chat.arrow",
+        "out/k9.arrow.part0.arrows",
+    ]
+    return clean_run(run(res.work, bind(words, res, 619)))
 
 
 def _fixed(f: Scenario) -> object:
@@ -402,4 +431,9 @@ SPECIALS: tuple[Special, ...] = (
     Special("replay-mc-nonmonotonic", _fixed(nonmonotonic)),
     Special("sim-port-in-use", _fixed(_port_in_use)),
     Special("replay-trace-with-unreadable-requests", _fixed(unreplayable_trace)),
+    Special(
+        "compare-degenerate-all",
+        _fixed(compare_all_degenerate),
+        "the note's command is cut at 'out/k'; completed as the SIGKILL part file",
+    ),
 )
