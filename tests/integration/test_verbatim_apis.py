@@ -109,6 +109,8 @@ def test_verbatim_replay_of_every_api_against_the_sim(trace_file: Path, tmp_path
 def test_verbatim_replay_of_every_api_against_llama_server(
     engine: Engine, trace_file: Path, tmp_path: Path
 ) -> None:
+    if engine.kind != "llamacpp":
+        pytest.skip(f"llama-server's /v1/messages length gap; {engine.kind} has its own test")
     # The preflight probes each API of the trace and stops the run: llama-server's
     # /v1/messages does not honour ignore_eos, so its lengths cannot be faithful (exit 3).
     stopped = subprocess.run(
@@ -125,3 +127,16 @@ def test_verbatim_replay_of_every_api_against_llama_server(
     assert (exact[S.COMPLETION_TOKENS] == N_OUT).all(), exact
     messages = frame.filter(pl.col(S.API) == "anthropic-messages")
     assert messages[S.COMPLETION_TOKENS].to_list()[0] in range(1, N_OUT + 1), messages
+
+
+@pytest.mark.engine
+def test_verbatim_replay_of_every_api_against_vllm(
+    engine: Engine, trace_file: Path, tmp_path: Path
+) -> None:
+    if engine.kind != "vllm":
+        pytest.skip("vLLM only (make test-vllm)")
+    # vLLM honours min_tokens/ignore_eos on all four APIs: the preflight lets the run go and
+    # every output has the recorded length, Messages included.
+    frame = _replay(engine.url, engine.model, trace_file, tmp_path / "r.arrow")
+    assert frame.height == 4 and (frame[S.PROMPT_TOKENS] > 0).all()
+    assert (frame[S.COMPLETION_TOKENS] == N_OUT).all(), frame
