@@ -41,6 +41,7 @@ from agentload.replay.results import with_expected_cached, write_result
 from agentload.replay.scrape import Scraper
 from agentload.replay.signals import run_until_signalled
 from agentload.replay.source import load_plan
+from agentload.replay.target_http import Fetched
 from agentload.replay.target_setup import ReadyTarget, contact, ready
 
 
@@ -79,13 +80,26 @@ def run_replay(config: ReplayConfig) -> Path:
     return run_until_signalled(lambda stop: replay(config, stop)).path
 
 
+async def _plan_and_contact(config: ReplayConfig) -> tuple[Plan, Fetched | None]:
+    """Load the plan and contact the target at once: a target that is down is known in
+    seconds even beside a large source, yet bad input (exit 2) is reported before an
+    unreachable target (exit 3), as a bad file is the user's first problem to fix."""
+    contacting = asyncio.ensure_future(asyncio.to_thread(contact, config))
+    try:
+        plan = await asyncio.to_thread(load_plan, config.source, config.model)
+    except BaseException:
+        contacting.cancel()
+        await asyncio.gather(contacting, return_exceptions=True)
+        raise
+    return plan, await contacting
+
+
 async def replay(
     config: ReplayConfig, stop: asyncio.Event, workers: Workers | None = None
 ) -> RunResult:
     """One run with `workers` (default: local, per `config.workers`) until done or stopped."""
     workers = workers or LocalWorkers(config)
-    models = await asyncio.to_thread(contact, config)  # a target that is down: in seconds
-    plan = await asyncio.to_thread(load_plan, config.source, config.model)
+    plan, models = await _plan_and_contact(config)
     expected = estimate(plan, config)
     if not config.quiet:  # how long this will take, before anything is sent
         print(expected.line(), file=sys.stderr, flush=True)
