@@ -26,12 +26,20 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PAIR = re.compile(r"(\w+)=([-+0-9.eE]+|nan|inf)\b")
 
 
-def argv(env: PeerEnv, tok: Path, url: str, workload: Path, conc: int, dur: float) -> list[str]:
+def argv(
+    env: PeerEnv,
+    tok: Path,
+    url: str,
+    workload: Path,
+    conc: int,
+    dur: float,
+    model: str = MODEL,
+) -> list[str]:
     return [
         str(env.bin("trie")),
         f"workload_path={workload}",
         f"endpoint={url}/v1",
-        f"model={MODEL}",
+        f"model={model}",
         f"concurrency={conc}",
         f"duration={dur:g}",
         f"tokenizer_model={tok}",
