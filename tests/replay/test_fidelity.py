@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from agentload.analysis.lengths import DRIFT_LIMIT
 from agentload.replay.config import ApiChoice
 from agentload.traceformat import schema as S
 from tests.replay.conftest import p99, replay
@@ -247,4 +248,6 @@ def test_messages_and_responses_apis_end_to_end(
     calibration = diag["calibration"]
     assert "calibrated against" in calibration["note"]
     assert calibration["tokens_per_word"] > 1.0  # measured, not the 1.0 fallback
-    assert abs(calibration["drift"]) < 0.01
+    # Within the documented prompt tolerance (analysis.lengths): the run's cache salt picks
+    # other words each run, which moves whole-word prompts by 1-2% from run to run.
+    assert abs(calibration["drift"]) < DRIFT_LIMIT["prompt"]
