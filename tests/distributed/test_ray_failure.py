@@ -92,7 +92,8 @@ def test_more_actors_than_cluster_cpus_is_a_config_error(ray_cluster: None, tmp_
     source = tmp_path / "profile.arrow"
     write_profile(source, Shape(sessions=2))
     out = tmp_path / "out.arrow"
-    config = ReplayConfig(source, "http://127.0.0.1:9", "m", out, workers=3)
+    # no target on :9 (and no preflight): the cluster's size is checked first
+    config = ReplayConfig(source, "http://127.0.0.1:9", "m", out, workers=3, preflight=False)
     with pytest.raises(ConfigError, match=r"--workers 3: the Ray cluster has 2 CPUs, 3 needed"):
         run_on_ray(config)
     assert not list(tmp_path.glob("out.arrow*"))  # nothing left behind
