@@ -19,7 +19,7 @@ import pytest
 from agentload.traceformat import schema as S
 from tests.capture.proxyhelper import running_capture
 from tests.capture.sdkcalls import ENDPOINTS, all_apis, check_no_secret, check_rows, clients
-from tests.capture.test_https_upstream import PREFIX
+from tests.capture.test_https_upstream import LOADED_S, PREFIX
 from tests.capture.tracehelper import SECRET, load, wait_rows
 from tests.simhelper import Sim, running_sim
 from tests.test_cli_errors import agentload
@@ -61,6 +61,7 @@ def test_regular_mode_records_the_llm_host_and_tunnels_the_rest(sim: Sim, tmp_pa
                 headers={"Authorization": f"Bearer {SECRET}"},
                 proxy=proxy.url,
                 verify=other_ca.client_context(),  # not the proxy's CA: no interception
+                timeout=LOADED_S,
             )
             plain_llm_call = httpx.post(  # plain HTTP to an LLM API on a host not recorded
                 sim.url + "/v1/chat/completions",
@@ -70,6 +71,7 @@ def test_regular_mode_records_the_llm_host_and_tunnels_the_rest(sim: Sim, tmp_pa
                     "messages": [{"role": "user", "content": "x"}],
                 },
                 proxy=proxy.url,
+                timeout=LOADED_S,
             )
             gateway = front.url + PREFIX  # the agent keeps its base URL
             oa, an = clients(
@@ -79,7 +81,7 @@ def test_regular_mode_records_the_llm_host_and_tunnels_the_rest(sim: Sim, tmp_pa
                 proxy=proxy.url,
             )
             seen = all_apis(oa, an, sim.model, "hello")
-            frame = wait_rows(tmp_path / "t", len(seen))
+            frame = wait_rows(tmp_path / "t", len(seen), timeout=LOADED_S)
         output = "".join(proxy.output)
     assert tunnelled.status_code == 200 and tunnelled.content == OTHER_BODY
     assert other.paths == ["/upload"]

@@ -29,6 +29,7 @@ from tests.values import dig
 pytestmark = pytest.mark.slow
 
 PREFIX = "/api"
+LOADED_S = 30.0  # waits and client timeouts: generous, for a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_sdk_calls_of_all_apis_through_a_prefixed_https_upstream(
     with running_capture(upstream, tmp_path / "t", *extra, env=_env_without_trust()) as proxy:
         before = len(front.paths)
         seen = all_apis(*clients(proxy.url + "/v1", proxy.url), sim.model, "hi")
-        frame = wait_rows(tmp_path / "t", len(seen)).sort(S.T_REQUEST_START_NS)
+        frame = wait_rows(tmp_path / "t", len(seen), timeout=LOADED_S).sort(S.T_REQUEST_START_NS)
     # unchanged: the same text and token counts as a direct call to the gateway
     assert [(s.text, s.completion_tokens) for s in seen] == [
         (d.text, d.completion_tokens) for d in direct
@@ -85,9 +86,9 @@ def test_ssl_cert_file_is_honoured_for_the_upstream(
     with running_capture(
         front.url + PREFIX, tmp_path / "t", "--confdir", str(tmp_path / "c"), env=env
     ) as proxy:
-        r = httpx.post(proxy.url + "/v1/chat/completions", json=_chat(sim))
+        r = httpx.post(proxy.url + "/v1/chat/completions", json=_chat(sim), timeout=LOADED_S)
         assert r.status_code == 200, r.text
-        frame = wait_rows(tmp_path / "t", 1)
+        frame = wait_rows(tmp_path / "t", 1, timeout=LOADED_S)
     assert frame[S.HTTP_STATUS].to_list() == [200] and frame[S.ERROR].to_list() == [None]
 
 
@@ -102,8 +103,9 @@ def test_an_untrusted_upstream_certificate_is_an_error_row_and_a_502(
             proxy.url + "/v1/chat/completions",
             json=_chat(sim),
             headers={"Authorization": f"Bearer {SECRET}"},
+            timeout=LOADED_S,
         )
-        frame = wait_rows(tmp_path / "t", 1)
+        frame = wait_rows(tmp_path / "t", 1, timeout=LOADED_S)
     assert r.status_code == 502 and "Certificate verify failed" in r.text  # says why
     (error,) = frame[S.ERROR].to_list()
     assert error.startswith("upstream TLS handshake failed: Certificate verify failed"), error
@@ -119,9 +121,9 @@ def test_upstream_insecure_skips_verification_with_a_warning(
     with running_capture(
         front.url + PREFIX, tmp_path / "t", *conf, env=_env_without_trust()
     ) as proxy:
-        r = httpx.post(proxy.url + "/v1/chat/completions", json=_chat(sim))
+        r = httpx.post(proxy.url + "/v1/chat/completions", json=_chat(sim), timeout=LOADED_S)
         assert r.status_code == 200, r.text
-        wait_rows(tmp_path / "t", 1)
+        wait_rows(tmp_path / "t", 1, timeout=LOADED_S)
     assert "warning: --upstream-insecure: upstream certificates are not verified" in "".join(
         proxy.output
     )
