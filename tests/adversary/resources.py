@@ -36,13 +36,17 @@ class Resources:
     work: Work
     stack: ExitStack = field(default_factory=ExitStack)
     _made: dict[str, Any] = field(default_factory=dict)
-    _locks: dict[str, threading.Lock] = field(default_factory=dict)
-    _guard: threading.Lock = field(default_factory=threading.Lock)
+    # One re-entrant lock for every resource being made. Makers call one another (a capture
+    # needs the sim, a produced file runs a row that needs another produced file): with a
+    # lock per key, two threads each holding one and waiting for the other's deadlocked
+    # `make test-fast`. One lock cannot form such a cycle; the cost is that resources are
+    # made one at a time (each once), while the attempts that use them still run at once.
+    _making: threading.RLock = field(default_factory=threading.RLock)
 
     def _once(self, key: str, make: Callable[[], Any]) -> Any:
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        if key in self._made:  # made already: no lock (a dict read is atomic)
+            return self._made[key]
+        with self._making:
             if key not in self._made:
                 self._made[key] = make()
             return self._made[key]
