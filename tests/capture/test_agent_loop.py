@@ -142,6 +142,20 @@ def _gap_disagreement_ms(loop: Loop, noise: Noise) -> float:
     return worst
 
 
+def _gap_shortfall_ms(loop: Loop, noise: Noise) -> float:
+    """How much of a tool run (t0..t1, on the agent's monotonic clock) falls outside the
+    recorded gap: the proxy stamping a response's end after the agent began its tool, beyond
+    the run-queue wait of that window (tests/timing.py), less any slack at the next request.
+    0 or below when the gap holds the whole run."""
+    starts: list[int] = loop.frame[S.T_REQUEST_START_NS].to_list()
+    ends: list[int] = loop.frame[S.T_RESPONSE_END_NS].to_list()
+    off = loop.wall_minus_monotonic_ns
+    return max(
+        noise.late_ms(t0, ends[i] - off) - (starts[i + 1] - off - t1) / 1e6
+        for i, (t0, t1) in enumerate(loop.spans)
+    )
+
+
 def test_tool_loop_is_one_session_with_real_gaps(tmp_path_factory: pytest.TempPathFactory) -> None:
     measured = Measured(lambda: _loop_once(tmp_path_factory.mktemp("loop")))
     loop = measured.first
@@ -153,11 +167,8 @@ def test_tool_loop_is_one_session_with_real_gaps(tmp_path_factory: pytest.TempPa
     assert frame[S.STITCH].to_list()[1:] == ["tool-call-id"] * len(DELAYS)
     assert frame[S.WORKLOAD].unique().to_list() == ["agents"]
     assert frame[S.FINISH_REASON].to_list() == ["tool_calls"] * len(DELAYS) + ["stop"]
-    starts = frame[S.T_REQUEST_START_NS].to_list()
-    ends = frame[S.T_RESPONSE_END_NS].to_list()
-    for i, (t0, t1) in enumerate(spans):
-        recorded_ms = (starts[i + 1] - ends[i]) / 1e6
-        assert recorded_ms >= (t1 - t0) / 1e6  # the gap holds the whole tool run
+    # The recorded gap holds the whole tool run (none of it is cut off).
+    within_noise(measured, _gap_shortfall_ms, 0.0, "tool run outside the recorded gap")
     # The proxy's gap as the agent lived it (sent after the tool, done reading before it).
     within_noise(
         measured,
