@@ -19,6 +19,8 @@ from typing import Any
 
 import uvloop
 
+from agentload.base import held_signals
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -44,11 +46,14 @@ def signals_set(stop: asyncio.Event) -> Iterator[None]:
 
 
 def run_until_signalled[T](main: Callable[[asyncio.Event], Coroutine[Any, Any, T]]) -> T:
-    """Run `main(stop)` on a new uvloop loop; SIGINT/SIGTERM set `stop` meanwhile."""
+    """Run `main(stop)` on a new uvloop loop; SIGINT/SIGTERM set `stop` meanwhile, and one
+    held while the command started (`base.held_signals`) sets it at once."""
 
     async def edge() -> T:
         stop = asyncio.Event()
         with signals_set(stop):
+            if held_signals.take() is not None:  # arrived while starting: stop at once
+                stop.set()
             return await main(stop)
 
     return uvloop.run(edge())

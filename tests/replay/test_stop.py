@@ -136,3 +136,40 @@ def test_ctrl_c_stops_the_whole_sweep(tmp_path: Path) -> None:
     assert "sweep interrupted during point c2" in stdout.replace("\n", " "), stdout
     assert io.read(out_dir / "c2.arrow").metadata[S.META_COMPLETE.decode()] == "false"
     assert sorted(p.name for p in out_dir.iterdir()) == ["c2.arrow"]  # c4 never started
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process `pid` has a handler for `sig` (the SigCgt mask of /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.5])
+def test_ctrl_c_while_the_console_script_imports_keeps_a_partial_file(
+    tmp_path: Path, delay_s: float
+) -> None:
+    """Catalogue rows 102-103: a SIGINT in the console script's first second (still
+    importing) used to print a KeyboardInterrupt traceback and leave no result file; it is
+    held (base.held_signals) and becomes the run's stop request."""
+    write_profile(tmp_path / "p.arrow", SLOW)
+    out = tmp_path / "r.arrow"
+    script = Path(sys.executable).parent / "agentload"  # the console script, agentload.entry
+    with running_sim("--preset", "fast") as sim:
+        proc = subprocess.Popen(
+            [str(script), "replay", str(tmp_path / "p.arrow"), "--target", sim.url,
+             "--model", sim.model, "--out", str(out), "--concurrency", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        # From the moment it holds signals (SIGTERM caught, /proc's SigCgt) plus the delay:
+        # still importing, on any machine, however slowly the interpreter starts.
+        _wait_for(lambda: _catches(proc.pid, signal.SIGTERM), "the held signals")
+        time.sleep(delay_s)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "aborted" not in err, err
+    loaded = io.read(out)
+    assert loaded.metadata[S.META_COMPLETE.decode()] == "false"
+    assert not list(tmp_path.glob("*.part*"))
