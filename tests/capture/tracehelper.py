@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from agentload.base.errors import CorruptFileError
 from agentload.capture.process import RowBuilder
 from agentload.capture.stitch import Stitcher, group_session_id
 from agentload.traceformat import schema as S
@@ -49,10 +50,20 @@ def load(out_dir: Path) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=pl.Schema())
 
 
+def load_live(out_dir: Path) -> pl.DataFrame:
+    """`load` of files a running capture may be writing: its first batch may be on disk
+    only in part, which the reader rightly calls damage (no complete batch); that is
+    "no rows yet" here, and the caller looks again."""
+    try:
+        return load(out_dir)
+    except CorruptFileError:
+        return pl.DataFrame(schema=pl.Schema())
+
+
 def wait_rows(out_dir: Path, n: int, timeout: float = 6.0) -> pl.DataFrame:
     """All rows once at least `n` are on disk."""
     deadline = time.monotonic() + timeout
-    while (frame := load(out_dir)).height < n:
+    while (frame := load_live(out_dir)).height < n:
         if time.monotonic() > deadline:
             raise AssertionError(f"expected {n} rows, have:\n{frame}")
         time.sleep(0.1)
@@ -63,7 +74,7 @@ def rows_for(out_dir: Path, session_id: str, n: int, timeout: float = 6.0) -> pl
     """The session's rows once `n` are on disk (rows are flushed at least every second)."""
     deadline = time.monotonic() + timeout
     while True:
-        frame = load(out_dir)
+        frame = load_live(out_dir)
         if frame.height:
             rows = frame.filter(pl.col(S.SESSION_ID) == session_id).sort(S.CALL_INDEX)
             if rows.height >= n:
