@@ -19,27 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import brotli
 import zstandard
 
+from tests.capture.rawupstream import read_request
+
 HTML = b"<html><body><h1>Welcome to nginx</h1></body></html>"
-
-
-def _read_request(conn: socket.socket) -> None:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        body += chunk
 
 
 def _http(status: str, ctype: str, body: bytes) -> bytes:
@@ -82,7 +64,7 @@ def _serve_one(conn: socket.socket, mode: str) -> None:
     with conn:
         conn.settimeout(70)
         try:
-            _read_request(conn)
+            read_request(conn)
             BEHAVIOURS[mode](conn)
         except OSError:
             pass

@@ -17,7 +17,7 @@ REPLIES = {
 }
 
 
-def _read_request(conn: socket.socket) -> None:
+def read_request(conn: socket.socket) -> None:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
@@ -41,7 +41,7 @@ def _serve_one(conn: socket.socket, mode: str) -> None:
     with conn:
         conn.settimeout(10)
         try:
-            _read_request(conn)
+            read_request(conn)
             if mode == "reset":  # RST, not FIN: SO_LINGER 0 then close
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
