@@ -2,7 +2,7 @@
 
 The proxy loop only enqueues RawCalls. This thread owns the StreamWriter and ContentStore:
 it flushes at least every `flush_seconds` (a periodic tick, even without traffic), rotates
-by size and age, and survives write errors (disk full, removed directory): the error is
+by bytes written and by age, and survives write errors (disk full, removed directory): the error is
 logged, the row counted as dropped, and a fresh file is tried after a back-off. A file
 removed or replaced under it is noticed (its identity, checked every tick), its rows are
 counted as lost, and a new file is written at once. No empty file is left behind.
@@ -27,11 +27,12 @@ import pyarrow as pa
 from agentload.capture.flowdata import RawCall
 from agentload.capture.process import RowBuilder
 from agentload.capture.secrets import scrub_text
+from agentload.traceformat import schema as S
 from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import Kind
 from agentload.traceformat.validate import rows_to_columns
 
-__all__ = ["Sink", "SinkStats", "trace_path"]
+__all__ = ["Sink", "SinkStats", "row_bytes", "trace_path"]
 
 log = logging.getLogger("agentload.capture")
 
@@ -52,9 +53,28 @@ def _to_arrow(rows: list[dict[str, object]]) -> pa.Table | list[dict[str, object
         return rows
 
 
-def trace_path(out_dir: Path, seq: int) -> Path:
+def row_bytes(value: object) -> int:
+    """A row's uncompressed size as handed to the writer: stored content parts by their UTF-8
+    size, other text by its length, 8 bytes per number. Counted per row, so where a file
+    rotates depends on the rows alone, never on how the writer happened to batch them."""
+    if isinstance(value, dict):
+        if S.CONTENT_SIZE in value and S.CONTENT_DATA in value:  # a NEW_CONTENT part
+            stored = value[S.CONTENT_SIZE] if value[S.CONTENT_DATA] is not None else 0
+            return int(stored) + row_bytes(value.get(S.CONTENT_ID)) + 8
+        return sum(row_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(row_bytes(v) for v in value)
+    if isinstance(value, str):
+        return len(value)
+    return 8
+
+
+def trace_path(out_dir: Path, seq: int, worker: int = -1) -> Path:
+    """trace-STAMP-PID-SEQ.arrow; one of --workers' processes adds its index, wK-, before
+    its pid (docs/formats.md)."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    return out_dir / f"trace-{stamp}-{os.getpid()}-{seq:04d}.arrow"
+    who = f"w{worker}-{os.getpid()}" if worker >= 0 else str(os.getpid())
+    return out_dir / f"trace-{stamp}-{who}-{seq:04d}.arrow"
 
 
 @dataclass
@@ -108,6 +128,7 @@ class Sink:
         self._seq = 0  # every attempt gets a new name: a retry never reuses a failed one
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._file_rows = 0  # rows written to the open file
+        self._file_bytes = 0  # row_bytes of the rows handed to the open file
         self._thread = threading.Thread(target=self._run, name="agentload-capture", daemon=True)
 
     def start(self) -> None:
@@ -156,8 +177,14 @@ class Sink:
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.append(row)
+        self._file_bytes += row_bytes(row)
         if len(self._pending) >= _BATCH_ROWS:
             self._write_pending()
+        if self._file_bytes >= self.rotate_bytes:
+            # By the bytes of the rows, not the file's size on disk: that grows only when a
+            # batch is flushed (every 0.5 s) and zstd's ratio depends on the batching, so a
+            # size check would split the same traffic differently from run to run.
+            self._close_writer()
 
     def _write_pending(self) -> None:
         """Rows are converted to Arrow in batches (per-row conversion costs ~20x more) and
@@ -186,10 +213,9 @@ class Sink:
             return
         self._last_check = now
         try:
-            size = self._current_size()
-            if size is None:
+            if self._current_size() is None:
                 self._file_lost()
-            elif now - self._opened_at >= self.rotate_seconds or size >= self.rotate_bytes:
+            elif now - self._opened_at >= self.rotate_seconds:
                 self._close_writer()
         except Exception as exc:
             self._write_failed(exc)
@@ -238,6 +264,7 @@ class Sink:
             return None
         self._writer = writer
         self._file_rows = 0
+        self._file_bytes = 0
         # Every file must be readable on its own, so content is stored anew per file.
         self.builder.store.reset()
         self._opened_at = time.monotonic()

@@ -79,7 +79,12 @@ from agentload.capture.hosts import LLM_API_HOSTS
     help="reverse: agents use this address as base URL; regular: agents use it as HTTP proxy.",
 )
 @click.option("--redact-content", is_flag=True, help="Store only content hashes and sizes.")
-@click.option("--rotate-mb", default=256, show_default=True, help="Rotate files at this size.")
+@click.option(
+    "--rotate-mb",
+    default=256,
+    show_default=True,
+    help="Start a new file once the rows written to it reach this many MB (uncompressed).",
+)
 @click.option(
     "--rotate-minutes", default=60, show_default=True, help="Rotate files after this long."
 )

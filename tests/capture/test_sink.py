@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,10 @@ from agentload.traceformat.schema import Api
 from tests.capture.tracehelper import row_builder
 
 
-def raw_call(i: int, history: int) -> RawCall:
+def raw_call(i: int, history: int, extra: str = "") -> RawCall:
     messages = [{"role": "user", "content": f"turn {k}"} for k in range(history)]
+    if extra:
+        messages.append({"role": "user", "content": extra})
     body = json.dumps({"model": "m", "messages": messages}).encode()
     rec = ChunkRecorder(1 << 20)
     rec(
@@ -120,3 +123,28 @@ def test_rotation_by_size(tmp_path: Path) -> None:
         sink.close()
     assert len(sink.stats.files) == 2
     assert [read(p).frame.height for p in sink.stats.files] == [1, 1]
+
+
+def test_rotation_is_by_bytes_written_not_by_when_batches_reach_the_disk(tmp_path: Path) -> None:
+    """Eight calls of ~100 KB each arrive in one burst, so the writer batches them together:
+    checked against the file's size on disk (which grows only when a batch is flushed, every
+    0.5 s), all eight landed in one file, or not, depending on timing (adversarial row 626).
+    Counted by the bytes of the rows, a file closes at the row that reaches 250 KB: 3+3+2."""
+    rng = random.Random(7)
+    calls = [
+        raw_call(i, 1, " ".join(str(rng.randrange(10**9)) for _ in range(10_000))) for i in range(8)
+    ]
+    sink = Sink(row_builder(), tmp_path, {}, rotate_bytes=250_000, rotate_seconds=3600)
+    for call in calls:  # queued before the thread starts: one burst, one drain
+        sink.submit(call)
+    sink.start()
+    try:
+        wait_for(lambda: sink.stats.rows == 8)
+    finally:
+        sink.close()
+    assert [read(p).frame.height for p in sink.stats.files] == [3, 3, 2]
+    for path in sink.stats.files:  # and each still stands alone
+        frame = read(path).frame
+        parts = content_table(frame)
+        ids = [i for row in frame[S.REQUEST_CONTENT_IDS].to_list() for i in row]
+        assert all(parts.get(i) is not None for i in ids)
