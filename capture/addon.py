@@ -89,7 +89,12 @@ class CaptureAddon:
         loader.add_option(
             "agentload_redact_content", bool, False, "Store only hashes and sizes of content."
         )
-        loader.add_option("agentload_rotate_mb", int, 256, "Start a new trace file at this size.")
+        loader.add_option(
+            "agentload_rotate_mb",
+            int,
+            256,
+            "Start a new trace file once the rows written to it reach this many MB (uncompressed).",
+        )
         loader.add_option(
             "agentload_rotate_minutes", int, 60, "Start a new trace file after this many minutes."
         )
