@@ -22,6 +22,7 @@ from agentload.base.errors import AgentloadError
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
+    "LOCAL_SYSTEM_CONFIG",
     "PROBE_TIMEOUT_S",
     "START_TIMEOUT_S",
     "check_address",
@@ -32,6 +33,13 @@ PROBE_TIMEOUT_S = 3.0  # TCP connect to an explicit address
 CONNECT_TIMEOUT_S = 30.0  # ray.init against an existing cluster
 START_TIMEOUT_S = 180.0  # ray.init starting a new local instance (slow on a loaded host)
 POLL_S = 0.1
+# A new local instance's raylet dies when its dashboard agent (or a worker) has not
+# registered within Ray's defaults, 30 s and 60 s: seen on a 2-core machine kept busy by
+# other processes. Our own deadline is START_TIMEOUT_S, so Ray's are set to it.
+LOCAL_SYSTEM_CONFIG = {
+    "agent_register_timeout_ms": int(START_TIMEOUT_S * 1000),
+    "worker_register_timeout_seconds": int(START_TIMEOUT_S),
+}
 
 
 def endpoint(address: str | None) -> tuple[str, str, int] | None:
@@ -104,7 +112,9 @@ def _init(address: str | None, outcome: list[BaseException | None]) -> None:
     # Actor output stays in the cluster's logs: failures reach us as errors, not log lines.
     try:
         if address is None:
-            ray.init(log_to_driver=False, include_dashboard=False)
+            ray.init(
+                log_to_driver=False, include_dashboard=False, _system_config=LOCAL_SYSTEM_CONFIG
+            )
         else:
             ray.init(address=address, log_to_driver=False)
         outcome.append(None)

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import pytest
 import ray
 
+from agentload.replay.distributed.connect import LOCAL_SYSTEM_CONFIG
+
 START_ATTEMPTS = 3
 
 
@@ -26,6 +28,7 @@ def _start() -> None:
         namespace="agentload-tests",
         log_to_driver=False,
         configure_logging=False,
+        _system_config=LOCAL_SYSTEM_CONFIG,  # Ray's agent/worker deadlines, for a busy host
     )
 
 
