@@ -23,7 +23,7 @@ from agentload.capture.hosts import HostRule, parse_host_rule
 from agentload.capture.process import RowBuilder
 from agentload.capture.secrets import scrub_text
 from agentload.capture.session_keys import DEFAULT_SESSION_HEADERS, WORKLOAD_HEADER
-from agentload.capture.sink import Sink, SinkStats
+from agentload.capture.sink import Sink, SinkStats, trace_path
 from agentload.capture.stitch import Stitcher
 from agentload.capture.workload import parse_rule
 from agentload.providers.api import classify
@@ -114,6 +114,13 @@ class CaptureAddon:
             [],
             "Record only calls to these hosts (HOST, HOST:PORT, *.DOMAIN); empty: every host.",
         )
+        loader.add_option(
+            "agentload_worker",
+            int,
+            -1,
+            "Index of this proxy among `agentload capture --workers`' processes (-1: alone); "
+            "its trace files are named trace-STAMP-wINDEX-PID-SEQ.arrow.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         opts = ctx.options
@@ -161,12 +168,15 @@ class CaptureAddon:
             "workload": opts.agentload_workload,
             "redact_content": opts.agentload_redact_content,
         }
+        if opts.agentload_worker >= 0:
+            info["worker"] = opts.agentload_worker
         self.sink = Sink(
             builder,
             Path(opts.agentload_out),
             info,
             rotate_bytes=opts.agentload_rotate_mb << 20,
             rotate_seconds=opts.agentload_rotate_minutes * 60.0,
+            path_for=functools.partial(trace_path, worker=opts.agentload_worker),
         )
         self.sink.start()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from agentload.capture.workload import parse_rule
 __all__ = ["DEFAULT_CONFDIR", "CaptureConfig", "Upstream", "parse_upstream"]
 
 DEFAULT_CONFDIR = Path("~/.mitmproxy")  # mitmproxy's own default: mitmdump shares the CA
+MAX_WORKERS = 64  # proxy processes; far past any core count this tool is run on
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class CaptureConfig:
     upstream_insecure: bool = False  # skip upstream certificate verification
     record_hosts: tuple[str, ...] = LLM_API_HOSTS  # regular mode: the hosts recorded
     confdir: Path = DEFAULT_CONFDIR  # where the proxy's CA lives (mitmproxy's confdir)
+    workers: int = 1  # proxy processes sharing the listen address (capture.workers)
 
     def __post_init__(self) -> None:
         if self.mode not in ("reverse", "regular"):
@@ -127,6 +130,13 @@ class CaptureConfig:
             raise ConfigError("--rotate-mb/--rotate-minutes: must be at least 1")
         if not 0 <= self.stop_grace_s <= 3600:  # also refuses NaN
             raise ConfigError(f"--stop-grace: expected 0 to 3600 seconds, got {self.stop_grace_s}")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(
+                f"--workers: expected 1 to {MAX_WORKERS} processes, got {self.workers}"
+            )
+        if self.workers > 1 and not sys.platform.startswith("linux"):
+            # elsewhere SO_REUSEPORT does not spread connections (one socket gets them all)
+            raise ConfigError("--workers: more than one process needs Linux (SO_REUSEPORT)")
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise ConfigError(f"--out: {self.out_dir} exists and is not a directory")
 
@@ -143,7 +153,9 @@ class CaptureConfig:
                 raise ConfigError(f"--listen: {host!r} is not an IP address") from None
         return host, int(port)
 
-    def mitm_options(self) -> dict[str, object]:
+    def mitm_options(self, worker: int | None = None) -> dict[str, object]:
+        """mitmproxy's options for this capture; `worker`: the index of one of --workers'
+        processes, which names its trace files."""
         upstream = parse_upstream(self.upstream) if self.upstream else None
         if self.mode == "reverse" and upstream is not None:
             routing: dict[str, object] = {
@@ -170,6 +182,7 @@ class CaptureConfig:
                 "agentload_redact_content": self.redact_content,
                 "agentload_rotate_mb": self.rotate_mb,
                 "agentload_rotate_minutes": self.rotate_minutes,
+                "agentload_worker": -1 if worker is None else worker,
                 # connect upstream when a request arrives, not when the client connects, so a
                 # failed connect happens inside a flow and is recorded (docs/capture.md)
                 "connection_strategy": "lazy",

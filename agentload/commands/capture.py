@@ -96,6 +96,15 @@ from agentload.capture.hosts import LLM_API_HOSTS
     metavar="SECONDS",
     help="On SIGINT/SIGTERM, let calls in flight finish for this long (the rest: partial rows).",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    metavar="PROCESSES",
+    help="Number of proxy processes sharing the --listen address (SO_REUSEPORT, Linux; 1 to "
+    "64); each writes its own trace files, joined by `agentload trace stitch`. About one "
+    "per core.",
+)
 def command(
     upstream: str | None,
     upstream_ca: Path | None,
@@ -112,6 +121,7 @@ def command(
     rotate_mb: int,
     rotate_minutes: int,
     stop_grace_s: float,
+    workers: int,
 ) -> None:
     """Run a recording proxy: LLM calls pass through unchanged and are written to --out."""
     host, port = CaptureConfig.parse_listen(listen)
@@ -132,6 +142,7 @@ def command(
         upstream_insecure=upstream_insecure,
         record_hosts=record_hosts or LLM_API_HOSTS,
         confdir=confdir.expanduser(),
+        workers=workers,
     )
     if upstream_insecure:
         click.echo(
