@@ -4,7 +4,8 @@ Definitions (shared with docs/analysis.md):
 - Run window: from the first send to the last response end over measured rows (warmup
   excluded, failed requests included); duration D = end - start.
 - A successful request's tokens count at its end time (T_END_NS); failed requests count 0.
-- Token kinds: completion, prompt, cached, uncached = prompt - cached (null cached = 0).
+- Token kinds: completion, prompt, cached, uncached = prompt - cached (null cached = 0),
+  total = prompt + completion; and requests: 1 per successful request (req/s).
 - overall = sum of tokens / D.
 - last 30 s = tokens of requests that ended in (end - 30 s, end] / min(30 s, D).
 - steady state: over the fitting window [a, b] (`analysis.window`: the admission window,
@@ -26,21 +27,25 @@ from agentload.traceformat import schema as s
 
 LAST_WINDOW_S = 30.0
 WARM_FRACTION = 0.2
-KINDS = ("completion", "prompt", "cached", "uncached")
+KINDS = ("completion", "prompt", "cached", "uncached", "total", "requests")
 
 _T0 = "_t0_ns"
 _T1 = "_t1_ns"
 
 
 def token_columns() -> list[pl.Expr]:
-    """The four token counts of a request as ``<kind>_tokens`` (0 for failed requests)."""
+    """A request's counts per kind as ``<kind>_tokens`` (0 for failed requests; the
+    ``requests`` kind is 1 per successful request, so its rates are requests/s)."""
     prompt = pl.col(s.PROMPT_TOKENS).fill_null(0)
     cached = pl.col(s.CACHED_TOKENS).fill_null(0)
+    completion = pl.col(s.COMPLETION_TOKENS).fill_null(0)
     values = {
-        "completion": pl.col(s.COMPLETION_TOKENS).fill_null(0),
+        "completion": completion,
         "prompt": prompt,
         "cached": cached,
         "uncached": (prompt - cached).clip(lower_bound=0),
+        "total": prompt + completion,
+        "requests": pl.lit(1),
     }
     return [
         pl.when(is_ok()).then(v).otherwise(0).cast(pl.Int64).alias(f"{k}_tokens")
@@ -48,16 +53,18 @@ def token_columns() -> list[pl.Expr]:
     ]
 
 
-def token_events(frame: F) -> F:
+def token_events(frame: F, by: str | None = None) -> F:
     """Measured rows with the run window (``_t0_ns``, ``_t1_ns``), the request end in
-    seconds from the window start (``t_s``) and the token counts; only ended requests."""
+    seconds from the window start (``t_s``) and the token counts; only ended requests.
+    `by`: a column grouping several runs in one frame (the bootstrap's replicates), each
+    with its own window."""
+    t0 = pl.col(s.T_SENT_NS).min()
+    t1 = pl.max_horizontal(pl.col(s.T_END_NS).max(), pl.col(s.T_SENT_NS).max())
+    if by is not None:
+        t0, t1 = t0.over(by), t1.over(by)
     return (
         measured(frame)
-        .with_columns(
-            pl.col(s.T_SENT_NS).min().alias(_T0),
-            pl.max_horizontal(pl.col(s.T_END_NS).max(), pl.col(s.T_SENT_NS).max()).alias(_T1),
-            *token_columns(),
-        )
+        .with_columns(t0.alias(_T0), t1.alias(_T1), *token_columns())
         .filter(pl.col(s.T_END_NS).is_not_null())
         .with_columns(t_s=(pl.col(s.T_END_NS) - pl.col(_T0)).cast(pl.Float64) / NS_PER_S)
     )
@@ -72,13 +79,9 @@ def _seconds_from_t0(ns: int) -> pl.Expr:
     return (pl.lit(ns, pl.Int64) - pl.col(_T0)).cast(pl.Float64).first() / NS_PER_S
 
 
-def throughput(frame: F, window: Window | None = None) -> F:
-    """One row: duration_s, the span the steady state is fitted over (``steady_from_s``,
-    ``steady_to_s``: seconds from the first measured send) and, for each kind,
-    ``<kind>_tps``, ``<kind>_tps_last30s`` and ``<kind>_tps_steady`` (tokens per second,
-    definitions in the module docstring); the steady state over `window` (None: the whole
-    run)."""
-    events = token_events(frame)
+def throughput_aggregations(window: Window | None = None) -> list[pl.Expr]:
+    """The aggregations of `throughput` over `token_events` rows (one run, or one group of
+    a `group_by`): duration_s, steady_from_s, steady_to_s and the rates per kind."""
     duration = ((pl.col(_T1) - pl.col(_T0)).cast(pl.Float64) / NS_PER_S).first()
     if window is None:
         lo, hi = pl.lit(0.0), duration
@@ -104,7 +107,16 @@ def throughput(frame: F, window: Window | None = None) -> F:
         aggs.append(pl.when(span > 0).then(last / span).alias(f"{kind}_tps_last30s"))
         cum = col.filter(in_steady).sort_by(order).cum_sum().cast(pl.Float64)
         aggs.append(_slope(t_steady.sort(), cum).alias(f"{kind}_tps_steady"))
-    return events.select(aggs)
+    return aggs
+
+
+def throughput(frame: F, window: Window | None = None) -> F:
+    """One row: duration_s, the span the steady state is fitted over (``steady_from_s``,
+    ``steady_to_s``: seconds from the first measured send) and, for each kind,
+    ``<kind>_tps``, ``<kind>_tps_last30s`` and ``<kind>_tps_steady`` (tokens per second,
+    definitions in the module docstring); the steady state over `window` (None: the whole
+    run)."""
+    return token_events(frame).select(throughput_aggregations(window))
 
 
 def cumulative_completion(frame: F) -> F:

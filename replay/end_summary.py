@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from rich.console import Console
 
 from agentload.analysis.failures import error_messages, message_lines
+from agentload.analysis.report import terminal
 from agentload.traceformat import schema as S
 
 
@@ -29,7 +29,7 @@ def run_state(outcome: dict[str, Any], *, complete: bool) -> str:
 def print_summary(
     frame: pl.DataFrame, diagnostics: dict[str, Any], path: Path, *, complete: bool
 ) -> None:
-    console = Console(stderr=True, highlight=False)
+    console = terminal.console(stderr=True, highlight=False)
     ok = frame.filter(pl.col(S.STATUS) == "ok").height
     state = run_state(diagnostics.get("outcome") or {}, complete=complete)
     console.print(f"[bold]replay {state}[/]: {frame.height} requests, {ok} ok -> {path}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agentload.analysis.report import html
+from agentload.analysis.report import html, terminal
 from agentload.analysis.report.run_report import html_report
 from agentload.base.errors import ConfigError
 from agentload.orchestration.sweep import SweepConfig, SweepResult, run_sweep
@@ -83,7 +83,7 @@ def write_sample(config: DemoConfig) -> Path:
 
 
 def run_demo(config: DemoConfig, console: Console | None = None) -> SweepResult:
-    console = console or Console()
+    console = console or terminal.console()
     started = time.monotonic()
     config.out.mkdir(parents=True, exist_ok=True)
     sample = write_sample(config)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from agentload.analysis.goodput import Slo
-from agentload.analysis.report import compare, html
+from agentload.analysis.report import compare, html, terminal
 from agentload.analysis.report.run_report import rich_table
 from agentload.analysis.report.sweep_page import points_table, sweep_page
 from agentload.analysis.run_analysis import RunAnalysis, analyze_path
@@ -138,7 +138,7 @@ async def sweep(
         from agentload.replay.pipeline import replay
 
         runner = replay
-    console = console or Console()
+    console = console or terminal.console()
     config.out_dir.mkdir(parents=True, exist_ok=True)
     labels: list[str] = []
     analyses: list[RunAnalysis] = []

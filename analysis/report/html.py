@@ -27,16 +27,20 @@ figcaption{font-weight:600;margin-bottom:4px}
 svg .grid{stroke:#e5e7eb;stroke-width:1}svg .axis{stroke:#374151;stroke-width:1}
 svg text{font:11px system-ui,sans-serif;fill:#374151}svg .label{font-size:12px}
 td.wrap{text-align:left;max-width:760px;word-break:break-all}
+td.regressed{color:#b91c1c;font-weight:600;background:#fee2e2}
+td.improved{color:#047857;font-weight:600;background:#d1fae5}td.noise{color:#6b7280}
+.warnings{background:#fee2e2;border:1px solid #ef4444;padding:8px 14px;border-radius:6px}
 """
 
 
 def table_html(table: Table, wrap_last: bool = False) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
     body = []
-    for row in table.rows:
+    for r, row in enumerate(table.rows):
         cells = []
         for i, cell in enumerate(row):
-            cls = ' class="wrap"' if wrap_last and i == len(row) - 1 else ""
+            name = "wrap" if wrap_last and i == len(row) - 1 else table.styles.get((r, i), "")
+            cls = f' class="{name}"' if name else ""
             cells.append(f"<td{cls}>{escape(cell)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
@@ -64,14 +68,19 @@ def page(
     tables: Sequence[Table],
     charts: Sequence[Chart],
     metadata: Table | None = None,
+    warnings: Sequence[str] = (),
 ) -> str:
-    """The whole document. Charts without data are listed as notes, never drawn empty."""
+    """The whole document. Charts without data are listed as notes, never drawn empty;
+    `warnings` (e.g. compare's mismatched runs) open it in red."""
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1><div class='sub'>{escape(subtitle)}</div>",
     ]
+    if warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+        parts.append(f'<div class="warnings" id="warnings"><ul>{items}</ul></div>')
     if notes:
         items = "".join(f"<li>{escape(n)}</li>" for n in notes)
         parts.append(f'<div class="notes" id="notes"><ul>{items}</ul></div>')

@@ -9,9 +9,10 @@ from pathlib import Path
 import polars as pl
 from rich.console import Console
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from agentload.analysis.goodput import Slo
-from agentload.analysis.report import charts, html, tables
+from agentload.analysis.report import charts, html, tables, terminal
 from agentload.analysis.report.tables import Table
 from agentload.analysis.run_analysis import RunAnalysis, analyze_path
 
@@ -32,8 +33,9 @@ def rich_table(table: Table) -> RichTable:
     out = RichTable(title=table.title, title_justify="left", title_style="bold")
     for i, header in enumerate(table.headers):
         out.add_column(header, justify="left" if i == 0 else "right")
-    for row in table.rows:
-        out.add_row(*row)
+    for r, row in enumerate(table.rows):
+        styles = [tables.STYLES.get(table.styles.get((r, c), ""), "") for c in range(len(row))]
+        out.add_row(*(Text(cell, style=style) for cell, style in zip(row, styles, strict=True)))
     return out
 
 
@@ -78,7 +80,7 @@ def write_tables(a: RunAnalysis, directory: Path, fmt: str) -> list[Path]:
 
 
 def run(config: ReportConfig, console: Console | None = None) -> RunAnalysis:
-    console = console or Console()
+    console = console or terminal.console()
     a = analyze_path(config.results, slo=config.slo, gpus=config.gpus)
     if not config.quiet:
         print_report(a, console)

@@ -64,7 +64,15 @@ def _points(labels: Sequence[str], summaries: Sequence[Json], key: str) -> list[
     ]
 
 
-def sweep_page(labels: Sequence[str], summaries: Sequence[Json], title: str) -> str:
+def sweep_page(
+    labels: Sequence[str],
+    summaries: Sequence[Json],
+    title: str,
+    extra: Sequence[Table] = (),
+    warnings: Sequence[str] = (),
+) -> str:
+    """The points table, the comparison, `extra` tables (compare's verdicts) and the
+    Pareto charts, opened by `warnings`."""
     charts = []
     for key, name in (("latency_s", "session latency p50 (s)"), ("ttfat_s", "TTFAT p50 (s)")):
         chart_title = f"Pareto front: throughput vs {name}"
@@ -78,6 +86,7 @@ def sweep_page(labels: Sequence[str], summaries: Sequence[Json], title: str) -> 
         title=title,
         subtitle=", ".join(labels),
         notes=notes,
-        tables=[points_table(labels, summaries), compare.comparison(labels, summaries)],
+        tables=[points_table(labels, summaries), compare.comparison(labels, summaries), *extra],
         charts=charts,
+        warnings=warnings,
     )

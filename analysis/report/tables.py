@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentload.analysis.run_analysis import Json, RunAnalysis
@@ -17,6 +17,12 @@ class Table:
     title: str
     headers: list[str]
     rows: list[list[str]]
+    # (row, column) -> a style name of STYLES, coloured in the terminal and the HTML
+    styles: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+# style name -> rich style (the HTML uses the name as a CSS class)
+STYLES = {"regressed": "bold red", "improved": "bold green", "noise": "dim"}
 
 
 def num(value: Any, digits: int = 4) -> str:

@@ -127,21 +127,30 @@ def write(
     seed: int = 1,
     error_every: int = 0,
     engine: bool = True,
+    slower_ms: int = 0,
+    info: dict[str, object] | None = None,
 ) -> Path:
-    """A complete result file (IPC file format) with the metadata replay writes."""
+    """A complete result file (IPC file format) with the metadata replay writes;
+    `slower_ms` delays every first token (and so everything after it) by that much;
+    `info` is merged into the META_INFO."""
     data = rows(sessions, calls, seed, error_every)
+    for row in data:
+        if slower_ms and row[s.T_FIRST_TOKEN_NS] is not None:
+            row[s.T_FIRST_TOKEN_NS] += slower_ms * MS
+            row[s.T_END_NS] += slower_ms * MS
+            row[s.CHUNK_OFFSETS_NS] = [o + slower_ms * MS for o in row[s.CHUNK_OFFSETS_NS]]
     extra = {
         s.META_COMPLETE: b"true",
         s.META_DIAGNOSTICS: json.dumps(DIAGNOSTICS).encode(),
     }
     if engine:
         extra[s.META_ENGINE_METRICS] = json.dumps(engine_samples(data)).encode()
-    info: dict[str, object] = {
+    meta: dict[str, object] = {
         "target": "http://127.0.0.1:1",
         "model": "sim",
         "options": {"gpus": 2},
-    }
-    io.write_file(path, s.Kind.RESULT, _table(data), info=info, extra_metadata=extra)
+    } | (info or {})
+    io.write_file(path, s.Kind.RESULT, _table(data), info=meta, extra_metadata=extra)
     return path
 
 

@@ -73,9 +73,12 @@ def test_compare_cli(tmp_path: Path, run_cli: RunCli) -> None:
     assert code == 0, err
     assert "Comparison" in out and "TTFT p50 (ms)" in out
     # a run compared with itself: every ratio 1, every delta 0
-    assert "1×" in out and "−" not in out.split("Comparison", 1)[1]
-    summaries = json.loads((tmp_path / "c.json").read_text())
-    assert summaries[0]["throughput"] == summaries[1]["throughput"]
+    assert "1×" in out and "−" not in out.split("Comparison", 1)[1].split("Verdict", 1)[0]
+    doc = json.loads((tmp_path / "c.json").read_text())
+    summaries = doc["summaries"]
+    assert summaries["a"]["throughput"] == summaries["same"]["throughput"]
+    verdicts = doc["comparisons"][0]["verdicts"]
+    assert {v["verdict"] for v in verdicts} == {"within noise"} and doc["failed"] is False
     assert 'data-chart="pareto_latency_s"' in (tmp_path / "c.html").read_text()
     code, _, err = run_cli("compare", str(a))
     assert code == 2 and "at least two" in err
