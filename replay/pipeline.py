@@ -192,6 +192,7 @@ def run_info(config: ReplayConfig, plan: Plan) -> dict[str, object]:
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "start_wall_ns": time.time_ns(),
+        "start_monotonic_ns": time.monotonic_ns(),  # the rows' clock at the same instant
         "gpus": config.gpus,
         "block_size": plan.block_size,
         "sessions_in_source": len(plan.roots) + sum(len(c) for c in plan.children.values()),
