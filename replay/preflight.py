@@ -11,8 +11,10 @@ run against it can be faithful.
    16 output tokens asked for (greedily, of a prompt whose natural answer is one word) came
    back.
 
-Problems that make the run unfaithful raise UnfaithfulRunError (exit 3); `--no-preflight`
-skips all of it (the kind then comes from --target-kind or the host name alone).
+All of it, first contact and cache reset included, ends within PREFLIGHT_TIMEOUTS x
+--timeout (`target_http.Deadline`). Problems that make the run unfaithful raise
+UnfaithfulRunError (exit 3); `--no-preflight` skips all of it (the kind then comes from
+--target-kind or the host name alone).
 """
 
 from __future__ import annotations
@@ -196,7 +198,7 @@ def contact(config: ReplayConfig, api: Api) -> th.Fetched | None:
         return None
     base = config.target.rstrip("/")
     with th.client(config.timeout, _get_headers(config, api)) as http:
-        models = th.get(http, base + "/v1/models", required=True)
+        models = th.get(http, base + "/v1/models", th.Deadline(config.timeout), required=True)
     if models.status in (401, 403):
         said = config.redactor()(th.server_message(models.text))
         raise UnfaithfulRunError(
@@ -215,11 +217,20 @@ def _get_headers(config: ReplayConfig, api: Api) -> dict[str, str]:
     return config.target_headers(api) | request_headers(api)
 
 
+def deadline(config: ReplayConfig, models: th.Fetched | None) -> th.Deadline:
+    """What is left of the preflight's deadline after the first contact (`models`)."""
+    return th.Deadline(config.timeout, models.elapsed_s if models else 0.0)
+
+
 def prepare(
-    config: ReplayConfig, apis: list[Api], synthetic: bool, models: th.Fetched | None
+    config: ReplayConfig,
+    apis: list[Api],
+    synthetic: bool,
+    models: th.Fetched | None,
+    limit: th.Deadline,
 ) -> TargetReport:
     """The target's kind and capabilities, checked by the preflight unless disabled
-    (`models`: what `contact` fetched; None: no preflight)."""
+    (`models`: what `contact` fetched; None: no preflight) within `limit`."""
     base = config.target.rstrip("/")
     if models is None:
         kind, source = chosen_kind(config, Evidence(base))
@@ -228,21 +239,21 @@ def prepare(
             check_token_ids(kind, caps, apis)
         return TargetReport(kind, source, caps, checked=False)
     with th.client(config.timeout, _get_headers(config, apis[0])) as http:
-        ev, identity = _identity(http, base, models)
+        ev, identity = _identity(http, base, models, limit)
         kind, source = chosen_kind(config, ev)
         caps = capabilities(kind)
         if synthetic:
             check_token_ids(kind, caps, apis)
         report = TargetReport(kind, source, caps, True, identity)
-        return _probe_all(http, config, base, apis, report)
+        return _probe_all(http, config, base, apis, report, limit)
 
 
 def _identity(
-    http: httpx.Client, base: str, models: th.Fetched
+    http: httpx.Client, base: str, models: th.Fetched, limit: th.Deadline
 ) -> tuple[Evidence, dict[str, object]]:
     entries = served_models(models.payload)
-    version = th.get(http, base + "/version")
-    props = th.get(http, base + "/props")
+    version = th.get(http, base + "/version", limit)
+    props = th.get(http, base + "/props", limit)
     identity: dict[str, object] = {"models_status": models.status, "models": entries}
     if models.server:
         identity["server"] = models.server
@@ -262,7 +273,7 @@ def _identity(
     )
     kind, _ = detect(ev)
     if kind is TargetKind.VLLM:
-        metrics = th.get(http, base + "/metrics")
+        metrics = th.get(http, base + "/metrics", limit)
         config = cache_config(metrics.text) if metrics.status == 200 else None
         if config:
             identity["cache_config_info"] = config
@@ -270,7 +281,12 @@ def _identity(
 
 
 def _probe_all(
-    http: httpx.Client, config: ReplayConfig, base: str, apis: list[Api], report: TargetReport
+    http: httpx.Client,
+    config: ReplayConfig,
+    base: str,
+    apis: list[Api],
+    report: TargetReport,
+    limit: th.Deadline,
 ) -> TargetReport:
     entries = report.identity.get("models")
     served = [str(m.get("id")) for m in entries] if isinstance(entries, list) else None
@@ -285,7 +301,8 @@ def _probe_all(
         if config.session_header:
             headers[config.session_header] = PREFLIGHT_SESSION
         body = probe_body(api, config.model, report.style())
-        reply = th.probe(http, base + ENDPOINTS[api], api, body, headers, config.redactor())
+        url = base + ENDPOINTS[api]
+        reply = th.probe(http, url, api, body, headers, config.redactor(), limit)
         finding, bad, more = judge(reply, report.caps)
         findings.append(finding)
         notes.extend(more)
@@ -352,7 +369,7 @@ def print_block(report: TargetReport, stream: TextIO) -> None:
     print("\n".join(summary_lines(report)), file=stream)
 
 
-def reset_cache(config: ReplayConfig, report: TargetReport) -> str:
+def reset_cache(config: ReplayConfig, report: TargetReport, limit: th.Deadline) -> str:
     """Empty the target's prefix cache where it offers a way (--reset-cache); what happened.
     An unrecognised target is tried at vLLM's path."""
     path = report.caps.reset_path
@@ -362,7 +379,7 @@ def reset_cache(config: ReplayConfig, report: TargetReport) -> str:
         return f"--reset-cache: a {report.kind} target offers no prefix-cache reset"
     url = config.target.rstrip("/") + path
     with th.client(config.timeout, config.target_headers()) as http:
-        status, text = th.post_empty(http, url)
+        status, text = th.post_empty(http, url, limit)
     if status == 200:
         return f"prefix cache reset (POST {path})"
     said = config.redactor()(th.server_message(text))

@@ -1,15 +1,21 @@
 """The preflight's HTTP edge: GETs of the target's identity endpoints and one streamed probe.
 
 Everything here only fetches and decodes; `replay.preflight` judges what came back. Request
-header values (credentials) are sent, never returned or recorded.
+header values (credentials) are sent, never returned or recorded. Every exchange is a step
+of one `Deadline`: httpx's timeouts are per read, so without it a server that trickles a
+byte now and then would hold the preflight for as long as it likes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -23,6 +29,7 @@ from agentload.replay.transport import NO_COMPRESSION, tls_context
 CONNECT_TIMEOUT_S = 4.0  # an engine that is down is reported within 5 s
 IDENTITY_TIMEOUT_S = 10.0  # GETs of /v1/models, /version, /props, /metrics
 MAX_ERROR_CHARS = 300  # of a server's error message quoted in a one-line error
+PREFLIGHT_TIMEOUTS = 2  # the whole preflight ends within this many --timeout
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class Fetched:
     payload: object = None
     text: str = ""
     server: str | None = None  # the `Server` response header (not a credential)
+    elapsed_s: float = 0.0  # of the preflight's deadline (Deadline.spent)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,69 @@ class ProbeReply:
     summary: ResponseSummary = field(default_factory=ResponseSummary)
     usage_keys: frozenset[str] = frozenset()  # usage fields the stream reported
     elapsed_s: float = 0.0
+
+
+class Deadline:
+    """The preflight's overall deadline: its steps (first contact, identity GETs, probes,
+    the cache reset) get `seconds` of wall time together; time between steps (loading the
+    source) does not count. When it passes, the step's connections are shut down, which
+    wakes a read blocked in httpx, and the step ends in a one-line UnfaithfulRunError naming
+    the step and its URL. (A TLS handshake in progress is not cut: its socket is only known
+    once the handshake is done.)"""
+
+    def __init__(self, timeout: float, spent: float = 0.0) -> None:
+        self.timeout = timeout  # the run's --timeout
+        self.seconds = PREFLIGHT_TIMEOUTS * timeout
+        self.spent = spent
+        self.expired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpx's `trace` request extension: remember every connection's socket."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._socks.append(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                # closed by httpx already: its fd is -1, so never another file's
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def error(self, step: str) -> UnfaithfulRunError:
+        return UnfaithfulRunError(
+            f"preflight: {step}: no complete answer within the preflight's deadline of "
+            f"{self.seconds:g} s ({PREFLIGHT_TIMEOUTS} x --timeout {self.timeout:g} s; "
+            "the server answers too slowly, or trickles bytes)"
+        )
+
+    @contextlib.contextmanager
+    def step(self, step: str) -> Iterator[dict[str, Any]]:
+        """Run one exchange (yields the request extensions to send); raises the deadline's
+        error for it when the deadline passes, before or during the step."""
+        left = self.seconds - self.spent
+        if left <= 0:
+            raise self.error(step)
+        timer = threading.Timer(left, self._expire)
+        timer.daemon = True
+        start = time.monotonic()
+        timer.start()
+        try:
+            yield {"trace": self._trace}
+        except httpx.HTTPError:
+            if self.expired:
+                raise self.error(step) from None
+            raise
+        finally:
+            timer.cancel()
+            self.spent += time.monotonic() - start
+        if self.expired:  # it passed as the answer ended: the connection is cut all the same
+            raise self.error(step)
 
 
 def client(timeout: float, headers: Mapping[str, str]) -> httpx.Client:
@@ -60,16 +131,18 @@ def client(timeout: float, headers: Mapping[str, str]) -> httpx.Client:
     )
 
 
-def get(http: httpx.Client, url: str, *, required: bool = False) -> Fetched:
+def get(http: httpx.Client, url: str, deadline: Deadline, *, required: bool = False) -> Fetched:
     """GET `url`. A connection failure raises UnfaithfulRunError naming the URL when
-    `required` (the first contact), else gives Fetched(None)."""
+    `required` (the first contact), else gives Fetched(None); so does the deadline."""
     # the identity GETs wait less than a generation may, and connect as fast as the rest
     limit = httpx.Timeout(
         min(IDENTITY_TIMEOUT_S, http.timeout.read or IDENTITY_TIMEOUT_S),
         connect=http.timeout.connect,
     )
+    spent = deadline.spent
     try:
-        resp = http.get(url, timeout=limit)
+        with deadline.step(f"GET {url}") as extensions:
+            resp = http.get(url, timeout=limit, extensions=extensions)
     except httpx.HTTPError as err:
         if required:
             raise UnfaithfulRunError(f"preflight: cannot reach {url}: {_reason(err)}") from None
@@ -78,7 +151,8 @@ def get(http: httpx.Client, url: str, *, required: bool = False) -> Fetched:
         payload: object = resp.json()
     except ValueError:
         payload = None
-    return Fetched(resp.status_code, payload, resp.text, resp.headers.get("server"))
+    server = resp.headers.get("server")
+    return Fetched(resp.status_code, payload, resp.text, server, deadline.spent - spent)
 
 
 def probe(
@@ -88,6 +162,7 @@ def probe(
     body: bytes,
     headers: Mapping[str, str],
     redact: Callable[[str], str],
+    deadline: Deadline,
 ) -> ProbeReply:
     """POST one streamed request and summarise the answer; `redact` masks the run's
     secrets in the server's messages (a server may echo a wrong key)."""
@@ -96,7 +171,10 @@ def probe(
         # The body is raw bytes, so httpx names no type: vLLM answers 400 ("Only
         # 'application/json' is allowed") to a POST without it.
         sent = {"Content-Type": "application/json", **headers}
-        with http.stream("POST", url, content=body, headers=sent) as resp:
+        with (
+            deadline.step(f"POST {url} (the {api} probe)") as extensions,
+            http.stream("POST", url, content=body, headers=sent, extensions=extensions) as resp,
+        ):
             raw = resp.read()
             ctype = resp.headers.get("content-type", "")
             status = resp.status_code
@@ -123,10 +201,11 @@ def probe(
     )
 
 
-def post_empty(http: httpx.Client, url: str) -> tuple[int | None, str]:
+def post_empty(http: httpx.Client, url: str, deadline: Deadline) -> tuple[int | None, str]:
     """POST with no body (cache resets): status (None: unreachable) and the answer text."""
     try:
-        resp = http.post(url)
+        with deadline.step(f"POST {url}") as extensions:
+            resp = http.post(url, extensions=extensions)
     except httpx.HTTPError as err:
         return None, _reason(err)
     return resp.status_code, resp.text[:MAX_ERROR_CHARS]

@@ -60,10 +60,11 @@ def ready(config: ReplayConfig, plan: Plan, models: Fetched | None) -> ReadyTarg
     unless --quiet."""
     salt = config.cache_salt or new_run_id()
     apis = plan_apis(plan) if plan.verbatim else [config.api.api]
-    report = preflight.prepare(config, apis, not plan.verbatim, models)
+    limit = preflight.deadline(config, models)
+    report = preflight.prepare(config, apis, not plan.verbatim, models, limit)
     notes: list[str] = []
     if config.reset_cache:
-        notes.append(preflight.reset_cache(config, report))
+        notes.append(preflight.reset_cache(config, report, limit))
     if plan.verbatim:
         plan = restyled(plan, report.style(salt))
         notes.append(_verbatim_note(report, apis, config.reset_cache))

@@ -17,12 +17,14 @@ REPLIES = {
 }
 
 
-def read_request(conn: socket.socket) -> None:
+def read_request(conn: socket.socket) -> bytes:
+    """Read one request (its body by Content-Length); returns its head, b"" when the peer
+    closed first."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
-            return
+            return b""
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = 0
@@ -33,8 +35,9 @@ def read_request(conn: socket.socket) -> None:
     while len(body) < length:
         chunk = conn.recv(65536)
         if not chunk:
-            return
+            return b""
         body += chunk
+    return head
 
 
 def _serve_one(conn: socket.socket, mode: str) -> None:

@@ -225,7 +225,9 @@ def test_identity_gets_keep_the_short_connect_timeout(monkeypatch: pytest.Monkey
 
     seen: list[httpx.Timeout] = []
 
-    def refuse(self: httpx.Client, url: str, *, timeout: httpx.Timeout) -> httpx.Response:
+    def refuse(
+        self: httpx.Client, url: str, *, timeout: httpx.Timeout, **_: object
+    ) -> httpx.Response:
         seen.append(timeout)
         raise httpx.ConnectTimeout("no route")
 
@@ -234,6 +236,6 @@ def test_identity_gets_keep_the_short_connect_timeout(monkeypatch: pytest.Monkey
         target_http.client(300.0, {}) as http,
         pytest.raises(UnfaithfulRunError, match="no connection within 4 s"),
     ):
-        target_http.get(http, "http://h/v1/models", required=True)
+        target_http.get(http, "http://h/v1/models", target_http.Deadline(300.0), required=True)
     assert seen[0].connect == target_http.CONNECT_TIMEOUT_S < 5
     assert seen[0].read == target_http.IDENTITY_TIMEOUT_S

@@ -27,7 +27,7 @@ def test_probe_posts_json_with_its_content_type() -> None:
     with httpx.Client(transport=httpx.MockTransport(handler)) as http:
         reply = th.probe(
             http, "http://engine/v1/completions", Api.OPENAI_COMPLETIONS, b"{}",
-            {"X-Extra": "1"}, lambda s: s,
+            {"X-Extra": "1"}, lambda s: s, th.Deadline(300.0),
         )  # fmt: skip
     assert reply.status == 200 and reply.error is None, reply
     assert seen[0].headers["content-type"] == "application/json"
