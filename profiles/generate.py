@@ -1,6 +1,9 @@
-"""Seeded generator of the built-in profiles: `python -m agentload.profiles.generate [--out DIR]`.
+"""Seeded generator of the built-in profiles: `python -m agentload.profiles.generate [--out DIR]
+[--published agentic_coding_8k.jsonl]`.
 
-Each workload is drawn from quantile-knot distributions fitted to its reference row
+agentic-coding is not generated: it is the published traces themselves (profiles.published),
+rewritten when `--published` names the file. code-qa and office-work: each workload
+is drawn from quantile-knot distributions fitted to its reference row
 (`profiles.reference`, `profiles.fit`) with stratified uniforms, so 1,024 sessions already
 reproduce the table closely. Structure (docs/profiles.md, "Built-in profiles"):
 - every session starts with the workload's shared system-prompt + tool-definition prefix
@@ -9,8 +12,8 @@ reproduce the table closely. Structure (docs/profiles.md, "Built-in profiles"):
   their ids; the trailing partial block gets a fresh id once it grows);
 - ids are sequential inside the workload's own namespace (`id_namespace`: top 32 bits from
   a hash of its name), so the three workloads never share an id;
-- agentic-coding's first tool call is slower (mean 7.3 s): tool latencies are a mixture
-  of a first-call distribution and a residual fitted so the pooled table still holds;
+- a workload with a first-call latency distribution (none now) draws tool latencies as a
+  mixture of it and a residual fitted so the pooled table still holds;
 - sessions arrive as a Poisson process at the workload's stated rate (replay can override).
 """
 
@@ -25,7 +28,7 @@ from typing import Final
 
 import polars as pl
 
-from agentload.profiles import fit
+from agentload.profiles import fit, published
 from agentload.profiles import reference as ref
 from agentload.traceformat import schema as s
 from agentload.traceformat.io import write_file
@@ -47,29 +50,6 @@ class WorkloadSpec:
 
 
 SPECS: Final[dict[str, WorkloadSpec]] = {
-    "agentic-coding": WorkloadSpec(
-        reference=ref.AGENTIC_CODING,
-        seed=20260422,
-        prefix_tokens=5760,
-        arrival_rate_per_s=0.2,
-        minimums={
-            ref.TOOL_TURNS: 1,
-            ref.START_PROMPT: 5900,
-            ref.ASSISTANT_TOKENS: 20,
-            ref.TOOL_OUTPUT: 1,
-            ref.TOOL_LATENCY: 0.02,
-            ref.FINAL_ANSWER: 120,
-        },
-        first_latency=(
-            (0.0, 0.03),
-            (0.1, 0.13),
-            (0.5, 2.5),
-            (0.9, 20.0),
-            (0.99, 45.0),
-            (1.0, 60.3),
-        ),
-        first_latency_mean_s=7.3,
-    ),
     "code-qa": WorkloadSpec(
         reference=ref.CODE_QA,
         seed=20260423,
@@ -269,10 +249,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Regenerate the built-in profiles.")
     parser.add_argument("--out", type=Path, default=BUILTIN_DIR, help="output directory")
     parser.add_argument("--sessions", type=int, default=SESSIONS, help="sessions per profile")
+    parser.add_argument(
+        "--published", type=Path, help=f"{published.SOURCE_FILE}: rewrite agentic-coding from it"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in SPECS:
-        path = write(name, args.out, args.sessions)
+    paths = [write(name, args.out, args.sessions) for name in SPECS]
+    if args.published is not None:
+        paths.append(published.write(args.published, args.out))
+    for path in paths:
         print(f"{path}: {path.stat().st_size:,} bytes")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,13 +41,14 @@ def resolve(name_or_path: str) -> Path:
     return path
 
 
-def load(name_or_path: str) -> LoadedProfile:
-    """An agentload profile (file or built-in name); trie/Mooncake JSONL are accepted too."""
+def load(name_or_path: str, columns: Sequence[str] | None = None) -> LoadedProfile:
+    """An agentload profile (file or built-in name); trie/Mooncake JSONL are accepted too.
+    With `columns`, an agentload file's frame holds only those (a lean read)."""
     path = resolve(name_or_path)
     if sniff(path) is not SourceFormat.AGENTLOAD:
         frame, block = load_profile_frame(path)
         return LoadedProfile(path, frame, block, {"source": str(path.name)})
-    loaded = read(path, s.Kind.PROFILE)
+    loaded = read(path, s.Kind.PROFILE, columns)
     return LoadedProfile(
         path, loaded.frame, block_size_of(loaded.metadata, path), dict(loaded.info)
     )

@@ -191,28 +191,3 @@ def _head(hash_id: int, n: int, size: int, salt: int = 0) -> str:
     """The first `n` tokens of the block for `hash_id` (a partial last block)."""
     start = _offset(hash_id, size, salt)
     return ",".join(_token_pool()[start : start + n])
-
-
-def expected_cached(
-    calls: list[tuple[int, tuple[int, ...] | None]], block_size: int
-) -> list[int | None]:
-    """Ideal prefix-cache hit per call, in send order: an unbounded cache that holds every
-    full block of every earlier prompt; a hit is the longest run of leading full blocks
-    already held, among the blocks before the prompt's last token (engines such as vLLM
-    always compute that token, so a fully cached, block-aligned prompt hits one block less).
-    `calls` are (input_tokens, hash_ids) pairs; None hash ids give None."""
-    seen: set[int] = set()
-    out: list[int | None] = []
-    for n_tokens, ids in calls:
-        if ids is None:
-            out.append(None)
-            continue
-        full = ids[: n_tokens // block_size]
-        hit = 0
-        for h in full[: max(n_tokens - 1, 0) // block_size]:
-            if h not in seen:
-                break
-            hit += 1
-        seen.update(full)
-        out.append(hit * block_size)
-    return out

@@ -96,7 +96,9 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None, where: str = 
     limits.check_profile_frame(frame, where)
     if block_size is not None:
         limits.check_block_size(block_size, where)
-    frame = frame.sort(S.SESSION_ID, S.CALL_INDEX)
+    # Sessions in file order (not by id: `-1, -10, -2`), so equal arrivals keep it below.
+    first_row = pl.col("_row").min().over(S.SESSION_ID)
+    frame = frame.with_row_index("_row").sort(first_row, S.CALL_INDEX).drop("_row")
     has_hash = S.HASH_IDS in frame.columns and frame[S.HASH_IDS].null_count() < frame.height
     cols = {name: frame[name].to_list() for name in frame.columns}
     sessions: list[SessionPlan] = []
@@ -168,7 +170,7 @@ def assemble(
             )
         children.setdefault((parent.session_id, call), []).append(s)
     _check_acyclic(by_id, where)
-    roots.sort(key=lambda s: (s.arrival_s, s.session_id))
+    roots.sort(key=lambda s: s.arrival_s)  # stable: equal arrivals keep the source's order
     return Plan(
         roots=tuple(roots),
         children={k: tuple(v) for k, v in children.items()},

@@ -12,10 +12,10 @@ from pathlib import Path
 import polars as pl
 
 from agentload.base.errors import FormatError
-from agentload.replay.materialize import expected_cached
 from agentload.replay.plan import CallPlan, Plan, SessionPlan, salt_hash_ids, split_cycled
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
+from agentload.traceformat.prefix_cache import expected_cached
 from agentload.traceformat.schema import Kind
 
 

@@ -16,6 +16,7 @@ from agentload.traceformat import distribution
 from agentload.traceformat.foreign.mooncake import DEFAULT_BLOCK_SIZE, read_mooncake
 from agentload.traceformat.foreign.trie import read_trie
 from agentload.traceformat.io import read
+from agentload.traceformat.prefix_cache import ideal_hit
 from agentload.traceformat.schema import (
     ARRIVAL_S,
     CACHED_TOKENS,
@@ -25,7 +26,6 @@ from agentload.traceformat.schema import (
     ERROR_KIND,
     EXPECTED_INPUT_TOKENS,
     EXPECTED_OUTPUT_TOKENS,
-    HASH_IDS,
     INPUT_TOKENS,
     META_BLOCK_SIZE,
     META_COMPLETE,
@@ -46,7 +46,7 @@ from agentload.traceformat.schema import (
     WARMUP,
     Kind,
 )
-from agentload.traceformat.sources import SourceFormat, sniff
+from agentload.traceformat.sources import SourceFormat, block_size_of, sniff
 
 __all__ = ["Stat", "Summary", "describe", "summarize", "summarize_frame"]
 
@@ -119,14 +119,13 @@ def _profile_stats(frame: pl.DataFrame) -> list[Stat]:
     )
 
 
-def _profile_facts(frame: pl.DataFrame) -> dict[str, str]:
+def _profile_facts(frame: pl.DataFrame, block_size: int | None) -> dict[str, str]:
     reused = (pl.col(INPUT_TOKENS) - pl.col(NEW_INPUT_TOKENS)).clip(0).sum()
     share = frame.select(reused / pl.col(INPUT_TOKENS).sum()).item()
     facts = {"ideal in-session prefix reuse": _percent(share)}
-    blocks = frame.select(pl.col(HASH_IDS).explode().drop_nulls())
-    if blocks.height:
-        repeated = blocks.select(pl.col(HASH_IDS).is_first_distinct().not_().mean()).item()
-        facts["ideal prefix-cache hit (hash_ids)"] = _percent(repeated)
+    hit = ideal_hit(frame, block_size)  # the one definition, as `profile stats` prints it
+    if hit is not None:
+        facts["ideal prefix-cache hit (hash_ids)"] = _percent(hit)
     return facts
 
 
@@ -192,11 +191,14 @@ def _result_facts(frame: pl.DataFrame) -> dict[str, str]:
     return facts
 
 
-def summarize_frame(frame: pl.DataFrame, kind: Kind) -> tuple[dict[str, str], list[Stat]]:
-    """Facts and distributions for a frame of `kind`."""
+def summarize_frame(
+    frame: pl.DataFrame, kind: Kind, block_size: int | None = None
+) -> tuple[dict[str, str], list[Stat]]:
+    """Facts and distributions for a frame of `kind` (a profile's hash_ids blocks of
+    `block_size` tokens)."""
     stats = _calls_per_session(frame)
     if kind is Kind.PROFILE:
-        return _profile_facts(frame), stats + _profile_stats(frame)
+        return _profile_facts(frame, block_size), stats + _profile_stats(frame)
     if kind is Kind.TRACE:
         return _trace_facts(frame), stats + _trace_stats(frame)
     return _result_facts(frame), stats + _result_stats(frame)
@@ -211,6 +213,7 @@ def summarize(
     source = Path(path)
     fmt = sniff(source) if kind is None else SourceFormat.AGENTLOAD
     facts: dict[str, str] = {}
+    block_size: int | None = mooncake_block_size
     if fmt is SourceFormat.AGENTLOAD:
         loaded = read(source, kind)
         frame, found, version, truncated = (
@@ -223,12 +226,13 @@ def summarize(
             if key.decode() in loaded.metadata:
                 facts[key.decode()] = loaded.metadata[key.decode()]
         facts.update({f"info.{k}": _short(v) for k, v in loaded.info.items()})
+        block_size = block_size_of(loaded.metadata, source)
     else:
         reader = read_trie if fmt is SourceFormat.TRIE else read_mooncake
         frame, found, version, truncated = reader(source), Kind.PROFILE, None, False
         if fmt is SourceFormat.MOONCAKE:
             facts[META_BLOCK_SIZE.decode()] = f"{mooncake_block_size} (assumed)"
-    more, stats = summarize_frame(frame, found)
+    more, stats = summarize_frame(frame, found, block_size)
     facts.update(more)
     sessions = frame[SESSION_ID].n_unique()
     return Summary(

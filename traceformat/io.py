@@ -291,8 +291,11 @@ def _write_ipc_file(target: Path, table: pa.Table, schema: pa.Schema) -> None:
         raise
 
 
-def read(path: str | os.PathLike[str], kind: Kind | None = None) -> Loaded:
-    """Read any agentload file (stream or file format) into polars, validating it."""
+def read(
+    path: str | os.PathLike[str], kind: Kind | None = None, columns: Sequence[str] | None = None
+) -> Loaded:
+    """Read any agentload file (stream or file format) into polars, validating it; only
+    `columns` (all when None) reach polars, which keeps a large file's frame small."""
     source = Path(path)
     table, truncated = read_table(source)
     metadata = {
@@ -306,8 +309,10 @@ def read(path: str | os.PathLike[str], kind: Kind | None = None) -> Loaded:
     check_columns(table.schema, found_kind, where)
     check_required(table, found_kind, where)
     info = _info_of(source, metadata)
+    if columns is not None:
+        table = table.select(list(columns))
     try:
-        frame = pl.from_arrow(table.replace_schema_metadata(None), rechunk=True)
+        frame = pl.from_arrow(table.replace_schema_metadata(None), rechunk=columns is None)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException, pa.ArrowException) as exc:
         # Belt and braces: read_table validated every batch and the schema's names, so this
         # should not happen, but a panic must not reach the user as a traceback. (A caught

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import click
@@ -104,7 +103,7 @@ def list_cmd() -> None:
     ):
         table.add_column(col, no_wrap=col == "name")
     for name in builtin.names():
-        p = load(name)
+        p = load(name, (s.SESSION_ID, s.CALL_INDEX, s.INPUT_TOKENS))
         firsts = p.frame.filter(pl.col(s.CALL_INDEX) == 0)
         ref = reference.REFERENCES.get(name)
         table.add_row(
@@ -113,7 +112,7 @@ def list_cmd() -> None:
             f"{p.frame.height:,}",
             f"{p.frame.height / max(firsts.height, 1) - 1:.1f}",
             f"{firsts.select(pl.col(s.INPUT_TOKENS).mean()).item() or 0:,.0f}",
-            str(p.block_size),
+            "—" if p.block_size is None else str(p.block_size),
             "—" if ref is None else ref.basis,
         )
     _console.print(table)
@@ -124,10 +123,10 @@ def _print_stats(name_or_path: str, reference_name: str | None) -> None:
     from agentload.profiles.load import load
     from agentload.traceformat import schema as s
 
-    p = load(name_or_path)
+    p = load(name_or_path, workload_stats.COLUMNS)
     if p.frame.height == 0:
         raise ConfigError(f"{p.path}: profile has no calls")
-    label = reference_name or Counter(p.frame[s.WORKLOAD].to_list()).most_common(1)[0][0]
+    label = reference_name or str(p.frame[s.WORKLOAD].mode().sort()[0])
     ref = reference.REFERENCES.get(label)
     if reference_name is not None and ref is None:
         raise ConfigError(

@@ -16,7 +16,8 @@ from agentload.base.errors import ConfigError, FormatError
 from agentload.providers.api import Api
 from agentload.providers.counter import StreamError, StreamParser
 from agentload.replay.config import ApiChoice, ReplayConfig
-from agentload.replay.materialize import Materializer, expected_cached
+from agentload.replay.materialize import Materializer
+from agentload.traceformat.prefix_cache import expected_cached
 from agentload.replay.plan import CallPlan, Plan, SessionPlan, assemble, split_cycled
 from agentload.replay.schedule import admissions, for_worker, share
 from agentload.replay.scrape import parse_prometheus

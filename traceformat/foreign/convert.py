@@ -26,7 +26,7 @@ KEY_ORDER: Final = "trie_key_order"
 _LATENCY: Final = "tool_call_latency"
 
 
-def _first_record_keys(source: Path) -> list[str]:
+def first_record_keys(source: Path) -> list[str]:
     with source.open(encoding="utf-8") as f:
         for line in f:
             if line.strip():
@@ -46,7 +46,7 @@ def import_file(fmt: str, source: Path, out: Path, block_size: int = 512) -> Pat
     extra: dict[bytes, bytes] = {}
     if fmt == "trie":
         frame = read_trie(source)
-        info[KEY_ORDER] = _first_record_keys(source)
+        info[KEY_ORDER] = first_record_keys(source)
     elif fmt == "mooncake":
         frame = read_mooncake(source, block_size)
         extra[s.META_BLOCK_SIZE] = str(block_size).encode()
