@@ -104,7 +104,10 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None, where: str = 
     sessions: list[SessionPlan] = []
     start = 0
     ids = cols[S.SESSION_ID]
-    sources = cols.get(S.USAGE_SOURCE, [None] * len(ids))  # absent: foreign formats
+    nothing: list[None] = [None] * len(ids)  # once: a default built per session cost O(n^2)
+    sources = cols.get(S.USAGE_SOURCE, nothing)  # absent: foreign formats
+    parents = cols.get(S.PARENT_SESSION_ID, nothing)
+    parent_calls = cols.get(S.PARENT_CALL_INDEX, nothing)
     for end in range(1, len(ids) + 1):
         if end < len(ids) and ids[end] == ids[start]:
             continue
@@ -120,8 +123,8 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None, where: str = 
             )
             for i in range(start, end)
         )
-        parent = cols.get(S.PARENT_SESSION_ID, [None] * len(ids))[start]
-        parent_call = cols.get(S.PARENT_CALL_INDEX, [None] * len(ids))[start]
+        parent = parents[start]
+        parent_call = parent_calls[start]
         sessions.append(
             SessionPlan(
                 session_id=str(ids[start]),
