@@ -12,7 +12,7 @@ from agentload.capture.apis import ParsedRequest, PartCache, dumps, parse_reques
 from agentload.capture.decode import make_decoder
 from agentload.capture.flowdata import RawCall
 from agentload.capture.secrets import scrub_text, scrub_value
-from agentload.capture.session_keys import WORKLOAD_HEADER, group_key
+from agentload.capture.session_keys import WORKLOAD_HEADER, group_key, spawn_args
 from agentload.capture.stitch import Assignment, CallKeys, Stitcher
 from agentload.capture.workload import WorkloadRule, label_for
 from agentload.providers.response_summary import ResponseSummary, StreamSummary, summarize_json
@@ -194,10 +194,11 @@ class RowBuilder:
             part_ids = [part_id(req.envelope)]
             part_ids += [part_id(m) for m in req.messages]
         response_id = None
+        content = None
         if summary.content is not None:
             # scrub_value: the assembled tool calls' arguments are JSON held in strings
-            stored = dumps(scrub_value(summary.content))
-            response_id = self.store.add(stored, redact=self.redact)
+            content = scrub_value(summary.content)
+            response_id = self.store.add(dumps(content), redact=self.redact)
         end = raw.t_response_end_ns or raw.t_request_start_ns
         keys = CallKeys(
             t_start_ns=raw.t_request_start_ns,
@@ -208,6 +209,9 @@ class RowBuilder:
             previous_response_id=req.previous_response_id if req else None,
             emitted_tool_ids=summary.tool_call_ids,
             response_id=summary.response_id,
+            envelope=req.envelope if req else None,
+            message_texts=req.messages if req else (),
+            spawn_args=spawn_args(raw.api, content) if summary.tool_call_ids else (),
         )
         where = self.stitcher.assign(keys)
         error = _error(raw, summary, req_error, self.redact)

@@ -1,4 +1,4 @@
-"""Explicit session identifiers sent by agents (pure functions).
+"""Explicit session identifiers sent by agents, and tool arguments a child may show (pure).
 
 Headers are tried first, in order, then body fields. Defaults cover what common agents send:
 Claude Code (X-Claude-Code-Session-Id header; metadata.user_id in the body, either a JSON
@@ -15,7 +15,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["DEFAULT_SESSION_HEADERS", "WORKLOAD_HEADER", "group_key"]
+from agentload.providers.api import Api
+from agentload.providers.response_summary import tool_calls
+
+__all__ = ["DEFAULT_SESSION_HEADERS", "WORKLOAD_HEADER", "group_key", "spawn_args"]
 
 DEFAULT_SESSION_HEADERS: Final = (
     "x-session-id",
@@ -72,3 +75,25 @@ def group_key(
         if value:
             return f"{name}={value}"
     return _body_key(body)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def spawn_args(api: Api, content: object) -> tuple[str, ...]:
+    """The string arguments of the tool calls in a response's stored content, as they read
+    inside a request's stored JSON (escaped, UTF-8 kept): a subagent's task or a side call's
+    input shows up verbatim in the first request it causes (Claude Code's Agent `prompt`,
+    an openai-agents agent-as-tool's `input`)."""
+    return tuple(
+        json.dumps(text, ensure_ascii=False)[1:-1]
+        for _, args in tool_calls(api, content)
+        for text in _strings(args)
+    )

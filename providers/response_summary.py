@@ -15,7 +15,14 @@ from agentload.providers.api import Api
 from agentload.providers.errors import provider_error
 from agentload.providers.usage import Usage, parse_usage
 
-__all__ = ["ResponseSummary", "StreamSummary", "loads", "output_text", "summarize_json"]
+__all__ = [
+    "ResponseSummary",
+    "StreamSummary",
+    "loads",
+    "output_text",
+    "summarize_json",
+    "tool_calls",
+]
 
 
 @dataclass(frozen=True)
@@ -374,3 +381,40 @@ def _responses_item(item: object) -> list[object]:
     if kind not in ("message", "reasoning"):
         return []
     return [p.get("text", p.get("refusal")) for p in parts if isinstance(p, dict)]
+
+
+def tool_calls(api: Api, content: object) -> list[tuple[str, object]]:
+    """(id, arguments) of the tool calls in a response's stored content (body or assembled
+    stream message, as `output_text` reads it); arguments decoded from JSON text when they
+    parse, else kept as text."""
+    if not isinstance(content, dict):
+        return []
+    found: list[tuple[object, object]] = []
+    if api is Api.OPENAI_RESPONSES and isinstance(content.get("output"), list):
+        for item in content["output"]:
+            if isinstance(item, dict) and item.get("type") in ("function_call", "custom_tool_call"):
+                args = item.get("arguments", item.get("input"))
+                found.append((item.get("call_id") or item.get("id"), args))
+    elif api is Api.ANTHROPIC_MESSAGES and isinstance(content.get("content"), list):
+        for block in content["content"]:
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                found.append((block.get("id"), block.get("input", block.get("partial_json"))))
+    else:
+        choices = content.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        message = first.get("message") if isinstance(first, dict) else content
+        for call in (message.get("tool_calls") if isinstance(message, dict) else None) or ():
+            if isinstance(call, dict):
+                fn = call.get("function")
+                source = fn if isinstance(fn, dict) else call  # a body's, or a stream's, shape
+                found.append((call.get("id"), source.get("arguments", source.get("args"))))
+    return [(str(i), _decoded(a)) for i, a in found if i]
+
+
+def _decoded(args: object) -> object:
+    if isinstance(args, str):
+        try:
+            return json.loads(args)
+        except ValueError:
+            return args
+    return args

@@ -139,6 +139,7 @@ _HARMLESS: dict[str, str] = {
     "path": ".",
     "description": "List the files",
     "prompt": SUBAGENT_PROMPT,
+    "input": SUBAGENT_PROMPT,  # an openai-agents agent-as-tool: the task, as a model writes it
     "query": "files",
 }
 _ECHO = "echo agentload"

@@ -19,7 +19,10 @@ def call(
     emits: tuple[str, ...] = (),
     answers: frozenset[str] = frozenset(),
     group: str | None = None,
+    args: tuple[str, ...] = (),
+    envelope: str | None = None,
 ) -> CallKeys:
+    """Message ids double as the messages' stored text (spawn evidence is searched there)."""
     return CallKeys(
         t_start_ns=t0 * MS,
         t_end_ns=t1 * MS,
@@ -27,6 +30,9 @@ def call(
         message_ids=msgs,
         tool_result_ids=answers,
         emitted_tool_ids=emits,
+        envelope=envelope,
+        message_texts=msgs,
+        spawn_args=args,
     )
 
 
@@ -48,25 +54,27 @@ def test_identical_first_requests_are_separate_sessions() -> None:
     assert first.session_id != second.session_id
 
 
-def test_side_call_while_awaiting_a_tool_is_a_child() -> None:
+def test_subagent_showing_the_spawning_arguments_is_a_child() -> None:
     s = Stitcher("t")
-    s.assign(call(0, 10, ("sys", "task"), emits=("c1",)))
+    task = "look for the config loader and report its path"
+    s.assign(call(0, 10, ("sys", "task"), emits=("c1",), args=(task,)))
     # the subagent starts while c1 is running; its reply ends after the parent's next call
     s.assign(call(60, 70, ("sys", "task", "a", "r"), answers=frozenset({"c1"})))
-    sub = s.assign(call(15, 80, ("subsys", "subtask")))
+    sub = s.assign(call(15, 80, ("subsys", f"Task: {task}")))
+    assert sub.stitch == "tool-args"
     assert (sub.session_id, sub.parent_session_id, sub.parent_call_index) == (
         "t-00000.1",
         "t-00000",
         0,
     )
     # the subagent's own follow-up continues the child session
-    nxt = s.assign(call(90, 95, ("subsys", "subtask", "x", "y")))
+    nxt = s.assign(call(90, 95, ("subsys", f"Task: {task}", "x", "y")))
     assert (nxt.session_id, nxt.call_index) == ("t-00000.1", 1)
 
 
 def test_request_after_parent_moved_on_is_a_root() -> None:
     s = Stitcher("t")
-    s.assign(call(0, 10, ("sys", "task"), emits=("c1",)))
+    s.assign(call(0, 10, ("sys", "task"), emits=("c1",), args=("some long argument text",)))
     s.assign(call(20, 30, ("sys", "task", "a", "r"), answers=frozenset({"c1"})))
     other = s.assign(call(40, 50, ("other",)))
     assert other.parent_session_id is None and other.stitch == "new"
@@ -85,8 +93,8 @@ def test_group_key_confines_matching_and_names_the_session() -> None:
     a = s.assign(call(0, 10, ("s", "u"), group="x-session-id=A"))
     b = s.assign(call(0, 10, ("s", "u"), group="x-session-id=B"))
     a1 = s.assign(call(20, 30, ("s", "u", "r", "u2"), group="x-session-id=A"))
-    # compacted history: does not extend anything, but the header says it is session A
-    a2 = s.assign(call(40, 50, ("summary",), group="x-session-id=A"))
+    # compacted history: extends nothing, but the header and the system prompt say session A
+    a2 = s.assign(call(40, 50, ("s", "summary"), group="x-session-id=A"))
     assert a.session_id != b.session_id
     assert a.stitch == a1.stitch == a2.stitch == "header"
     assert a.session_id == a1.session_id == a2.session_id
@@ -109,15 +117,14 @@ class _ScanStitcher(Stitcher):
     """The reference: finds idle sessions by scanning them all (the original _prune)."""
 
     def _prune(self, now_ns: int) -> None:
-        idle = [
-            s
-            for s in self._sessions.values()
-            if s.calls and now_ns - s.calls[-1].t_end_ns > stitch._IDLE_NS
-        ]
+        idle = [s for s in self._sessions.values() if now_ns - s.active_ns > stitch._IDLE_NS]
         for session in idle:
             for name, key in session.keys:
-                if self._index[name].get(key, ("",))[0] == session.sid:
-                    del self._index[name][key]
+                refs = self._index[name].get(key)
+                if refs is not None:
+                    refs[:] = [r for r in refs if r[0] != session.sid]
+                    if not refs:
+                        del self._index[name][key]
             del self._sessions[session.sid]
             self._waiting.pop(session.sid, None)
 
