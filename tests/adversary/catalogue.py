@@ -1,4 +1,5 @@
-"""Run the adversarial catalogue (issue 21) against real parts and print the tally.
+"""Run the adversarial catalogue (issue 21) against real parts and print the tally (README.md:
+how to run it, and the regression test of each of the 25 failure kinds).
 
     python -m tests.adversary.catalogue            # all 630 attempts
     python -m tests.adversary.catalogue --only 'replay-opt|^inspect:' --jobs 3

@@ -4,12 +4,18 @@ CLI, sim and capture) holds. The whole catalogue: `make adversary`."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
 from tests.adversary import catalogue
 from tests.adversary.catalogue_rows import load
 from tests.adversary.families import attempts
+
+README = Path(__file__).with_name("README.md")
+ROOT = Path(__file__).parents[2]
+KINDS = [f"H{i}" for i in range(1, 11)] + [f"M{i}" for i in range(1, 7)]
+KINDS += [f"L{i}" for i in range(1, 10)]
 
 # A few seconds each: H1 H3 H4 H5 H6 H7 L1 L2 L3 L4 L5 L6 L8 L9 M2 M4 M5, transparency.
 FAST = (
@@ -73,3 +79,17 @@ def test_a_broken_promise_is_reported(tmp_path: Path) -> None:
     text = catalogue.summary(results)
     assert "broken: 9001 always-raises: scenario failed: RuntimeError: boom" in text
     assert text.splitlines()[-1].startswith("attempts 1, held 0, broken 1")
+
+
+def test_every_failure_kind_has_a_named_regression_test() -> None:
+    """README.md's table names, for each of the note's 25 kinds, tests that exist."""
+    table = re.findall(r"^\| ([HML]\d+) \| [^|]+ \| ([^|]+) \|$", README.read_text(), re.M)
+    assert [kind for kind, _ in table] == KINDS
+    missing = []
+    for kind, tests in table:
+        for test in tests.split(", "):
+            path, _, name = test.strip().partition("::")
+            source = ROOT / path
+            if not source.is_file() or f"def {name}(" not in source.read_text():
+                missing.append(f"{kind}: {test}")
+    assert not missing, missing
