@@ -22,6 +22,7 @@ from agentload.analysis.sessions import (
 )
 from agentload.analysis.throughput import KINDS, cumulative_completion, throughput
 from agentload.analysis.timeseries import bin_width, binned, concurrency
+from agentload.analysis.wallclock import iso, offset_ns, utc_columns
 from agentload.analysis.window import duration_option, run_window
 from agentload.base.errors import FormatError
 from agentload.providers.api import shown_headers
@@ -113,7 +114,8 @@ class RunAnalysis:
 def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> RunAnalysis:
     """Compute every metric of docs/analysis.md for one run."""
     frame = data.frame
-    requests = request_metrics(frame)
+    offset = offset_ns(data.info, frame)
+    requests = request_metrics(frame).with_columns(utc_columns(offset))
     sessions = session_metrics(frame)
     window = run_window(frame, duration_option(data.info))
     tput = throughput(frame, window).row(0, named=True)
@@ -125,6 +127,7 @@ def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> R
         "complete": data.complete,
         "truncated": data.truncated,
         "info": data.info,
+        "clock": _clock(requests, offset),
         "requests": _request_counts(frame),
         "sessions": _session_summary(sessions),
         "latency": {
@@ -154,6 +157,16 @@ def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> R
         concurrency=concurrency(frame, width, duration),
         bin_width_s=width,
     )
+
+
+def _clock(requests: pl.DataFrame, offset: int | None) -> Json:
+    """The run's first send and last end as ISO 8601 UTC (analysis.wallclock)."""
+    first, last = requests.select(pl.col(s.T_SENT_NS).min(), pl.col(s.T_END_NS).max()).row(0)
+
+    def at(ns: int | None) -> str | None:
+        return None if offset is None or ns is None else iso(ns + offset)
+
+    return {"offset_ns": offset, "start_utc": at(first), "end_utc": at(last)}
 
 
 def _request_counts(frame: pl.DataFrame) -> Json:

@@ -159,7 +159,7 @@ def turn_metrics(frame: F) -> F:
     for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
         base = name.removesuffix("_ms")
         aggs.append(pl.col(name).mean().alias(f"{base}_mean_ms"))
-        for p in ("p50", "p90", "p99"):
+        for p in ("p50", "p90", "p95", "p99"):
             aggs.append(point(pl.col(name), p).alias(f"{base}_{p}_ms"))
     return rows.group_by(s.CALL_INDEX).agg(aggs).sort(s.CALL_INDEX)
 

@@ -13,7 +13,7 @@ from typing import Final
 import polars as pl
 
 # The points of a run's latency summaries (and the default of `summarize`).
-POINTS: Final = ("count", "mean", "p50", "p90", "p99", "max")
+POINTS: Final = ("count", "mean", "p50", "p90", "p95", "p99", "max")
 
 
 def point(x: pl.Expr, name: str) -> pl.Expr:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentload.analysis.run_analysis import Json, RunAnalysis
+from agentload.analysis.throughput import KINDS
+from agentload.analysis.wallclock import iso
 from agentload.traceformat import schema as s
 
 MAX_TURN_ROWS = 30
@@ -46,8 +48,11 @@ def pct(value: Any) -> str:
     return "—" if value is None else f"{100 * float(value):.1f}%"
 
 
+SHOWN = ("mean", "p50", "p90", "p95", "p99", "max")
+
+
 def _dist_row(name: str, d: Json) -> list[str]:
-    return [name, num(d["count"]), *(num(d[k]) for k in ("mean", "p50", "p90", "p99", "max"))]
+    return [name, num(d["count"]), *(num(d.get(k)) for k in SHOWN)]
 
 
 def overview(summary: Json) -> Table:
@@ -57,6 +62,8 @@ def overview(summary: Json) -> Table:
         ["target", str(info.get("target", "—"))],
         ["model", str(info.get("model", "—"))],
         ["source", str(info.get("source", "—"))],
+        ["started (UTC)", (summary.get("clock") or {}).get("start_utc") or "—"],
+        ["ended (UTC)", (summary.get("clock") or {}).get("end_utc") or "—"],
         ["duration (s)", num(summary["throughput"]["duration_s"])],
         ["steady-state window", (summary.get("window") or {}).get("description", "—")],
         ["requests (measured / warmup)", f"{num(req['measured'])} / {num(req['warmup'])}"],
@@ -76,18 +83,19 @@ def latency(summary: Json) -> Table:
         _dist_row("session latency (s)", sess["latency_s"]),
         _dist_row("TTFAT (s)", sess["ttfat_s"]),
     ]
-    return Table("Latency", ["metric", "n", "mean", "p50", "p90", "p99", "max"], rows)
+    return Table("Latency", ["metric", "n", *SHOWN], rows)
 
 
 def throughput(summary: Json) -> Table:
     tp = summary["throughput"]
     gpus = tp["gpus"]
-    headers = ["tokens/s", "overall", "last 30 s", "steady state"]
+    headers = ["tokens/s (requests/s)", "overall", "last 30 s", "steady state"]
     if gpus:
         headers += [f"steady / GPU ({gpus})"]
     rows = []
-    for kind in ("completion", "prompt", "cached", "uncached"):
-        row = [kind, *(num(tp[f"{kind}_{k}"]) for k in ("tps", "tps_last30s", "tps_steady"))]
+    for kind in KINDS:
+        label = "requests (req/s)" if kind == "requests" else kind
+        row = [label, *(num(tp[f"{kind}_{k}"]) for k in ("tps", "tps_last30s", "tps_steady"))]
         if gpus:
             row.append(num(tp[f"{kind}_tps_steady_per_gpu"]))
         rows.append(row)
@@ -185,13 +193,16 @@ def turns(a: RunAnalysis) -> Table:
 
 
 def info_table(summary: Json) -> Table:
-    rows = [[str(k), _short(v)] for k, v in sorted(summary["info"].items())]
+    """Every META_INFO entry in full (the HTML wraps long values); start_wall_ns also as
+    ISO 8601 UTC."""
+    rows = [[str(k), _text(k, v)] for k, v in sorted(summary["info"].items())]
     return Table("Run metadata", ["key", "value"], rows or [["—", "no metadata recorded"]])
 
 
-def _short(value: object, limit: int = 300) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _text(key: str, value: object) -> str:
+    if key == "start_wall_ns" and isinstance(value, int):
+        return f"{iso(value)} ({value})"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
 def lengths(summary: Json) -> Table:

@@ -41,12 +41,14 @@ def test_schedule_lag_percentiles_skip_warmup_and_unsent() -> None:
     rows.append(_sent("w", 0, 0, 500 * MS, **{S.WARMUP: True}))  # warmup: ignored
     rows.append(row("x", 0, **{S.T_SCHEDULED_NS: 0, S.T_SENT_NS: None}))  # never sent
     lag = D.lag_summary(frame(rows))
-    # linear interpolation: p90 = 3 + 0.6 * (4 - 3), p99 = 3 + 0.96 * (4 - 3)
+    # linear interpolation: p90 = 3 + 0.6 * (4 - 3), p95 = 3 + 0.8 * (4 - 3),
+    # p99 = 3 + 0.96 * (4 - 3)
     assert lag == {
         "count": 5,
         "mean": 2.0,
         "p50": 2.0,
         "p90": pytest.approx(3.6),
+        "p95": pytest.approx(3.8),
         "p99": pytest.approx(3.96),
         "max": 4.0,
     }
