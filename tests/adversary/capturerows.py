@@ -199,6 +199,8 @@ BODY_KEYS = {
     "metadata": {"password": "CANARYPW123"},
     "messages": [{"role": "user", "content": "my key is sk-proj-CANARYTEXTKEY0123456789abcdef"}],
 }
+AWS_SECRET = _tool_output("aws_secret_access_key=CANARYAWSwJalrXUtnFEMI/K7MDENG/bPxRfiCY")
+OTHER_CANARIES = ("CANARYGHTOKEN", "Q0FOQVJZQkFTSUM6", "CANARYAUTHTOKEN99", "CANARYPRIVATEKEY77")
 OTHER_SHAPES = _tool_output(
     "token ghp_CANARYGHTOKEN0123456789abcdefABCDEF0123\n"
     "Authorization: Basic Q0FOQVJZQkFTSUM6cGFzc3dvcmQxMjM=\n"
@@ -371,25 +373,24 @@ SPECIALS: tuple[Special, ...] = (
     Special(
         r"capture-fault:([\w-]+):stream=(True|False)", lambda row, m: fault(m[1], m[2] == "True")
     ),
-    Special("capture-secret-tool-arguments", _fixed(secrets("CANARYTOOLARG987", "CANARYTOOLPW"))),
+    Special(
+        "capture-secret-tool-arguments",
+        _fixed(secrets(TOOL_SECRETS, "CANARYTOOLARG987", "CANARYTOOLPW")),
+    ),
     Special(
         "capture-secret-aws-secret-key",
-        _fixed(secrets("aws_secret_access_key=CANARYAWSwJalrXUtnFEMI/K7MDENG/bPxRfiCY")),
+        _fixed(secrets(AWS_SECRET, "CANARYAWSwJalrXUtnFEMI")),
     ),
     Special(
         "capture-secret-in-path-model-workload-columns", _fixed(each_mode(path_model_workload))
     ),
     Special(
         "capture-secret-body-keys",
-        _fixed(
-            secrets("CANARYBODYKEY12345", "sk-proj-CANARYTEXTKEY0123456789abcdef", "CANARYPW123")
-        ),
+        _fixed(secrets(BODY_KEYS, "CANARYBODYKEY12345", "CANARYTEXTKEY", "CANARYPW123")),
     ),
     Special(
         r"capture-secret-other-shapes \(informational\)",
-        _fixed(
-            secrets("ghp_CANARYGHTOKEN0123456789abcdefABCDEF0123", "auth_token=CANARYAUTHTOKEN99")
-        ),
+        _fixed(secrets(OTHER_SHAPES, *OTHER_CANARIES)),
     ),
     Special("redact-content-mitmproxy-error-quotes-body", _fixed(mitmproxy_errors)),
     Special("capture-upstream-unreachable", _fixed(unreachable_upstream)),
