@@ -169,7 +169,6 @@ def run_trie(
 
 
 def run_agentload(workload: Path, cfg: AgreementConfig, var: Variant, work: Path) -> Side:
-    from agentload.analysis.run_analysis import analyze, load
     from benchmarks.common import git_revision
 
     side = Side("agentload", git_revision(), var.name)
@@ -187,17 +186,28 @@ def run_agentload(workload: Path, cfg: AgreementConfig, var: Variant, work: Path
     if run.returncode != 0 or not out.exists():
         side.error = run.error_line()
         return side
-    analysis = analyze(load(out))
-    summary = analysis.summary
-    side.steady_tps = summary["throughput"]["completion_tps_steady"]
-    side.ttft_p50_ms = summary["latency"]["ttft_ms"]["p50"]
-    first = analysis.requests.filter(pl.col(S.CALL_INDEX) == 0)["ttft_ms"].drop_nulls()
-    side.ttft_first_p50_ms = float(first.median()) if first.len() else None  # type: ignore[arg-type]
-    side.first_calls = first.len()
-    side.cache_hit = summary["cache"]["cache_hit_rate"]
-    side.requests = summary["requests"]["ok"]
+    for name, value in result_figures(out).items():
+        setattr(side, name, value)
     side.referee = referee(log)
     return side
+
+
+def result_figures(out: Path) -> dict[str, Any]:
+    """agentload's own figures from its result file, by the field names Side (and
+    vllm_agreement's Run) keep them under."""
+    from agentload.analysis.run_analysis import analyze, load
+
+    analysis = analyze(load(out))
+    summary = analysis.summary
+    first = analysis.requests.filter(pl.col(S.CALL_INDEX) == 0)["ttft_ms"].drop_nulls()
+    return {
+        "steady_tps": summary["throughput"]["completion_tps_steady"],
+        "ttft_p50_ms": summary["latency"]["ttft_ms"]["p50"],
+        "ttft_first_p50_ms": float(first.median()) if first.len() else None,  # type: ignore[arg-type]
+        "first_calls": first.len(),
+        "cache_hit": summary["cache"]["cache_hit_rate"],
+        "requests": summary["requests"]["ok"],
+    }
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.agreement import result_figures
 from benchmarks.capacity import client_run
 from benchmarks.common import BIN, git_revision
 from benchmarks.peers import trie
@@ -61,6 +62,7 @@ class Run:
     ttft_p50_ms: float | None = None
     cache_hit: float | None = None  # Σ cached / Σ prompt (agentload), mean of traces (trie)
     requests: int | None = None
+    first_calls: int | None = None  # how many calls the "first calls" TTFT p50 is over
     client_cores: float | None = None
     wall_s: float | None = None
     engine: dict[str, float] = field(default_factory=dict)  # counter deltas over the run
@@ -145,11 +147,6 @@ def run_trie(url: str, model: str, tok: Path, workload: Path, cfg: Config, work:
 
 
 def run_agentload(url: str, model: str, workload: Path, cfg: Config, work: Path) -> Run:
-    import polars as pl
-
-    from agentload.analysis.run_analysis import analyze, load
-    from agentload.traceformat import schema as S
-
     side = Run("agentload", git_revision())
     out = work / "agentload" / "result.arrow"
     argv = [str(BIN / "agentload"), "replay", str(workload), "--target", url, "--model", model]
@@ -165,14 +162,8 @@ def run_agentload(url: str, model: str, workload: Path, cfg: Config, work: Path)
     if run.returncode != 0 or not out.exists():
         side.error = run.error_line()
         return side
-    analysis = analyze(load(out))
-    summary = analysis.summary
-    side.steady_tps = summary["throughput"]["completion_tps_steady"]
-    side.ttft_p50_ms = summary["latency"]["ttft_ms"]["p50"]
-    first = analysis.requests.filter(pl.col(S.CALL_INDEX) == 0)["ttft_ms"].drop_nulls()
-    side.ttft_first_p50_ms = float(first.median()) if first.len() else None  # type: ignore[arg-type]
-    side.cache_hit = summary["cache"]["cache_hit_rate"]
-    side.requests = summary["requests"]["ok"]
+    for name, value in result_figures(out).items():
+        setattr(side, name, value)
     return side
 
 
