@@ -50,7 +50,7 @@ from agentload.traceformat.sources import SourceFormat, block_size_of, sniff
 
 __all__ = ["Stat", "Summary", "describe", "summarize", "summarize_frame"]
 
-_POINTS = ("count", "mean", "p50", "p90", "max", "sum")  # the fields of a Stat, in order
+_POINTS = ("count", "mean", "p50", "p90", "p95", "max", "sum")  # the fields of a Stat, in order
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Stat:
     mean: float | None
     p50: float | None
     p90: float | None
+    p95: float | None
     max: float | None
     total: float | None
 
@@ -76,7 +77,8 @@ class Summary:
     rows: int
     sessions: int
     truncated: bool = False
-    facts: dict[str, str] = field(default_factory=dict)  # metadata, counts by status, ...
+    # metadata (META_INFO values in full, as recorded), counts by status, ...
+    facts: dict[str, object] = field(default_factory=dict)
     stats: list[Stat] = field(default_factory=list)
 
 
@@ -91,8 +93,9 @@ def describe(frame: pl.DataFrame, quantities: dict[str, tuple[str, pl.Expr]]) ->
     row = frame.select(aggregations).row(0)
     stats = []
     for i, (name, (unit, _)) in enumerate(quantities.items()):
-        count, mean, p50, p90, top, total = row[i * len(_POINTS) : (i + 1) * len(_POINTS)]
-        stats.append(Stat(name, unit, int(count), mean, p50, p90, top, total if count else None))
+        count, mean, p50, p90, p95, top, total = row[i * len(_POINTS) : (i + 1) * len(_POINTS)]
+        total = total if count else None
+        stats.append(Stat(name, unit, int(count), mean, p50, p90, p95, top, total))
     return stats
 
 
@@ -150,11 +153,11 @@ def _trace_stats(frame: pl.DataFrame) -> list[Stat]:
     )
 
 
-def _trace_facts(frame: pl.DataFrame) -> dict[str, str]:
+def _trace_facts(frame: pl.DataFrame) -> dict[str, object]:
     parts = frame.select(pl.col(NEW_CONTENT).explode().drop_nulls().struct.field(CONTENT_SIZE))
     return {
-        "content parts stored": str(parts.height),
-        "content bytes (before compression)": str(parts.to_series().sum()),
+        "content parts stored": parts.height,
+        "content bytes (before compression)": parts.to_series().sum(),
     }
 
 
@@ -181,24 +184,24 @@ def _result_stats(frame: pl.DataFrame) -> list[Stat]:
     )
 
 
-def _result_facts(frame: pl.DataFrame) -> dict[str, str]:
+def _result_facts(frame: pl.DataFrame) -> dict[str, object]:
     counts = frame.group_by(STATUS, ERROR_KIND).len().sort("len", descending=True)
-    facts = {
-        f"requests {status}" + (f" ({kind})" if kind else ""): str(n)
+    facts: dict[str, object] = {
+        f"requests {status}" + (f" ({kind})" if kind else ""): n
         for status, kind, n in counts.iter_rows()
     }
-    facts["warmup requests"] = str(frame[WARMUP].sum())
+    facts["warmup requests"] = frame[WARMUP].sum()
     return facts
 
 
 def summarize_frame(
     frame: pl.DataFrame, kind: Kind, block_size: int | None = None
-) -> tuple[dict[str, str], list[Stat]]:
+) -> tuple[dict[str, object], list[Stat]]:
     """Facts and distributions for a frame of `kind` (a profile's hash_ids blocks of
     `block_size` tokens)."""
     stats = _calls_per_session(frame)
     if kind is Kind.PROFILE:
-        return _profile_facts(frame, block_size), stats + _profile_stats(frame)
+        return dict(_profile_facts(frame, block_size)), stats + _profile_stats(frame)
     if kind is Kind.TRACE:
         return _trace_facts(frame), stats + _trace_stats(frame)
     return _result_facts(frame), stats + _result_stats(frame)
@@ -212,7 +215,7 @@ def summarize(
     """Summary of an agentload file (of `kind` when given) or a trie / Mooncake JSONL file."""
     source = Path(path)
     fmt = sniff(source) if kind is None else SourceFormat.AGENTLOAD
-    facts: dict[str, str] = {}
+    facts: dict[str, object] = {}
     block_size: int | None = mooncake_block_size
     if fmt is SourceFormat.AGENTLOAD:
         loaded = read(source, kind)
@@ -225,7 +228,7 @@ def summarize(
         for key in (META_COMPLETE, META_BLOCK_SIZE):
             if key.decode() in loaded.metadata:
                 facts[key.decode()] = loaded.metadata[key.decode()]
-        facts.update({f"info.{k}": _short(v) for k, v in loaded.info.items()})
+        facts.update({f"info.{k}": v for k, v in loaded.info.items()})
         block_size = block_size_of(loaded.metadata, source)
     else:
         reader = read_trie if fmt is SourceFormat.TRIE else read_mooncake
@@ -246,8 +249,3 @@ def summarize(
         facts,
         stats,
     )
-
-
-def _short(value: object, width: int = 80) -> str:
-    text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -49,24 +49,32 @@ def render(summary: Summary, console: Console) -> None:
     if summary.truncated:
         head.add_row("truncated", "[yellow]yes: the writer stopped mid-stream[/yellow]")
     for key, value in summary.facts.items():
-        head.add_row(key, value)
+        head.add_row(key, _fact(value))
     console.print(head)
     table = Table(title="distributions")
-    for name in ("quantity", "unit", "n", "mean", "p50", "p90", "max", "total"):
+    for name in ("quantity", "unit", "n", "mean", "p50", "p90", "p95", "max", "total"):
         table.add_column(name, justify="left" if name in ("quantity", "unit") else "right")
     for stat in summary.stats:
         table.add_row(*_stat_cells(stat))
     console.print(table)
 
 
+def _fact(value: object, width: int = 100) -> str:
+    """A fact for the terminal, shortened (--json has it whole)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = f"{value:,}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _stat_cells(stat: Stat) -> list[str]:
-    values = (stat.mean, stat.p50, stat.p90, stat.max, stat.total)
+    values = (stat.mean, stat.p50, stat.p90, stat.p95, stat.max, stat.total)
     return [stat.name, stat.unit, f"{stat.count:,}", *(_number(v) for v in values)]
 
 
 @click.command("inspect")
 # Existence is checked by the reader, whose error is one line naming the file.
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file")
 @click.option(
     "--kind",
     type=click.Choice([k.value for k in Kind]),
@@ -81,15 +89,19 @@ def _stat_cells(stat: Stat) -> list[str]:
     help="Tokens per hash block assumed for Mooncake JSONL files.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def command(file: Path, kind: str | None, mooncake_block_size: int, as_json: bool) -> None:
+def command(file: str, kind: str | None, mooncake_block_size: int, as_json: bool) -> None:
     """Summarise FILE: kind, version, rows, sessions, calls per session, tokens and timing.
 
-    FILE is an agentload trace, profile or result (stream or file format), or a trie or
-    Mooncake JSONL workload."""
-    config = InspectConfig(file, Kind(kind) if kind else None, mooncake_block_size, as_json)
+    FILE is an agentload trace, profile or result (stream or file format), a trie or
+    Mooncake JSONL workload, or a built-in profile's name (agentic-coding, ...)."""
+    from agentload.profiles.load import resolve
+
+    path = resolve(file)
+    config = InspectConfig(path, Kind(kind) if kind else None, mooncake_block_size, as_json)
     summary = summarize(config.path, config.kind, config.mooncake_block_size)
     if config.as_json:
-        click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
+        # values whole, None as null: for scripts, not eyes
+        click.echo(json.dumps(dataclasses.asdict(summary), indent=2, default=str))
     else:
         console = Console()
         if not console.is_terminal:

@@ -111,7 +111,7 @@ def test_inspect_result_and_truncated_stream(tmp_path: Path) -> None:
     writer.write(rows)  # flushed, never closed: as if the run was killed
     summary = inspect_json(path)
     assert summary["kind"] == "result" and summary["truncated"] is True
-    assert summary["facts"]["requests ok"] == "3"
+    assert summary["facts"]["requests ok"] == 3
     assert summary["facts"]["info.target"] == "http://127.0.0.1:9"
     assert abs(stat(summary, "TTFT")["mean"] - 50.0) < 1e-9
     assert abs(stat(summary, "TPOT")["p90"] - 10.0) < 1e-9
@@ -149,7 +149,27 @@ def test_inspect_trace(tmp_path: Path) -> None:
             )
     summary = inspect_json(path)
     assert summary["kind"] == "trace" and summary["sessions"] == 2 and summary["rows"] == 4
-    assert summary["facts"]["content parts stored"] == "5"
+    assert summary["facts"]["content parts stored"] == 5
     assert abs(stat(summary, "time to first token")["mean"] - 0.3) < 1e-9
     # Session s0 calls start at 0 s and 2 s; the first ends at 0.5 s -> think 1.5 s.
     assert abs(stat(summary, "think time")["mean"] - 1.5) < 1e-9
+
+
+def test_inspect_builtin_name_and_json_whole(tmp_path: Path) -> None:
+    """A built-in profile's name is accepted (as replay takes it); --json keeps metadata
+    values whole and typed: a long value uncut, None as null, counts as numbers."""
+    proc = cli("inspect", "code-qa")
+    assert proc.returncode == 0, proc.stderr
+    assert "profile" in proc.stdout
+    path = tmp_path / "r.arrows"
+    long_value = "x" * 500
+    info = {"target": "http://127.0.0.1:9", "note": long_value, "gpus": None, "n": 3}
+    with StreamWriter(path, Kind.RESULT, info) as writer:
+        writer.write([])
+    summary = inspect_json(path)
+    facts = summary["facts"]
+    assert facts["info.note"] == long_value
+    assert facts["info.gpus"] is None and facts["info.n"] == 3
+    assert facts["warmup requests"] == 0
+    missing = cli("inspect", str(tmp_path / "nothing.arrow"))
+    assert missing.returncode == 2 and "built-in" in missing.stderr
