@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "capture": "capture",
     "ca": "ca",
+    "trace": "trace",
 }
 
 

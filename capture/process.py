@@ -12,7 +12,7 @@ from agentload.capture.apis import ParsedRequest, PartCache, dumps, parse_reques
 from agentload.capture.decode import make_decoder
 from agentload.capture.flowdata import RawCall
 from agentload.capture.secrets import scrub_text, scrub_value
-from agentload.capture.session_keys import WORKLOAD_HEADER, group_key, spawn_args
+from agentload.capture.session_keys import WORKLOAD_HEADER, echo_text, group_key, spawn_args
 from agentload.capture.stitch import Assignment, CallKeys, Stitcher
 from agentload.capture.workload import WorkloadRule, label_for
 from agentload.providers.response_summary import ResponseSummary, StreamSummary, summarize_json
@@ -212,6 +212,7 @@ class RowBuilder:
             envelope=req.envelope if req else None,
             message_texts=req.messages if req else (),
             spawn_args=spawn_args(raw.api, content) if summary.tool_call_ids else (),
+            echo=echo_text(raw.api, content),
         )
         where = self.stitcher.assign(keys)
         error = _error(raw, summary, req_error, self.redact)

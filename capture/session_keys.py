@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from agentload.providers.api import Api
-from agentload.providers.response_summary import tool_calls
+from agentload.providers.response_summary import output_text, tool_calls
 
-__all__ = ["DEFAULT_SESSION_HEADERS", "WORKLOAD_HEADER", "group_key", "spawn_args"]
+__all__ = ["DEFAULT_SESSION_HEADERS", "WORKLOAD_HEADER", "echo_text", "group_key", "spawn_args"]
 
 DEFAULT_SESSION_HEADERS: Final = (
     "x-session-id",
@@ -97,3 +97,16 @@ def spawn_args(api: Api, content: object) -> tuple[str, ...]:
         for _, args in tool_calls(api, content)
         for text in _strings(args)
     )
+
+
+_ECHO_CHARS = 48
+
+
+def echo_text(api: Api, content: object) -> str | None:
+    """A piece of what the response generated as the next request's stored JSON will quote
+    it (the client sends the reply back in its history): the start of its longest line.
+    None when too short to tell two replies apart."""
+    piece = max(output_text(api, content).split("\n"), key=len)
+    if len(piece) < 12:
+        return None
+    return json.dumps(piece[:_ECHO_CHARS], ensure_ascii=False)[1:-1]

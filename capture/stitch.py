@@ -61,6 +61,14 @@ class CallKeys:
     envelope: str | None = None  # stored JSON of the body without its messages
     message_texts: tuple[str, ...] = ()  # stored JSON of each message (spawn evidence)
     spawn_args: tuple[str, ...] = ()  # string arguments of emitted tool calls, JSON-escaped
+    group_id: str | None = None  # the group's session id instead of group_key's (offline)
+    echo: str | None = None  # a piece of the reply, as the next request quotes it
+
+    @property
+    def group(self) -> str | None:
+        if self.group_id is not None or self.group_key is None:
+            return self.group_id
+        return group_session_id(self.group_key)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,8 @@ class _Call:
     t_start_ns: int
     t_end_ns: int
     spawns: frozenset[str] | None  # emitted tool calls' new string arguments; None: no tools
+    echo: str | None
+    n_messages: int
     claimed: set[str] = field(default_factory=set)  # spawn strings a child already showed
 
 
@@ -161,7 +171,7 @@ class Stitcher:
         self._waiting: dict[str, None] = {}  # sessions with a recent call that emitted tools
 
     def assign(self, call: CallKeys) -> Assignment:
-        group = None if call.group_key is None else group_session_id(call.group_key)
+        group = call.group
         chains = chain_hashes(call.message_ids)
         found = self._continuation(call, group, chains)
         if found is not None:
@@ -221,16 +231,24 @@ class Stitcher:
         latest = {
             sid: max(r[1] for _, refs in evidence for r in refs if r[0] == sid) for sid in sessions
         }
-        sid = max(sessions, key=lambda s: self._rank(s, latest[s], call.t_start_ns))
+        sid = max(sessions, key=lambda s: self._rank(s, latest[s], call))
         how = next(how for how, refs in evidence if any(r[0] == sid for r in refs))
         return (sid, latest[sid]), how
 
-    def _rank(self, sid: str, idx: int, t_start_ns: int) -> tuple[bool, int, str]:
-        """Continuing beats forking; then the call that ended last before this one started
-        (timing only breaks ties between sessions the content cannot tell apart)."""
+    def _rank(self, sid: str, idx: int, call: CallKeys) -> tuple[bool, bool, int, str]:
+        """Between sessions the ids and histories cannot tell apart: the one whose reply this
+        request quotes, then continuing before forking, then the call that ended last
+        before this one started (timing only breaks the remaining ties)."""
         session = self._sessions[sid]
+        pos = idx - (session.n_calls - len(session.calls))
+        matched = session.calls[pos] if pos >= 0 else None
+        echoed = False
+        if matched is not None and matched.echo is not None:
+            texts = call.message_texts[matched.n_messages :]
+            echoed = any(matched.echo in t for t in texts)
         end = session.calls[-1].t_end_ns if session.calls else 0
-        return idx == session.n_calls - 1, end if end <= t_start_ns else -end, sid
+        late = end if end <= call.t_start_ns else -end
+        return echoed, idx == session.n_calls - 1, late, sid
 
     # -- new conversations -----------------------------------------------------------
     def _spawner(
@@ -312,7 +330,8 @@ class Stitcher:
         if call.emitted_tool_ids:
             seed = (*call.message_texts[: session.seed_len], call.envelope or "")
             spawns = new_spawns(call.spawn_args, seed)
-        session.calls.append(_Call(call.t_start_ns, call.t_end_ns, spawns))
+        n = len(call.message_ids)
+        session.calls.append(_Call(call.t_start_ns, call.t_end_ns, spawns, call.echo, n))
         del session.calls[:-_KEEP_CALLS]
         self._touch(session, call.t_end_ns)
         if any(c.spawns is not None for c in session.calls):

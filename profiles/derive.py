@@ -5,9 +5,11 @@ the profile start (the workload's first request); token counts from provider usa
 for a call recorded without it, from `traceformat.estimate` (USAGE_SOURCE says which; the
 info metadata counts the estimated calls); think time = this request's start - the previous
 response's end (a child session's call 0: from the end of the parent call that spawned it);
-parent links kept; hash_ids from `profiles.blocks` over `traceformat.prompt`. Calls that
-failed (error, non-2xx, aborted) without usage are dropped and counted. With
-`require_usage`, a successful call without usage is an error instead of an estimate.
+parent links kept (sessions and parents stitched again over all files together when
+`restitch` is given: docs/capture.md, "Stitching again offline"); hash_ids from
+`profiles.blocks` over `traceformat.prompt`. Calls that failed (error, non-2xx, aborted)
+without usage are dropped and counted. With `require_usage`, a successful call without
+usage is an error instead of an estimate.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class DeriveConfig:
     block_size: int = 64
     by: str = "workload"
     require_usage: bool = False  # a successful call without usage is an error
+    # Sessions stitched again over all trace frames together (capture's offline stitcher,
+    # given by the CLI: profiles does not import capture); None keeps the recorded ones.
+    restitch: Callable[[list[pl.DataFrame]], list[pl.DataFrame]] | None = None
 
     def __post_init__(self) -> None:
         if not self.traces:
@@ -68,23 +73,21 @@ def _ok_call() -> pl.Expr:
     return pl.col(s.ERROR).is_null() & ~pl.col(s.PARTIAL) & status_ok
 
 
-def load_calls(
-    path: Path, parts: PartTokens, require_usage: bool = False
-) -> tuple[pl.DataFrame, int]:
-    """The usable calls of one trace file (content registered in `parts`), with USAGE_SOURCE
-    and estimated counts where usage is missing, and how many failed calls without usage
-    were dropped. With `require_usage` a successful call without usage is an error."""
-    frame = read(path, s.Kind.TRACE).frame.with_row_index("_row")
+def load_calls(trace: pl.DataFrame, parts: PartTokens) -> tuple[pl.DataFrame, int]:
+    """The usable calls of one trace file's frame (content registered in `parts`), with
+    USAGE_SOURCE and estimated counts where usage is missing, and how many failed calls
+    without usage were dropped."""
+    frame = trace.with_row_index("_row")
     parts.add_trace(frame)
-    if require_usage:
-        _check_usage(path, frame)
     frame = fill_usage(frame, parts)
     kept = frame.filter((pl.col(s.USAGE_SOURCE) == s.UsageSource.PROVIDER.value) | _ok_call())
     return kept.drop(s.NEW_CONTENT, "_row"), frame.height - kept.height
 
 
-def _check_usage(path: Path, frame: pl.DataFrame) -> None:
-    missing = frame.filter(_ok_call() & ~has_usage())
+def _check_usage(path: Path, trace: pl.DataFrame) -> None:
+    """With --require-usage: a successful call without usage is an error (row and call as
+    recorded in the file)."""
+    missing = trace.with_row_index("_row").filter(_ok_call() & ~has_usage())
     if missing.height:
         row = missing.row(0, named=True)
         field = s.PROMPT_TOKENS if row[s.PROMPT_TOKENS] is None else s.COMPLETION_TOKENS
@@ -237,13 +240,19 @@ def derive(
     empty = {path for path in config.traces if path.is_file() and path.stat().st_size == 0}
     if len(empty) == len(config.traces):
         raise FormatError(f"{config.traces[0]}: every trace file given is empty (0 bytes)")
-    loaded = []
+    frames = []
     for path in config.traces:
         if path in empty:
             note(f"{path}: empty file (0 bytes), skipped")
             continue
         progress(f"reading {path}")
-        loaded.append(load_calls(path, parts, config.require_usage))
+        frames.append(read(path, s.Kind.TRACE).frame)
+        if config.require_usage:
+            _check_usage(path, frames[-1])
+    if config.restitch is not None:
+        progress(f"stitching sessions of {sum(f.height for f in frames):,} calls")
+        frames = config.restitch(frames)
+    loaded = [load_calls(frame, parts) for frame in frames]
     calls = pl.concat([f for f, _ in loaded], how="diagonal_relaxed").sort(
         s.SESSION_ID, s.CALL_INDEX
     )
@@ -267,6 +276,7 @@ def derive(
             "token_scale": scale,
             "trace_files": len(loaded),
             "dropped_failed_calls": dropped,
+            "sessions_stitched_again": config.restitch is not None,
             "estimated_calls": group.filter(_ESTIMATED).height,
         }
         written.append(_write(config, str(workload), stem, to_profile(group, config.key), info))

@@ -52,6 +52,12 @@ def command() -> None:
     help="Fail on a successful call recorded without provider usage instead of estimating "
     "its token counts from its content (offline tokenizer, scaled by the trace's other calls).",
 )
+@click.option(
+    "--recorded-sessions",
+    is_flag=True,
+    help="Keep the sessions as capture recorded them instead of stitching them again over "
+    "all TRACES together (as `agentload trace stitch` does).",
+)
 def derive_cmd(
     traces: tuple[Path, ...],
     out_dir: Path,
@@ -59,14 +65,17 @@ def derive_cmd(
     block_size: int,
     key_file: Path | None,
     require_usage: bool,
+    recorded_sessions: bool,
 ) -> None:
     """Derive one profile per workload label from trace files."""
+    from agentload.capture.restitch import restitch_frames
     from agentload.profiles.blocks import HashKey
     from agentload.profiles.derive import DeriveConfig, derive
     from agentload.traceformat.outputs import check_output_dir
 
     key = HashKey.from_file(key_file) if key_file is not None else HashKey.random()
-    config = DeriveConfig(tuple(traces), out_dir, key, block_size, by, require_usage)
+    restitch = None if recorded_sessions else restitch_frames
+    config = DeriveConfig(tuple(traces), out_dir, key, block_size, by, require_usage, restitch)
     check_output_dir(out_dir, "--out")  # after the options: a refused run creates no folder
     with _err.status("deriving") as status:
         written = derive(

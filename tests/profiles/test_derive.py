@@ -103,8 +103,16 @@ def test_no_content_header_or_key_leaks_into_the_profile(tmp_path: Path) -> None
         info={"headers": headers, "api_key": headers["x-api-key"]},
     )
     key_file, key = _key(tmp_path, "secret.key")
+    # the canaries break the histories' continuity: the sessions are the recorded ones
     run_cli(
-        "profile", "derive", str(trace), "--out", str(tmp_path / "out"), "--key-file", str(key_file)
+        "profile",
+        "derive",
+        str(trace),
+        "--out",
+        str(tmp_path / "out"),
+        "--key-file",
+        str(key_file),
+        "--recorded-sessions",
     )
     profile = tmp_path / "out" / "coding.arrow"
     data = decompressed_bytes(profile)
@@ -338,7 +346,10 @@ def test_calls_without_usage_get_the_estimate_unless_usage_is_required(tmp_path:
         )
         sess.calls.append(call)
     trace = write_trace(tmp_path / "t.arrow", [sess])
-    proc = run_cli("profile", "derive", str(trace), "--out", str(tmp_path / "o"))
+    # one-message prompts continue nothing: the session is the recorded one
+    proc = run_cli(
+        "profile", "derive", str(trace), "--out", str(tmp_path / "o"), "--recorded-sessions"
+    )
     assert "4 calls, 1 with estimated token counts" in proc.stdout, proc.stdout
     loaded = read(tmp_path / "o" / "w.arrow", s.Kind.PROFILE)
     frame = loaded.frame.sort(s.CALL_INDEX)
