@@ -18,7 +18,7 @@ from agentload.base.errors import AgentloadError
 from agentload.traceformat import io
 from tests.adversary.harness import SIGINT, SIGKILL, SIGTERM, Verdict, broke, held, run
 from tests.adversary.resources import Resources
-from tests.adversary.spec import Scenario, Special
+from tests.adversary.spec import Scenario, Special, fixed
 from tests.capture.proxyhelper import Proxy, running_capture
 
 MARGIN_S = 1.0  # rows flush every 0.5 s; a call ended this long before a kill is on disk
@@ -251,63 +251,59 @@ def kill_during_compaction(delay: float) -> Scenario:
     return check
 
 
-def _fixed(f: Scenario) -> Any:
-    return lambda row, m: f
-
-
 SHORT = "clients for 4 s instead of 8-10 s (a shorter run)"
 SPECIALS: tuple[Special, ...] = (
     Special(
         "capture-outdir-removed-midrun",
-        _fixed(outdir_removed),
+        fixed(outdir_removed),
         "3 s before and 4 s after the removal instead of 7 s and 7 s",
         alone=True,
     ),
     Special(
         "capture-sigterm-inflight-streams",
-        _fixed(sigterm_inflight),
+        fixed(sigterm_inflight),
         "40 ms per token instead of 20 (the run's slow sim); --stop-grace 1",
     ),
-    Special("capture-sigkill-stream", _fixed(killed_under_load(4, SIGKILL)), SHORT, True),
+    Special("capture-sigkill-stream", fixed(killed_under_load(4, SIGKILL)), SHORT, True),
     Special(
         "capture-sigkill-nonstream",
-        _fixed(killed_under_load(4, SIGKILL, stream=False)),
+        fixed(killed_under_load(4, SIGKILL, stream=False)),
         SHORT,
         True,
     ),
     Special(
         "capture-sigkill-rotating",
-        _fixed(killed_under_load(4, SIGKILL, "--rotate-mb", "1", prompt=50_000)),
+        fixed(killed_under_load(4, SIGKILL, "--rotate-mb", "1", prompt=50_000)),
         SHORT,
         True,
     ),
     Special(
         "capture-sigkill-rotation-bigprompts",
-        _fixed(killed_under_load(5, SIGKILL, "--rotate-mb", "1", prompt=200_000, clients=3)),
+        fixed(killed_under_load(5, SIGKILL, "--rotate-mb", "1", prompt=200_000, clients=3)),
         SHORT,
         True,
     ),
     Special(
         "capture-sigterm-rotation-bigprompts",
-        _fixed(killed_under_load(5, SIGTERM, "--rotate-mb", "1", prompt=200_000, clients=3)),
+        fixed(killed_under_load(5, SIGTERM, "--rotate-mb", "1", prompt=200_000, clients=3)),
         SHORT,
         True,
     ),
     Special(
         "capture-disk-full-traffic",
-        _fixed(disk_full(_traffic_held)),
+        fixed(disk_full(_traffic_held)),
         "6 s full, then 6 s freed (one run shared by the three disk-full rows)",
         True,
     ),
     Special(
         "capture-disk-full-then-freed",
-        _fixed(disk_full(_resumed)),
+        fixed(disk_full(_resumed)),
         "6 s full, then 6 s freed (one run shared by the three disk-full rows)",
         True,
     ),
     Special(
         "capture-disk-full-leftovers-break-derive",
-        _fixed(disk_full(_derive)),
+        fixed(disk_full(_derive)),
         "6 s full, then 6 s freed (one run shared by the three disk-full rows)",
         True,
     ),

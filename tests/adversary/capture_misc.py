@@ -18,10 +18,10 @@ import openai
 from agentload.traceformat import schema as S
 from agentload.traceformat.content import content_table
 from agentload.traceformat.io import read
-from tests.adversary.capturerows import CHAT, _exchange, _fixed
+from tests.adversary.capturerows import CHAT, _exchange
 from tests.adversary.harness import Verdict, broke, clean_run, held, run
 from tests.adversary.resources import Resources
-from tests.adversary.spec import Special
+from tests.adversary.spec import Special, fixed
 from tests.capture.proxyhelper import running_capture, running_mitmdump
 from tests.capture.tracehelper import contents, decoded_bytes, load, rows_for, session_of
 
@@ -366,43 +366,43 @@ def canaries(res: Resources) -> Verdict:
 SPECIALS: tuple[Special, ...] = (
     Special(
         "anonymizer-canaries",
-        _fixed(canaries),
+        fixed(canaries),
         "7 canaries in 3 calls (one per field kind) instead of 132",
     ),
     Special(
         "capture-50-parallel-streams",
-        _fixed(parallel_streams),
+        fixed(parallel_streams),
         "the run's slow sim (40 ms per token) instead of 20 ms",
         True,
     ),
-    Special("capture-anthropic-sdk", _fixed(anthropic_sdk)),
+    Special("capture-anthropic-sdk", fixed(anthropic_sdk)),
     Special(
         r"capture-mitmdump:resp-5MB-over-max-record-1MB",
-        _fixed(mitmdump_large("resp")),
+        fixed(mitmdump_large("resp")),
         "a 10 MB response (the fake upstream's) instead of 5 MB; stream_large_bodies=1 (the "
         "test helper's) instead of 100k",
     ),
     Special(
         r"capture-mitmdump:req-3MB-streamed-large-body",
-        _fixed(mitmdump_large("req")),
+        fixed(mitmdump_large("req")),
         "a 10 MB request (the fake upstream's) instead of 3 MB; stream_large_bodies=1 (the "
         "test helper's) instead of 100k",
     ),
     Special(
         "capture-regular-mode",
-        _fixed(regular_mode),
+        fixed(regular_mode),
         "the sim as the plain-http upstream; its non-streamed chat",
     ),
-    Special("capture-http10-client", _fixed(http10), "a raw socket instead of curl --http1.0"),
-    Special("capture-20KB-header", _fixed(big_header)),
+    Special("capture-http10-client", fixed(http10), "a raw socket instead of curl --http1.0"),
+    Special("capture-20KB-header", fixed(big_header)),
     Special(
         "redact-content-no-text",
-        _fixed(redact_no_text),
+        fixed(redact_no_text),
         "6 calls of the listed kinds instead of 45",
     ),
-    Special("redact-content-error-type-echo", _fixed(errtype_echo)),
-    Special("capture-secret-headers", _fixed(secret_headers)),
-    Special("read-live-trace-while-writing", _fixed(live_read), "6 rounds instead of 12"),
-    Special("capture-rotation-self-contained", _fixed(rotation_self_contained), alone=True),
+    Special("redact-content-error-type-echo", fixed(errtype_echo)),
+    Special("capture-secret-headers", fixed(secret_headers)),
+    Special("read-live-trace-while-writing", fixed(live_read), "6 rounds instead of 12"),
+    Special("capture-rotation-self-contained", fixed(rotation_self_contained), alone=True),
 )
 _ = clean_run

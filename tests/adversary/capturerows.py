@@ -28,7 +28,7 @@ from tests.adversary.harness import (
     run,
 )
 from tests.adversary.resources import Resources
-from tests.adversary.spec import Scenario, Special
+from tests.adversary.spec import Scenario, Special, fixed
 from tests.capture import rawupstream
 from tests.capture.proxyhelper import running_capture
 from tests.capture.tracehelper import decoded_bytes, load, rows_for, session_of
@@ -358,10 +358,6 @@ def each_mode(make: Any) -> Scenario:
     return lambda res: both(lambda: make(False)(res), lambda: make(True)(res))
 
 
-def _fixed(f: Scenario) -> Any:
-    return lambda row, m: f
-
-
 def _trans(row: Row, m: Any) -> Scenario:
     return transparent(m[1], m[2] == "red")
 
@@ -375,32 +371,30 @@ SPECIALS: tuple[Special, ...] = (
     ),
     Special(
         "capture-secret-tool-arguments",
-        _fixed(secrets(TOOL_SECRETS, "CANARYTOOLARG987", "CANARYTOOLPW")),
+        fixed(secrets(TOOL_SECRETS, "CANARYTOOLARG987", "CANARYTOOLPW")),
     ),
     Special(
         "capture-secret-aws-secret-key",
-        _fixed(secrets(AWS_SECRET, "CANARYAWSwJalrXUtnFEMI")),
+        fixed(secrets(AWS_SECRET, "CANARYAWSwJalrXUtnFEMI")),
     ),
-    Special(
-        "capture-secret-in-path-model-workload-columns", _fixed(each_mode(path_model_workload))
-    ),
+    Special("capture-secret-in-path-model-workload-columns", fixed(each_mode(path_model_workload))),
     Special(
         "capture-secret-body-keys",
-        _fixed(secrets(BODY_KEYS, "CANARYBODYKEY12345", "CANARYTEXTKEY", "CANARYPW123")),
+        fixed(secrets(BODY_KEYS, "CANARYBODYKEY12345", "CANARYTEXTKEY", "CANARYPW123")),
     ),
     Special(
         r"capture-secret-other-shapes \(informational\)",
-        _fixed(secrets(OTHER_SHAPES, *OTHER_CANARIES)),
+        fixed(secrets(OTHER_SHAPES, *OTHER_CANARIES)),
     ),
-    Special("redact-content-mitmproxy-error-quotes-body", _fixed(mitmproxy_errors)),
-    Special("capture-upstream-unreachable", _fixed(unreachable_upstream)),
+    Special("redact-content-mitmproxy-error-quotes-body", fixed(mitmproxy_errors)),
+    Special("capture-upstream-unreachable", fixed(unreachable_upstream)),
     Special(
         "capture-upstream-with-path",
-        _fixed(upstream_forms("http://127.0.0.1:9/api")),
+        fixed(upstream_forms("http://127.0.0.1:9/api")),
         "a local URL with a path instead of https://openrouter.ai/api (no network here)",
     ),
-    Special("capture-upstream-with-userinfo", _fixed(upstream_forms("http://user:pw@127.0.0.1:9"))),
-    Special("capture-listen-port-in-use", _fixed(listen_in_use)),
-    Special("readonly-out:capture-out", _fixed(readonly_out)),
+    Special("capture-upstream-with-userinfo", fixed(upstream_forms("http://user:pw@127.0.0.1:9"))),
+    Special("capture-listen-port-in-use", fixed(listen_in_use)),
+    Special("readonly-out:capture-out", fixed(readonly_out)),
     *capture_load.SPECIALS,
 )

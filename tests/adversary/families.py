@@ -45,10 +45,10 @@ def attempt_for(row: Row) -> Attempt:
             return Attempt(
                 row.id, row.name, row.expected, row.command, run, spec.reconstructed, spec.alone
             )
-    run = cli_scenario(row)
-    if run is None:  # counted as broken: every row must be re-created (test_catalogue.py)
+    made = cli_scenario(row)
+    if made is None:  # counted as broken: every row must be re-created (test_catalogue.py)
         return Attempt(row.id, row.name, row.expected, row.command, _missing, "no scenario")
-    return Attempt(row.id, row.name, row.expected, row.command, run)
+    return Attempt(row.id, row.name, row.expected, row.command, made)
 
 
 def _missing(res: Resources) -> Verdict:

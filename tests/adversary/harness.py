@@ -113,7 +113,7 @@ def run(
             proc.send_signal(sig)
     try:
         out, err = proc.communicate(timeout=max(1.0, timeout - (time.monotonic() - start)))
-        rc: int | None = proc.returncode
+        rc = proc.returncode
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()

@@ -240,9 +240,9 @@ def profile_variant(files: Path, name: str) -> Path:
     else:
         raise KeyError(name)
     original = validate.check_profile_values
-    validate.check_profile_values = lambda *a: None  # type: ignore[assignment]
+    validate.check_profile_values = lambda *a: None
     try:
         frame = pl.DataFrame(rows, infer_schema_length=None)
         return write_file(files / name, S.Kind.PROFILE, frame)
     finally:
-        validate.check_profile_values = original  # type: ignore[assignment]
+        validate.check_profile_values = original

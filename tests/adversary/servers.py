@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import brotli
+import brotli  # type: ignore[import-untyped]
 import zstandard
 
 from tests.capture.rawupstream import read_request

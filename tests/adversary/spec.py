@@ -11,6 +11,12 @@ from tests.adversary.harness import Verdict
 from tests.adversary.resources import Resources
 
 Scenario = Callable[[Resources], Verdict]
+Maker = Callable[[Row, re.Match[str]], Scenario]  # a scenario for the row its pattern matched
+
+
+def fixed(scenario: Scenario) -> Maker:
+    """The maker of rows whose scenario does not depend on the row or the match."""
+    return lambda row, m: scenario
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,6 @@ class Special:
     """A scenario for the rows whose name matches `pattern` (the match is passed along)."""
 
     pattern: str
-    make: Callable[[Row, re.Match[str]], Scenario]
+    make: Maker
     reconstructed: str = ""
     alone: bool = False

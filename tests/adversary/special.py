@@ -30,7 +30,7 @@ from tests.adversary.harness import (
     run,
 )
 from tests.adversary.resources import Resources
-from tests.adversary.spec import Scenario, Special
+from tests.adversary.spec import Scenario, Special, fixed
 
 SIM = ("--target", "{sim}", "--model", "agentload-sim", "--quiet")
 BUILTINS = Path(inputs.__file__).resolve().parents[2] / "profiles" / "builtin"
@@ -356,23 +356,19 @@ def compare_all_degenerate(res: Resources) -> Verdict:
     return clean_run(run(res.work, bind(words, res, 619)))
 
 
-def _fixed(f: Scenario) -> object:
-    return lambda row, m: f
-
-
 SPECIALS: tuple[Special, ...] = (
-    Special(r"sim-max-tokens-1e12-OOM|sim-max_tokens-1e12.*", _fixed(sim_huge_max_tokens)),
-    Special("corrupt-profile-silent-partial", _fixed(builtin_flip)),
-    Special("bitflip-statistics", _fixed(bitflip_statistics)),
-    Special("replay-nan-think", _fixed(replay_refused("nan_think.arrow", "--concurrency", "8"))),
-    Special("replay-inf-think", _fixed(replay_refused("inf_think.arrow", "--concurrency", "2"))),
-    Special("replay-profile-input-1e12", _fixed(replay_refused("huge_input.arrow"))),
-    Special(r"replay-trie-input-1e12", _fixed(replay_refused("trie_1e12.jsonl"))),
-    Special("replay-mutual-parent", _fixed(replay_refused("mutual_parent.arrow"))),
-    Special("replay-parent-missing-call", _fixed(replay_refused("parent_missing.arrow"))),
-    Special("replay-self-parent", _fixed(replay_refused("self_parent.arrow"))),
-    Special("replay-blocksize-262144", _fixed(replay_refused("bs262144.arrow"))),
-    Special("replay-blocksize-1e6", _fixed(replay_refused("bs1000000.arrow"))),
+    Special(r"sim-max-tokens-1e12-OOM|sim-max_tokens-1e12.*", fixed(sim_huge_max_tokens)),
+    Special("corrupt-profile-silent-partial", fixed(builtin_flip)),
+    Special("bitflip-statistics", fixed(bitflip_statistics)),
+    Special("replay-nan-think", fixed(replay_refused("nan_think.arrow", "--concurrency", "8"))),
+    Special("replay-inf-think", fixed(replay_refused("inf_think.arrow", "--concurrency", "2"))),
+    Special("replay-profile-input-1e12", fixed(replay_refused("huge_input.arrow"))),
+    Special(r"replay-trie-input-1e12", fixed(replay_refused("trie_1e12.jsonl"))),
+    Special("replay-mutual-parent", fixed(replay_refused("mutual_parent.arrow"))),
+    Special("replay-parent-missing-call", fixed(replay_refused("parent_missing.arrow"))),
+    Special("replay-self-parent", fixed(replay_refused("self_parent.arrow"))),
+    Special("replay-blocksize-262144", fixed(replay_refused("bs262144.arrow"))),
+    Special("replay-blocksize-1e6", fixed(replay_refused("bs1000000.arrow"))),
     Special(
         "import-trie-int64-overflow",
         lambda row, m: (
@@ -393,47 +389,47 @@ SPECIALS: tuple[Special, ...] = (
     ),
     Special(
         "replay-mooncake-timestamp-1e300",
-        _fixed(replay_refused("mc_hugets.jsonl", "--speed", "1000")),
+        fixed(replay_refused("mc_hugets.jsonl", "--speed", "1000")),
     ),
     Special(
-        "replay-profile-nan-arrival", _fixed(replay_refused("nan_arrival.arrow", "--speed", "1000"))
+        "replay-profile-nan-arrival", fixed(replay_refused("nan_arrival.arrow", "--speed", "1000"))
     ),
     Special(
-        "replay-profile-inf-arrival", _fixed(replay_refused("inf_arrival.arrow", "--speed", "1000"))
+        "replay-profile-inf-arrival", fixed(replay_refused("inf_arrival.arrow", "--speed", "1000"))
     ),
     Special(
         "replay-trie-int64-overflow",
-        _fixed(replay_refused("trie_overflow.jsonl", "--concurrency", "1")),
+        fixed(replay_refused("trie_overflow.jsonl", "--concurrency", "1")),
     ),
     Special(
         r"replay-neg-input/neg-output profile",
-        _fixed(each(replay_refused("neg_input.arrow"), replay_refused("neg_output.arrow"))),
+        fixed(each(replay_refused("neg_input.arrow"), replay_refused("neg_output.arrow"))),
     ),
-    Special("inspect-fifo", _fixed(fifo("inspect"))),
-    Special("report-fifo", _fixed(fifo("report"))),
-    Special("replay-fifo", _fixed(fifo("replay"))),
-    Special("replay-sigterm-blocked-fifo", _fixed(fifo("replay-sigterm"))),
-    Special("sweep-sigint", _fixed(sweep_sigint)),
-    Special("replay-out-equals-source", _fixed(out_equals_input)),
-    Special("report-json-overwrites-input", _fixed(report_overwrites_input)),
-    Special("transform-out-same-as-in", _fixed(transform_in_place)),
-    Special("derive-keyfile-short", _fixed(keyfile_short)),
+    Special("inspect-fifo", fixed(fifo("inspect"))),
+    Special("report-fifo", fixed(fifo("report"))),
+    Special("replay-fifo", fixed(fifo("replay"))),
+    Special("replay-sigterm-blocked-fifo", fixed(fifo("replay-sigterm"))),
+    Special("sweep-sigint", fixed(sweep_sigint)),
+    Special("replay-out-equals-source", fixed(out_equals_input)),
+    Special("report-json-overwrites-input", fixed(report_overwrites_input)),
+    Special("transform-out-same-as-in", fixed(transform_in_place)),
+    Special("derive-keyfile-short", fixed(keyfile_short)),
     Special(
         "replay-sigkill-partfile",
-        _fixed(sigkill_partfile),
+        fixed(sigkill_partfile),
         "kill -9 after 8 s instead of 14 s (a shorter run)",
     ),
-    Special("replay-trie-hugelat", _fixed(long_wait("trie_hugelat.jsonl"))),
+    Special("replay-trie-hugelat", fixed(long_wait("trie_hugelat.jsonl"))),
     Special(
         "replay-sigterm-long-think-wait",
-        _fixed(each(long_wait("trie_hugelat.jsonl"), long_wait("mc_hugedelay.jsonl"))),
+        fixed(each(long_wait("trie_hugelat.jsonl"), long_wait("mc_hugedelay.jsonl"))),
     ),
-    Special("replay-mc-nonmonotonic", _fixed(nonmonotonic)),
-    Special("sim-port-in-use", _fixed(_port_in_use)),
-    Special("replay-trace-with-unreadable-requests", _fixed(unreplayable_trace)),
+    Special("replay-mc-nonmonotonic", fixed(nonmonotonic)),
+    Special("sim-port-in-use", fixed(_port_in_use)),
+    Special("replay-trace-with-unreadable-requests", fixed(unreplayable_trace)),
     Special(
         "compare-degenerate-all",
-        _fixed(compare_all_degenerate),
+        fixed(compare_all_degenerate),
         "the note's command is cut at 'out/k'; completed as the SIGKILL part file",
     ),
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.adversary import catalogue
 from tests.adversary.catalogue_rows import load
 from tests.adversary.families import attempts
+from tests.adversary.harness import Verdict
 
 README = Path(__file__).with_name("README.md")
 ROOT = Path(__file__).parents[2]
@@ -71,7 +72,7 @@ def test_a_broken_promise_is_reported(tmp_path: Path) -> None:
     is counted broken and named."""
     real = next(a for a in attempts() if a.id == 112)
 
-    def wrong(res: object) -> catalogue.Verdict:
+    def wrong(res: object) -> Verdict:
         raise RuntimeError("boom")
 
     fake = type(real)(9001, "always-raises", "error", "", wrong)

@@ -86,9 +86,10 @@ class Pool:
             out.touch()
             err.touch()
             req = {"args": args, "cwd": str(cwd), "out": str(out), "err": str(err)}
-            assert proc.stdin is not None and proc.stdout is not None
+            stdout = proc.stdout
+            assert proc.stdin is not None and stdout is not None
             reply: list[str] = []
-            reader = threading.Thread(target=lambda: reply.append(proc.stdout.readline()))
+            reader = threading.Thread(target=lambda: reply.append(stdout.readline()))
             try:
                 proc.stdin.write(json.dumps(req) + "\n")
                 proc.stdin.flush()
