@@ -167,7 +167,7 @@ def replicates(
         if not exprs:
             continue
         rng = random.Random(f"{seed}:{frame}")  # one stream per frame: order-independent
-        for ids, chunk in _chunks(run, frame, resamples, rng):
+        for ids, chunk in _chunks(run, frame, exprs, resamples, rng):
             got = _aggregate(chunk, frame, exprs, run.window)
             # a replicate with no rows left (nothing ended) has no row: null, not skipped
             got = ids.join(got, on=REPLICATE, how="left", maintain_order="left")
@@ -178,14 +178,16 @@ def replicates(
 
 
 def _chunks(
-    run: RunFrames, frame: str, resamples: int, rng: random.Random
+    run: RunFrames, frame: str, exprs: list[pl.Expr], resamples: int, rng: random.Random
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
     """(replicate ids, their rows) per chunk of replicates."""
+    table = run.requests if frame == REQUESTS else run.sessions
+    # only the columns the aggregations read: the rows also hold list columns (chunks)
+    columns = sorted({c for e in exprs for c in e.meta.root_names()})
+    ids = run.rows[s.SESSION_ID].unique().sort()
     if frame == RUN:
-        ids = run.rows[s.SESSION_ID].unique(maintain_order=True).sort()
         size, per_unit = ids.len(), max(1, run.rows.height // max(1, ids.len()))
     else:
-        table = run.requests if frame == REQUESTS else run.sessions
         size, per_unit = table.height, 1
     step = max(1, MAX_CHUNK_ROWS // max(1, size * per_unit))
     for first in range(0, resamples, step):
@@ -198,9 +200,14 @@ def _chunks(
             chosen = pl.DataFrame([replicate, ids.gather(picks)])
             rows = chosen.join(run.rows, on=s.SESSION_ID, how="inner", maintain_order="left")
         else:
-            table = run.requests if frame == REQUESTS else run.sessions
-            rows = table.select(pl.all().gather(picks)).with_columns(replicate)
+            rows = table.select(pl.col(columns).gather(picks)).with_columns(replicate)
         yield wanted, rows
+
+
+def _kinds(exprs: list[pl.Expr]) -> list[str]:
+    """The token kinds rate expressions read (``completion_tps_steady`` -> completion)."""
+    names = {c for e in exprs for c in e.meta.root_names()}
+    return sorted({n.split("_tps")[0] for n in names})
 
 
 def _aggregate(
@@ -208,6 +215,6 @@ def _aggregate(
 ) -> pl.DataFrame:
     if frame == RUN:
         events = token_events(chunk, by=REPLICATE)
-        rates = events.group_by(REPLICATE).agg(throughput_aggregations(window))
+        rates = events.group_by(REPLICATE).agg(throughput_aggregations(window, _kinds(exprs)))
         return rates.select(REPLICATE, *exprs).sort(REPLICATE)
     return chunk.group_by(REPLICATE).agg(exprs).sort(REPLICATE)

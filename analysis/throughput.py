@@ -19,6 +19,8 @@ Definitions (shared with docs/analysis.md):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from agentload.analysis.requests import NS_PER_S, F, is_ok, measured
@@ -79,9 +81,11 @@ def _seconds_from_t0(ns: int) -> pl.Expr:
     return (pl.lit(ns, pl.Int64) - pl.col(_T0)).cast(pl.Float64).first() / NS_PER_S
 
 
-def throughput_aggregations(window: Window | None = None) -> list[pl.Expr]:
+def throughput_aggregations(
+    window: Window | None = None, kinds: Sequence[str] = KINDS
+) -> list[pl.Expr]:
     """The aggregations of `throughput` over `token_events` rows (one run, or one group of
-    a `group_by`): duration_s, steady_from_s, steady_to_s and the rates per kind."""
+    a `group_by`): duration_s, steady_from_s, steady_to_s and the rates of `kinds`."""
     duration = ((pl.col(_T1) - pl.col(_T0)).cast(pl.Float64) / NS_PER_S).first()
     if window is None:
         lo, hi = pl.lit(0.0), duration
@@ -98,7 +102,7 @@ def throughput_aggregations(window: Window | None = None) -> list[pl.Expr]:
         cut_s.alias("steady_from_s"),
         hi.alias("steady_to_s"),
     ]
-    for kind in KINDS:
+    for kind in kinds:
         col = pl.col(f"{kind}_tokens")
         total = col.sum().cast(pl.Float64)
         aggs.append(pl.when(duration > 0).then(total / duration).alias(f"{kind}_tps"))
