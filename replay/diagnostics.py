@@ -93,6 +93,8 @@ def diagnose(
     duration: float | None = None,
     slots: int | None = None,
 ) -> dict[str, object]:
+    """The run's own health: how late the client sent, the rates it reached, its CPU, the
+    errors by kind, and the warnings a reader needs before trusting the figures."""
     lag = lag_summary(frame)
     window = run_window(frame, duration)
     intended, achieved = arrival_rates(frame)
@@ -106,24 +108,53 @@ def diagnose(
         .len()
         .sort(S.ERROR_KIND)
     )
-    cpu = {
-        str(o.worker): {
-            "cpu_s": o.cpu_s,
-            "wall_s": o.wall_s,
-            "utilization": o.utilization,
-            "runqueue_wait_s": o.runqueue_wait_s,
-        }
-        for o in outcomes
+    # served against asked-for lengths, and a prefix cache warmed before the run
+    lengths = length_check(frame)
+    warnings = client_warnings(frame, lag["p99"], intended, achieved, outcomes)
+    warnings += length_warnings(lengths)
+    if (excess := cache_excess_warning(cache_summary(frame))) is not None:
+        warnings.append(excess)
+    return {
+        "schedule_lag_ms": lag,
+        "intended_rate": intended,
+        "achieved_rate": achieved,
+        "client_cpu_s": {str(o.worker): _cpu(o) for o in outcomes},
+        "requests": frame.height,
+        "errors": dict(zip(errors[S.ERROR_KIND].to_list(), errors["len"].to_list(), strict=True)),
+        "calibration": calibration,
+        "window": None if window is None else window.as_json(),
+        "ramp": ramp,
+        "lengths": lengths,
+        "warnings": warnings,
     }
+
+
+def _cpu(o: WorkerOutcome) -> dict[str, float | None]:
+    return {
+        "cpu_s": o.cpu_s,
+        "wall_s": o.wall_s,
+        "utilization": o.utilization,
+        "runqueue_wait_s": o.runqueue_wait_s,
+    }
+
+
+def client_warnings(
+    frame: pl.DataFrame,
+    lag_p99: float | None,
+    intended: float | None,
+    achieved: float | None,
+    outcomes: list[WorkerOutcome],
+) -> list[str]:
+    """Warnings that the client, not the engine, may have set the figures."""
     warnings: list[str] = []
     # When failures dominate, the client-bound advice (send late, short of the rate, add
     # --workers) would misdirect: a client that only collects refusals is busy, not slow.
     failing = failure_warning(frame)
     if failing is not None:
         warnings.append(failing)
-    if failing is None and lag["p99"] is not None and lag["p99"] > LAG_P99_LIMIT_MS:
+    if failing is None and lag_p99 is not None and lag_p99 > LAG_P99_LIMIT_MS:
         warnings.append(
-            f"schedule lag p99 {lag['p99']:.2f} ms > {LAG_P99_LIMIT_MS} ms: "
+            f"schedule lag p99 {lag_p99:.2f} ms > {LAG_P99_LIMIT_MS} ms: "
             "the client sent late; figures may reflect the client, not the engine"
         )
     if failing is None and intended and achieved and achieved < intended * RATE_SHORTFALL:
@@ -143,21 +174,4 @@ def diagnose(
                 f"worker {o.worker} used {o.utilization:.0%} of a core: the client may have "
                 "set the pace; add --workers"
             )
-    # served against asked-for lengths, and a prefix cache warmed before the run
-    lengths = length_check(frame)
-    warnings += length_warnings(lengths)
-    if (excess := cache_excess_warning(cache_summary(frame))) is not None:
-        warnings.append(excess)
-    return {
-        "schedule_lag_ms": lag,
-        "intended_rate": intended,
-        "achieved_rate": achieved,
-        "client_cpu_s": cpu,
-        "requests": frame.height,
-        "errors": dict(zip(errors[S.ERROR_KIND].to_list(), errors["len"].to_list(), strict=True)),
-        "calibration": calibration,
-        "window": None if window is None else window.as_json(),
-        "ramp": ramp,
-        "lengths": lengths,
-        "warnings": warnings,
-    }
+    return warnings
