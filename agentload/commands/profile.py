@@ -286,3 +286,31 @@ def transform_cmd(
     extra = {} if p.block_size is None else {s.META_BLOCK_SIZE: str(p.block_size).encode()}
     write_file(out, s.Kind.PROFILE, result, info=info, extra_metadata=extra)
     _console.print(f"{out}: {result[s.SESSION_ID].n_unique():,} sessions, {result.height:,} calls")
+
+
+@command.command("synthesize")
+@click.argument("source")
+@click.option("--sessions", required=True, type=int, help="Sessions to generate (a count).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the draw.")
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Profile file to write."
+)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def synthesize_cmd(source: str, sessions: int, seed: int, out: Path, force: bool) -> None:
+    """Fit a model of SOURCE's sessions (profile, built-in name, trie or Mooncake JSONL) and
+    write N new ones that keep its structure (docs/profiles.md, "Synthesized profiles")."""
+    from agentload.profiles.load import load, resolve
+    from agentload.profiles.synthesize import synthesize
+    from agentload.traceformat import schema as s
+    from agentload.traceformat.io import write_file
+    from agentload.traceformat.outputs import check_input, check_output
+
+    path = check_input(resolve(source))
+    check_output(out, "--out", inputs=[path], force=force)
+    p = load(source)
+    with _err.status("fitting and drawing"):
+        frame, info = synthesize(p.frame, p.block_size, sessions, seed)
+    info["from"] = path.name
+    extra = {} if p.block_size is None else {s.META_BLOCK_SIZE: str(p.block_size).encode()}
+    write_file(out, s.Kind.PROFILE, frame, info=info, extra_metadata=extra)
+    _console.print(f"{out}: {sessions:,} sessions, {frame.height:,} calls (seed {seed})")
