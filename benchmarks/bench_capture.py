@@ -3,15 +3,21 @@ concurrent streams, for direct calls, bare mitmproxy (mitmdump, no addon) and
 `agentload capture`, all against `agentload sim`.
 
     .venv/bin/python benchmarks/bench_capture.py [--requests 400] [--tokens 16]
+        [--workers 2] [--open-loop 100]
 
 Prints one table; the "added" lines compare capture with bare mitmproxy (target: <= 0.5 ms
-TTFT p50 and <= 10% proxy CPU per request).
+TTFT p50 and <= 10% proxy CPU per request). `--workers N` adds N-process targets
+(`capture --workers N`; N bare mitmdumps on one port through SO_REUSEPORT) and the req/s
+ratio of N processes to one; `--open-loop RATE` adds rows of requests started at RATE per
+second whatever the answers (conc column "@RATE"), with TTFT added over direct. Each row
+carries the mean 1-minute load average of its measurements.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -39,6 +45,7 @@ NAMES = {
     "capture": "agentload capture",
     "script": "mitmdump -s addon",
 }
+MANY = {"bare": "mitmdump x{n}", "capture": "capture x{n}"}  # N processes on one port
 
 
 @contextmanager
@@ -57,6 +64,7 @@ class Figures:
     wall_s: float
     cpu_s: float | None
     errors: int
+    loads: list[float]  # 1-minute load average at the start of each measurement
 
     def merged(self, other: Figures) -> Figures:
         cpu = None if self.cpu_s is None else self.cpu_s + (other.cpu_s or 0.0)
@@ -65,15 +73,20 @@ class Figures:
             self.wall_s + other.wall_s,
             cpu,
             self.errors + other.errors,
+            self.loads + other.loads,
         )
 
-    def row(self, name: str, conc: int) -> str:
+    @property
+    def req_s(self) -> float:
+        return len(self.ttft_ms) / self.wall_s if self.wall_s else 0.0
+
+    def row(self, name: str, conc: str) -> str:
         p50, p99 = (quantile(self.ttft_ms, q) or 0.0 for q in (0.5, 0.99))
         n = len(self.ttft_ms)
         cpu = f"{1000 * self.cpu_s / n:8.3f}" if self.cpu_s is not None and n else "       -"
         return (
             f"{name:<18} {conc:>4} {n:>6} {p50:9.3f} {p99:9.3f}"
-            f" {n / self.wall_s:9.1f} {cpu} {self.errors:>5}"
+            f" {self.req_s:9.1f} {cpu} {self.errors:>5} {statistics.mean(self.loads):5.1f}"
         )
 
 
@@ -115,21 +128,139 @@ async def _load(base: str, conc: int, per_stream: int, tokens: int, model: str) 
         tasks = [asyncio.create_task(stream()) for _ in range(conc)]
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - t0
-    return Figures(ttfts, wall, None, errors)
+    return Figures(ttfts, wall, None, errors, [])
 
 
-def measure(base: str, pid: int | None, conc: int, args: argparse.Namespace) -> Figures:
-    proc = psutil.Process(pid) if pid else None
-    before = sum(proc.cpu_times()[:2]) if proc else 0.0
-    per_stream = max(3, args.requests // conc)
-    figures = asyncio.run(_load(base, conc, per_stream, args.tokens, args.model))
-    if proc:
-        figures.cpu_s = sum(proc.cpu_times()[:2]) - before
+async def _open_loop(base: str, rate: float, seconds: float, tokens: int, model: str) -> Figures:
+    """Requests started every 1/rate s whatever the answers; TTFT from each one's send."""
+    url = base + "/v1/chat/completions"
+    body = {
+        "model": model,
+        "stream": True,
+        "max_tokens": tokens,
+        "messages": [{"role": "user", "content": "benchmark the proxy please"}],
+    }
+    ttfts: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await _one(session, url, body)
+
+        async def one() -> None:
+            nonlocal errors
+            try:
+                ttfts.append(await _one(session, url, body))
+            except Exception:
+                errors += 1
+
+        tasks = []
+        t0 = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - t0
+    return Figures(ttfts, wall, None, errors, [])
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(psutil.Process(pid).cpu_times()[:2])
+    return total
+
+
+def measure(base: str, pids: list[int], conc: int, args: argparse.Namespace) -> Figures:
+    """Closed loop at `conc` streams (conc 0: open loop at --open-loop req/s)."""
+    load = os.getloadavg()[0]
+    before = _cpu(pids)
+    if conc:
+        per_stream = max(3, args.requests // conc)
+        work = _load(base, conc, per_stream, args.tokens, args.model)
+    else:
+        work = _open_loop(base, args.open_loop, args.open_loop_seconds, args.tokens, args.model)
+    figures = asyncio.run(work)
+    figures.loads = [load]
+    if pids:
+        figures.cpu_s = _cpu(pids) - before
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _added(results: dict[tuple[str, int], Figures], levels: list[int], n: int) -> list[str]:
+    """The comparisons of the targets measured in the same run, as 'added' lines."""
+    lines: list[str] = []
+    pairs = [("mitmdump (bare)", "agentload capture", "")]
+    if n > 1:
+        many = (MANY["bare"].format(n=n), MANY["capture"].format(n=n))
+        pairs.append((*many, f" with {n} processes"))
+    for c in levels:
+        for bare_name, cap_name, how in pairs:
+            if (bare_name, c) not in results or (cap_name, c) not in results:
+                continue
+            bare, cap = results[(bare_name, c)], results[(cap_name, c)]
+            d50 = statistics.median(cap.ttft_ms) - statistics.median(bare.ttft_ms)
+            cpu_b = (bare.cpu_s or 0) / max(1, len(bare.ttft_ms))
+            cpu_c = (cap.cpu_s or 0) / max(1, len(cap.ttft_ms))
+            pct = 100 * (cpu_c - cpu_b) / cpu_b if cpu_b else float("nan")
+            where = f"at {c:>3} streams" if c else f"open loop {_rate(results, c)}"
+            lines.append(
+                f"added by the addon{how} {where}: TTFT p50 {d50:+.3f} ms,"
+                f" proxy CPU/request {pct:+.1f}%"
+            )
+        for kind in ("capture", "bare") if n > 1 and c else ():
+            one, many_f = results.get((NAMES[kind], c)), results.get((MANY[kind].format(n=n), c))
+            if one and many_f and one.req_s:
+                lines.append(
+                    f"req/s of {n} processes over 1 ({NAMES[kind]}) at {c:>3} streams:"
+                    f" x{many_f.req_s / one.req_s:.2f} ({many_f.req_s:.1f} / {one.req_s:.1f})"
+                )
+    return lines + _over_direct(results)
+
+
+def _rate(results: dict[tuple[str, int], Figures], conc: int) -> str:
+    fig = results.get(("direct", conc)) or next(f for (_, c), f in results.items() if c == conc)
+    return f"{len(fig.ttft_ms) / fig.wall_s:.0f} req/s"
+
+
+def _over_direct(results: dict[tuple[str, int], Figures]) -> list[str]:
+    """Open loop: TTFT p50 each proxy adds over direct calls."""
+    direct = results.get(("direct", 0))
+    if direct is None:
+        return []
+    base = statistics.median(direct.ttft_ms)
+    return [
+        f"added over direct, open loop {_rate(results, 0)}: {name} TTFT p50"
+        f" {statistics.median(fig.ttft_ms) - base:+.3f} ms"
+        for (name, c), fig in results.items()
+        if c == 0 and name != "direct"
+    ]
+
+
+def _targets(
+    kinds: list[str], workers: int, sim: str, tmp: str, stack: ExitStack
+) -> dict[str, tuple[str, list[int]]]:
+    targets: dict[str, tuple[str, list[int]]] = {}
+    for kind in kinds:
+        counts = [1, workers] if workers > 1 and kind in MANY else [1]
+        for n in counts:
+            name = NAMES[kind] if n == 1 else MANY[kind].format(n=n)
+            if kind == "direct":
+                targets[name] = (sim, [])
+                continue
+            if kind == "bare":
+                ctx = running_mitmdump(sim, workers=n)
+            elif kind == "script":
+                script = ["-s", str(ROOT / "capture" / "addon_entry.py")]
+                ctx = running_mitmdump(sim, *script, "--set", f"agentload_out={tmp}/script")
+            else:
+                ctx = running_capture(sim, Path(tmp) / name.replace(" ", "-"), "--workers", str(n))
+            proxy = stack.enter_context(ctx)
+            targets[name] = (proxy.url, proxy.pids)
+    return targets
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
         "--requests", type=int, default=150, help="requests per level, target and round"
     )
@@ -144,14 +275,26 @@ def main() -> None:
         help="comma list of: direct, bare (mitmdump), capture (agentload capture),"
         " script (mitmdump -s capture/addon_entry.py)",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also measure bare and capture as N processes"
+    )
+    parser.add_argument(
+        "--open-loop", type=float, default=0.0, metavar="REQ_S", help="also an open-loop level"
+    )
+    parser.add_argument("--open-loop-seconds", type=float, default=10.0, help="per round")
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    if args.open_loop > 0:
+        levels.append(0)  # 0: the open-loop level
     header = (
         f"{'target':<18} {'conc':>4} {'reqs':>6} {'ttft p50':>9} {'ttft p99':>9} {'req/s':>9}"
-        f" {'cpu ms/req':>8} {'errs':>5}"
+        f" {'cpu ms/req':>8} {'errs':>5} {'load':>5}"
     )
     results: dict[tuple[str, int], Figures] = {}
-    kinds = args.targets.split(",")
     with (
         running_sim(args.token_interval_ms) as sim,
         tempfile.TemporaryDirectory() as tmp,
@@ -159,44 +302,33 @@ def main() -> None:
     ):
         # All proxies run side by side and are measured in alternation, `--rounds` times per
         # level, so drifting background load hits every target alike.
-        targets: dict[str, tuple[str, int | None]] = {}
-        for kind in kinds:
-            if kind == "direct":
-                targets[NAMES[kind]] = (sim, None)
-                continue
-            if kind == "bare":
-                ctx = running_mitmdump(sim)
-            elif kind == "script":
-                script = ["-s", str(ROOT / "capture" / "addon_entry.py")]
-                ctx = running_mitmdump(sim, *script, "--set", f"agentload_out={tmp}/script")
-            else:
-                ctx = running_capture(sim, Path(tmp) / "capture")
-            proxy = stack.enter_context(ctx)
-            targets[NAMES[kind]] = (proxy.url, proxy.proc.pid)
+        targets = _targets(args.targets.split(","), args.workers, sim, tmp, stack)
         for c in levels:
             for _ in range(args.rounds):
-                for name, (url, pid) in targets.items():
-                    fig = measure(url, pid, c, args)
+                for name, (url, pids) in targets.items():
+                    fig = measure(url, pids, c, args)
                     results[(name, c)] = (
                         results[(name, c)].merged(fig) if (name, c) in results else fig
                     )
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}")
+    cpu = _cpu_model()
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus ({cpu}),"
+        f" load {os.getloadavg()[0]:.1f}"
+    )
     print(header)
     for (name, c), fig in results.items():
-        print(fig.row(name, c))
+        print(fig.row(name, str(c) if c else f"@{args.open_loop:g}"))
     print()
-    for c in levels:
-        if ("mitmdump (bare)", c) not in results or ("agentload capture", c) not in results:
-            continue
-        bare, cap = results[("mitmdump (bare)", c)], results[("agentload capture", c)]
-        d50 = statistics.median(cap.ttft_ms) - statistics.median(bare.ttft_ms)
-        cpu_b = (bare.cpu_s or 0) / max(1, len(bare.ttft_ms))
-        cpu_c = (cap.cpu_s or 0) / max(1, len(cap.ttft_ms))
-        pct = 100 * (cpu_c - cpu_b) / cpu_b if cpu_b else float("nan")
-        print(
-            f"added by the addon at {c:>3} streams: TTFT p50 {d50:+.3f} ms,"
-            f" proxy CPU/request {pct:+.1f}%"
-        )
+    for line in _added(results, levels, args.workers):
+        print(line)
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -397,12 +397,15 @@ def capture(f: Json) -> str:
     parts.append(
         "From `benchmarks/bench_capture.py` (targets measured in alternation): client-observed "
         "TTFT and throughput of 16-token streamed chat completions against the fast sim, "
-        "direct, through bare mitmproxy and through `agentload capture`; proxy CPU per request."
+        "direct, through bare mitmproxy and through `agentload capture`, as one process and "
+        "as N behind one address (`mitmdump xN`, `capture xN`: SO_REUSEPORT); streams "
+        "`@R`: open loop at R req/s; proxy CPU per request; load: the 1-minute load average "
+        "at the start of the row's measurements."
     )
     keys = ("target", "conc", "reqs", "ttft_p50", "ttft_p99", "req_s", "cpu_ms_req", "errs")
-    rows = [[r.get(k, "") for k in keys] for r in c.get("rows", [])]
+    rows = [[r.get(k, "") for k in (*keys, "load")] for r in c.get("rows", [])]
     head = ["target", "streams", "requests", "TTFT p50 ms", "TTFT p99 ms", "req/s"]
-    parts.append(table([*head, "proxy CPU ms/req", "errors"], rows))
+    parts.append(table([*head, "proxy CPU ms/req", "errors", "load"], rows))
     if c.get("added"):
         parts.append("\n".join(f"- {line}" for line in c["added"]))
     parts.append("Command:\n\n" + code([c.get("command", "")]))

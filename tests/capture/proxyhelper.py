@@ -27,6 +27,15 @@ class Proxy:
     proc: subprocess.Popen[str] | subprocess.Popen[bytes]
     out_dir: Path | None  # None: a bare mitmdump records nothing
     output: list[str] = field(default_factory=list)
+    siblings: list[subprocess.Popen[bytes]] = field(default_factory=list)  # mitmdump workers
+
+    @property
+    def pids(self) -> list[int]:
+        """The processes serving this address: proc, its siblings and their children."""
+        import psutil
+
+        pids = [self.proc.pid, *(p.pid for p in self.siblings)]
+        return pids + [c.pid for pid in pids for c in psutil.Process(pid).children(True)]
 
     @property
     def traces(self) -> Path:
@@ -39,12 +48,15 @@ class Proxy:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        for proc in (self.proc, *self.siblings):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in (self.proc, *self.siblings):
             try:
-                self.proc.wait(15)
+                proc.wait(15)
             except subprocess.TimeoutExpired:
-                self.kill()
+                proc.kill()
+                proc.wait(10)
 
 
 def _drain(proc: subprocess.Popen[str], lines: list[str], ready: threading.Event) -> None:
@@ -103,28 +115,53 @@ def running_capture(
         proxy.stop()
 
 
+# mitmdump on the event loop `agentload capture --workers` gives its proxies (listening
+# sockets with SO_REUSEPORT), so N of them can share one port as the workers do.
+_REUSEPORT_MITMDUMP = """
+import asyncio, sys
+from agentload.capture.serve import ReusePortLoop
+class Policy(asyncio.DefaultEventLoopPolicy):
+    def new_event_loop(self):
+        return ReusePortLoop()
+asyncio.set_event_loop_policy(Policy())
+from mitmproxy.tools.main import mitmdump
+sys.exit(mitmdump(sys.argv[1:]))
+"""
+
+
+def _listening(pid: int, port: int) -> bool:
+    import psutil
+
+    return any(
+        c.status == psutil.CONN_LISTEN and c.laddr and c.laddr[1] == port
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+    )
+
+
 @contextmanager
-def running_mitmdump(upstream: str, *extra: str) -> Iterator[Proxy]:
-    """Bare mitmproxy pass-through (no addon): the baseline of the benchmark. Bodies are
-    streamed (stream_large_bodies=1), as the addon streams LLM responses; without it
-    mitmproxy buffers each SSE response whole."""
+def running_mitmdump(upstream: str, *extra: str, workers: int = 1) -> Iterator[Proxy]:
+    """Bare mitmproxy pass-through (no addon): the baseline of the benchmark, as `workers`
+    processes sharing one port (SO_REUSEPORT) when more than one. Bodies are streamed
+    (stream_large_bodies=1), as the addon streams LLM responses; without it mitmproxy
+    buffers each SSE response whole."""
     port = free_port()
-    cmd = [str(BIN / "mitmdump"), "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1"]
-    cmd += ["--listen-port", str(port), "--set", "termlog_verbosity=warn", "-q"]
-    cmd += ["--set", "stream_large_bodies=1", *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("mitmdump did not start") from None
-            time.sleep(0.1)
-    proxy = Proxy(f"http://127.0.0.1:{port}", proc, None)
+    args = ["--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1"]
+    args += ["--listen-port", str(port), "--set", "termlog_verbosity=warn", "-q"]
+    args += ["--set", "stream_large_bodies=1", *extra]
+    if workers == 1:
+        argvs = [[str(BIN / "mitmdump"), *args]]
+    else:
+        argvs = [[sys.executable, "-c", _REUSEPORT_MITMDUMP, *args]] * workers
+    procs = [
+        subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for a in argvs
+    ]
+    proxy = Proxy(f"http://127.0.0.1:{port}", procs[0], None, siblings=procs[1:])
     try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not all(_listening(p.pid, port) for p in procs):
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                raise RuntimeError("mitmdump did not start")
+            time.sleep(0.1)
         yield proxy
     finally:
         proxy.stop()
