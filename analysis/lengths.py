@@ -16,6 +16,7 @@ the run with ``--strict-lengths``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -87,9 +88,32 @@ def length_check(frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return {side: _side(frame, side, actual, expected) for side, actual, expected in SIDES}
 
 
-def length_warnings(check: dict[str, dict[str, Any]]) -> list[str]:
+def prompt_cause(calibration: Mapping[str, Any] | None) -> str:
+    """Why prompts may come out another length than asked, by how they were built: the
+    calibration record replay keeps (None for a verbatim trace's recorded prompts)."""
+    if calibration is None:
+        return (
+            "the target tokenizes the recorded prompts differently (another model or "
+            "tokenizer than the recording's)"
+        )
+    if calibration.get("against"):
+        return (
+            f"text prompts were calibrated against {calibration['against']}, yet the server "
+            "counted otherwise: its chat template or tokenizer differs from what was measured"
+        )
+    if calibration.get("exact"):
+        return "token-id prompts are exact: the server added tokens of its own (BOS, template)"
+    return (
+        "text prompts are not calibrated to the target's tokenizer (no /tokenize: try --tokenizer)"
+    )
+
+
+def length_warnings(
+    check: dict[str, dict[str, Any]], calibration: Mapping[str, Any] | None = None
+) -> list[str]:
     """One line per failed side, e.g. 'completion lengths: 13 of 13 requests (100.0%) off
-    the requested length, drift -95.0% ...'."""
+    the requested length, drift -95.0% ...'; `calibration` (replay's record) names the
+    likely cause for prompts."""
     out = []
     for side, got in check.items():
         if not got.get("failed"):
@@ -97,8 +121,7 @@ def length_warnings(check: dict[str, dict[str, Any]]) -> list[str]:
         why = (
             "the server may ignore min_tokens/ignore_eos (or the length field sent)"
             if side == "completion"
-            else "text prompts are not calibrated to the target's tokenizer (no /tokenize: "
-            "try --tokenizer)"
+            else prompt_cause(calibration)
         )
         out.append(
             f"{side} lengths: {got['off']} of {got['requests']} requests "

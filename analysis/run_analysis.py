@@ -225,6 +225,7 @@ def _diagnostics(requests: pl.DataFrame, recorded: dict[str, Any]) -> Json:
         "achieved_rate": recorded.get("achieved_rate"),
         "client_cpu_s": recorded.get("client_cpu_s"),
         "outcome": recorded.get("outcome"),  # replay.outcome, over every row (warmup too)
+        "calibration": recorded.get("calibration"),  # how text prompts were sized
         "warnings": list(recorded.get("warnings") or []),
     }
 
@@ -278,7 +279,7 @@ def notes(summary: Json) -> list[str]:
         )
     if req["measured"] == 0:
         out.append("No measured requests: nothing to analyse.")
-    checks = length_warnings(summary["lengths"])
+    checks = length_warnings(summary["lengths"], summary["diagnostics"].get("calibration"))
     if (excess := cache_excess_warning(summary["cache"])) is not None:
         checks.append(excess)
     out.extend(checks)

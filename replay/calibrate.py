@@ -30,6 +30,7 @@ class Calibration:
     tokens_per_word: float
     drift: float | None  # mean (measured - intended) / intended over sample prompts
     note: str
+    against: str | None = None  # what counted the tokens; None: not calibrated
 
 
 def count_tokens(
@@ -135,7 +136,7 @@ def _calibrate_with(
         f"calibrated against {where}: {tuned.tokens_per_word:.3f} tokens/word, "
         f"{tuned.template_tokens} chat-template tokens"
     )
-    return tuned, Calibration(tuned.tokens_per_word, drift, note)
+    return tuned, Calibration(tuned.tokens_per_word, drift, note, against=where)
 
 
 def _drift(count: Counter, mat: Materializer) -> float | None:

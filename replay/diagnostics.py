@@ -111,7 +111,7 @@ def diagnose(
     # served against asked-for lengths, and a prefix cache warmed before the run
     lengths = length_check(frame)
     warnings = client_warnings(frame, lag["p99"], intended, achieved, outcomes)
-    warnings += length_warnings(lengths)
+    warnings += length_warnings(lengths, calibration)
     if (excess := cache_excess_warning(cache_summary(frame))) is not None:
         warnings.append(excess)
     return {

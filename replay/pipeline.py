@@ -66,7 +66,10 @@ def build_materializer(
         mat = replace(mat, style=target.style, salt=salt_of(target.salt))
     mat.warm()
     if config.api is ApiChoice.COMPLETIONS:
-        return mat, {"note": "token ids sent to /v1/completions: exact prompt lengths"}
+        return mat, {
+            "note": "token ids sent to /v1/completions: exact prompt lengths",
+            "exact": True,
+        }
     if not config.calibrate:
         return mat, {"note": "calibration disabled: 1 token per word assumed"}
     headers = config.target_headers()
@@ -176,7 +179,7 @@ def _check_lengths(
     the result file is written; an interrupted run keeps its own status."""
     if not config.strict_lengths or stopped:
         return
-    breached = length_warnings(diagnostics.get("lengths") or {})
+    breached = length_warnings(diagnostics.get("lengths") or {}, diagnostics.get("calibration"))
     if breached:
         raise ThresholdError(f"--strict-lengths: {'; '.join(breached)} (result: {path})")
 

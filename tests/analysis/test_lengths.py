@@ -108,3 +108,23 @@ def test_cache_excess_warning(observed: float | None, ideal: float, warned: bool
     assert (warning is not None) is warned
     if warning is not None:
         assert "91.4% exceeds the theoretical 87.5%" in warning and "--reset-cache" in warning
+
+
+@pytest.mark.parametrize(
+    ("calibration", "cause"),
+    [
+        (None, "recorded prompts"),  # a verbatim trace
+        ({"note": "...", "against": "http://e/tokenize"}, "calibrated against http://e/tokenize"),
+        ({"note": "token ids ...", "exact": True}, "token-id prompts are exact"),
+        ({"note": "http://e/tokenize unavailable: ..."}, "not calibrated"),
+        ({"note": "calibration disabled: ..."}, "not calibrated"),
+    ],
+)
+def test_a_prompt_drift_names_the_cause_by_how_prompts_were_built(
+    calibration: dict[str, object] | None, cause: str
+) -> None:
+    # calibrated prompts that still come out 10% long are not "no /tokenize"
+    rows = [request("a", i, i, i + 0.5, i + 1, prompt=2200) | _asked(2000, 10) for i in range(3)]
+    (line,) = length_warnings(length_check(frame(rows)), calibration)
+    assert line.startswith("prompt lengths:") and cause in line
+    assert ("--tokenizer" in line) is (cause == "not calibrated")
