@@ -159,6 +159,29 @@ def _arrivals(profile: pl.DataFrame, n: int, rng: random.Random) -> list[float]:
     return out
 
 
+class BlockChain:
+    """Hash ids of prompts that grow by appending: each session's full blocks keep their ids
+    as its prompt grows, starting with a given prefix; every other block (the trailing
+    partial one of each prompt included) gets a fresh id from `next_id` upwards."""
+
+    def __init__(self, next_id: int, block_size: int) -> None:
+        self.next_id = next_id
+        self.block_size = block_size
+        self.full: list[int] = []
+
+    def start(self, prefix: list[int], tokens: int) -> None:
+        self.full = prefix[: tokens // self.block_size]
+
+    def ids(self, tokens: int) -> list[int]:
+        while len(self.full) < tokens // self.block_size:
+            self.full.append(self._fresh())
+        return self.full + ([self._fresh()] if tokens % self.block_size else [])
+
+    def _fresh(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+
 def build(
     profile: pl.DataFrame, block_size: int | None, model: SessionModel, n: int, seed: int
 ) -> pl.DataFrame:
@@ -168,24 +191,13 @@ def build(
     prefixes = shared_prefixes(profile) if block_size else []
     arrivals = _arrivals(profile, n, rng)
     label = str(profile[s.WORKLOAD].mode().sort()[0])
-    next_id = id_namespace(f"synthesized {label} {seed}")
+    chain = BlockChain(id_namespace(f"synthesized {label} {seed}"), block_size or 1)
     rows: list[dict[str, object]] = []
     for k in range(n):
-        prefix = list(rng.choice(prefixes)) if prefixes else []
-        full: list[int] = prefix[: drawn.start[k] // block_size] if block_size else []
+        chain.start(list(rng.choice(prefixes)) if prefixes else [], drawn.start[k])
         prompt, new, think = drawn.start[k], drawn.start[k], 0.0
         turns = drawn.turns[k]
         for i in range(turns + 1):
-            ids: list[int] | None = None
-            if block_size:
-                while len(full) < prompt // block_size:
-                    next_id += 1
-                    full.append(next_id)
-                partial = []
-                if prompt % block_size:
-                    next_id += 1
-                    partial = [next_id]
-                ids = full + partial
             out = int(drawn.per_turn["assistant"][k][i]) if i < turns else drawn.final[k]
             rows.append(
                 {
@@ -196,7 +208,7 @@ def build(
                     s.INPUT_TOKENS: prompt,
                     s.NEW_INPUT_TOKENS: new,
                     s.OUTPUT_TOKENS: out,
-                    s.HASH_IDS: ids,
+                    s.HASH_IDS: chain.ids(prompt) if block_size else None,
                 }
             )
             if i < turns:

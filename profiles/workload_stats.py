@@ -61,7 +61,7 @@ def turn_frame(profile: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
     roots = narrow.filter(pl.col(s.PARENT_SESSION_ID).is_null()).with_row_index("session")
     roots = roots.with_columns(pl.col("session").min().over(s.SESSION_ID))
-    roots = roots.sort("session", s.CALL_INDEX)
+    roots = roots.drop(s.SESSION_ID, s.PARENT_SESSION_ID).sort("session", s.CALL_INDEX)
     return roots.with_columns(
         n_calls=pl.len().over("session"),
         prev_output=pl.col(s.OUTPUT_TOKENS).shift(1).over("session"),
@@ -89,7 +89,7 @@ def compute(profile: pl.DataFrame, block_size: int | None = None) -> ProfileStat
     inputs = int(profile[s.INPUT_TOKENS].sum())
     reused = int((profile[s.INPUT_TOKENS] - profile[s.NEW_INPUT_TOKENS]).clip(lower_bound=0).sum())
     return ProfileStats(
-        sessions=profile[s.SESSION_ID].n_unique(),
+        sessions=int(profile.select(pl.col(s.SESSION_ID).n_unique()).item()),
         calls=profile.height,
         child_sessions=profile.filter(pl.col(s.PARENT_SESSION_ID).is_not_null())[
             s.SESSION_ID
