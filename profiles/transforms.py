@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from agentload.base.errors import ConfigError
+from agentload.profiles.generate import id_namespace
+from agentload.profiles.synthesize import BlockChain
 from agentload.traceformat import limits
 from agentload.traceformat import schema as s
 
@@ -28,9 +30,11 @@ class TransformConfig:
     max_context: int | None = None  # drop sessions with any prompt above this
     cap_context: int | None = None  # end sessions before their first prompt above this
     time_scale: float = 1.0
+    shared_prefix_tokens: int | None = None  # a system prompt every session starts with
 
     def __post_init__(self) -> None:
-        for name in ("sample", "min_turns", "max_turns", "max_context", "cap_context"):
+        names = ("sample", "min_turns", "max_turns", "max_context", "cap_context")
+        for name in (*names, "shared_prefix_tokens"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{name.replace('_', '-')}: must be >= 0, got {value}")
@@ -116,3 +120,37 @@ def apply(profile: pl.DataFrame, config: TransformConfig) -> pl.DataFrame:
             pl.col(s.ARRIVAL_S) * config.time_scale, pl.col(s.THINK_S) * config.time_scale
         )
     return out.drop(_ROOT).sort(s.ARRIVAL_S, s.SESSION_ID, s.CALL_INDEX)
+
+
+DEFAULT_BLOCK = 64  # block size given to a profile without hash_ids (trie, the built-in)
+
+
+def add_shared_prefix(
+    profile: pl.DataFrame, tokens: int, block_size: int | None
+) -> tuple[pl.DataFrame, int]:
+    """Every session starts with the same `tokens`-token system prompt (whole blocks of
+    ids shared by all); returns the profile and its block size. A profile without hash_ids
+    gets them (blocks of DEFAULT_BLOCK tokens, each session's own after the prefix, its
+    history keeping its ids), so that replay shares the prefix across sessions."""
+    block = block_size or DEFAULT_BLOCK
+    if tokens % block:
+        raise ConfigError(f"--shared-prefix-tokens: must be a multiple of the block size {block}")
+    namespace = id_namespace(f"shared prefix {tokens}")
+    prefix = [namespace + k for k in range(1, tokens // block + 1)]
+    first = pl.col(s.CALL_INDEX) == pl.col(s.CALL_INDEX).min().over(s.SESSION_ID)
+    out = profile.with_columns(
+        pl.col(s.INPUT_TOKENS) + tokens,
+        pl.when(first).then(pl.col(s.NEW_INPUT_TOKENS) + tokens).otherwise(s.NEW_INPUT_TOKENS),
+    )
+    if block_size is not None and out[s.HASH_IDS].null_count() < out.height:
+        ids = pl.lit(pl.Series([prefix], dtype=pl.List(pl.Int64)))
+        return out.with_columns(pl.concat_list(ids, pl.col(s.HASH_IDS)).alias(s.HASH_IDS)), block
+    chain = BlockChain(id_namespace(f"transform blocks {tokens}"), block)
+    hash_ids: list[list[int]] = []
+    current = None
+    for session, prompt in out.select(s.SESSION_ID, s.INPUT_TOKENS).iter_rows():
+        if session != current:
+            chain.start(prefix, prompt)
+            current = session
+        hash_ids.append(chain.ids(prompt))
+    return out.with_columns(pl.Series(s.HASH_IDS, hash_ids, dtype=pl.List(pl.Int64))), block

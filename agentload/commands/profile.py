@@ -253,6 +253,12 @@ def fetch_cmd(dataset: str, base_url: str | None, cache_dir: Path | None, refres
     type=float,
     help="Multiply arrival offsets and think times by X.",
 )
+@click.option(
+    "--shared-prefix-tokens",
+    type=int,
+    help="Start every session with one shared system prompt of N tokens (whole blocks; "
+    "a profile without hash_ids gets them, 64-token blocks).",
+)
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 def transform_cmd(
     profile: str,
@@ -264,26 +270,31 @@ def transform_cmd(
     max_context: int | None,
     cap_context: int | None,
     time_scale: float,
+    shared_prefix_tokens: int | None,
     force: bool,
 ) -> None:
-    """Sample, filter, cap and rescale a profile (children follow their root session)."""
+    """Sample, filter, cap, rescale a profile (children follow their root session) and add
+    a shared system prompt."""
     from agentload.profiles.load import load
-    from agentload.profiles.transforms import TransformConfig, apply
+    from agentload.profiles.transforms import TransformConfig, add_shared_prefix, apply
     from agentload.traceformat import schema as s
     from agentload.traceformat.io import write_file
 
     config = TransformConfig(
-        sample, seed, min_turns, max_turns, max_context, cap_context, time_scale
-    )
+        sample, seed, min_turns, max_turns, max_context, cap_context, time_scale,
+        shared_prefix_tokens,
+    )  # fmt: skip
     from agentload.profiles.load import resolve
     from agentload.traceformat.outputs import check_input, check_output
 
     source = check_input(resolve(profile))
     check_output(out, "--out", inputs=[source], force=force)
     p = load(profile)
-    result = apply(p.frame, config)
+    result, block = apply(p.frame, config), p.block_size
+    if shared_prefix_tokens:
+        result, block = add_shared_prefix(result, shared_prefix_tokens, block)
     info = {**p.info, "transform": config.describe()}
-    extra = {} if p.block_size is None else {s.META_BLOCK_SIZE: str(p.block_size).encode()}
+    extra = {} if block is None else {s.META_BLOCK_SIZE: str(block).encode()}
     write_file(out, s.Kind.PROFILE, result, info=info, extra_metadata=extra)
     _console.print(f"{out}: {result[s.SESSION_ID].n_unique():,} sessions, {result.height:,} calls")
 

@@ -118,3 +118,29 @@ def test_invalid_options() -> None:
         TransformConfig(time_scale=0)
     with pytest.raises(ConfigError, match="--min-turns"):
         TransformConfig(min_turns=9, max_turns=2)
+
+
+def test_shared_prefix_tokens_gives_every_session_one_system_prompt() -> None:
+    from agentload.profiles.load import load as load_profile
+    from agentload.profiles.transforms import add_shared_prefix
+    from agentload.traceformat.prefix_cache import ideal_hit
+
+    source = load_profile("agentic-coding").frame.head(2000)  # ~100 sessions, no hash_ids
+    out, block = add_shared_prefix(source, 1024, None)
+    assert block == 64
+    assert (out[s.INPUT_TOKENS] - source[s.INPUT_TOKENS] == 1024).all()
+    first = out[s.CALL_INDEX] == 0
+    assert (
+        out.filter(first)[s.NEW_INPUT_TOKENS] == source.filter(first)[s.NEW_INPUT_TOKENS] + 1024
+    ).all()
+    heads = {tuple(ids[:16]) for ids in out[s.HASH_IDS].to_list()}
+    assert len(heads) == 1  # one prefix for every call of every session
+    seventeenth = out.filter(first)[s.HASH_IDS].list.get(16)
+    assert seventeenth.n_unique() == seventeenth.len()  # then each session its own blocks
+    assert (out[s.HASH_IDS].list.len() == (out[s.INPUT_TOKENS] / 64).ceil()).all()
+    hit = ideal_hit(out, 64)
+    assert hit is not None and hit > ideal_hit(add_shared_prefix(source, 0, None)[0], 64)  # type: ignore[operator]
+    again, _ = add_shared_prefix(out, 128, 64)  # a profile with hash_ids: ids prepended
+    assert (again[s.HASH_IDS].list.len() == out[s.HASH_IDS].list.len() + 2).all()
+    with pytest.raises(ConfigError, match="multiple of the block size 64"):
+        add_shared_prefix(source, 100, None)
