@@ -15,7 +15,19 @@ from typing import Final
 import polars as pl
 
 from agentload.profiles.session_model import sessions_frame
+from agentload.traceformat import schema as s
 
+# The columns these functions read (a lean `profiles.load.load`).
+COLUMNS: Final = (
+    s.SESSION_ID,
+    s.CALL_INDEX,
+    s.PARENT_SESSION_ID,
+    s.ARRIVAL_S,
+    s.THINK_S,
+    s.INPUT_TOKENS,
+    s.NEW_INPUT_TOKENS,
+    s.OUTPUT_TOKENS,
+)
 CORRELATIONS: Final = (
     "turns vs final answer",
     "turns vs mean tool output",

@@ -157,15 +157,34 @@ def show_cmd(name: str) -> None:
 
 
 @command.command("stats")
-@click.argument("profile")
+@click.argument("profiles", nargs=-1, required=True)
 @click.option(
     "--reference",
     "reference_name",
     help="Reference workload to compare with (default: the profile's label).",
 )
-def stats_cmd(profile: str, reference_name: str | None) -> None:
-    """Statistics of a profile file (or built-in name) beside the reference figures."""
-    _print_stats(profile, reference_name)
+def stats_cmd(profiles: tuple[str, ...], reference_name: str | None) -> None:
+    """Statistics of a profile file (or built-in name) beside the reference figures; with
+    two profiles A B, both side by side: marginals, correlations, final-context tail."""
+    if len(profiles) > 2:
+        raise ConfigError(f"profile stats: one profile, or two to compare; got {len(profiles)}")
+    if len(profiles) == 1:
+        _print_stats(profiles[0], reference_name)
+        return
+    from agentload.profiles import render, structure_stats
+    from agentload.profiles.load import load
+
+    loaded = [load(name, structure_stats.COLUMNS) for name in profiles]
+    tables = render.comparison_tables(
+        (profiles[0], profiles[1]),
+        (structure_stats.marginals(loaded[0].frame), structure_stats.marginals(loaded[1].frame)),
+        (
+            structure_stats.correlations(loaded[0].frame),
+            structure_stats.correlations(loaded[1].frame),
+        ),
+    )
+    for table in tables:
+        _console.print(table)
 
 
 @command.command("import")

@@ -139,3 +139,24 @@ def test_profile_stats_of_a_file(tmp_path: Path) -> None:
     proc = run_cli("profile", "stats", str(path), "--reference", "agentic-coding", columns=200)
     assert "small.arrow (agentic-coding)" in proc.stdout
     check_stats_output(proc.stdout, frame, AGENTIC_REFERENCE)
+
+
+def test_profile_stats_of_two_profiles_side_by_side() -> None:
+    # The built-in against itself: every KS distance 0, and the correlations issue 18
+    # measured on the published file (Spearman: 0.457, -0.411, -0.207, 0.302, 0.354).
+    proc = run_cli("profile", "stats", "agentic-coding", "agentic-coding", columns=200)
+    rows = table_rows(proc.stdout)
+    for quantity in ("tool turns", "tool latency", "first tool latency", "final context"):
+        assert rows[quantity][-1] == "0.000", quantity
+    assert rows["final context"][3] == "73,530 / 73,530"  # p99 of the last call's input
+    want = {
+        "turns vs final answer": "+0.457",
+        "turns vs mean tool output": "-0.411",
+        "tool output vs tool latency": "-0.207",
+        "tool latency vs the previous one": "+0.302",
+        "assistant tokens vs tool latency": "+0.354",
+    }
+    for pair, value in want.items():
+        assert rows[pair] == [f"{value} / {value}"], pair
+    three = run_cli("profile", "stats", "agentic-coding", "code-qa", "office-work", check=False)
+    assert three.returncode == 2 and "one profile, or two" in three.stderr
