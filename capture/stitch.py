@@ -125,19 +125,37 @@ def group_of(session_id: str) -> str | None:
     return session_id.split(".", 1)[0] if session_id.startswith("g-") else None
 
 
+_DECODER = json.JSONDecoder()
+
+
+def instructions(envelope: str | None) -> str | None:
+    """The JSON text of an envelope's system prompt (Messages `system`, Responses
+    `instructions`), read from the stored text without parsing the rest: the envelope is
+    canonical JSON (sorted keys, no spaces), so the top-level keys are walked in order and
+    the walk stops before `tools` (tens of KB), which sorts after both."""
+    if not envelope or envelope[0] != "{":
+        return None
+    at = 1
+    try:
+        while envelope[at] != "}":
+            key, at = _DECODER.raw_decode(envelope, at)
+            if not isinstance(key, str) or key > "system":
+                return None
+            value, end = _DECODER.raw_decode(envelope, at + 1)  # after the ":"
+            if key in ("system", "instructions") and value:
+                return envelope[at + 1 : end]
+            at = end + 1 if envelope[end] == "," else end
+    except (ValueError, IndexError):
+        return None
+    return None
+
+
 def identity(envelope: str | None, message_ids: tuple[str, ...]) -> str | None:
-    """What a conversation starts with: its system prompt (Messages `system`, Responses
-    `instructions`) when the envelope has one, else its first message."""
-    if envelope is not None:
-        try:
-            body = json.loads(envelope)
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            for name in ("system", "instructions"):
-                if body.get(name):
-                    text = json.dumps(body[name], sort_keys=True, ensure_ascii=False)
-                    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    """What a conversation starts with: its system prompt when the envelope has one, else
+    its first message."""
+    text = instructions(envelope)
+    if text is not None:
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
     return message_ids[0] if message_ids else None
 
 
@@ -328,7 +346,7 @@ class Stitcher:
         session.n_calls += 1
         spawns = None
         if call.emitted_tool_ids:
-            seed = (*call.message_texts[: session.seed_len], call.envelope or "")
+            seed = (*call.message_texts[: session.seed_len], instructions(call.envelope) or "")
             spawns = new_spawns(call.spawn_args, seed)
         n = len(call.message_ids)
         session.calls.append(_Call(call.t_start_ns, call.t_end_ns, spawns, call.echo, n))

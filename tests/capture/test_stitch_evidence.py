@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from agentload.capture.stitch import IDLE_FLOOR_NS, Assignment, Stitcher
+from agentload.capture.stitch import IDLE_FLOOR_NS, Assignment, Stitcher, instructions
+from agentload.traceformat.content import canonical_json
 from tests.capture.test_stitch import MS, call
 
 S = 1000  # ms
@@ -99,7 +100,8 @@ def test_group_subagent_with_another_system_prompt_is_a_child() -> None:
     """Claude Code: the subagent shares the session header; its system prompt differs."""
     s = Stitcher("t")
     g = "x-claude-code-session-id=u1"
-    main_env, sub_env = json.dumps({"system": "main agent"}), json.dumps({"system": "sub agent"})
+    # stored envelopes are canonical JSON (capture.apis.dumps)
+    main_env, sub_env = canonical_json({"system": "main agent"}), canonical_json({"system": "sub"})
     prompt = "Find every caller of load_config and list them"
     m0 = s.assign(
         call(0, 10, ("task",), emits=("toolu_1",), args=(prompt,), group=g, envelope=main_env)
@@ -178,3 +180,12 @@ def test_sequential_subagents_keep_their_parent_active() -> None:
         t += 10 * S
     b0 = s.assign(call(t + 100, t + 200, ("subsys", "two"), group=g))
     assert a0.parent_session_id == b0.parent_session_id == p.session_id
+
+
+def test_instructions_are_cut_from_the_top_level_of_the_envelope() -> None:
+    tools = [{"name": "t", "input_schema": {"properties": {"system": {"type": "string"}}}}]
+    env = canonical_json({"model": "m", "system": [{"text": "be brief"}], "tools": tools})
+    assert instructions(env) == '[{"text":"be brief"}]'
+    nested = canonical_json({"model": "m", "tools": tools})
+    assert instructions(nested) is None
+    assert instructions(canonical_json({"instructions": "go"})) == '"go"'
