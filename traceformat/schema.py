@@ -87,7 +87,7 @@ ERROR: Final = "error"  # free text; null when the call succeeded
 FINISH_REASON: Final = "finish_reason"
 PARTIAL: Final = "partial"  # true when the client or upstream aborted mid-response
 STITCH: Final = "stitch"  # how the session was found: header | tool-call-id |
-# previous-response | prefix | new
+# previous-response | prefix | tool-args | new
 # Content is stored once per distinct part. A call lists the ids of its request parts in
 # order (part 0: the request envelope — body without messages/input, e.g. tools and
 # parameters; then one part per message) and of its response; NEW_CONTENT carries the
