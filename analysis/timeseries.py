@@ -32,14 +32,15 @@ def bin_width(duration_s: float, target_bins: int = TARGET_BINS) -> float:
 
 
 def binned(frame: F, width_s: float) -> F:
-    """Per bin: ``t_s`` (bin start), completion/prompt/cached tokens per second and
+    """Per bin: ``t_s`` (bin start), completion/prompt/cached/uncached tokens per second,
+    successful requests per second (``requests_tps``) and
     ``cache_hit_rate`` (cached / prompt of requests that ended in the bin), ``requests``."""
     events = token_events(frame).with_columns(
         ((pl.col("t_s") / width_s).floor() * width_s).alias("bin_s")
     )
     per_s = [
         (pl.col(f"{k}_tokens").sum().cast(pl.Float64) / width_s).alias(f"{k}_tps")
-        for k in ("completion", "prompt", "cached")
+        for k in ("completion", "prompt", "cached", "uncached", "requests")
     ]
     prompt = pl.col("prompt_tokens").sum().cast(pl.Float64)
     hit = pl.when(prompt > 0).then(pl.col("cached_tokens").sum() / prompt).otherwise(None)
@@ -59,8 +60,9 @@ def _in_flight(starts: pl.Expr, ends: pl.Expr, grid: pl.Expr) -> pl.Expr:
 
 
 def concurrency(frame: F, width_s: float, duration_s: float) -> F:
-    """``t_s`` grid (every `width_s`) with ``requests_in_flight`` and ``sessions_active``.
-    Requests or sessions with no end count as in flight until the run window ends."""
+    """``t_s`` grid (every `width_s`) with ``requests_in_flight``, ``requests_streaming``
+    (first token received, not ended) and ``sessions_active``. Requests or sessions with no
+    end count as in flight until the run window ends."""
     rows = measured(frame).filter(pl.col(s.T_SENT_NS).is_not_null())
     steps = max(math.floor(duration_s / width_s) + 1, 1)
     grid_s = [i * width_s for i in range(steps)]
@@ -76,9 +78,12 @@ def concurrency(frame: F, width_s: float, duration_s: float) -> F:
         .otherwise(pl.col(s.T_END_NS).max())
         .alias("_last"),
     )
+    first_s = ((pl.col(s.T_FIRST_TOKEN_NS) - t0).cast(pl.Float64) / NS_PER_S).fill_null(never)
+    streaming_end = pl.when(pl.col(s.T_FIRST_TOKEN_NS).is_null()).then(never).otherwise(end_s)
     req = rows.select(
         grid.alias("t_s"),
         _in_flight(start_s, end_s, grid).alias("requests_in_flight"),
+        _in_flight(first_s, streaming_end, grid).alias("requests_streaming"),
     )
     t0s = pl.col("_first").min()
     sess = per_session.select(

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agentload.analysis.report import html, terminal
-from agentload.analysis.report.run_report import html_report
+from agentload.analysis.report import terminal
 from agentload.base.errors import ConfigError
 from agentload.orchestration.sweep import SweepConfig, SweepResult, run_sweep
 from agentload.profiles import load as profile_load
@@ -112,9 +111,6 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> SweepResult:
             title="agentload demo",
         )
         result = run_sweep(sweep, console=console)
-    for label, analysis in zip(result.labels, result.analyses, strict=True):
-        report = html.write(config.out / f"report-{label}.html", html_report(analysis))
-        console.print(f"HTML report ({label}): {report}")
     _print_headline(result, console)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s")
     return result

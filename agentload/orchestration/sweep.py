@@ -24,7 +24,7 @@ from rich.console import Console
 
 from agentload.analysis.goodput import Slo
 from agentload.analysis.report import compare, html, terminal
-from agentload.analysis.report.run_report import rich_table
+from agentload.analysis.report.run_report import html_report, rich_table
 from agentload.analysis.report.sweep_page import points_table, sweep_page
 from agentload.analysis.run_analysis import RunAnalysis, analyze_path
 from agentload.base.errors import ConfigError, ThresholdError, UnfaithfulRunError
@@ -164,8 +164,14 @@ async def sweep(
     console.print(rich_table(points_table(labels, summaries)))
     console.print(rich_table(compare.comparison(labels, summaries)))
     if config.html is not None:
-        html.write(config.html, sweep_page(labels, summaries, config.title))
-        console.print(f"HTML: {config.html}")
+        reports = {}  # a report per point beside the sweep page, linked from it
+        for label, analysis in zip(labels, analyses, strict=True):
+            name = f"report-{label}.html"
+            html.write(config.html.parent / name, html_report(analysis))
+            reports[label] = name
+        page = sweep_page(labels, summaries, config.title, reports=reports)
+        html.write(config.html, page)
+        console.print(f"HTML: {config.html} (reports per point: {', '.join(reports.values())})")
     if breaches:
         raise ThresholdError(f"{len(breaches)} of {len(points)} points: " + "; ".join(breaches))
     return SweepResult(labels, analyses, config.html)

@@ -53,31 +53,43 @@ def cumulative(a: RunAnalysis) -> Chart:
     return _chart("cumulative", title, svg, "no successful request")
 
 
-def throughput(a: RunAnalysis) -> Chart:
-    title = f"Throughput over time ({a.bin_width_s:g} s bins)"
+def throughput(a: RunAnalysis) -> list[Chart]:
+    """Throughput over time, one panel per unit: completion tokens/s, prompt tokens/s
+    (uncached and cached: their scale is tens of times the completions'), requests/s."""
     b = a.bins
-    series = [
-        Series("completion tok/s", b["t_s"].to_list(), b["completion_tps"].to_list(), step=True),
-        Series(
-            "uncached prompt tok/s",
-            b["t_s"].to_list(),
-            (b["prompt_tps"] - b["cached_tps"]).to_list(),
-            step=True,
-        ),
-    ]
-    produced = b.height and (b["completion_tps"].sum() or b["prompt_tps"].sum())
-    svg = line_chart(series, title=title, xlabel="time (s)", ylabel="tokens / s")
-    return _chart("throughput", title, svg if produced else None, "no request produced tokens")
+    x = b["t_s"].to_list()
+    panels = (
+        ("throughput", "Completion tokens/s", "tokens / s", ("completion",)),
+        ("throughput_prompt", "Prompt tokens/s", "tokens / s", ("uncached", "cached")),
+        ("throughput_requests", "Requests/s (successful)", "requests / s", ("requests",)),
+    )
+    out = []
+    for key, name, unit, kinds in panels:
+        title = f"{name} over time ({a.bin_width_s:g} s bins)"
+        label = {"uncached": "uncached prompt", "cached": "cached prompt"}
+        series = [
+            Series(f"{label.get(k, k)} {unit}", x, b[f"{k}_tps"].to_list(), step=True)
+            for k in kinds
+        ]
+        produced = b.height and any(b[f"{k}_tps"].sum() for k in kinds)
+        svg = line_chart(series, title=title, xlabel="time (s)", ylabel=unit)
+        out.append(_chart(key, title, svg if produced else None, "no request produced any"))
+    return out
 
 
 def concurrency(a: RunAnalysis) -> Chart:
-    title = "Concurrency over time"
+    """Sessions and requests by state over time: the aggregate view of the swim lanes,
+    readable however many sessions ran."""
+    title = "Concurrency over time: sessions and requests by state"
     c = a.concurrency
+    x = c["t_s"].to_list()
+    waiting = c["requests_in_flight"] - c["requests_streaming"]
+    between = (c["sessions_active"] - c["requests_in_flight"]).clip(lower_bound=0)
     series = [
-        Series(
-            "requests in flight", c["t_s"].to_list(), c["requests_in_flight"].to_list(), step=True
-        ),
-        Series("sessions active", c["t_s"].to_list(), c["sessions_active"].to_list(), step=True),
+        Series("sessions active", x, c["sessions_active"].to_list(), step=True),
+        Series("waiting for first token", x, waiting.to_list(), step=True),
+        Series("streaming", x, c["requests_streaming"].to_list(), step=True),
+        Series("between calls (tool wait)", x, between.to_list(), step=True, dashed=True),
     ]
     sent = a.requests[s.T_SENT_NS].is_not_null().any()
     svg = line_chart(series, title=title, xlabel="time (s)", ylabel="count") if sent else None
@@ -85,16 +97,18 @@ def concurrency(a: RunAnalysis) -> Chart:
 
 
 def distributions(a: RunAnalysis) -> list[Chart]:
+    """CDFs on a log axis of TTFT, ITL, TPOT, E2E (per request) and session latency."""
     out = []
-    for key, label, values in (
-        ("ttft", "TTFT", a.requests["ttft_ms"].drop_nulls().to_list()),
-        ("itl", "ITL", a.itl["itl_ms"].drop_nulls().to_list()),
-        ("tpot", "TPOT", a.requests["tpot_ms"].drop_nulls().to_list()),
+    for key, label, unit, values, why in (
+        ("ttft", "TTFT", "ms", a.requests["ttft_ms"], "streamed tokens needed"),
+        ("itl", "ITL", "ms", a.itl["itl_ms"], "streamed tokens needed"),
+        ("tpot", "TPOT", "ms", a.requests["tpot_ms"], "two tokens or more needed"),
+        ("e2e", "E2E request latency", "ms", a.requests["e2e_ms"], "no successful request"),
+        ("session", "Session latency", "s", a.sessions["latency_s"], "no session completed"),
     ):
         title = f"{label} distribution (CDF)"
-        svg = cdf_chart({label: values}, title=title, xlabel=f"{label} (ms)")
-        why = f"no successful request with a {label} (streamed tokens needed)"
-        out.append(_chart(key, title, svg, why))
+        svg = cdf_chart({label: values.drop_nulls().to_list()}, title=title, xlabel=f"{unit}")
+        out.append(_chart(key, title, svg, f"no value ({why})"))
     return out
 
 
@@ -125,8 +139,25 @@ def cache_hit(a: RunAnalysis) -> Chart:
     return _chart("cache", title, svg, "the server reported no prompt / cached token counts")
 
 
+COUNTER_SUFFIXES = ("_total", "_count", "_sum")  # Prometheus: cumulative, drawn as rates
+SKIPPED_SUFFIXES = ("_info", "_created")  # constant labels / creation timestamps
+
+
+def _rate(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+    """A counter's per-second rate between consecutive samples, at the later one; a drop
+    (the engine restarted its counter) yields no point."""
+    pts = [
+        (x1, (y1 - y0) / (x1 - x0))
+        for x0, y0, x1, y1 in zip(xs, ys, xs[1:], ys[1:], strict=False)
+        if x1 > x0 and y1 >= y0
+    ]
+    return [x for x, _ in pts], [y for _, y in pts]
+
+
 def engine_metrics(a: RunAnalysis) -> list[Chart]:
-    """One chart per scraped engine metric name (series per label set)."""
+    """One chart per scraped engine metric name (series per label set): gauges as
+    scraped, counters (``*_total``, ``*_count``, ``*_sum``) as rates per second; info
+    series (``*_info``, ``*_created``) are constant and left out."""
     samples = a.data.engine_metrics
     if not samples:
         return []
@@ -135,16 +166,23 @@ def engine_metrics(a: RunAnalysis) -> list[Chart]:
     by_name: dict[str, dict[str, tuple[list[float], list[float]]]] = defaultdict(dict)
     for sample in samples:
         name = str(sample.get("name", "?"))
+        if name.endswith(SKIPPED_SUFFIXES):
+            continue
         labels = sample.get("labels") or {}
-        key = ",".join(f"{k}={v}" for k, v in sorted(dict(labels).items())) or name
+        key = ",".join(f"{k}={v}" for k, v in sorted(dict(labels).items())) or "value"
         xs, ys = by_name[name].setdefault(key, ([], []))
         xs.append((float(sample["t_ns"]) - base) / NS_PER_S)
         ys.append(float(sample["value"]))
     out = []
     for name in sorted(by_name, key=_engine_priority)[:MAX_ENGINE_CHARTS]:
-        title = f"Engine metric {name}"
-        series = [Series(k, xs, ys) for k, (xs, ys) in sorted(by_name[name].items())]
-        svg = line_chart(series, title=title, xlabel="time (s)", ylabel=name[-30:])
+        counter = name.endswith(COUNTER_SUFFIXES)
+        title = f"Engine: {name}" + (" (rate per second)" if counter else "")
+        series = [
+            Series(k, *(_rate(xs, ys) if counter else (xs, ys)))
+            for k, (xs, ys) in sorted(by_name[name].items())
+        ]
+        ylabel = "per second" if counter else "value"
+        svg = line_chart(series, title=title, xlabel="time (s)", ylabel=ylabel)
         out.append(_chart(f"engine_{name}", title, svg, "no finite samples"))
     return out
 
@@ -153,15 +191,17 @@ ENGINE_FIRST = ("kv_cache_usage", "num_requests_waiting", "num_requests_running"
 
 
 def _engine_priority(name: str) -> tuple[int, str]:
-    """KV usage and queue metrics first; constant *_info metrics last."""
+    """KV usage and queue metrics first."""
     for rank, part in enumerate(ENGINE_FIRST):
         if part in name:
             return rank, name
-    return (len(ENGINE_FIRST) + (1 if name.endswith("_info") else 0), name)
+    return len(ENGINE_FIRST), name
 
 
 def swim_lanes(a: RunAnalysis) -> Chart:
-    title = f"Swim lanes (first {LANE_SESSIONS} sessions): waiting, then streaming"
+    shown = min(LANE_SESSIONS, a.sessions.height)
+    of = f"first {shown} of {a.sessions.height} sessions; all of them: Concurrency above"
+    title = f"Swim lanes ({of if a.sessions.height > shown else f'{shown} sessions'})"
     rows = measured(a.data.frame).filter(pl.col(s.T_SENT_NS).is_not_null())
     t0 = rows[s.T_SENT_NS].min()
     sessions = a.sessions[s.SESSION_ID].head(LANE_SESSIONS).to_list()
@@ -191,7 +231,7 @@ def swim_lanes(a: RunAnalysis) -> Chart:
 def all_charts(a: RunAnalysis) -> list[Chart]:
     return [
         cumulative(a),
-        throughput(a),
+        *throughput(a),
         concurrency(a),
         *distributions(a),
         ttft_by_turn(a),

@@ -69,6 +69,7 @@ def page(
     charts: Sequence[Chart],
     metadata: Table | None = None,
     warnings: Sequence[str] = (),
+    links: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The whole document. Charts without data are listed as notes, never drawn empty;
     `warnings` (e.g. compare's mismatched runs) open it in red."""
@@ -84,6 +85,11 @@ def page(
     if notes:
         items = "".join(f"<li>{escape(n)}</li>" for n in notes)
         parts.append(f'<div class="notes" id="notes"><ul>{items}</ul></div>')
+    if links:
+        items = "".join(
+            f'<li><a href="{escape(href)}">{escape(text)}</a></li>' for text, href in links
+        )
+        parts.append(f'<h2>Reports</h2><ul class="links">{items}</ul>')
     parts.append("<h2>Summary</h2><div class='grid'>")
     parts += [table_html(t) for t in tables]
     parts.append("</div>")

@@ -65,8 +65,12 @@ def pareto_chart(points: Sequence[Point], *, title: str, xlabel: str) -> str | N
             f'<circle class="data" cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{color}">'
             f"<title>{escape(p.label)}: {y:.4g} tok/s, {x:.4g}</title></circle>"
         )
+        # labels of points in the right half sit on their left, so none passes the edge
+        right = px > frame.width / 2
+        anchor, dx = ("end", -6) if right else ("start", 6)
         body.append(
-            f'<text class="tick" x="{px + 6:.1f}" y="{py - 6:.1f}">{escape(p.label)}</text>'
+            f'<text class="tick" x="{px + dx:.1f}" y="{py - 6:.1f}" '
+            f'text-anchor="{anchor}">{escape(p.label)}</text>'
         )
     body += legend([("point", PALETTE[0]), ("Pareto front", PALETTE[1])], frame)
     return svg(frame, body, title)

@@ -8,7 +8,7 @@ steady state is undefined (too few requests).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from agentload.analysis.report import compare, html
 from agentload.analysis.report.charts import Chart
@@ -64,21 +64,54 @@ def _points(labels: Sequence[str], summaries: Sequence[Json], key: str) -> list[
     ]
 
 
+# (summary path, label, unit) of every latency a sweep is plotted against
+LATENCIES = (
+    (("latency", "ttft_ms", "p50"), "TTFT p50", "ms"),
+    (("latency", "ttft_ms", "p99"), "TTFT p99", "ms"),
+    (("latency", "itl_ms", "p50"), "ITL p50", "ms"),
+    (("latency", "tpot_ms", "p50"), "TPOT p50", "ms"),
+    (("latency", "tpot_ms", "p99"), "TPOT p99", "ms"),
+    (("latency", "e2e_ms", "p50"), "E2E p50", "ms"),
+    (("latency", "e2e_ms", "p99"), "E2E p99", "ms"),
+    (("sessions", "latency_s", "p50"), "session latency p50", "s"),
+    (("sessions", "latency_s", "p99"), "session latency p99", "s"),
+    (("sessions", "ttfat_s", "p50"), "TTFAT p50", "s"),
+)
+
+
+def _latency(summary: Json, path: tuple[str, str, str]) -> float | None:
+    group, metric, stat = path
+    value = summary[group][metric].get(stat)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def curves(labels: Sequence[str], summaries: Sequence[Json]) -> list[Chart]:
+    """Throughput against every latency metric, the Pareto front marked."""
+    charts = []
+    for path, name, unit in LATENCIES:
+        points = [
+            Point(label, point_throughput(sm), _latency(sm, path))
+            for label, sm in zip(labels, summaries, strict=True)
+        ]
+        title = f"Throughput vs {name}"
+        svg = pareto_chart(points, title=title, xlabel=f"{name} ({unit})")
+        note = "Not drawn: no point has both a throughput and this latency."
+        key = "pareto_" + "_".join(path[1:])
+        charts.append(Chart(key, title, svg, "" if svg else note))
+    return charts
+
+
 def sweep_page(
     labels: Sequence[str],
     summaries: Sequence[Json],
     title: str,
     extra: Sequence[Table] = (),
     warnings: Sequence[str] = (),
+    reports: Mapping[str, str] | None = None,
 ) -> str:
     """The points table, the comparison, `extra` tables (compare's verdicts) and the
-    Pareto charts, opened by `warnings`."""
-    charts = []
-    for key, name in (("latency_s", "session latency p50 (s)"), ("ttfat_s", "TTFAT p50 (s)")):
-        chart_title = f"Pareto front: throughput vs {name}"
-        svg = pareto_chart(_points(labels, summaries, key), title=chart_title, xlabel=name)
-        note = "" if svg else "Not drawn: no point has both a throughput and this latency."
-        charts.append(Chart(f"pareto_{key}", chart_title, svg, note))
+    throughput-latency charts, opened by `warnings`; `reports`: label -> the point's own
+    report (a relative link)."""
     notes = [
         f"{label}: {n}" for label, sm in zip(labels, summaries, strict=True) for n in sm["notes"]
     ]
@@ -87,6 +120,7 @@ def sweep_page(
         subtitle=", ".join(labels),
         notes=notes,
         tables=[points_table(labels, summaries), compare.comparison(labels, summaries), *extra],
-        charts=charts,
+        charts=curves(labels, summaries),
         warnings=warnings,
+        links=[(f"report of {label}", href) for label, href in (reports or {}).items()],
     )

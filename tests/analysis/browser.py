@@ -20,14 +20,23 @@ import aiohttp
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
-# Per chart: does it hold an <svg> with a non-empty box and at least one data element?
+# Per chart: does it hold an <svg> with a non-empty box and at least one data element,
+# which of its <text> boxes pass the svg's box (drawn 1:1 with its viewBox), how many
+# legend entries it has.
 PROBE = """
 JSON.stringify({
   charts: Array.from(document.querySelectorAll('figure.chart')).map(f => {
     const svg = f.querySelector('svg');
     const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+    const outside = svg ? Array.from(svg.querySelectorAll('text')).filter(t => {
+      const r = t.getBoundingClientRect();
+      return r.left < box.left - 1 || r.right > box.right + 1 ||
+             r.top < box.top - 1 || r.bottom > box.bottom + 1;
+    }).map(t => t.textContent) : [];
     return {key: f.dataset.chart, width: box.width, height: box.height,
-            data: svg ? svg.querySelectorAll('.data').length : 0};
+            data: svg ? svg.querySelectorAll('.data').length : 0,
+            outside: outside,
+            legend: svg ? svg.querySelectorAll('.legend').length : 0};
   }),
   omitted: Array.from(document.querySelectorAll('[data-omitted]')).map(e => e.textContent),
   notes: Array.from(document.querySelectorAll('#notes li')).map(e => e.textContent),

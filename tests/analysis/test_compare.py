@@ -79,7 +79,7 @@ def test_compare_cli(tmp_path: Path, run_cli: RunCli) -> None:
     assert summaries["a"]["throughput"] == summaries["same"]["throughput"]
     verdicts = doc["comparisons"][0]["verdicts"]
     assert {v["verdict"] for v in verdicts} == {"within noise"} and doc["failed"] is False
-    assert 'data-chart="pareto_latency_s"' in (tmp_path / "c.html").read_text()
+    assert 'data-chart="pareto_latency_s_p50"' in (tmp_path / "c.html").read_text()
     code, _, err = run_cli("compare", str(a))
     assert code == 2 and "at least two" in err
 

@@ -6,23 +6,31 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pytest
 
 from agentload.analysis.report.run_report import html_report
+from agentload.analysis.report.sweep_page import LATENCIES
 from agentload.analysis.run_analysis import analyze_path
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
 from tests.analysis import synth
 from tests.analysis.browser import PageResult, find_chromium, open_page
 
+RunCli = Callable[..., tuple[int, str, str]]
+
 BASE_CHARTS = {
     "cumulative",
     "throughput",
+    "throughput_prompt",
+    "throughput_requests",
     "concurrency",
     "ttft",
     "itl",
     "tpot",
+    "e2e",
+    "session",
     "ttft_turn",
     "cache",
     "lanes",
@@ -42,10 +50,18 @@ async def _render(result: Path, tmp_path: Path) -> PageResult:
     assert out.requests == [page.resolve().as_uri()]
     assert out.probe["scripts"] == 0
     assert out.probe["title"] == "agentload report"
+    check_charts(out)
+    return out
+
+
+def check_charts(out: PageResult) -> None:
+    """Every chart drawn, with data, a legend, and every text inside its SVG's box."""
+    assert out.probe["charts"], "no chart"
     for chart in out.probe["charts"]:
         assert chart["width"] > 100 and chart["height"] > 50, chart
         assert chart["data"] > 0, f"chart {chart['key']} has no data element"
-    return out
+        assert chart["outside"] == [], f"chart {chart['key']}: text outside its box"
+        assert chart["legend"] > 0, f"chart {chart['key']} has no legend"
 
 
 def _keys(out: PageResult) -> set[str]:
@@ -94,7 +110,7 @@ async def test_all_failed_report_omits_empty_charts(tmp_path: Path) -> None:
     # latency and token charts have nothing to show: they are named as omitted, not drawn
     assert _keys(out) == {"concurrency", "lanes"}
     omitted = " ".join(out.probe["omitted"])
-    for title in ("Cumulative", "TTFT distribution", "ITL", "TPOT", "Prefix-cache"):
+    for title in ("Cumulative", "TTFT distribution", "ITL", "TPOT", "E2E", "Session", "Prefix"):
         assert title in omitted
     assert any("6 of 6 requests failed" in n for n in out.probe["notes"])
 
@@ -153,3 +169,34 @@ async def test_nothing_measured_report(case: str, tmp_path: Path) -> None:
     assert _keys(out) == set()
     assert len(out.probe["omitted"]) == len(BASE_CHARTS)
     assert any("No measured requests" in n for n in out.probe["notes"])
+
+
+async def test_compare_and_sweep_pages_render(tmp_path: Path, run_cli: RunCli) -> None:
+    """compare's page (the sweep page plus verdicts): every throughput-latency chart drawn,
+    texts inside their boxes, legends, the verdict coloured, nothing loaded."""
+    info = {"source": "agentic-coding"}
+    base = synth.write(tmp_path / "base.arrow", sessions=12, seed=1, info=info)
+    slow = synth.write(tmp_path / "slow.arrow", sessions=12, seed=1, slower_ms=150, info=info)
+    page = tmp_path / "compare.html"
+    code, _, err = run_cli("compare", str(base), str(slow), "--html", str(page))
+    assert code == 0, err
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    out = await open_page(page, tmp_path / "compare.png", profile)
+    assert out.console_errors == [] and out.requests == [page.resolve().as_uri()]
+    check_charts(out)
+    assert _keys(out) == {"pareto_" + "_".join(path[1:]) for path, _, _ in LATENCIES}
+    assert '<td class="regressed">regressed</td>' in page.read_text()
+
+
+async def test_lanes_keep_long_session_ids(tmp_path: Path) -> None:
+    """Session ids of 36 characters: the lane labels are whole and inside the chart."""
+    result = synth.write(tmp_path / "r.arrow", sessions=3, calls=2, engine=False)
+    frame = io.read(result).frame.with_columns(
+        (pl.lit("0b8f6c1e-4a4e-4c7e-9d55-") + pl.col(s.SESSION_ID)).alias(s.SESSION_ID)
+    )
+    io.write_file(
+        result, s.Kind.RESULT, frame.to_arrow(), extra_metadata={s.META_COMPLETE: b"true"}
+    )
+    out = await _render(result, tmp_path)
+    assert "lanes" in _keys(out)

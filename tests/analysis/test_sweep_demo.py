@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from agentload.analysis.report.run_report import html_report
+from agentload.analysis.report.sweep_page import LATENCIES
 from agentload.analysis.run_analysis import analyze_path
 from agentload.base.errors import AgentloadError, ConfigError
 from agentload.orchestration.sweep import SweepConfig
@@ -71,8 +72,14 @@ def test_sweep_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
     assert c1["info"]["options"]["concurrency"] == 1
     assert c3["info"]["options"]["concurrency"] == 3
     page = (out / "sweep.html").read_text()
-    assert page.count('<figure class="chart"') == 2
+    # throughput against every latency metric (the fast preset's one-chunk answers have no
+    # ITL: listed as not drawn), and each point's own report, linked
+    drawn, omitted = page.count('<figure class="chart"'), page.count("data-omitted=")
+    assert drawn + omitted == len(LATENCIES) and omitted <= 1
     assert "<script" not in page
+    for label in ("c1", "c3"):
+        assert f'href="report-{label}.html"' in page
+        assert "agentload report" in (out / f"report-{label}.html").read_text()
 
 
 def test_sweep_session_rates_against_sim(tmp_path: Path, run_cli: RunCli) -> None:
@@ -95,7 +102,8 @@ def test_sweep_session_rates_against_sim(tmp_path: Path, run_cli: RunCli) -> Non
         gaps = starts[s.T_SCHEDULED_NS].diff().drop_nulls()
         assert ((gaps - 1e9 / rate).abs() <= 1000).all(), gaps.to_list()  # constant rate
     page = (out / "sweep.html").read_text()
-    assert page.count('<figure class="chart"') == 2
+    drawn, omitted = page.count('<figure class="chart"'), page.count("data-omitted=")
+    assert drawn + omitted == len(LATENCIES) and omitted <= 1
     assert "r4" in page and "r20" in page
 
 

@@ -33,6 +33,19 @@ def fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks in log10 units covering [lo, hi]: every decade, with 2 and 5 between them
+    when the range spans fewer than three decades."""
+    first, last = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
+    steps = (1.0, 2.0, 5.0) if last - first < 3 else (1.0,)
+    ticks = [d + math.log10(m) for d in range(first, last) for m in steps]
+    ticks.append(float(last))
+    # trim decades' inner ticks outside the data, keeping one tick either side of it
+    below = [x for x in ticks if x <= lo]
+    above = [x for x in ticks if x >= hi]
+    return [x for x in ticks if (below and x >= below[-1]) and (above and x <= above[0])]
+
+
 def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     """Round tick values covering [lo, hi] (1, 2, 5 x 10^k steps)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -73,6 +86,8 @@ class Frame:
     yticks: list[float]
     width: int = WIDTH
     height: int = HEIGHT
+    x_log: bool = False  # x values are log10 of the data; ticks are labelled 10^x
+    top: int = MARGIN_TOP  # the plot area's top: more when the legend takes several rows
 
 
 def make_frame(
@@ -82,23 +97,28 @@ def make_frame(
     y_from_zero: bool = True,
     width: int = WIDTH,
     height: int = HEIGHT,
+    x_log: bool = False,
+    legend_rows: int = 1,
 ) -> Frame:
     xlo, xhi = min(xs), max(xs)
     ylo, yhi = min(ys), max(ys)
     if y_from_zero:
         ylo = min(ylo, 0.0)
-    xticks = nice_ticks(xlo, xhi)
+    xticks = log_ticks(xlo, xhi) if x_log else nice_ticks(xlo, xhi)
     yticks = nice_ticks(ylo, yhi)
+    extra = LEGEND_ROW_PX * max(legend_rows - 1, 0)
+    height += extra
+    top = MARGIN_TOP + extra
     x = Scale(xticks[0], xticks[-1], MARGIN_LEFT, width - MARGIN_RIGHT)
-    y = Scale(yticks[0], yticks[-1], height - MARGIN_BOTTOM, MARGIN_TOP)
-    return Frame(x, y, xticks, yticks, width, height)
+    y = Scale(yticks[0], yticks[-1], height - MARGIN_BOTTOM, top)
+    return Frame(x, y, xticks, yticks, width, height, x_log, top)
 
 
 def axes(frame: Frame, xlabel: str, ylabel: str) -> list[str]:
     """Grid lines, tick labels and axis titles."""
     out: list[str] = []
-    bottom, top = frame.height - MARGIN_BOTTOM, MARGIN_TOP
-    left, right = MARGIN_LEFT, frame.width - MARGIN_RIGHT
+    bottom, top = frame.height - MARGIN_BOTTOM, frame.top
+    left, right = frame.x.px_lo, frame.width - MARGIN_RIGHT
     for t in frame.yticks:
         py = frame.y(t)
         out.append(f'<line class="grid" x1="{left}" x2="{right}" y1="{py:.1f}" y2="{py:.1f}"/>')
@@ -108,7 +128,7 @@ def axes(frame: Frame, xlabel: str, ylabel: str) -> list[str]:
         px = frame.x(t)
         out.append(f'<line class="grid" x1="{px:.1f}" x2="{px:.1f}" y1="{top}" y2="{bottom}"/>')
         out.append(f'<text class="tick" x="{px:.1f}" y="{bottom + 16}" text-anchor="middle">')
-        out.append(f"{fmt(t)}</text>")
+        out.append(f"{fmt(10**t if frame.x_log else t)}</text>")
     out.append(f'<line class="axis" x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>')
     out.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{bottom}"/>')
     mid_x = (left + right) / 2
@@ -124,16 +144,49 @@ def axes(frame: Frame, xlabel: str, ylabel: str) -> list[str]:
     return out
 
 
-def legend(labels: Sequence[tuple[str, str]], frame: Frame) -> list[str]:
-    """A one-line legend above the plot area: (label, color) pairs."""
-    out: list[str] = []
-    x = float(MARGIN_LEFT)
-    for label, color in labels:
-        out.append(f'<rect x="{x:.1f}" y="8" width="12" height="8" fill="{color}"/>')
-        out.append(f'<text class="legend" x="{x + 16:.1f}" y="16">{escape(label)}</text>')
-        x += 28 + 7 * len(label)
-        if x > frame.width - 80:
+CHAR_PX = 6.6  # width of an 11px system-ui character, generous (labels must fit)
+LEGEND_ROW_PX = 14
+MAX_LEGEND_ROWS = 3
+
+
+def legend_layout(
+    labels: Sequence[str], width: int = WIDTH, left: float = MARGIN_LEFT
+) -> list[tuple[float, int]]:
+    """(x, row) of each legend entry that fits, wrapping onto up to MAX_LEGEND_ROWS rows;
+    entries past the last row are left out (the legend then says "+N more")."""
+    out: list[tuple[float, int]] = []
+    x, row = float(left), 0
+    for label in labels:
+        size = 16 + CHAR_PX * len(label)
+        if x + size > width - 4 and x > left:
+            x, row = float(left), row + 1
+        if row >= MAX_LEGEND_ROWS or x + size > width - 4:
             break
+        out.append((x, row))
+        x += size + 12
+    return out
+
+
+def legend_rows(labels: Sequence[str], width: int = WIDTH) -> int:
+    """Rows the legend takes, its "+N more" line included."""
+    places = legend_layout(labels, width)
+    rows = max((row for _, row in places), default=0) + 1
+    return rows + (1 if len(places) < len(labels) else 0)
+
+
+def legend(labels: Sequence[tuple[str, str]], frame: Frame, left: float = MARGIN_LEFT) -> list[str]:
+    """The legend above the plot area: (label, color) pairs, wrapped onto rows."""
+    out: list[str] = []
+    places = legend_layout([label for label, _ in labels], frame.width, left)
+    for (label, color), (x, row) in zip(labels, places, strict=False):
+        y = 8 + LEGEND_ROW_PX * row
+        out.append(f'<rect class="key" x="{x:.1f}" y="{y}" width="12" height="8" fill="{color}"/>')
+        out.append(f'<text class="legend" x="{x + 16:.1f}" y="{y + 8}">{escape(label)}</text>')
+    if len(places) < len(labels):
+        x, row = places[-1] if places else (left, 0)
+        y = 8 + LEGEND_ROW_PX * (row + 1)
+        more = len(labels) - len(places)
+        out.append(f'<text class="legend" x="{left:.1f}" y="{y + 8}">+{more} more</text>')
     return out
 
 

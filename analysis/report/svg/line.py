@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from agentload.analysis.report.svg.axes import PALETTE, Frame, axes, legend, make_frame, svg
+from agentload.analysis.report.svg.axes import (
+    PALETTE,
+    Frame,
+    axes,
+    legend,
+    legend_rows,
+    make_frame,
+    svg,
+)
 
 MAX_POINTS = 2000
 
@@ -57,15 +65,18 @@ def line_chart(
     xlabel: str,
     ylabel: str,
     y_from_zero: bool = True,
+    x_log: bool = False,
 ) -> str | None:
-    """An SVG line chart, or None when no series has a finite point (nothing to draw)."""
+    """An SVG line chart, or None when no series has a finite point (nothing to draw).
+    `x_log`: the xs are log10 of the data (ticks are labelled with the data's values)."""
     cleaned = [(s, _finite(s)) for s in series]
     cleaned = [(s, pts) for s, pts in cleaned if pts]
     if not cleaned:
         return None
     xs = [x for _, pts in cleaned for x, _ in pts]
     ys = [y for _, pts in cleaned for _, y in pts]
-    frame = make_frame(xs, ys, y_from_zero=y_from_zero)
+    rows = legend_rows([s.label for s, _ in cleaned])
+    frame = make_frame(xs, ys, y_from_zero=y_from_zero, x_log=x_log, legend_rows=rows)
     body = axes(frame, xlabel, ylabel)
     labels: list[tuple[str, str]] = []
     for i, (s, pts) in enumerate(cleaned):
