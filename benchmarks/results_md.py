@@ -606,7 +606,24 @@ def replay(f: Json) -> str:
     return "\n\n".join(parts)
 
 
+def stitch(f: Json) -> str:
+    """Session stitching against ground truth (benchmarks/bench_stitch.py), if measured."""
+    runs = f.get("stitch")
+    if not runs:
+        return ""
+    from benchmarks.bench_stitch import markdown  # imports the capture proxy's helpers
+
+    return (
+        "## 8. Session stitching against ground truth (issue 16)\n\n"
+        "From `benchmarks/bench_stitch.py`: concurrent agents of known sessions and parents "
+        "through `agentload capture` against the sim; pairwise F1 of session assignment and "
+        "parent-link accuracy, without and with the calls no content can tell apart "
+        "(twins' identical first requests). Targets: >= 0.999 with session ids, >= 0.99 "
+        "without.\n\n" + markdown(runs)
+    )
+
+
 def render(figures: Json) -> str:
-    parts = (header, installs, capacity, agreement, capture, storage, replay)
-    sections = [part(figures) for part in parts]
+    parts = (header, installs, capacity, agreement, capture, storage, replay, stitch)
+    sections = [text for part in parts if (text := part(figures))]
     return "\n\n".join(sections).rstrip() + "\n"

@@ -1,13 +1,14 @@
 """Run every peer benchmark and regenerate benchmarks/RESULTS.md (`make bench`).
 
     .venv/bin/python -m benchmarks.run_all [--quick]
-        [--only capacity,agreement,capture,storage,replay] [--work DIR] [--out FILE]
+        [--only capacity,agreement,capture,storage,replay,stitch] [--work DIR] [--out FILE]
     .venv/bin/python -m benchmarks.run_all --render WORK/figures.json [--out FILE]
 
 1. client capacity (agentload, trie, AIPerf, GuideLLM, inference-perf vs the fast sim),
 2. agreement (trie vs agentload on the agentic-coding sample vs the default sim's log),
 3. capture overhead (benchmarks/bench_capture.py), 4. storage (trace vs gzip JSONL),
-5. replay client throughput (benchmarks/bench_replay.py: issue 4's target).
+5. replay client throughput (benchmarks/bench_replay.py: issue 4's target), 8. session
+stitching against ground truth (benchmarks/bench_stitch.py, 100 agents at once).
 Peers are installed on first use into ~/.cache/agentload/peers. A full run takes about
 17-22 minutes on 2 cores; `--quick` is a smoke run of a few minutes that writes to the
 work directory unless `--out` is given. The figures also go to WORK/figures.json (written
@@ -33,7 +34,7 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import agreement, capture_overhead, storage
+from benchmarks import agreement, bench_stitch, capture_overhead, storage
 from benchmarks.capacity import LAG_LIMIT_MS, Capacity, run_agentload
 from benchmarks.common import ROOT, git_revision, machine
 from benchmarks.peers import aiperf, guidellm, inference_perf, trie
@@ -42,7 +43,7 @@ from benchmarks.peers.venvs import PEERS, PeerEnv, ensure_all
 from benchmarks.results_md import render
 
 console = Console(stderr=True)
-SECTIONS = ("capacity", "agreement", "capture", "storage", "replay")
+SECTIONS = ("capacity", "agreement", "capture", "storage", "replay", "stitch")
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,9 @@ def run(plan: Plan, only: set[str], work: Path) -> dict[str, Any]:
         save(figures, work)
     if "replay" in only:
         figures["replay"] = section("replay", lambda: replay_throughput(plan, work / "replay"))
+    if "stitch" in only:
+        agents = 20 if plan.quick else 100
+        figures["stitch"] = section("stitch", lambda: bench_stitch.run(agents, work / "stitch"))
     figures["machine"] = machine()
     figures["versions"] = {
         "agentload": git_revision(),
