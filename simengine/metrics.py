@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agentload.simengine.accept import BUCKETS, AcceptStats
 from agentload.simengine.engine import Engine
 
 
@@ -77,4 +78,43 @@ def render(engine: Engine, model: str) -> str:
         f'vllm:cache_config_info{{block_size="{cfg.block_size}",num_gpu_blocks="{pool.num_blocks}",'
         f'enable_prefix_caching="{cfg.enable_prefix_caching}",model_name="{model}"}} 1.0\n'
     )
+    return "".join(out)
+
+
+def render_server(
+    accepts: AcceptStats, accept_queue: int | None, prepare_queue: int, model: str
+) -> str:
+    """The socket layer's figures: accept delays, the accept queue, requests being parsed."""
+    label = f'model_name="{model}"'
+    name = "agentload_sim:accept_delay_seconds"
+    out = [
+        f"# HELP {name} Kernel time from a connection's handshake to the sim's accept.\n"
+        f"# TYPE {name} histogram\n"
+    ]
+    cumulative = 0
+    for bound, count in zip((*BUCKETS, "+Inf"), accepts.counts, strict=True):
+        cumulative += count
+        out.append(f'{name}_bucket{{{label},le="{bound}"}} {float(cumulative)}\n')
+    out.append(f"{name}_sum{{{label}}} {accepts.sum_s}\n{name}_count{{{label}}} {accepts.total}\n")
+    gauges = [
+        ("agentload_sim:accept_delay_max_seconds", "Longest accept delay so far.", accepts.max_s),
+        (
+            "agentload_sim:prepare_queue",
+            "Requests read but not yet parsed and tokenized (waiting for the loop's slices).",
+            prepare_queue,
+        ),
+    ]
+    if accept_queue is not None:
+        gauges.append(
+            (
+                "agentload_sim:accept_queue",
+                "Connections waiting in the kernel's accept queue now.",
+                accept_queue,
+            )
+        )
+    for gname, help_text, value in gauges:
+        out.append(
+            f"# HELP {gname} {help_text}\n# TYPE {gname} gauge\n"
+            f"{gname}{{{label}}} {float(value)}\n"
+        )
     return "".join(out)

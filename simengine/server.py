@@ -7,14 +7,17 @@ import contextlib
 import gc
 import json
 import signal
+import socket
 import sys
 import time
 from typing import Any, Final
 
 from aiohttp import web
 
+from agentload.base import oslimits
 from agentload.base.errors import ConfigError
 from agentload.simengine import (
+    accept,
     agentscript,
     faults,
     metrics,
@@ -27,6 +30,7 @@ from agentload.simengine.anthropic_api import MessagesCodec
 from agentload.simengine.config import SimConfig
 from agentload.simengine.engine import Engine, SimRequest
 from agentload.simengine.errors import ApiError, bad_request
+from agentload.simengine.gate import WorkGate
 from agentload.simengine.jobs import Codec, Job, SimContext, Usage
 from agentload.simengine.openai_api import ChatCodec, CompletionsCodec
 from agentload.simengine.responses_api import ResponsesCodec
@@ -53,6 +57,9 @@ class SimServer:
         self.log = TimingLog(config.timing_log) if config.timing_log else None
         self._counter = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self.accepts = accept.AcceptStats()
+        self.gate = WorkGate()
+        self.listener: socket.socket | None = None  # set by serve()
         middlewares = [] if config.api_key is None else [strict.auth_middleware(config.api_key)]
         self.app = web.Application(
             client_max_size=config.engine.max_body_bytes, middlewares=middlewares
@@ -81,6 +88,7 @@ class SimServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self.gate.close()
         if self.log is not None:
             self.log.close()
 
@@ -111,6 +119,8 @@ class SimServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         text = metrics.render(self.engine, self.config.model)
+        queue = accept.queue_length(self.listener) if self.listener is not None else None
+        text += metrics.render_server(self.accepts, queue, self.gate.queued, self.config.model)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def _tokenize(self, request: web.Request) -> web.Response:
@@ -171,11 +181,15 @@ class SimServer:
                 err, headers = faults.REFUSALS[fault]
                 status = err.status
                 return web.json_response(codec.error_body(err), status=status, headers=headers)
-            body = await _json_body(request)
-            if self.config.strict:
-                strict.check_request(codec.api, body, request.headers)
-            job = codec.parse(body, self.ctx, self._counter)
-            req = self.engine.submit(job.prompt_ids, job.plan.ids, job.max_tokens)
+            raw = await _read_body(request)
+            counter = self._counter
+            prepared = await self.gate.run(
+                lambda: self._prepare(raw, request, codec, counter), self._abort_prepared
+            )
+            job, outcome = prepared
+            if isinstance(outcome, ApiError):
+                raise outcome
+            req = outcome
             if job.stream:
                 resp, first = await streaming.stream(request, self.engine, codec, job, req, fault)
                 status = resp.status
@@ -196,6 +210,23 @@ class SimServer:
                 self.engine.abort(req)
             if self.log is not None:
                 self._log(request, codec, job, req, status, fault, arrival_ns, arrival_wall, first)
+
+    def _prepare(
+        self, raw: bytes, request: web.Request, codec: Codec, counter: int
+    ) -> tuple[Job, SimRequest | ApiError]:
+        """Parse, tokenize and submit: the per-prompt-token work, run through the gate."""
+        body = _decode_json(raw)
+        if self.config.strict:
+            strict.check_request(codec.api, body, request.headers)
+        job = codec.parse(body, self.ctx, counter)
+        try:
+            return job, self.engine.submit(job.prompt_ids, job.plan.ids, job.max_tokens)
+        except ApiError as err:  # refused by the engine: the log still shows the prompt
+            return job, err
+
+    def _abort_prepared(self, prepared: tuple[Job, SimRequest | ApiError]) -> None:
+        if isinstance(prepared[1], SimRequest):
+            self.engine.abort(prepared[1])
 
     def _log(
         self,
@@ -233,13 +264,18 @@ class SimServer:
                 req.generated if req else 0,
                 job.stream if job else False,
                 fault,
+                self.accepts.take(request.transport),
             )
         )
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
+    return _decode_json(await _read_body(request))
+
+
+async def _read_body(request: web.Request) -> bytes:
     try:
-        raw = await request.read()  # aiohttp stops reading at client_max_size
+        return await request.read()  # aiohttp stops reading at client_max_size
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[BODY_LIMIT]
         raise ApiError(
@@ -248,6 +284,9 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
             "maximum model length, plus 1 MiB)",
             code="request_too_large",
         ) from None
+
+
+def _decode_json(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -276,14 +315,17 @@ async def serve(config: SimConfig, ready: asyncio.Event | None = None) -> None:
         handler_cancellation=True,
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, backlog=4096, reuse_address=True)
+    _count_accepts(runner.server, server.accepts)
+    _raise_nofile()
     try:
+        server.listener = accept.listen_socket(config.host, config.port)
+        site = web.SockSite(runner, server.listener, backlog=accept.LISTEN_BACKLOG)
         await site.start()
     except OSError as exc:
         await runner.cleanup()
         await server.stop()
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    port = runner.addresses[0][1]
+    port = server.listener.getsockname()[1]
     modes = [m for m, on in (("strict", config.strict), ("key required", config.api_key)) if on]
     suffix = f" ({', '.join(modes)})" if modes else ""
     sys.stdout.write(f"agentload sim listening on http://{config.host}:{port}{suffix}\n")
@@ -299,6 +341,30 @@ async def serve(config: SimConfig, ready: asyncio.Event | None = None) -> None:
     finally:
         await runner.cleanup()
         await server.stop()
+
+
+def _count_accepts(manager: web.Server | None, stats: accept.AcceptStats) -> None:
+    """Record every connection's accept delay as aiohttp's connection manager hears of it."""
+    assert manager is not None
+    made, lost = manager.connection_made, manager.connection_lost
+
+    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+        stats.accepted(transport)
+        made(handler, transport)
+
+    def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+        stats.closed(handler.transport)
+        lost(handler, exc)
+
+    manager.connection_made = connection_made  # type: ignore[method-assign]
+    manager.connection_lost = connection_lost  # type: ignore[method-assign]
+
+
+def _raise_nofile() -> None:
+    """One file per connection: the soft open-file limit goes up to the hard one."""
+    note = oslimits.raise_nofile()
+    if "raised" in note or "could not" in note or oslimits.nofile() < 10_000:
+        sys.stderr.write(f"agentload sim: {note} (one per connection)\n")
 
 
 def run(config: SimConfig) -> None:

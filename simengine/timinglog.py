@@ -29,6 +29,9 @@ CACHED_TOKENS: Final = "cached_tokens"
 COMPLETION_TOKENS: Final = "completion_tokens"  # tokens actually produced
 STREAM: Final = "stream"
 FAULT: Final = "fault"  # X-Sim-Fault honoured, null if none
+# The kernel's time from the finished TCP handshake to the sim's accept, on the first request
+# of a connection (null on later requests of a keep-alive connection, and off Linux)
+ACCEPT_DELAY_NS: Final = "accept_delay_ns"
 
 SCHEMA: Final = pa.schema(
     [
@@ -47,8 +50,9 @@ SCHEMA: Final = pa.schema(
         pa.field(COMPLETION_TOKENS, pa.int64(), nullable=False),
         pa.field(STREAM, pa.bool_(), nullable=False),
         pa.field(FAULT, pa.string()),
+        pa.field(ACCEPT_DELAY_NS, pa.int64()),
     ],
-    metadata={b"agentload.kind": b"sim-timing", b"agentload.version": b"1.0"},
+    metadata={b"agentload.kind": b"sim-timing", b"agentload.version": b"1.1"},
 )
 
 
