@@ -43,7 +43,12 @@ _IDLE_NS = 3600 * 10**9  # sessions idle this long are forgotten
 # spawning response within a second; five runs of an agent ending on a tool call, 10 s
 # apart, must not nest.
 IDLE_FLOOR_NS: Final = 5 * 10**9
-_MIN_SPAWN_CHARS = 16  # shorter tool arguments ("ls", a path) say nothing about a child
+_MAX_CANDIDATES = 256  # calls one key may name at a time (the latest)
+_MIN_SPAWN_CHARS = 16
+_SYSTEM_ROLES = (
+    '"role":"system"}',
+    '"role":"developer"}',
+)  # shorter tool arguments ("ls", a path) say nothing about a child
 
 _Ref = tuple[str, int]  # (session id, call index)
 
@@ -186,7 +191,9 @@ class Stitcher:
         # idle sessions are found without scanning all sessions (a scan every 1000 calls
         # cost O(sessions): ~6 µs per call at 20,000 sessions, growing linearly).
         self._ends: list[tuple[int, str]] = []
-        self._waiting: dict[str, None] = {}  # sessions with a recent call that emitted tools
+        # By group, the sessions with a recent call that emitted tools; without a group only
+        # those with spawn strings (nothing else can make a parent there).
+        self._waiting: dict[str | None, dict[str, None]] = {}
 
     def assign(self, call: CallKeys) -> Assignment:
         group = call.group
@@ -218,7 +225,10 @@ class Stitcher:
 
     # -- continuation ----------------------------------------------------------------
     def _refs(self, name: str, group: str | None, key: str) -> list[_Ref]:
-        return self._index[name].get((group, key), [])
+        """The calls that produced `key` in `group`, the latest _MAX_CANDIDATES of them: a
+        prompt thousands of sessions start with (RL rollouts) must not cost a scan of all
+        of them per call, and the session a call continues is among the recent ones."""
+        return self._index[name].get((group, key), [])[-_MAX_CANDIDATES:]
 
     def _continuation(
         self, call: CallKeys, group: str | None, chains: list[str]
@@ -246,9 +256,11 @@ class Stitcher:
         sessions = set.intersection(*({r[0] for r in refs} for _, refs in evidence))
         if not sessions:  # the kinds disagree: the strongest alone (ids before histories)
             sessions = {r[0] for r in evidence[0][1]}
-        latest = {
-            sid: max(r[1] for _, refs in evidence for r in refs if r[0] == sid) for sid in sessions
-        }
+        latest: dict[str, int] = {}
+        for _, refs in evidence:
+            for sid, idx in refs:
+                if sid in sessions and idx > latest.get(sid, -1):
+                    latest[sid] = idx
         sid = max(sessions, key=lambda s: self._rank(s, latest[s], call))
         how = next(how for how, refs in evidence if any(r[0] == sid for r in refs))
         return (sid, latest[sid]), how
@@ -275,9 +287,10 @@ class Stitcher:
         """The waiting call that spawned this one: by its tool arguments, else (in a group)
         by timing alone among the parents that are not idle."""
         best: tuple[tuple[bool, bool, int], _Session, int, _Call, str | None] | None = None
+        # a system message (canonical JSON ends with its role) holds no task
+        blob = "\n".join(t for t in call.message_texts if not t.endswith(_SYSTEM_ROLES))
         for session, idx, c in self._open_calls(call, group):
-            texts = call.message_texts
-            shown = next((a for a in c.spawns or () if any(a in t for t in texts)), None)
+            shown = next((a for a in c.spawns or () if a in blob), None)
             if shown is None and (group is None or self._idle(session, call.t_start_ns)):
                 continue
             # an argument no other child showed yet, then any argument, then the latest
@@ -297,12 +310,11 @@ class Stitcher:
     ) -> Iterable[tuple[_Session, int, _Call]]:
         """Calls of this group that emitted tool calls, ended before `call` started, and
         whose session had not sent its next call by then."""
-        for sid in list(self._waiting):
+        waiting = self._waiting.get(group, {})
+        for sid in list(waiting):
             session = self._sessions[sid]
             if session.active_ns < call.t_start_ns - _IDLE_NS:
-                del self._waiting[sid]  # stale: keeps this scan short
-                continue
-            if session.group != group:
+                del waiting[sid]  # stale: keeps this scan short
                 continue
             base = session.n_calls - len(session.calls)
             for i, c in enumerate(session.calls):
@@ -352,10 +364,11 @@ class Stitcher:
         session.calls.append(_Call(call.t_start_ns, call.t_end_ns, spawns, call.echo, n))
         del session.calls[:-_KEEP_CALLS]
         self._touch(session, call.t_end_ns)
-        if any(c.spawns is not None for c in session.calls):
-            self._waiting[session.sid] = None
+        waiting = self._waiting.setdefault(session.group, {})
+        if any(c.spawns if session.group is None else c.spawns is not None for c in session.calls):
+            waiting[session.sid] = None
         else:
-            self._waiting.pop(session.sid, None)
+            waiting.pop(session.sid, None)
         ref = (session.sid, idx)
         entries = [("tool-call-id", (session.group, t)) for t in call.emitted_tool_ids]
         if call.response_id is not None:
@@ -402,4 +415,4 @@ class Stitcher:
                     if not refs:
                         del self._index[name][key]
             del self._sessions[session.sid]
-            self._waiting.pop(session.sid, None)
+            self._waiting.get(session.group, {}).pop(session.sid, None)

@@ -126,7 +126,7 @@ class _ScanStitcher(Stitcher):
                     if not refs:
                         del self._index[name][key]
             del self._sessions[session.sid]
-            self._waiting.pop(session.sid, None)
+            self._waiting.get(session.group, {}).pop(session.sid, None)
 
 
 def test_pruning_idle_sessions_matches_a_full_scan() -> None:
