@@ -52,7 +52,8 @@ def test_synthesis_from_half_the_published_file_matches_the_other_half() -> None
         assert abs(p99 - ref) <= P99_REL * ref, (name, p99, ref)
     context, ref = ss.quantile(got["final context"], 0.99), ss.quantile(want["final context"], 0.99)
     assert abs(context - ref) <= CONTEXT_P99_REL * ref, (context, ref)
-    assert got["final context"].max() <= 1.5 * want["final context"].max()
+    top, ref_top = ss.quantile(got["final context"], 1.0), ss.quantile(want["final context"], 1.0)
+    assert top <= 1.5 * ref_top, (top, ref_top)
     synth_corr, held_corr = ss.correlations(synth), ss.correlations(held)
     for name in ss.CORRELATIONS:
         a, b = synth_corr[name], held_corr[name]
