@@ -22,27 +22,13 @@ from agentload.replay.config import ReplayConfig
 from agentload.replay.pipeline import RunResult, replay
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
+from tests.procinfo import catches, children
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import running_sim
 
 CLI = [sys.executable, "-c", "from agentload.cli import main; main()"]
 STOP_WITHIN_S = 20.0  # from the signal to the exit, on a loaded 2-core host
 SLOW = Shape(sessions=4, calls=3, outputs=(2000,), child=False)  # ~10 s per call at 5 ms/token
-
-
-def _children(pid: int) -> list[int]:
-    """The pids whose parent is `pid` (Linux /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry.name))
-    return out
 
 
 def _wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
@@ -65,7 +51,7 @@ def test_workers_stopped_while_starting_keep_an_empty_partial_file(
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         # The spawned workers exist but cannot be ready yet: they are still importing.
-        _wait_for(lambda: len(_children(proc.pid)) >= 2, "the worker processes")
+        _wait_for(lambda: len(children(proc.pid)) >= 2, "the worker processes")
         assert not list(tmp_path.glob("*.part*"))
         if sig.startswith("SIGTERM"):
             os.kill(proc.pid, signal.SIGTERM)
@@ -138,14 +124,6 @@ def test_ctrl_c_stops_the_whole_sweep(tmp_path: Path) -> None:
     assert sorted(p.name for p in out_dir.iterdir()) == ["c2.arrow"]  # c4 never started
 
 
-def _catches(pid: int, sig: int) -> bool:
-    """Whether process `pid` has a handler for `sig` (the SigCgt mask of /proc/PID/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
-    return False
-
-
 @pytest.mark.parametrize("delay_s", [0.0, 0.5])
 def test_ctrl_c_while_the_console_script_imports_keeps_a_partial_file(
     tmp_path: Path, delay_s: float
@@ -164,7 +142,7 @@ def test_ctrl_c_while_the_console_script_imports_keeps_a_partial_file(
         )  # fmt: skip
         # From the moment it holds signals (SIGTERM caught, /proc's SigCgt) plus the delay:
         # still importing, on any machine, however slowly the interpreter starts.
-        _wait_for(lambda: _catches(proc.pid, signal.SIGTERM), "the held signals")
+        _wait_for(lambda: catches(proc.pid, signal.SIGTERM), "the held signals")
         time.sleep(delay_s)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
