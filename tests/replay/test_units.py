@@ -17,11 +17,11 @@ from agentload.providers.api import Api
 from agentload.providers.counter import StreamError, StreamParser
 from agentload.replay.config import ApiChoice, ReplayConfig
 from agentload.replay.materialize import Materializer
-from agentload.traceformat.prefix_cache import expected_cached
 from agentload.replay.plan import CallPlan, Plan, SessionPlan, assemble, split_cycled
 from agentload.replay.schedule import admissions, for_worker, share
 from agentload.replay.scrape import parse_prometheus
 from agentload.replay.tracesource import rebuild_body
+from agentload.traceformat.prefix_cache import expected_cached
 
 OPENAI = (
     b'data: {"id":"x","choices":[{"index":0,"text":"He","finish_reason":null}]}\n\n'
