@@ -58,15 +58,16 @@ class Score:
 def with_truth(frame: pl.DataFrame) -> pl.DataFrame:
     """Trace rows with the true session, call and parent the traffic carried."""
     content = content_table(frame)
-    truths = []
+    columns: list[list[object]] = [[], [], [], []]
     for ids in frame[S.REQUEST_CONTENT_IDS].to_list():
         body = json.loads(content[ids[0]] or "{}")
         mark, session, call, parent, parent_call = str(body["user"]).split("|")
         assert mark == stitch_traffic.MARK
-        truths.append((session, int(call), parent or None, int(parent_call) if parent else None))
-    columns = list(zip(*truths, strict=True)) if truths else [[], [], [], []]
+        truth = (session, int(call), parent or None, int(parent_call) if parent else None)
+        for column, value in zip(columns, truth, strict=True):
+            column.append(value)
     return frame.with_columns(
-        pl.Series(name, list(col)) for name, col in zip(_TRUE, columns, strict=True)
+        pl.Series(name, col) for name, col in zip(_TRUE, columns, strict=True)
     )
 
 
