@@ -70,7 +70,8 @@ class Fetched:
     pinned_now: bool  # trust on first use: this run recorded the pin
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB pieces."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -134,7 +135,7 @@ def fetch(config: FetchConfig, progress: Callable[[str], None] = lambda _: None)
             target = directory / name
             expected = _expected(name, pins)
             if target.exists() and not config.refresh and expected is not None:
-                actual = _sha256(target)
+                actual = file_sha256(target)
                 if actual != expected:
                     raise FetchError(
                         f"{target}: sha256 {actual} does not match the pin {expected}; "
@@ -145,7 +146,7 @@ def fetch(config: FetchConfig, progress: Callable[[str], None] = lambda _: None)
             url = f"{config.base_url.rstrip('/')}/{name}"
             progress(f"downloading {url}")
             tmp = _download(client, url, directory)
-            actual = _sha256(tmp)
+            actual = file_sha256(tmp)
             if expected is not None and actual != expected:
                 tmp.unlink(missing_ok=True)
                 raise FetchError(f"{url}: sha256 {actual} does not match the pin {expected}")

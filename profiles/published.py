@@ -14,12 +14,11 @@ Apache License 2.0; NOTICE and README say so.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Final
 
 from agentload.base.errors import ConfigError
-from agentload.profiles.fetch import TRIE_COMMIT
+from agentload.profiles.fetch import TRIE_COMMIT, file_sha256
 from agentload.traceformat import schema as s
 from agentload.traceformat.foreign.convert import KEY_ORDER, first_record_keys
 from agentload.traceformat.foreign.trie import read_trie
@@ -32,14 +31,6 @@ ATTRIBUTION: Final = (
     "Applied Compute, agentic_coding_8k.jsonl (github.com/Applied-Compute/trie, workloads/, "
     f"commit {TRIE_COMMIT[:12]}), Apache License 2.0"
 )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def info_for(source: Path) -> dict[str, object]:
@@ -58,7 +49,7 @@ def info_for(source: Path) -> dict[str, object]:
 def write(source: Path, out_dir: Path) -> Path:
     """The built-in agentic-coding profile from the published file (sha256 checked)."""
     want = SHA256
-    got = _sha256(source)
+    got = file_sha256(source)
     if got != want:
         raise ConfigError(f"{source}: sha256 {got}, expected the published {want}")
     return write_file(

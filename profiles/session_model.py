@@ -23,6 +23,7 @@ marginal is the source's own (heavy tails included) and integers stay integers.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -90,28 +91,19 @@ def bin_edges(turn_counts: list[int], min_count: int) -> list[int]:
     return edges
 
 
-def _bin_expr(edges: list[int]) -> pl.Expr:
-    t = pl.col("t")
+def _index_expr(column: str, firsts: list[int]) -> pl.Expr:
+    """Index of the bin (turn-index bin, or stratum of sessions by turn count) the column's
+    value falls in; `firsts`: each bin's first value, ascending."""
+    value = pl.col(column)
     expr = pl.lit(0, pl.Int32)
-    for k, edge in enumerate(edges[1:], start=1):
-        expr = pl.when(t >= edge).then(pl.lit(k, pl.Int32)).otherwise(expr)
+    for k, first in enumerate(firsts[1:], start=1):
+        expr = pl.when(value >= first).then(pl.lit(k, pl.Int32)).otherwise(expr)
     return expr
 
 
-def _stratum_expr(strata: list[int]) -> pl.Expr:
-    """Index of the stratum of sessions a turn count falls in (`strata`: first counts)."""
-    turns = pl.col("turns")
-    expr = pl.lit(0, pl.Int32)
-    for k, first in enumerate(strata[1:], start=1):
-        expr = pl.when(turns >= first).then(pl.lit(k, pl.Int32)).otherwise(expr)
-    return expr
-
-
-def stratum_of(strata: list[int], turns: int) -> int:
-    k = 0
-    while k + 1 < len(strata) and turns >= strata[k + 1]:
-        k += 1
-    return k
+def index_of(firsts: list[int], value: int) -> int:
+    """`_index_expr` for one value."""
+    return max(bisect.bisect_right(firsts, value) - 1, 0)
 
 
 def _scores(values: pl.Expr, over: str | list[str]) -> pl.Expr:
@@ -148,7 +140,7 @@ def fit(profile: pl.DataFrame) -> SessionModel:
     turns = turns.drop_nulls("latency").with_columns(t=pl.int_range(pl.len()).over("session"))
     counts = turns.group_by("t").len().sort("t")["len"].to_list()
     edges = bin_edges(counts, max(20, min(400, turns.height // 50)))
-    turns = turns.with_columns(bin=_bin_expr(edges))
+    turns = turns.with_columns(bin=_index_expr("t", edges))
     for q in QUANTITIES:
         turns = turns.with_columns(_scores(pl.col(q), "bin").alias(f"z_{q}"))
         turns = turns.with_columns(pl.Series(f"z_{q}", _inv(turns[f"z_{q}"])))
@@ -161,7 +153,7 @@ def fit(profile: pl.DataFrame) -> SessionModel:
     t_counts = level.group_by("turns").len().sort("turns")
     strata_at = bin_edges(t_counts["len"].to_list(), max(10, level.height // 40))
     strata = [int(t_counts["turns"][i]) for i in strata_at]
-    level = level.with_columns(stratum=_stratum_expr(strata))
+    level = level.with_columns(stratum=_index_expr("turns", strata))
     for name in SESSION_VARS:
         over = "stratum" if name.startswith("m_") else "one"
         level = level.with_columns(one=pl.lit(0))

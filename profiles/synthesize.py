@@ -28,8 +28,8 @@ from agentload.profiles.session_model import (
     SessionModel,
     cholesky,
     fit,
+    index_of,
     sessions_frame,
-    stratum_of,
 )
 from agentload.profiles.structure_stats import session_correlations
 from agentload.traceformat import limits
@@ -70,7 +70,7 @@ def _scores(
         drawn.turns.append(turns)
         drawn.start.append(_pick(model.start, _N.cdf(g[1])))
         drawn.final.append(_pick(model.final, _N.cdf(g[2])))
-        stratum = stratum_of(model.strata, turns)
+        stratum = index_of(model.strata, turns)
         level = {
             q: _pick(model.means[q][stratum], _N.cdf(g[3 + i])) for i, q in enumerate(QUANTITIES)
         }
@@ -104,13 +104,6 @@ def _scaled(devs: list[tuple[int, float, list[float]]], spread: list[float]) -> 
     return [[level + factor[k] * x for x in row] for k, level, row in devs]
 
 
-def _bin_of(edges: list[int], t: int) -> int:
-    k = 0
-    while k + 1 < len(edges) and t >= edges[k + 1]:
-        k += 1
-    return k
-
-
 def draw(model: SessionModel, n: int, seed: int) -> Drawn:
     """n sessions: scores drawn, then mapped by rank inside each turn-index bin to the
     source's values of that bin."""
@@ -119,7 +112,7 @@ def draw(model: SessionModel, n: int, seed: int) -> Drawn:
         cells: dict[int, list[tuple[float, int, int]]] = {}
         for k, row in enumerate(z[q]):
             for t, value in enumerate(row):
-                cells.setdefault(_bin_of(model.bin_edges, t), []).append((value, k, t))
+                cells.setdefault(index_of(model.bin_edges, t), []).append((value, k, t))
         out = [[0.0] * len(row) for row in z[q]]
         for b, items in cells.items():
             source = model.per_turn[q][b]
