@@ -58,6 +58,7 @@ def pareto_chart(points: Sequence[Point], *, title: str, xlabel: str) -> str | N
             'stroke-width="1.5" stroke-dasharray="5 3"/>'
         )
     on_front = {id(p) for p in best}
+    placed: dict[tuple[int, int], list[str]] = {}  # points drawn on one pixel share a label
     for p, x, y in zip(known, xs, ys, strict=True):
         color = PALETTE[1] if id(p) in on_front else PALETTE[0]
         px, py = frame.x(x), frame.y(y)
@@ -65,12 +66,13 @@ def pareto_chart(points: Sequence[Point], *, title: str, xlabel: str) -> str | N
             f'<circle class="data" cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{color}">'
             f"<title>{escape(p.label)}: {y:.4g} tok/s, {x:.4g}</title></circle>"
         )
+        placed.setdefault((round(px), round(py)), []).append(p.label)
+    for (px, py), names in placed.items():
         # labels of points in the right half sit on their left, so none passes the edge
-        right = px > frame.width / 2
-        anchor, dx = ("end", -6) if right else ("start", 6)
+        anchor, dx = ("end", -6) if px > frame.width / 2 else ("start", 6)
         body.append(
-            f'<text class="tick" x="{px + dx:.1f}" y="{py - 6:.1f}" '
-            f'text-anchor="{anchor}">{escape(p.label)}</text>'
+            f'<text class="tick" x="{px + dx}" y="{py - 6}" '
+            f'text-anchor="{anchor}">{escape(", ".join(names))}</text>'
         )
     body += legend([("point", PALETTE[0]), ("Pareto front", PALETTE[1])], frame)
     return svg(frame, body, title)
