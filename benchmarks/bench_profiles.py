@@ -56,7 +56,7 @@ def synthesis(seed: int, half: int) -> bool:
     took = time.perf_counter() - started
     got, want = ss.marginals(synth), ss.marginals(held)
     ok = True
-    print(f"### Synthesis: fitted on a random half ({half:,} traces, seed {seed}) in {took:.1f} s")
+    print(f"\n### Synthesis: fitted on a random half ({half:,} traces, seed {seed}), {took:.1f} s")
     print("\n| quantity | KS | p99 synthesized | p99 held-out | within |")
     print("|---|---:|---:|---:|---|")
     for name in ss.MARGINALS:

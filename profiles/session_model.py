@@ -133,17 +133,24 @@ def _corr(cov: list[list[float]]) -> list[list[float]]:
     return [[cov[i][j] / (sd[i] * sd[j]) for j in range(len(cov))] for i in range(len(cov))]
 
 
-def fit(profile: pl.DataFrame) -> SessionModel:
-    """The model of `profile`'s root sessions (at least one, with at least one tool turn)."""
-    sessions = sessions_frame(profile)
+def _turn_scores(sessions: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
+    """One row per tool turn with its turn-index bin and the normal score of each quantity
+    inside its bin; and the bins' first turn indices."""
     turns = sessions.select("session", "turns", *QUANTITIES).explode(list(QUANTITIES))
     turns = turns.drop_nulls("latency").with_columns(t=pl.int_range(pl.len()).over("session"))
     counts = turns.group_by("t").len().sort("t")["len"].to_list()
     edges = bin_edges(counts, max(20, min(400, turns.height // 50)))
     turns = turns.with_columns(bin=_index_expr("t", edges))
     for q in QUANTITIES:
-        turns = turns.with_columns(_scores(pl.col(q), "bin").alias(f"z_{q}"))
-        turns = turns.with_columns(pl.Series(f"z_{q}", _inv(turns[f"z_{q}"])))
+        u = turns.select(_scores(pl.col(q), "bin")).to_series()
+        turns = turns.with_columns(pl.Series(f"z_{q}", _inv(u)))
+    return turns, edges
+
+
+def _session_level(sessions: pl.DataFrame, turns: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
+    """One row per session: its mean scores m_*, its stratum (sessions of similar turn
+    counts) and the normal score n_* of each SESSION_VARS (the means' within the stratum);
+    and the strata's first turn counts."""
     means = turns.group_by("session").agg(
         pl.col(f"z_{q}").mean().alias(f"m_{q}") for q in QUANTITIES
     )
@@ -153,34 +160,38 @@ def fit(profile: pl.DataFrame) -> SessionModel:
     t_counts = level.group_by("turns").len().sort("turns")
     strata_at = bin_edges(t_counts["len"].to_list(), max(10, level.height // 40))
     strata = [int(t_counts["turns"][i]) for i in strata_at]
-    level = level.with_columns(stratum=_index_expr("turns", strata))
+    level = level.with_columns(stratum=_index_expr("turns", strata), everyone=pl.lit(0))
     for name in SESSION_VARS:
-        over = "stratum" if name.startswith("m_") else "one"
-        level = level.with_columns(one=pl.lit(0))
-        level = level.with_columns(
-            pl.Series(f"n_{name}", _inv(level.select(_scores(pl.col(name), over)).to_series()))
-        )
-    copula = _corr(_cov(level, [f"n_{v}" for v in SESSION_VARS]))
-    within = turns.join(means, on="session").with_columns(
-        (pl.col(f"z_{q}") - pl.col(f"m_{q}")).alias(f"r_{q}") for q in QUANTITIES
+        over = "stratum" if name.startswith("m_") else "everyone"
+        u = level.select(_scores(pl.col(name), over)).to_series()
+        level = level.with_columns(pl.Series(f"n_{name}", _inv(u)))
+    return level, strata
+
+
+def fit(profile: pl.DataFrame) -> SessionModel:
+    """The model of `profile`'s root sessions (at least one, with at least one tool turn)."""
+    sessions = sessions_frame(profile)
+    turns, edges = _turn_scores(sessions)
+    level, strata = _session_level(sessions, turns)
+    within = turns.join(
+        level.select("session", "stratum", *(f"m_{q}" for q in QUANTITIES)), on="session"
     )
     within = within.with_columns(
-        pl.col(f"r_{q}").shift(1).over("session").alias(f"p_{q}") for q in QUANTITIES
-    )
+        (pl.col(f"z_{q}") - pl.col(f"m_{q}")).alias(f"r_{q}") for q in QUANTITIES
+    ).with_columns(pl.col(f"r_{q}").shift(1).over("session").alias(f"p_{q}") for q in QUANTITIES)
     pairs = within.drop_nulls([f"p_{q}" for q in QUANTITIES])
-    by_stratum = within.join(level.select("session", "stratum"), on="session")
-    sd = by_stratum.group_by("stratum").agg(pl.col(f"r_{q}").std().alias(q) for q in QUANTITIES)
-    spread = {
-        q: [
-            float(sd.filter(pl.col("stratum") == k)[q].fill_null(0.0).sum())
-            for k in range(len(strata))
-        ]
-        for q in QUANTITIES
-    }
     ar = {q: _slope(pairs, f"p_{q}", f"r_{q}") for q in QUANTITIES}
     innov = pairs.select(
         (pl.col(f"r_{q}") - ar[q] * pl.col(f"p_{q}")).alias(f"e_{q}") for q in QUANTITIES
     )
+    sd = within.group_by("stratum").agg(pl.col(f"r_{q}").std().alias(q) for q in QUANTITIES)
+
+    def by_stratum(frame: pl.DataFrame, column: str) -> list[list[float]]:
+        return [
+            sorted(frame.filter(pl.col("stratum") == k)[column].drop_nulls().to_list())
+            for k in range(len(strata))
+        ]
+
     return SessionModel(
         turns=sorted(sessions["turns"].to_list()),
         start=sorted(sessions["start"].to_list()),
@@ -190,18 +201,12 @@ def fit(profile: pl.DataFrame) -> SessionModel:
             q: [sorted(turns.filter(pl.col("bin") == k)[q].to_list()) for k in range(len(edges))]
             for q in QUANTITIES
         },
-        copula=copula,
+        copula=_corr(_cov(level, [f"n_{v}" for v in SESSION_VARS])),
         strata=strata,
-        means={
-            q: [
-                sorted(level.filter(pl.col("stratum") == k)[f"m_{q}"].to_list())
-                for k in range(len(strata))
-            ]
-            for q in QUANTITIES
-        },
+        means={q: by_stratum(level, f"m_{q}") for q in QUANTITIES},
+        spread={q: [sum(v) for v in by_stratum(sd, q)] for q in QUANTITIES},
         ar=ar,
         innovation=_cov(innov, [f"e_{q}" for q in QUANTITIES]) if innov.height > 1 else _eye(3),
-        spread=spread,
         residual=_cov(within, [f"r_{q}" for q in QUANTITIES]),
     )
 
