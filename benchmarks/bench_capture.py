@@ -49,11 +49,12 @@ MANY = {"bare": "mitmdump x{n}", "capture": "capture x{n}"}  # N processes on on
 
 
 @contextmanager
-def running_sim(token_ms: float) -> Iterator[str]:
+def running_sim(token_ms: float) -> Iterator[tuple[str, int]]:
+    """The sim's URL and pid."""
     args = ["--preset", "fast", "--token-interval-ms", str(token_ms)]
     proc = launch.start(args, argv0=[str(BIN / "agentload")], stderr=None)
     try:
-        yield launch.wait_listening(proc, 60.0)
+        yield launch.wait_listening(proc, 60.0), proc.pid
     finally:
         launch.stop(proc, timeout_s=10)
 
@@ -65,6 +66,7 @@ class Figures:
     cpu_s: float | None
     errors: int
     loads: list[float]  # 1-minute load average at the start of each measurement
+    others_cpu_s: float = 0.0  # the client's (this process) and the sim's CPU meanwhile
 
     def merged(self, other: Figures) -> Figures:
         cpu = None if self.cpu_s is None else self.cpu_s + (other.cpu_s or 0.0)
@@ -74,6 +76,7 @@ class Figures:
             cpu,
             self.errors + other.errors,
             self.loads + other.loads,
+            self.others_cpu_s + other.others_cpu_s,
         )
 
     @property
@@ -170,10 +173,13 @@ def _cpu(pids: list[int]) -> float:
     return total
 
 
-def measure(base: str, pids: list[int], conc: int, args: argparse.Namespace) -> Figures:
+def measure(
+    base: str, pids: list[int], sim_pid: int, conc: int, args: argparse.Namespace
+) -> Figures:
     """Closed loop at `conc` streams (conc 0: open loop at --open-loop req/s)."""
     load = os.getloadavg()[0]
     before = _cpu(pids)
+    others = _cpu([sim_pid, os.getpid()])
     if conc:
         per_stream = max(3, args.requests // conc)
         work = _load(base, conc, per_stream, args.tokens, args.model)
@@ -181,6 +187,7 @@ def measure(base: str, pids: list[int], conc: int, args: argparse.Namespace) -> 
         work = _open_loop(base, args.open_loop, args.open_loop_seconds, args.tokens, args.model)
     figures = asyncio.run(work)
     figures.loads = [load]
+    figures.others_cpu_s = _cpu([sim_pid, os.getpid()]) - others
     if pids:
         figures.cpu_s = _cpu(pids) - before
     return figures
@@ -214,7 +221,26 @@ def _added(results: dict[tuple[str, int], Figures], levels: list[int], n: int) -
                     f"req/s of {n} processes over 1 ({NAMES[kind]}) at {c:>3} streams:"
                     f" x{many_f.req_s / one.req_s:.2f} ({many_f.req_s:.1f} / {one.req_s:.1f})"
                 )
-    return lines + _over_direct(results)
+    return lines + _over_direct(results) + _ceiling(results, levels, n)
+
+
+def _ceiling(results: dict[tuple[str, int], Figures], levels: list[int], n: int) -> list[str]:
+    """What the machine's cores can carry at all through N capture processes: the CPU each
+    request costs the client and the sim plus the proxies, against os.cpu_count() cores."""
+    lines = []
+    name = MANY["capture"].format(n=n) if n > 1 else NAMES["capture"]
+    for c in levels:
+        fig = results.get((name, c))
+        if not c or fig is None or fig.cpu_s is None or not fig.ttft_ms:
+            continue
+        per = 1000 / len(fig.ttft_ms)
+        others, proxies = fig.others_cpu_s * per, fig.cpu_s * per
+        top = 1000 * (os.cpu_count() or 1) / (others + proxies)
+        lines.append(
+            f"req/s of {name} at most at {c:>3} streams: {top:.0f} on {os.cpu_count()} cores"
+            f" idle but for this (CPU ms/req: client + sim {others:.2f}, proxies {proxies:.2f})"
+        )
+    return lines
 
 
 def _rate(results: dict[tuple[str, int], Figures], conc: int) -> str:
@@ -296,7 +322,7 @@ def main() -> None:
     )
     results: dict[tuple[str, int], Figures] = {}
     with (
-        running_sim(args.token_interval_ms) as sim,
+        running_sim(args.token_interval_ms) as (sim, sim_pid),
         tempfile.TemporaryDirectory() as tmp,
         ExitStack() as stack,
     ):
@@ -306,7 +332,7 @@ def main() -> None:
         for c in levels:
             for _ in range(args.rounds):
                 for name, (url, pids) in targets.items():
-                    fig = measure(url, pids, c, args)
+                    fig = measure(url, pids, sim_pid, c, args)
                     results[(name, c)] = (
                         results[(name, c)].merged(fig) if (name, c) in results else fig
                     )

@@ -128,7 +128,13 @@ class _Supervisor:
         self.workers = workers
         self.signals = signals
         self.failure: str | None = None
+        self.failed_first = 0  # 1: a worker failed before any signal, a stop request too
         self.announced = False
+
+    @property
+    def stops(self) -> int:
+        """Stop requests so far: each signal received, and a worker's failure."""
+        return self.signals.count + self.failed_first
 
     def stop_all(self, times: int) -> None:
         for w in self.workers:
@@ -141,6 +147,7 @@ class _Supervisor:
         if code is None or self.failure is not None:
             return
         if not stopping or code > 0:
+            self.failed_first = int(not stopping)
             self.failure = (
                 f"--workers: capture worker {w.index} (pid {w.proc.pid}) ended with {w.ended()}"
                 f"{' while stopping' if stopping else ''}; the other workers were stopped, "
@@ -149,18 +156,14 @@ class _Supervisor:
 
     def run(self) -> None:
         while any(w.proc.poll() is None for w in self.workers):
-            stopping = self.signals.count > 0 or self.failure is not None
             for w in self.workers:
-                self._check(w, stopping)
-            if self.failure is not None:
-                self.stop_all(max(1, self.signals.count))
-            else:
-                self.stop_all(self.signals.count)
+                self._check(w, self.stops > 0)
+            self.stop_all(self.stops)
             if not self.announced and all(w.ready.is_set() for w in self.workers):
                 self._announce()
             time.sleep(_POLL_S)
         for w in self.workers:
-            self._check(w, self.signals.count > 0 or self.failure is not None)
+            self._check(w, self.stops > 0)
 
     def _announce(self) -> None:
         self.announced = True
@@ -186,7 +189,7 @@ def supervise(config: CaptureConfig) -> int:
                 workers.append(_spawn(shared, index))
             supervisor.run()
         finally:  # normally all have ended here; after an error, stop what runs
-            supervisor.stop_all(max(1, signals.count))
+            supervisor.stop_all(max(1, supervisor.stops))
             for w in workers:
                 w.proc.wait()
                 if w.relay is not None:
