@@ -27,6 +27,7 @@ from typing import Any
 
 from agentload.analysis.lengths import length_warnings
 from agentload.base.errors import ThresholdError
+from agentload.replay import headroom
 from agentload.replay.backend import LocalWorkers, Workers
 from agentload.replay.calibrate import calibrate
 from agentload.replay.config import ApiChoice, ArrivalMode, ReplayConfig
@@ -101,7 +102,9 @@ async def replay(
     config: ReplayConfig, stop: asyncio.Event, workers: Workers | None = None
 ) -> RunResult:
     """One run with `workers` (default: local, per `config.workers`) until done or stopped."""
-    workers = workers or LocalWorkers(config)
+    if workers is None:
+        headroom.check(config)  # file descriptors and ports, before anything is loaded
+        workers = LocalWorkers(config)
     plan, models = await _plan_and_contact(config)
     expected = estimate(plan, config)
     if not config.quiet:  # how long this will take, before anything is sent

@@ -25,7 +25,8 @@ from agentload.replay.schedule import Admission
 from agentload.replay.transport import Transport
 from agentload.traceformat import schema as S
 
-LEAD_NS = 20_000_000  # open loop: sessions start this early to build their first request
+# Requests are built this long before they are due (open loop: sessions start this early)
+LEAD_NS = 20_000_000
 
 # A request ready to send: path, body, headers, its API, the row to fill.
 type Prepared = tuple[str, bytes, dict[str, str], Api, Row]
@@ -170,10 +171,14 @@ class Runner:
             for i, call in enumerate(session.calls):
                 if i:
                     due = end + self.config.think_ns(call.think_s)
-                # Build the request before sleeping, so materialization is never lag.
-                prepared = (
-                    first if i == 0 and first else self._prepare(session, sid, parent, cycle, i)
-                )
+                if i == 0 and first:
+                    prepared = first
+                else:
+                    # Built shortly before it is due, not before the think time: building is
+                    # never lag, and a thinking session holds no body (10,000 sessions x a
+                    # 50 KB prompt would be 500 MB).
+                    await sleep_until(due - LEAD_NS)
+                    prepared = self._prepare(session, sid, parent, cycle, i)
                 path, body, headers, api, row = prepared
                 await sleep_until(due)
                 row[S.T_SCHEDULED_NS] = due

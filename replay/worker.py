@@ -17,6 +17,7 @@ from time import monotonic_ns
 
 from agentload.base.pacer import close_pacer
 from agentload.replay.config import ReplayConfig
+from agentload.replay.headroom import pool_size
 from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan
@@ -116,7 +117,7 @@ async def run_worker(
     it ends or `stop` is set (then in-flight calls end as cancelled rows)."""
     config = spec.config
     slots = share(config.concurrency, spec.worker, config.workers)
-    pool = slots or 1000
+    pool = pool_size(config, spec.worker)
     transport = make_transport(
         config.transport, config.target, pool, config.timeout, dict(config.headers)
     )
