@@ -61,9 +61,11 @@ async def stream(
 ) -> tuple[web.StreamResponse, tuple[int, int] | None]:
     """Serve `req` as an SSE stream; returns the response and the first-token times."""
     resp = web.StreamResponse(headers=SSE_HEADERS)
-    await resp.prepare(request)
     first: tuple[int, int] | None = None
     try:
+        # a client gone before the headers (a run stopped with requests still queued in
+        # the sim) is the same quiet abort as one gone later
+        await resp.prepare(request)
         await req.wait(0)
         first = (time.monotonic_ns(), time.time_ns())
         usage = Usage(req.prompt_len, req.num_cached, 0)
