@@ -330,6 +330,8 @@ async def serve(config: SimConfig, ready: asyncio.Event | None = None) -> None:
     suffix = f" ({', '.join(modes)})" if modes else ""
     sys.stdout.write(f"agentload sim listening on http://{config.host}:{port}{suffix}\n")
     sys.stdout.flush()
+    # stderr, once started (a bad option stays one line): replay's --model must match it
+    print(f"agentload sim: model {config.model!r}, preset {config.preset}", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

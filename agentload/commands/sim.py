@@ -137,6 +137,4 @@ def command(**opts: Any) -> None:
     from agentload.traceformat.outputs import check_output
 
     check_output(config.timing_log, "--timing-log", force=opts["force"])
-    # stderr: stdout's "listening on" line is what launchers wait for
-    click.echo(f"agentload sim: model {config.model!r}, preset {config.preset}", err=True)
     run(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -186,6 +187,18 @@ def test_segment_cache_is_bounded() -> None:
     for i in range(50):
         tok.encode_segments([f"<|user|>\nmessage number {i} with some words\n", "<|a|>\n"])
     assert 0 < tok._segment_tokens <= 100 + 20
+
+
+def test_busy_port_is_one_line() -> None:
+    """Catalogue row 591: a port in use is one line, and nothing else on stderr (the sim's
+    start line, model and preset, comes only once it listens)."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = _cli("--port", str(port))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
 
 
 def test_binary_agent_script_is_one_line(tmp_path: Path) -> None:
