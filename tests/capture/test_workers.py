@@ -8,6 +8,7 @@ row on disk, and a worker killed outright fails the capture with one line."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,13 +19,12 @@ import psutil
 import pytest
 
 from agentload.base.errors import EXIT_UNFAITHFUL
-from agentload.capture.stitch import CallKeys, Stitcher, group_of
-from agentload.traceformat import schema as S
+from agentload.traceformat.io import read
 from tests.capture.agentcrowd import TURNS, run_crowd, sessions, write_script
 from tests.capture.proxyhelper import Proxy, running_capture
 from tests.capture.tracehelper import load, wait_rows
 from tests.simhelper import running_sim
-from tests.test_cli_errors import run_fails
+from tests.test_cli_errors import agentload, run_fails
 
 pytestmark = pytest.mark.slow
 
@@ -64,41 +64,28 @@ def crowd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crowd]:
     yield Crowd(one_rows, tmp / "two", "".join(two.output), status, leftover)
 
 
-def restitch(frame: pl.DataFrame) -> pl.DataFrame:
-    """Stitch rows again, in the order of their request start, as one process would have.
-
-    TODO(issue 16): `agentload trace stitch` (being written beside this) is the offline
-    stitcher; until it lands this uses capture.stitch.Stitcher directly, with the evidence
-    a row keeps: its group (the `g-` root of a header session) and its message ids."""
-    stitcher = Stitcher("offline")
-    rows = []
-    for row in frame.sort(S.T_REQUEST_START_NS).iter_rows(named=True):
-        ids = row[S.REQUEST_CONTENT_IDS]
-        keys = CallKeys(
-            t_start_ns=row[S.T_REQUEST_START_NS],
-            t_end_ns=row[S.T_RESPONSE_END_NS] or row[S.T_REQUEST_START_NS],
-            group_key=group_of(row[S.SESSION_ID]),
-            message_ids=tuple(ids[1:]),
-        )
-        where = stitcher.assign(keys)
-        rows.append(
-            row
-            | {
-                S.SESSION_ID: where.session_id,
-                S.CALL_INDEX: where.call_index,
-                S.PARENT_SESSION_ID: where.parent_session_id,
-                S.PARENT_CALL_INDEX: where.parent_call_index,
-            }
-        )
-    return pl.DataFrame(rows, schema=frame.schema)
+def stitched(folder: Path, out: Path) -> pl.DataFrame:
+    """`agentload trace stitch` over every trace file in `folder`, as a user runs it."""
+    files = sorted(str(p) for p in folder.glob("trace-*.arrow"))
+    proc = subprocess.run(
+        [agentload(), "trace", "stitch", *files, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return read(out).frame
 
 
-def test_two_processes_after_offline_stitching_equal_one_process(crowd: Crowd) -> None:
+def test_two_processes_after_offline_stitching_equal_one_process(
+    crowd: Crowd, tmp_path: Path
+) -> None:
     two = load(crowd.two_dir)
     assert two.height == CALLS
     expected = sessions(crowd.one)
     assert len(expected) == AGENTS, "one process: one session per agent"
-    assert sessions(restitch(two)) == expected
+    assert sessions(stitched(crowd.two_dir, tmp_path / "stitched.arrow")) == expected
     # the online assignment of each process alone could not have joined them all
     assert len(sessions(two)) > AGENTS
 
@@ -114,8 +101,6 @@ def test_connections_reach_both_processes(crowd: Crowd) -> None:
 
 
 def load_worker(folder: Path, worker: int) -> pl.DataFrame:
-    from agentload.traceformat.io import read
-
     frames = [read(p).frame for p in sorted(folder.glob(f"trace-*-w{worker}-*.arrow"))]
     return pl.concat(frames)
 
