@@ -20,18 +20,22 @@ reproduce the table closely. Structure (docs/profiles.md, "Built-in profiles"):
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
 import polars as pl
 
-from agentload.profiles import fit, published
+from agentload.profiles import builtin, fit, published
 from agentload.profiles import reference as ref
+from agentload.profiles.session_model import SessionModel, sessions_frame
+from agentload.profiles.session_model import fit as fit_model
 from agentload.traceformat import schema as s
-from agentload.traceformat.io import write_file
+from agentload.traceformat.io import read, write_file
 
 BLOCK_SIZE: Final = 64
 SESSIONS: Final = 1024
@@ -128,6 +132,50 @@ def draw(spec: WorkloadSpec, sessions: int) -> Draws:
     return Draws(turns, start, assistant, tool_output, [round(x, 3) for x in latency], final)
 
 
+@functools.cache
+def dependence() -> SessionModel:
+    """The session model of the published agentic-coding traces (fitted and calibrated as
+    `profile synthesize` does, seed 0): the dependence the generated workloads borrow."""
+    from agentload.profiles.structure_stats import session_correlations
+    from agentload.profiles.synthesize import calibrate
+
+    frame = read(builtin.path(published.NAME), s.Kind.PROFILE).frame
+    return calibrate(fit_model(frame), session_correlations(sessions_frame(frame)), 0)
+
+
+def draw_dependent(spec: WorkloadSpec, sessions: int) -> Draws:
+    """`draw`'s values (the published marginals) arranged with agentic-coding's dependence:
+    its session model with these values as every marginal (one pooled distribution for
+    each per-turn quantity at every turn index), sessions in the stratum of the same
+    quantile of its turn counts (an assumption: docs/profiles.md)."""
+    from agentload.profiles.synthesize import draw as draw_sessions
+
+    d, model = draw(spec, sessions), dependence()
+    pooled: dict[str, Sequence[float]] = {
+        "assistant": d.assistant,
+        "tool_output": d.tool_output,
+        "latency": d.latency,
+    }
+    borrowed = replace(
+        model,
+        turns=sorted(d.turns),
+        start=sorted(d.start),
+        final=sorted(d.final),
+        per_turn={q: [sorted(v)] * len(model.bin_edges) for q, v in pooled.items()},
+        strata_turns=model.turns,
+    )
+    got = draw_sessions(borrowed, sessions, spec.seed)
+    flat = {q: [v for row in got.per_turn[q] for v in row] for q in pooled}
+    return Draws(
+        got.turns,
+        got.start,
+        [int(v) for v in flat["assistant"]],
+        [int(v) for v in flat["tool_output"]],
+        [float(v) for v in flat["latency"]],
+        got.final,
+    )
+
+
 ID_SPACE_BITS: Final = 32  # ids of one workload: its namespace + 1 .. 2**32 - 1
 
 
@@ -202,7 +250,7 @@ def _session_rows(
 def build(name: str, sessions: int = SESSIONS) -> pl.DataFrame:
     """The PROFILE frame of a built-in workload (deterministic for its seed)."""
     spec = SPECS[name]
-    d = draw(spec, sessions)
+    d = draw_dependent(spec, sessions)
     rng = random.Random(spec.seed + 1)
     blocks = _BlockIds(spec.prefix_tokens // BLOCK_SIZE, id_namespace(name))
     rows: list[dict[str, object]] = []
@@ -229,6 +277,7 @@ def info_for(name: str) -> dict[str, object]:
         "seed": spec.seed,
         "reference": spec.reference.source,
         "estimate": spec.reference.estimate,
+        "dependence": "borrowed from the published agentic-coding traces (an assumption)",
         "shared_prefix_tokens": spec.prefix_tokens,
         "hash_id_namespace": id_namespace(name),
         "arrivals": {"process": "poisson", "rate_per_s": spec.arrival_rate_per_s},

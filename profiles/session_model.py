@@ -52,6 +52,9 @@ class SessionModel:
     ar: dict[str, float]  # lag-1 coefficient of each quantity's within-session score
     innovation: list[list[float]]  # covariance of the AR innovations (QUANTITIES order)
     residual: list[list[float]]  # covariance of within-session scores (turn 0)
+    # The turn counts the strata were made from, when `turns` was replaced (a model whose
+    # dependence is borrowed: a session's stratum is the one at the same quantile).
+    strata_turns: list[int] | None = None
 
 
 def sessions_frame(profile: pl.DataFrame) -> pl.DataFrame:

@@ -70,7 +70,7 @@ def _scores(
         drawn.turns.append(turns)
         drawn.start.append(_pick(model.start, _N.cdf(g[1])))
         drawn.final.append(_pick(model.final, _N.cdf(g[2])))
-        stratum = index_of(model.strata, turns)
+        stratum = index_of(model.strata, _pick(model.strata_turns or model.turns, _N.cdf(g[0])))
         level = {
             q: _pick(model.means[q][stratum], _N.cdf(g[3 + i])) for i, q in enumerate(QUANTITIES)
         }

@@ -90,7 +90,7 @@ def test_builtin_structure_and_shared_prefix(name: str) -> None:
 # Distinct ids of each workload; its ids in order of first use were exactly 1..N before each
 # workload got its own id space, so "namespace + 1..N in order of first use" below means the
 # sharing structure (shared prefix, history blocks) is unchanged, only shifted.
-DISTINCT_IDS = {"code-qa": 220_536, "office-work": 731_524}
+DISTINCT_IDS = {"code-qa": 228_511, "office-work": 736_927}
 
 
 def test_workloads_have_disjoint_id_spaces_and_unchanged_sharing() -> None:
