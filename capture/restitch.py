@@ -55,17 +55,21 @@ class _Evidence:
 
     def __init__(self, content: dict[str, str | None]) -> None:
         self.content = content
-        self._answers: dict[tuple[Api, str], frozenset[str]] = {}
+        self._answers: dict[tuple[Api | None, str], frozenset[str]] = {}
 
-    def _answered(self, api: Api, cid: str) -> frozenset[str]:
+    def _answered(self, api: Api | None, cid: str) -> frozenset[str]:
         key = (api, cid)
         found = self._answers.get(key)
         if found is None:
-            found = self._answers[key] = tool_result_ids(api, [_json(self.content.get(cid))])
+            item = _json(self.content.get(cid)) if api is not None else None
+            found = self._answers[key] = tool_result_ids(api, [item]) if api else frozenset()
         return found
 
     def keys(self, row: dict[str, Any]) -> CallKeys:
-        api = Api(row[S.API])
+        try:
+            api: Api | None = Api(row[S.API])
+        except ValueError:  # an API this version does not know: its ids are not read
+            api = None
         ids: list[str] = row[S.REQUEST_CONTENT_IDS] or []
         envelope = self.content.get(ids[0]) if ids else None
         body = _json(envelope)
@@ -73,7 +77,7 @@ class _Evidence:
         messages = tuple(ids[1:])
         answered = frozenset().union(*(self._answered(api, cid) for cid in messages))
         response = _json(self.content.get(row[S.RESPONSE_CONTENT_ID] or ""))
-        emitted = tuple(i for i, _ in tool_calls(api, response))
+        emitted = tuple(i for i, _ in tool_calls(api, response)) if api else ()
         rid = response.get("id") if isinstance(response, dict) else None
         start = row[S.T_REQUEST_START_NS]
         return CallKeys(
@@ -88,8 +92,8 @@ class _Evidence:
             response_id=str(rid) if isinstance(rid, str) and rid else None,
             envelope=envelope,
             message_texts=tuple(self.content.get(cid) or "" for cid in messages),
-            spawn_args=spawn_args(api, response) if emitted else (),
-            echo=echo_text(api, response),
+            spawn_args=spawn_args(api, response) if api and emitted else (),
+            echo=echo_text(api, response) if api else None,
         )
 
 

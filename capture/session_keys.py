@@ -1,4 +1,5 @@
-"""Explicit session identifiers sent by agents, and tool arguments a child may show (pure).
+"""Explicit session identifiers sent by agents, and the content evidence stitching reads
+(system prompts, tool arguments a child may show, reply quotes); pure functions.
 
 Headers are tried first, in order, then body fields. Defaults cover what common agents send:
 Claude Code (X-Claude-Code-Session-Id header; metadata.user_id in the body, either a JSON
@@ -10,15 +11,25 @@ field is not a default: it names an end user, not a conversation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from agentload.providers.api import Api
 from agentload.providers.response_summary import output_text, tool_calls
 
-__all__ = ["DEFAULT_SESSION_HEADERS", "WORKLOAD_HEADER", "echo_text", "group_key", "spawn_args"]
+__all__ = [
+    "DEFAULT_SESSION_HEADERS",
+    "WORKLOAD_HEADER",
+    "echo_text",
+    "group_key",
+    "identity",
+    "instructions",
+    "new_spawns",
+    "spawn_args",
+]
 
 DEFAULT_SESSION_HEADERS: Final = (
     "x-session-id",
@@ -110,3 +121,48 @@ def echo_text(api: Api, content: object) -> str | None:
     if len(piece) < 12:
         return None
     return json.dumps(piece[:_ECHO_CHARS], ensure_ascii=False)[1:-1]
+
+
+_MIN_SPAWN_CHARS = 16  # shorter tool arguments ("ls", a path) say nothing about a child
+_DECODER = json.JSONDecoder()
+
+
+def instructions(envelope: str | None) -> str | None:
+    """The JSON text of an envelope's system prompt (Messages `system`, Responses
+    `instructions`), read from the stored text without parsing the rest: the envelope is
+    canonical JSON (sorted keys, no spaces), so the top-level keys are walked in order and
+    the walk stops before `tools` (tens of KB), which sorts after both."""
+    if not envelope or envelope[0] != "{":
+        return None
+    at = 1
+    try:
+        while envelope[at] != "}":
+            key, at = _DECODER.raw_decode(envelope, at)
+            if not isinstance(key, str) or key > "system":
+                return None
+            value, end = _DECODER.raw_decode(envelope, at + 1)  # after the ":"
+            if key in ("system", "instructions") and value:
+                return envelope[at + 1 : end]
+            at = end + 1 if envelope[end] == "," else end
+    except (ValueError, IndexError):
+        return None
+    return None
+
+
+def identity(envelope: str | None, message_ids: tuple[str, ...]) -> str | None:
+    """What a conversation starts with: its system prompt when the envelope has one, else
+    its first message."""
+    text = instructions(envelope)
+    if text is not None:
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return message_ids[0] if message_ids else None
+
+
+def new_spawns(spawn_args: Iterable[str], seed: Iterable[str]) -> frozenset[str]:
+    """Tool arguments long enough to identify a child and not copied from the session's
+    seed, the texts its first request started with (a command the instructions quote would
+    match the next run of the same agent, which starts with the same instructions)."""
+    seed = tuple(seed)
+    return frozenset(
+        a for a in spawn_args if len(a) >= _MIN_SPAWN_CHARS and not any(a in t for t in seed)
+    )

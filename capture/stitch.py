@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
+
+from agentload.capture.session_keys import identity, instructions, new_spawns
 
 __all__ = ["IDLE_FLOOR_NS", "Assignment", "CallKeys", "Stitcher", "chain_hashes"]
 
@@ -44,7 +45,6 @@ _IDLE_NS = 3600 * 10**9  # sessions idle this long are forgotten
 # apart, must not nest.
 IDLE_FLOOR_NS: Final = 5 * 10**9
 _MAX_CANDIDATES = 256  # calls one key may name at a time (the latest)
-_MIN_SPAWN_CHARS = 16
 _SYSTEM_ROLES = (
     '"role":"system"}',
     '"role":"developer"}',
@@ -128,50 +128,6 @@ def group_of(session_id: str) -> str | None:
     """The group a recorded session id belongs to (its `g-` root), None outside groups:
     group ids are hashes of the key, equal in every capture process."""
     return session_id.split(".", 1)[0] if session_id.startswith("g-") else None
-
-
-_DECODER = json.JSONDecoder()
-
-
-def instructions(envelope: str | None) -> str | None:
-    """The JSON text of an envelope's system prompt (Messages `system`, Responses
-    `instructions`), read from the stored text without parsing the rest: the envelope is
-    canonical JSON (sorted keys, no spaces), so the top-level keys are walked in order and
-    the walk stops before `tools` (tens of KB), which sorts after both."""
-    if not envelope or envelope[0] != "{":
-        return None
-    at = 1
-    try:
-        while envelope[at] != "}":
-            key, at = _DECODER.raw_decode(envelope, at)
-            if not isinstance(key, str) or key > "system":
-                return None
-            value, end = _DECODER.raw_decode(envelope, at + 1)  # after the ":"
-            if key in ("system", "instructions") and value:
-                return envelope[at + 1 : end]
-            at = end + 1 if envelope[end] == "," else end
-    except (ValueError, IndexError):
-        return None
-    return None
-
-
-def identity(envelope: str | None, message_ids: tuple[str, ...]) -> str | None:
-    """What a conversation starts with: its system prompt when the envelope has one, else
-    its first message."""
-    text = instructions(envelope)
-    if text is not None:
-        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-    return message_ids[0] if message_ids else None
-
-
-def new_spawns(spawn_args: Iterable[str], seed: Iterable[str]) -> frozenset[str]:
-    """Tool arguments long enough to identify a child and not copied from the session's
-    seed, the texts its first request started with (a command the instructions quote would
-    match the next run of the same agent, which starts with the same instructions)."""
-    seed = tuple(seed)
-    return frozenset(
-        a for a in spawn_args if len(a) >= _MIN_SPAWN_CHARS and not any(a in t for t in seed)
-    )
 
 
 class Stitcher:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from agentload.capture.stitch import IDLE_FLOOR_NS, Assignment, Stitcher, instructions
+from agentload.capture.session_keys import instructions
+from agentload.capture.stitch import IDLE_FLOOR_NS, Assignment, Stitcher
 from agentload.traceformat.content import canonical_json
 from tests.capture.test_stitch import MS, call
 
