@@ -96,16 +96,18 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None, where: str = 
     limits.check_profile_frame(frame, where)
     if block_size is not None:
         limits.check_block_size(block_size, where)
-    # Sessions in file order (not by id: `-1, -10, -2`), so equal arrivals keep it below.
-    first_row = pl.col("_row").min().over(S.SESSION_ID)
-    frame = frame.with_row_index("_row").sort(first_row, S.CALL_INDEX).drop("_row")
-    has_hash = S.HASH_IDS in frame.columns and frame[S.HASH_IDS].null_count() < frame.height
     used = (
         S.SESSION_ID, S.CALL_INDEX, S.THINK_S, S.INPUT_TOKENS, S.OUTPUT_TOKENS, S.HASH_IDS,
         S.USAGE_SOURCE, S.PARENT_SESSION_ID, S.PARENT_CALL_INDEX, S.ARRIVAL_S,
     )  # fmt: skip
-    # Only the columns a plan reads become Python lists (the 8k built-in: 174k rows each).
-    cols = {name: frame[name].to_list() for name in used if name in frame.columns}
+    # Only the columns a plan reads are sorted and become Python lists (the 8k built-in:
+    # 174k rows each). Sessions in file order (not by id: `-1, -10, -2`), so equal
+    # arrivals keep it below.
+    frame = frame.select(name for name in used if name in frame.columns)
+    first_row = pl.col("_row").min().over(S.SESSION_ID)
+    frame = frame.with_row_index("_row").sort(first_row, S.CALL_INDEX).drop("_row")
+    has_hash = S.HASH_IDS in frame.columns and frame[S.HASH_IDS].null_count() < frame.height
+    cols = {name: frame[name].to_list() for name in frame.columns}
     sessions: list[SessionPlan] = []
     start = 0
     ids = cols[S.SESSION_ID]
