@@ -8,6 +8,11 @@ listen-overflow counters; the client's connect and status-line times are printed
 (CLOCK_MONOTONIC is system-wide, so the client's and the sim's times compare directly).
 The kernel limits (somaxconn, tcp_max_syn_backlog) are printed and raised to N when allowed.
 
+The reference, measured in the same run with the same burst: a bare aiohttp + uvloop server
+(`REFERENCE` below: it reads the body and answers a canned stream of the same length, no
+parsing) whose accept delays are taken the same way (the sim's own accept hook); the sim's
+p99 accept delay is also given as a ratio to the reference's.
+
     .venv/bin/python benchmarks/bench_accept.py --connections 10000 --prompt-tokens 20000
 """
 
@@ -34,6 +39,41 @@ from agentload.simengine import launch, timinglog, tokenizer
 from benchmarks.common import machine
 
 _SYSCTLS = ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog")
+# argv: tokens, delay log path. Prints the sim's "listening on" line; SIGTERM writes the log.
+REFERENCE = r"""
+import asyncio, signal, sys, uvloop
+from aiohttp import web
+from agentload.simengine import accept
+from agentload.simengine.server import _count_accepts
+n, log = int(sys.argv[1]), sys.argv[2]
+chunk = b'data: {"choices":[{"index":0,"text":" abc","finish_reason":null}]}\n\n'
+stats, delays = accept.AcceptStats(), []
+async def h(request):
+    await request.read()
+    delay = stats.take(request.transport)
+    if delay is not None:
+        delays.append(delay)
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    await resp.write(chunk * n + b"data: [DONE]\n\n")
+    await resp.write_eof()
+    return resp
+async def main():
+    app = web.Application(client_max_size=1 << 30)
+    app.router.add_post("/v1/completions", h)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    _count_accepts(runner.server, stats)
+    sock = accept.listen_socket("127.0.0.1", 0)
+    await web.SockSite(runner, sock, backlog=accept.LISTEN_BACKLOG).start()
+    print(f"agentload sim listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    with open(log, "w") as fh:
+        fh.write("\n".join(map(str, delays)))
+uvloop.run(main())
+"""
 
 
 @dataclass(slots=True)
@@ -133,25 +173,30 @@ def build_request(prompt_tokens: int, tokens: int) -> bytes:
     return head + body
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, default=1000, help="opened at once")
-    parser.add_argument("--prompt-tokens", type=int, default=20000, help="tokens per prompt")
-    parser.add_argument("--tokens", type=int, default=200, help="streamed completion tokens")
-    parser.add_argument("--preset", default="fast", help="sim preset")
-    args = parser.parse_args()
-    note = oslimits.raise_nofile()
-    print(f"cpu               {machine()['cpu']}, {os.cpu_count()} cores")
-    print(f"load average      {' '.join(f'{x:.2f}' for x in os.getloadavg())} (before)")
-    for line in kernel_limits(args.connections):
-        print(f"kernel            {line}")
-    print(f"client fds        {note}")
-    logdir = tempfile.mkdtemp(prefix="bench_accept_")
-    log = Path(logdir) / "timing.arrow"
-    proc = launch.start(["--preset", args.preset, "--timing-log", str(log)], stderr=None)
+@dataclass(slots=True)
+class Burst:
+    """One burst against one server: what the client saw and what the server reported."""
+
+    conns: list[Conn]
+    wall_s: float
+    queue_peak: int
+    overflows: tuple[int, int]  # ListenOverflows, ListenDrops during the burst
+    accept_s: list[float]  # the server's own accept delays
+    logged: int  # requests in the server's log
+    rss_mib: float
+
+
+def burst(args: argparse.Namespace, reference: bool) -> Burst:
+    """Start the sim (or the reference), open every connection at once, stop the server."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench_accept_"))
+    log = tmp / ("delays.txt" if reference else "timing.arrow")
+    if reference:
+        argv0 = [sys.executable, "-c", REFERENCE, str(args.tokens), str(log)]
+        proc = subprocess.Popen(argv0, stdout=subprocess.PIPE)
+    else:
+        proc = launch.start(["--preset", args.preset, "--timing-log", str(log)], stderr=None)
     try:
-        url = launch.wait_listening(proc, 60.0)
-        port = int(url.rsplit(":", 1)[1])
+        port = int(launch.wait_listening(proc, 60.0).rsplit(":", 1)[1])
         request = build_request(args.prompt_tokens, args.tokens)
         peak = [0]
         stop = threading.Event()
@@ -164,46 +209,78 @@ def main() -> None:
         over1 = listen_overflows()
         stop.set()
         sampler.join()
-        sim_rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+        rss = psutil.Process(proc.pid).memory_info().rss / 2**20
     finally:
         launch.stop(proc, timeout_s=60.0)
-    report(args, conns, wall, peak[0], over0, over1, log, sim_rss)
+    if reference:
+        delays = [int(x) / 1e9 for x in log.read_text().split()]
+        logged = len(delays)
+    else:
+        df = pl.read_ipc(log)
+        delays = (df[timinglog.ACCEPT_DELAY_NS].drop_nulls() / 1e9).to_list()
+        logged = df.height
+    overflows = (over1[0] - over0[0], over1[1] - over0[1])
+    return Burst(conns, wall, peak[0], overflows, delays, logged, rss)
 
 
-def report(
-    args: argparse.Namespace,
-    conns: list[Conn],
-    wall: float,
-    queue_peak: int,
-    over0: tuple[int, int],
-    over1: tuple[int, int],
-    log: Path,
-    sim_rss: float,
-) -> None:
-    ok = [c for c in conns if not c.error]
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=1000, help="opened at once")
+    parser.add_argument("--prompt-tokens", type=int, default=20000, help="tokens per prompt")
+    parser.add_argument("--tokens", type=int, default=200, help="streamed completion tokens")
+    parser.add_argument("--preset", default="fast", help="sim preset")
+    args = parser.parse_args()
+    note = oslimits.raise_nofile()
+    print(f"cpu               {machine()['cpu']}, {os.cpu_count()} cores")
+    for line in kernel_limits(args.connections):
+        print(f"kernel            {line}")
+    print(f"client fds        {note}")
+    print(
+        f"load              {args.connections:,} connections at once, {args.prompt_tokens:,}-"
+        f"token prompts, {args.tokens}-token streams"
+    )
+    runs = {}
+    for name, reference in (("reference", True), (f"sim --preset {args.preset}", False)):
+        print(f"\n{name}: load average {_load()} (before)")
+        runs[name] = got = burst(args, reference)
+        report(got)
+        print(f"load average      {_load()} (after)")
+    ref, sim = runs.values()
+    ratio = pct(sim.accept_s, 0.99) / max(pct(ref.accept_s, 0.99), 1e-3)
+    print(
+        f"\nsim / reference   accept delay p99 x{ratio:.2f} (the reference's p99 floored at 1 ms)"
+    )
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(b: Burst) -> None:
+    ok = [c for c in b.conns if not c.error]
     errors: dict[str, int] = {}
-    for c in conns:
+    for c in b.conns:
         if c.error:
             errors[c.error] = errors.get(c.error, 0) + 1
     connect = [c.connected - c.start for c in ok]
     status = [c.status - c.start for c in ok]
-    df = pl.read_ipc(log)
-    print(f"load              {args.connections} connections at once, {args.prompt_tokens}-token "
-          f"prompts, {args.tokens}-token streams, sim --preset {args.preset}")
-    print(f"done              {len(ok)} ok, {sum(errors.values())} failed {errors or ''} "
-          f"in {wall:.1f} s; sim logged {df.height} requests")
-    if timinglog.ACCEPT_DELAY_NS in df.columns:
-        acc = (df[timinglog.ACCEPT_DELAY_NS].drop_nulls() / 1e9).to_list()
-        print(f"accept delay      p50 {pct(acc, .5):.3f} s, p99 {pct(acc, .99):.3f} s, "
-              f"max {pct(acc, 1):.3f} s (the sim's timing log, {len(acc)} connections)")
-    print(f"accept queue      peak {queue_peak} waiting (ss -ltn Recv-Q, 50 ms samples)")
-    print(f"listen overflows  {over1[0] - over0[0]} overflows, {over1[1] - over0[1]} drops "
-          "(kernel TcpExt counters)")
-    print(f"client connect    p50 {pct(connect, .5):.3f} s, p99 {pct(connect, .99):.3f} s")
-    print(f"client status     p50 {pct(status, .5):.3f} s, p99 {pct(status, .99):.3f} s, "
-          f"after 2 s: {sum(s > 2 for s in status)}")
-    print(f"sim RSS           {sim_rss:.0f} MiB at the end")
-    print(f"load average      {' '.join(f'{x:.2f}' for x in os.getloadavg())} (after)")
+    acc = b.accept_s
+    print(
+        f"done              {len(ok):,} ok, {sum(errors.values())} failed {errors or ''} in "
+        f"{b.wall_s:.1f} s; the server logged {b.logged:,} requests"
+    )
+    print(
+        f"accept delay      p50 {pct(acc, 0.5):.3f} s, p99 {pct(acc, 0.99):.3f} s, "
+        f"max {pct(acc, 1):.3f} s (as the server reports it, {len(acc):,} connections)"
+    )
+    print(f"accept queue      peak {b.queue_peak:,} waiting (ss -ltn Recv-Q, 50 ms samples)")
+    print(
+        f"listen overflows  {b.overflows[0]} overflows, {b.overflows[1]} drops "
+        "(kernel TcpExt counters, whole network namespace)"
+    )
+    print(f"client connect    p50 {pct(connect, 0.5):.3f} s, p99 {pct(connect, 0.99):.3f} s")
+    print(f"client status     p50 {pct(status, 0.5):.3f} s, p99 {pct(status, 0.99):.3f} s")
+    print(f"server RSS        {b.rss_mib:.0f} MiB at the end")
     sys.stdout.flush()
 
 
