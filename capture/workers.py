@@ -10,8 +10,8 @@ This process, the supervisor:
 - holds the port with a bound, non-listening SO_REUSEPORT socket for the whole run (port 0
   picks one): a socket that does not listen takes no connections, and no process without
   SO_REUSEPORT, nor of another user, can bind the port meanwhile;
-- starts the workers in their own session, so a terminal's Ctrl-C reaches each of them once,
-  through here: every SIGINT/SIGTERM received is forwarded once as SIGTERM (the first: a
+- starts the workers in their own process group, so a terminal's Ctrl-C reaches each of
+  them once, through here: every SIGINT/SIGTERM received is forwarded once as SIGTERM (the first: a
   clean stop within --stop-grace, files flushed; a second: stop now);
 - prints one "listening on" line once all N listen, and relays their output prefixed [wK];
 - fails loudly: a worker that ends before a stop was asked for makes it stop the others
@@ -106,7 +106,10 @@ def _spawn(config: CaptureConfig, index: int) -> _Worker:
         [sys.executable, "-m", "agentload.capture.workers", str(index)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        start_new_session=True,  # terminal signals reach it through the supervisor only
+        # Its own process group: a terminal's Ctrl-C reaches it through the supervisor only.
+        # Not its own session, which Linux's autogroup scheduling would give a CPU share of
+        # its own, apart from the programs it shares the machine with.
+        process_group=0,
     )
     assert proc.stdin is not None and proc.stdout is not None
     # Our own frozen config to our own child, over a pipe: nothing else can write to it.
