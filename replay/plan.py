@@ -7,12 +7,14 @@ indexed by the parent call that spawns them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from agentload.base.errors import FormatError
+from agentload.replay.calls import CallPlan as CallPlan  # its home is replay.calls
+from agentload.replay.calls import CallRange, call_store
 from agentload.traceformat import limits
 from agentload.traceformat import schema as S
 
@@ -20,25 +22,10 @@ CYCLE_SEP = "~c"  # session id suffix of a cycled copy: "<id>~c<cycle>"
 
 
 @dataclass(frozen=True, slots=True)
-class CallPlan:
-    index: int
-    think_s: float  # gap after the previous call's end (or the parent call's end)
-    input_tokens: int
-    output_tokens: int
-    hash_ids: tuple[int, ...] | None
-    final: bool
-    # Trace sources: the recorded request body (JSON with "model" placeholder) and endpoint.
-    body: bytes | None = None
-    endpoint: str | None = None
-    # Where the token counts came from (a schema UsageSource value); None when unknown.
-    usage_source: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class SessionPlan:
     session_id: str
     arrival_s: float
-    calls: tuple[CallPlan, ...]
+    calls: Sequence[CallPlan]  # a tuple, or a profile's `CallRange` (built on demand)
     parent: str | None = None
     parent_call: int | None = None
 
@@ -100,54 +87,37 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None, where: str = 
         S.SESSION_ID, S.CALL_INDEX, S.THINK_S, S.INPUT_TOKENS, S.OUTPUT_TOKENS, S.HASH_IDS,
         S.USAGE_SOURCE, S.PARENT_SESSION_ID, S.PARENT_CALL_INDEX, S.ARRIVAL_S,
     )  # fmt: skip
-    # Only the columns a plan reads are sorted and become Python lists (the 8k built-in:
-    # 174k rows each). Sessions in file order (not by id: `-1, -10, -2`), so equal
-    # arrivals keep it below.
+    # Only the columns a plan reads are sorted; calls stay columns (replay.calls). Sessions
+    # in file order (not by id: `-1, -10, -2`), so equal arrivals keep it below.
     frame = frame.select(name for name in used if name in frame.columns)
     first_row = pl.col("_row").min().over(S.SESSION_ID)
     frame = frame.with_row_index("_row").sort(first_row, S.CALL_INDEX).drop("_row")
     has_hash = S.HASH_IDS in frame.columns and frame[S.HASH_IDS].null_count() < frame.height
-    cols = {name: frame[name].to_list() for name in frame.columns}
-    sessions: list[SessionPlan] = []
-    start = 0
-    ids = cols[S.SESSION_ID]
-    nothing: list[None] = [None] * len(ids)  # once: a default built per session cost O(n^2)
-    sources = cols.get(S.USAGE_SOURCE, nothing)  # absent: foreign formats
-    parents = cols.get(S.PARENT_SESSION_ID, nothing)
-    parent_calls = cols.get(S.PARENT_CALL_INDEX, nothing)
-    for end in range(1, len(ids) + 1):
-        if end < len(ids) and ids[end] == ids[start]:
-            continue
-        calls = tuple(
-            CallPlan(
-                index=int(cols[S.CALL_INDEX][i]),
-                think_s=float(cols[S.THINK_S][i]),
-                input_tokens=int(cols[S.INPUT_TOKENS][i]),
-                output_tokens=int(cols[S.OUTPUT_TOKENS][i]),
-                hash_ids=_hashes(cols.get(S.HASH_IDS), i),
-                final=i == end - 1,
-                usage_source=sources[i],
-            )
-            for i in range(start, end)
+    store = call_store(frame, where)
+    ids = frame[S.SESSION_ID]
+    firsts = (ids != ids.shift(1)).fill_null(value=True).arg_true()
+    heads = frame[firsts].select(
+        pl.col(S.SESSION_ID).cast(pl.String),
+        pl.col(S.ARRIVAL_S).cast(pl.Float64),
+        (pl.col(S.PARENT_SESSION_ID) if S.PARENT_SESSION_ID in frame.columns else pl.lit(None))
+        .cast(pl.String).alias("parent"),
+        (pl.col(S.PARENT_CALL_INDEX) if S.PARENT_CALL_INDEX in frame.columns else pl.lit(None))
+        .cast(pl.Int64).alias("parent_call"),
+    )  # fmt: skip
+    ends = [*firsts.to_list()[1:], frame.height]
+    sessions = [
+        SessionPlan(
+            session_id=sid,
+            arrival_s=arrival,
+            calls=CallRange(store, start, end),
+            parent=parent,
+            parent_call=parent_call,
         )
-        parent = parents[start]
-        parent_call = parent_calls[start]
-        sessions.append(
-            SessionPlan(
-                session_id=str(ids[start]),
-                arrival_s=float(cols[S.ARRIVAL_S][start]),
-                calls=calls,
-                parent=parent,
-                parent_call=None if parent_call is None else int(parent_call),
-            )
+        for (sid, arrival, parent, parent_call), start, end in zip(
+            heads.iter_rows(), firsts.to_list(), ends, strict=True
         )
-        start = end
+    ]
     return assemble(sessions, block_size=block_size, has_hash_ids=has_hash, where=where)
-
-
-def _hashes(column: list[list[int] | None] | None, i: int) -> tuple[int, ...] | None:
-    value = None if column is None else column[i]
-    return None if value is None else tuple(value)
 
 
 def assemble(
