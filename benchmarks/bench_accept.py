@@ -10,7 +10,8 @@ The kernel limits (somaxconn, tcp_max_syn_backlog) are printed and raised to N w
 
 The reference, measured in the same run with the same burst: a bare aiohttp + uvloop server
 (`REFERENCE` below: it reads the body and answers a canned stream of the same length, no
-parsing) whose accept delays are taken the same way (the sim's own accept hook); the sim's
+parsing, uvloop's own accept) whose accept delays are taken the same way (TCP_INFO when
+aiohttp hears of the connection); the sim's
 p99 accept delay is also given as a ratio to the reference's.
 
     .venv/bin/python benchmarks/bench_accept.py --connections 10000 --prompt-tokens 20000
@@ -44,7 +45,6 @@ REFERENCE = r"""
 import asyncio, signal, sys, uvloop
 from aiohttp import web
 from agentload.simengine import accept
-from agentload.simengine.server import _count_accepts
 n, log = int(sys.argv[1]), sys.argv[2]
 chunk = b'data: {"choices":[{"index":0,"text":" abc","finish_reason":null}]}\n\n'
 stats, delays = accept.AcceptStats(), []
@@ -63,7 +63,11 @@ async def main():
     app.router.add_post("/v1/completions", h)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    _count_accepts(runner.server, stats)
+    made = runner.server.connection_made
+    def connection_made(handler, transport):  # the sim's measure, at uvloop's accept
+        stats.accepted(transport.get_extra_info("socket"))
+        made(handler, transport)
+    runner.server.connection_made = connection_made
     sock = accept.listen_socket("127.0.0.1", 0)
     await web.SockSite(runner, sock, backlog=accept.LISTEN_BACKLOG).start()
     print(f"agentload sim listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)

@@ -6,18 +6,30 @@ wait in the accept queue. The listen socket's TCP_INFO gives the queue's length 
 (`tcpi_unacked`, what `ss -ltn` shows as Recv-Q). Connections the kernel refused because the
 queue was full never get here; the listen backlog (`LISTEN_BACKLOG`, capped by
 net.core.somaxconn) keeps that from happening at fleet scale.
+
+`Acceptor` accepts itself: uvloop's server accepted about one connection per turn of the
+event loop, so while the loop was busy (a backlog of long prompts, worked off in slices)
+the kernel's queue drained at ~25 connections/s. Here every wake-up of the listen socket
+accepts all that are waiting (up to `ACCEPT_BATCH`), and each socket then gets its
+transport and aiohttp protocol through `loop.connect_accepted_socket`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import socket
 import struct
+import sys
+from collections.abc import Callable
 from typing import Any, Final
 
 # The kernel caps it at net.core.somaxconn (docs/simengine.md, "Fleet scale")
 LISTEN_BACKLOG: Final = 65535
 # Prometheus histogram bounds of agentload_sim:accept_delay_seconds
 BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ACCEPT_BATCH: Final = 4096  # accepts per wake-up, so a flood cannot hold the loop
+_EMFILE_PAUSE_S: Final = 0.1
 
 _TCP_INFO: Final = getattr(socket, "TCP_INFO", None)
 _INFO_LEN: Final = 104
@@ -56,6 +68,11 @@ def queue_length(listener: socket.socket) -> int | None:
     return _info_u32(listener, _UNACKED_AT)
 
 
+def _fd(transport: Any) -> int | None:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    return None if sock is None else int(sock.fileno())
+
+
 class AcceptStats:
     """Accept delays of every connection: a histogram, and each connection's delay kept
     until its first request takes it (for the timing log)."""
@@ -65,10 +82,11 @@ class AcceptStats:
         self.total = 0
         self.sum_s = 0.0
         self.max_s = 0.0
-        self._pending: dict[object, int] = {}
+        self._pending: dict[int, int] = {}  # socket fd -> accept delay (ns)
 
-    def accepted(self, transport: Any) -> None:
-        ms = _info_u32(transport.get_extra_info("socket"), _LAST_SENT_AT)
+    def accepted(self, sock: Any) -> None:
+        """Record a socket just accepted (before the sim has sent anything on it)."""
+        ms = _info_u32(sock, _LAST_SENT_AT)
         if ms is None:
             return
         s = ms / 1000.0
@@ -79,11 +97,64 @@ class AcceptStats:
         self.total += 1
         self.sum_s += s
         self.max_s = max(self.max_s, s)
-        self._pending[transport] = ms * 1_000_000
+        self._pending[sock.fileno()] = ms * 1_000_000
 
-    def take(self, transport: object) -> int | None:
+    def take(self, transport: Any) -> int | None:
         """The connection's accept delay (ns) if this is its first request, else None."""
-        return self._pending.pop(transport, None)
+        fd = _fd(transport)
+        return None if fd is None else self._pending.pop(fd, None)
 
-    def closed(self, transport: object) -> None:
-        self._pending.pop(transport, None)
+    def closed(self, transport: Any) -> None:
+        fd = _fd(transport)
+        if fd is not None:
+            self._pending.pop(fd, None)
+
+
+class Acceptor:
+    """Accepts every waiting connection of `listener` on each wake-up (see the module)."""
+
+    def __init__(
+        self, listener: socket.socket, factory: Callable[[], asyncio.Protocol], stats: AcceptStats
+    ) -> None:
+        self.listener = listener
+        self.factory = factory
+        self.stats = stats
+        self._loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._warned = False
+
+    def start(self) -> None:
+        self._loop.add_reader(self.listener.fileno(), self._on_readable)
+
+    def close(self) -> None:
+        self._loop.remove_reader(self.listener.fileno())
+        self.listener.close()
+        for task in self._tasks:
+            task.cancel()
+
+    def _on_readable(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._pause(exc)
+                return
+            conn.setblocking(False)
+            self.stats.accepted(conn)
+            task = self._loop.create_task(self._loop.connect_accepted_socket(self.factory, conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _pause(self, exc: OSError) -> None:
+        """Out of descriptors: connections wait in the kernel; say so once, retry shortly."""
+        if not self._warned:
+            self._warned = True
+            sys.stderr.write(
+                f"agentload sim: cannot accept more connections ({exc.strerror}); they wait "
+                "in the kernel's queue (raise the open-file limit: ulimit -n)\n"
+            )
+        self._loop.remove_reader(self.listener.fileno())
+        self._loop.call_later(_EMFILE_PAUSE_S, self.start)

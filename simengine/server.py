@@ -315,16 +315,17 @@ async def serve(config: SimConfig, ready: asyncio.Event | None = None) -> None:
         handler_cancellation=True,
     )
     await runner.setup()
-    _count_accepts(runner.server, server.accepts)
+    assert runner.server is not None
+    _forget_closed(runner.server, server.accepts)
     _raise_nofile()
     try:
         server.listener = accept.listen_socket(config.host, config.port)
-        site = web.SockSite(runner, server.listener, backlog=accept.LISTEN_BACKLOG)
-        await site.start()
     except OSError as exc:
         await runner.cleanup()
         await server.stop()
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+    acceptor = accept.Acceptor(server.listener, runner.server, server.accepts)
+    acceptor.start()
     port = server.listener.getsockname()[1]
     modes = [m for m, on in (("strict", config.strict), ("key required", config.api_key)) if on]
     suffix = f" ({', '.join(modes)})" if modes else ""
@@ -341,24 +342,19 @@ async def serve(config: SimConfig, ready: asyncio.Event | None = None) -> None:
     try:
         await stop.wait()
     finally:
+        acceptor.close()
         await runner.cleanup()
         await server.stop()
 
 
-def _count_accepts(manager: web.Server | None, stats: accept.AcceptStats) -> None:
-    """Record every connection's accept delay as aiohttp's connection manager hears of it."""
-    assert manager is not None
-    made, lost = manager.connection_made, manager.connection_lost
-
-    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
-        stats.accepted(transport)
-        made(handler, transport)
+def _forget_closed(manager: web.Server, stats: accept.AcceptStats) -> None:
+    """A connection closed before its first request: drop its accept delay."""
+    lost = manager.connection_lost
 
     def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
         stats.closed(handler.transport)
         lost(handler, exc)
 
-    manager.connection_made = connection_made  # type: ignore[method-assign]
     manager.connection_lost = connection_lost  # type: ignore[method-assign]
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pyarrow.ipc as ipc
 import pytest
 
-from agentload.simengine import accept
+from agentload.simengine import accept, tokenizer
 from agentload.simengine import timinglog as tl
 from agentload.simengine.gate import WorkGate
 from tests.simhelper import running_sim
@@ -35,9 +37,10 @@ def test_accept_delay_is_the_time_in_the_accept_queue() -> None:
     assert accept.queue_length(listener) == 1
     conn, _ = listener.accept()
     stats = accept.AcceptStats()
-    stats.accepted(_Transport(conn))
+    stats.accepted(conn)
     assert 0.29 <= stats.max_s < 5.0  # preemption can only lengthen it
-    assert stats.take(_Transport) is None
+    assert stats.take(_Transport(conn)) is not None
+    assert stats.take(_Transport(conn)) is None  # the first request only
     assert stats.counts[accept.BUCKETS.index(0.5)] == 1
     for s in (conn, client, listener):
         s.close()
@@ -120,3 +123,50 @@ def test_timing_log_and_metrics_report_accept_delay(tmp_path: Path) -> None:
     delays = [r[tl.ACCEPT_DELAY_NS] for r in rows]
     assert delays[0] is not None and 0 <= delays[0] < 5e9
     assert delays[1] is None  # same connection: accepted once
+
+
+async def _post(port: int, body: bytes) -> float:
+    """Send one streamed request; the client's connect time (monotonic s)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    connected = time.monotonic()
+    head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    writer.write(head + b"Content-Length: %d\r\n\r\n%b" % (len(body), body))
+    await reader.readuntil(b"0\r\n\r\n")
+    writer.close()
+    return connected
+
+
+def _body(tokens: int) -> bytes:
+    prompt = "".join(tokenizer.id_piece(i % tokenizer.UPPER_BASE) for i in range(tokens))
+    return json.dumps(
+        {"model": "agentload-sim", "prompt": prompt, "max_tokens": 20, "stream": True}
+    ).encode()
+
+
+def test_connections_arriving_during_a_backlog_are_accepted_at_once(tmp_path: Path) -> None:
+    """150 requests of 20,000 tokens (a backlog of seconds of sim CPU), then 40 small ones:
+    the small ones are accepted long before the backlog is worked off. uvloop's own server
+    accepted one connection per loop turn, so they waited about as long as the backlog.
+    Referee: the sim's handler start of each small request minus the client's connect."""
+    log = tmp_path / "t.arrow"
+    heavy, light = _body(20_000), _body(50)
+    with running_sim("--preset", "fast", "--timing-log", str(log)) as sim:
+        port = int(sim.url.rsplit(":", 1)[1])
+
+        async def main() -> list[float]:
+            first = [asyncio.create_task(_post(port, heavy)) for _ in range(150)]
+            await asyncio.sleep(0.3)
+            late = await asyncio.gather(*(_post(port, light) for _ in range(40)))
+            await asyncio.gather(*first)
+            return late
+
+        connects = asyncio.run(main())
+    rows = pl.read_ipc(log)
+    big = rows.filter(pl.col(tl.PROMPT_TOKENS) > 10_000)
+    small = rows.filter(pl.col(tl.PROMPT_TOKENS) < 1_000)
+    backlog_s = (big[tl.END_NS].max() - big[tl.ARRIVAL_NS].min()) / 1e9  # type: ignore[operator]
+    waited_s = max(small[tl.ACCEPT_DELAY_NS].drop_nulls()) / 1e9
+    referee_s = (small[tl.ARRIVAL_NS].max() / 1e9) - max(connects)  # type: ignore[operator]
+    assert small.height == 40
+    assert waited_s < 0.15 * backlog_s, (waited_s, backlog_s)
+    assert referee_s < 0.15 * backlog_s, (referee_s, backlog_s)
