@@ -47,4 +47,3 @@ def ephemeral_ports() -> int | None:
     except (OSError, ValueError):
         return None
     return high - low + 1
-

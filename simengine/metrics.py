@@ -114,7 +114,6 @@ def render_server(
         )
     for gname, help_text, value in gauges:
         out.append(
-            f"# HELP {gname} {help_text}\n# TYPE {gname} gauge\n"
-            f"{gname}{{{label}}} {float(value)}\n"
+            f"# HELP {gname} {help_text}\n# TYPE {gname} gauge\n{gname}{{{label}}} {float(value)}\n"
         )
     return "".join(out)
