@@ -19,6 +19,11 @@ from agentload.traceformat import limits
 from agentload.traceformat import schema as S
 
 CYCLE_SEP = "~c"  # session id suffix of a cycled copy: "<id>~c<cycle>"
+# The profile columns a plan reads (a profile file is read with only these).
+PLAN_COLUMNS = (
+    S.SESSION_ID, S.CALL_INDEX, S.THINK_S, S.INPUT_TOKENS, S.OUTPUT_TOKENS, S.HASH_IDS,
+    S.USAGE_SOURCE, S.PARENT_SESSION_ID, S.PARENT_CALL_INDEX, S.ARRIVAL_S,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +88,9 @@ def plan_from_profile(frame: pl.DataFrame, block_size: int | None, where: str = 
     limits.check_profile_frame(frame, where)
     if block_size is not None:
         limits.check_block_size(block_size, where)
-    used = (
-        S.SESSION_ID, S.CALL_INDEX, S.THINK_S, S.INPUT_TOKENS, S.OUTPUT_TOKENS, S.HASH_IDS,
-        S.USAGE_SOURCE, S.PARENT_SESSION_ID, S.PARENT_CALL_INDEX, S.ARRIVAL_S,
-    )  # fmt: skip
     # Only the columns a plan reads are sorted; calls stay columns (replay.calls). Sessions
     # in file order (not by id: `-1, -10, -2`), so equal arrivals keep it below.
-    frame = frame.select(name for name in used if name in frame.columns)
+    frame = frame.select(name for name in PLAN_COLUMNS if name in frame.columns)
     if not _in_session_order(frame):  # files we write already are: the sort cost 40 MB
         first_row = pl.col("_row").min().over(S.SESSION_ID)
         frame = frame.with_row_index("_row").sort(first_row, S.CALL_INDEX).drop("_row")

@@ -53,7 +53,7 @@ from agentload.traceformat.validate import (
     upgrade,
 )
 
-__all__ = ["Loaded", "StreamWriter", "compact", "read", "read_table", "write_file"]
+__all__ = ["Loaded", "StreamWriter", "compact", "kind_of", "read", "read_table", "write_file"]
 
 # zstd level 3 (pyarrow's default is 1): about 15% smaller traces, still fast enough to write
 # live. Buffers are compressed per batch, so small batches compress worse: `compact` merges
@@ -320,6 +320,21 @@ def read(
         raise CorruptFileError(f"{source}: corrupt file: {_oneline(exc)}") from None
     assert isinstance(frame, pl.DataFrame)
     return Loaded(frame, found_kind, version, metadata, info, truncated)
+
+
+def kind_of(path: str | os.PathLike[str]) -> Kind | None:
+    """The kind an agentload file declares, from its schema alone (no batch is decoded), so
+    a reader can choose its columns first; None when that cannot be told (`read` says why)."""
+    try:
+        with pa.memory_map(str(path)) as data:
+            try:
+                schema = pa.ipc.open_file(data).schema
+            except pa.ArrowInvalid:
+                data.seek(0)
+                schema = pa.ipc.open_stream(data).schema
+        return Kind((schema.metadata or {})[META_KIND].decode())
+    except (OSError, pa.ArrowException, KeyError, ValueError):
+        return None
 
 
 def _kind_of(source: Path, metadata: Mapping[str, str], expected: Kind | None) -> Kind:
