@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from agentload.base.errors import FormatError
 from agentload.providers.api import shown_headers
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
-from agentload.traceformat.distribution import summarize
+from agentload.traceformat.distribution import POINTS, summarize
 
 type Json = dict[str, Any]
 
@@ -111,8 +112,14 @@ class RunAnalysis:
     bin_width_s: float
 
 
-def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> RunAnalysis:
-    """Compute every metric of docs/analysis.md for one run."""
+def analyze(
+    data: RunData,
+    slo: Slo | None = None,
+    gpus: int | None = None,
+    points: Sequence[str] = POINTS,
+) -> RunAnalysis:
+    """Compute every metric of docs/analysis.md for one run; latency distributions as
+    `points` (traceformat.distribution: count, mean, pNN..., max)."""
     frame = data.frame
     offset = offset_ns(data.info, frame)
     requests = request_metrics(frame).with_columns(utc_columns(offset))
@@ -129,12 +136,12 @@ def analyze(data: RunData, slo: Slo | None = None, gpus: int | None = None) -> R
         "info": data.info,
         "clock": _clock(requests, offset),
         "requests": _request_counts(frame),
-        "sessions": _session_summary(sessions),
+        "sessions": _session_summary(sessions, points),
         "latency": {
-            "ttft_ms": summarize(requests, "ttft_ms"),
-            "tpot_ms": summarize(requests, "tpot_ms"),
-            "itl_ms": summarize(itl := itl_samples(frame), "itl_ms"),
-            "e2e_ms": summarize(requests, "e2e_ms"),
+            "ttft_ms": summarize(requests, "ttft_ms", points),
+            "tpot_ms": summarize(requests, "tpot_ms", points),
+            "itl_ms": summarize(itl := itl_samples(frame), "itl_ms", points),
+            "e2e_ms": summarize(requests, "e2e_ms", points),
         },
         "throughput": _throughput(tput, gpu_count),
         "window": None if window is None else window.as_json(),
@@ -184,13 +191,13 @@ def _request_counts(frame: pl.DataFrame) -> Json:
     }
 
 
-def _session_summary(sessions: pl.DataFrame) -> Json:
+def _session_summary(sessions: pl.DataFrame, points: Sequence[str]) -> Json:
     return {
         "total": sessions.height,
         "completed": int(sessions["completed"].sum()),
         "with_errors": int((sessions["errors"] > 0).sum()),
-        "latency_s": summarize(sessions, "latency_s"),
-        "ttfat_s": summarize(sessions, "ttfat_s"),
+        "latency_s": summarize(sessions, "latency_s", points),
+        "ttfat_s": summarize(sessions, "ttfat_s", points),
     }
 
 
@@ -290,6 +297,9 @@ def notes(summary: Json) -> list[str]:
 
 
 def analyze_path(
-    path: str | os.PathLike[str], slo: Slo | None = None, gpus: int | None = None
+    path: str | os.PathLike[str],
+    slo: Slo | None = None,
+    gpus: int | None = None,
+    points: Sequence[str] = POINTS,
 ) -> RunAnalysis:
-    return analyze(load(Path(path)), slo=slo, gpus=gpus)
+    return analyze(load(Path(path)), slo=slo, gpus=gpus, points=points)

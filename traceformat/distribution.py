@@ -17,7 +17,8 @@ POINTS: Final = ("count", "mean", "p50", "p90", "p95", "p99", "max")
 
 
 def point(x: pl.Expr, name: str) -> pl.Expr:
-    """The aggregation a point names: count, mean, max, sum, or pNN (the NNth percentile)."""
+    """The aggregation a point names: count, mean, max, sum, or pNN (the NNth percentile,
+    NN in 0..100, decimals allowed: p99.9)."""
     if name == "count":
         return x.count()
     if name == "mean":
@@ -26,9 +27,23 @@ def point(x: pl.Expr, name: str) -> pl.Expr:
         return x.max()
     if name == "sum":
         return x.sum()
-    if name.startswith("p") and name[1:].isdigit():
-        return x.quantile(int(name[1:]) / 100, "linear")
+    if name.startswith("p") and _percent(name[1:]) is not None:
+        return x.quantile(float(name[1:]) / 100, "linear")
     raise ValueError(f"unknown summary point {name!r}")
+
+
+def _percent(text: str) -> float | None:
+    """NN of a pNN point (p99.9 too): a number in 0..100, else None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value <= 100 and text[:1].isdigit() else None
+
+
+def percentile_points(percents: Sequence[float]) -> tuple[str, ...]:
+    """The summary points for these percentiles: count, mean, pNN..., max."""
+    return ("count", "mean", *(f"p{p:g}" for p in percents), "max")
 
 
 def aggregations(x: pl.Expr, points: Sequence[str] = POINTS, prefix: str = "") -> list[pl.Expr]:

@@ -41,6 +41,13 @@ from agentload.commands._options import force_option, slo_option
     default=None,
     help="GPU count for per-GPU rates (default: the --gpus recorded by replay).",
 )
+@click.option(
+    "--percentiles",
+    default="50,90,95,99",
+    show_default=True,
+    help="Percentiles (0-100, decimals allowed, e.g. 50,99,99.9) of the latency "
+    "distributions in the tables and the JSON summary.",
+)
 @click.option("--quiet", is_flag=True, help="Do not print the tables.")
 @force_option()
 def command(
@@ -51,12 +58,19 @@ def command(
     csv: Path | None,
     slo: str | None,
     gpus: int | None,
+    percentiles: str,
     quiet: bool,
     force: bool,
 ) -> None:
     """Analyse a result file written by `agentload replay`."""
     from agentload.analysis.goodput import parse_slo
     from agentload.analysis.report.run_report import ReportConfig, run
+    from agentload.orchestration.sweep import parse_list
+    from agentload.traceformat.distribution import percentile_points
+
+    percents = parse_list(percentiles, float, "--percentiles")
+    if not percents or any(not 0 <= p <= 100 for p in percents):
+        raise ConfigError(f"--percentiles: expected numbers in 0..100, got {percentiles!r}")
 
     if not results.exists():
         raise ConfigError(f"{results}: no such result file")
@@ -78,5 +92,6 @@ def command(
         slo=parse_slo(slo),
         gpus=gpus,
         quiet=quiet,
+        points=percentile_points(percents),
     )
     run(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from agentload.analysis.goodput import Slo
 from agentload.analysis.report import charts, html, tables, terminal
 from agentload.analysis.report.tables import Table
 from agentload.analysis.run_analysis import RunAnalysis, analyze_path
+from agentload.traceformat.distribution import POINTS
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class ReportConfig:
     slo: Slo | None = None
     gpus: int | None = None
     quiet: bool = False
+    points: Sequence[str] = POINTS  # latency distribution points (--percentiles)
 
 
 def rich_table(table: Table) -> RichTable:
@@ -81,7 +84,7 @@ def write_tables(a: RunAnalysis, directory: Path, fmt: str) -> list[Path]:
 
 def run(config: ReportConfig, console: Console | None = None) -> RunAnalysis:
     console = console or terminal.console()
-    a = analyze_path(config.results, slo=config.slo, gpus=config.gpus)
+    a = analyze_path(config.results, slo=config.slo, gpus=config.gpus, points=config.points)
     if not config.quiet:
         print_report(a, console)
     if config.html is not None:

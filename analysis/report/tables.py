@@ -48,11 +48,8 @@ def pct(value: Any) -> str:
     return "—" if value is None else f"{100 * float(value):.1f}%"
 
 
-SHOWN = ("mean", "p50", "p90", "p95", "p99", "max")
-
-
 def _dist_row(name: str, d: Json) -> list[str]:
-    return [name, num(d["count"]), *(num(d.get(k)) for k in SHOWN)]
+    return [name, num(d["count"]), *(num(v) for k, v in d.items() if k != "count")]
 
 
 def overview(summary: Json) -> Table:
@@ -83,7 +80,8 @@ def latency(summary: Json) -> Table:
         _dist_row("session latency (s)", sess["latency_s"]),
         _dist_row("TTFAT (s)", sess["ttfat_s"]),
     ]
-    return Table("Latency", ["metric", "n", *SHOWN], rows)
+    shown = [k for k in lat["ttft_ms"] if k != "count"]  # the points analyzed (--percentiles)
+    return Table("Latency", ["metric", "n", *shown], rows)
 
 
 def throughput(summary: Json) -> Table:
