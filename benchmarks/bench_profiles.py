@@ -33,9 +33,9 @@ from agentload.profiles.synthesize import synthesize
 from agentload.traceformat import schema as s
 
 KS_MAX, P99_REL, CORR_ABS, CONTEXT_P99_REL = 0.05, 0.10, 0.05, 0.05
-PLAN = (
-    "from agentload.profiles.load import load; from agentload.replay.plan import "
-    "plan_from_profile; p = load('agentic-coding'); plan_from_profile(p.frame, p.block_size)"
+PLAN = (  # what a replay does: replay.source.load_plan of the built-in's file
+    "from agentload.profiles.load import resolve; from agentload.replay.source import "
+    "load_plan; load_plan(resolve('agentic-coding'), 'm')"
 )
 
 
@@ -106,7 +106,7 @@ def costs(repeat: int) -> None:
             "inspect",
             str(builtin.path("agentic-coding")),
         ],
-        "replay plan of agentic-coding (load + plan_from_profile)": [sys.executable, "-c", PLAN],
+        "replay plan of agentic-coding (`replay.source.load_plan`)": [sys.executable, "-c", PLAN],
     }
     print(f"\n### Reading the 8k built-in (best of {repeat}, fresh process each)")
     print("\n| command | wall s | CPU s | peak RSS MB |")
