@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,7 @@ def write(
     error_every: int = 0,
     engine: bool = True,
     slower_ms: int = 0,
-    info: dict[str, object] | None = None,
+    info: Mapping[str, object] | None = None,
 ) -> Path:
     """A complete result file (IPC file format) with the metadata replay writes;
     `slower_ms` delays every first token (and so everything after it) by that much;
@@ -149,7 +150,7 @@ def write(
         "target": "http://127.0.0.1:1",
         "model": "sim",
         "options": {"gpus": 2},
-    } | (info or {})
+    } | dict(info or {})
     io.write_file(path, s.Kind.RESULT, _table(data), info=meta, extra_metadata=extra)
     return path
 

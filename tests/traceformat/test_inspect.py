@@ -163,7 +163,12 @@ def test_inspect_builtin_name_and_json_whole(tmp_path: Path) -> None:
     assert "profile" in proc.stdout
     path = tmp_path / "r.arrows"
     long_value = "x" * 500
-    info = {"target": "http://127.0.0.1:9", "note": long_value, "gpus": None, "n": 3}
+    info: dict[str, object] = {
+        "target": "http://127.0.0.1:9",
+        "note": long_value,
+        "gpus": None,
+        "n": 3,
+    }
     with StreamWriter(path, Kind.RESULT, info) as writer:
         writer.write([])
     summary = inspect_json(path)
