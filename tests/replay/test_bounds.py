@@ -148,10 +148,11 @@ def test_l5_missing_parent_call_is_an_error_naming_the_sessions() -> None:
 
 
 def test_l5_valid_graphs_still_assemble() -> None:
-    """Children of existing calls nest; a child of an absent session is promoted to a root."""
+    """Children of existing calls nest; a child of an absent session is promoted to a root.
+    Roots with equal arrivals keep the source's order (not their ids')."""
     sessions = [_session("p"), _session("c", "p", 1), _session("g", "c", 0), _session("o", "x")]
     plan = assemble(sessions, block_size=None, has_hash_ids=False)
-    assert [s.session_id for s in plan.roots] == ["o", "p"]
+    assert [s.session_id for s in plan.roots] == ["p", "o"]
     assert set(plan.children) == {("p", 1), ("c", 0)}
     assert plan.n_calls == 8
 
