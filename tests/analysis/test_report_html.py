@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from agentload.analysis.report.run_report import html_report
-from agentload.analysis.report.sweep_page import LATENCIES
+from agentload.analysis.report.sweep_page import LATENCIES, sweep_page
 from agentload.analysis.run_analysis import analyze_path
 from agentload.traceformat import io
 from agentload.traceformat import schema as s
@@ -199,3 +199,32 @@ async def test_lanes_keep_long_session_ids(tmp_path: Path) -> None:
     )
     out = await _render(result, tmp_path)
     assert "lanes" in _keys(out)
+
+
+async def test_sweep_page_renders(tmp_path: Path) -> None:
+    """The page `sweep --html` writes (orchestration.sweep: sweep_page with a report per
+    point, linked): every throughput-latency chart drawn with data and a legend, texts
+    inside their boxes, nothing loaded; each point's report opens the same way."""
+    labels, summaries, reports = [], [], {}
+    for n, slower in enumerate((0, 80, 200)):
+        result = synth.write(tmp_path / f"c{n}.arrow", sessions=6 + 3 * n, seed=n, slower_ms=slower)
+        analysis = analyze_path(result)
+        labels.append(f"c{n}")
+        summaries.append(analysis.summary)
+        reports[f"c{n}"] = f"report-c{n}.html"
+        (tmp_path / reports[f"c{n}"]).write_text(html_report(analysis), encoding="utf-8")
+    page = tmp_path / "sweep.html"
+    page.write_text(sweep_page(labels, summaries, "sweep", reports=reports), encoding="utf-8")
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    out = await open_page(page, tmp_path / "sweep.png", profile)
+    assert out.console_errors == [] and out.requests == [page.resolve().as_uri()]
+    check_charts(out)
+    assert _keys(out) == {"pareto_" + "_".join(path[1:]) for path, _, _ in LATENCIES}
+    for href in reports.values():
+        assert f'href="{href}"' in page.read_text()
+    second = tmp_path / "chromium-profile-2"  # one browser per profile folder
+    second.mkdir()
+    linked = await open_page(tmp_path / "report-c1.html", tmp_path / "c1.png", second)
+    assert linked.console_errors == [] and linked.probe["title"] == "agentload report"
+    check_charts(linked)
