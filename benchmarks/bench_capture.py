@@ -105,14 +105,18 @@ async def _one(session: aiohttp.ClientSession, url: str, body: dict[str, object]
     return (first - t0) * 1000
 
 
-async def _load(base: str, conc: int, per_stream: int, tokens: int, model: str) -> Figures:
-    url = base + "/v1/chat/completions"
-    body = {
+def _body(model: str, tokens: int) -> dict[str, object]:
+    """The request every target gets: a streamed chat completion of `tokens` tokens."""
+    return {
         "model": model,
         "stream": True,
         "max_tokens": tokens,
         "messages": [{"role": "user", "content": "benchmark the proxy please"}],
     }
+
+
+async def _load(base: str, conc: int, per_stream: int, tokens: int, model: str) -> Figures:
+    url, body = base + "/v1/chat/completions", _body(model, tokens)
     ttfts: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=conc)
@@ -136,13 +140,7 @@ async def _load(base: str, conc: int, per_stream: int, tokens: int, model: str) 
 
 async def _open_loop(base: str, rate: float, seconds: float, tokens: int, model: str) -> Figures:
     """Requests started every 1/rate s whatever the answers; TTFT from each one's send."""
-    url = base + "/v1/chat/completions"
-    body = {
-        "model": model,
-        "stream": True,
-        "max_tokens": tokens,
-        "messages": [{"role": "user", "content": "benchmark the proxy please"}],
-    }
+    url, body = base + "/v1/chat/completions", _body(model, tokens)
     ttfts: list[float] = []
     errors = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
