@@ -137,3 +137,18 @@ def test_workers_out_of_range_is_one_line(tmp_path: Path, value: str) -> None:
         "capture", "--upstream", "http://127.0.0.1:9", "--out", str(tmp_path), "--workers", value
     )
     assert line == f"error: --workers: expected 1 to 64 processes, got {value}"
+
+
+def test_workers_stop_and_flush_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    script = write_script(tmp_path)
+    with (
+        running_sim("--preset", "fast", "--agent-script", str(script)) as sim,
+        running_capture(sim.url, tmp_path / "out", "--workers", "2") as proxy,
+    ):
+        calls = run_crowd(proxy.url, sim.model, 5)
+        workers = psutil.Process(proxy.proc.pid).children()
+        proxy.kill()  # SIGKILL: no signal is forwarded, only the pipes close
+        _, alive = psutil.wait_procs(workers, timeout=60)
+    assert alive == []
+    # each worker stopped as on SIGTERM: every row on disk
+    assert load(tmp_path / "out").height == calls
