@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentload.replay.config import ArrivalMode, ReplayConfig
-from agentload.replay.plan import Plan, SessionPlan
+from agentload.replay.plan import CallPlan, Plan, SessionPlan
 
 ASSUMED_DECODE_TPS = 50.0
 ASSUMED_PREFILL_TPS = 5000.0
@@ -56,6 +56,8 @@ def _human(seconds: float) -> str:
 def _tree(plan: Plan, session: SessionPlan) -> list[SessionPlan]:
     """A root session and every session it spawns, recursively."""
     out = [session]
+    if not plan.children:  # most profiles: no pass over the calls
+        return out
     for call in session.calls:
         for child in plan.children.get((session.session_id, call.index), ()):
             out.extend(_tree(plan, child))
@@ -75,17 +77,15 @@ def session_seconds(session: SessionPlan, config: ReplayConfig) -> float:
     return total
 
 
+def _sizes(calls: list[CallPlan]) -> tuple[int, int, int]:
+    """Calls, input and output tokens (one pass over a profile plan's calls, built on demand)."""
+    return len(calls), sum(c.input_tokens for c in calls), sum(c.output_tokens for c in calls)
+
+
 def estimate(plan: Plan, config: ReplayConfig) -> Estimate:
     """What the run will send and how long it will take (module docstring)."""
     roots = plan.roots
-    per_root = [
-        (
-            sum(len(s.calls) for s in tree),
-            sum(c.input_tokens for s in tree for c in s.calls),
-            sum(c.output_tokens for s in tree for c in s.calls),
-        )
-        for tree in (_tree(plan, r) for r in roots)
-    ]
+    per_root = [_sizes([c for s in _tree(plan, r) for c in s.calls]) for r in roots]
     lengths = [session_seconds(r, config) for r in roots]
     mean_len = sum(lengths) / len(lengths) if lengths else 0.0
     sessions, duration, mode, how = _shape(plan, config, lengths, mean_len)
