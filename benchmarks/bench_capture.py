@@ -115,52 +115,54 @@ def _body(model: str, tokens: int) -> dict[str, object]:
     }
 
 
+class _Tally:
+    """TTFTs of the calls that streamed, and how many failed: one home for both loads."""
+
+    def __init__(self, base: str, tokens: int, model: str) -> None:
+        self.url, self.body = base + "/v1/chat/completions", _body(model, tokens)
+        self.ttfts: list[float] = []
+        self.errors = 0
+
+    async def call(self, session: aiohttp.ClientSession) -> None:
+        try:
+            self.ttfts.append(await _one(session, self.url, self.body))
+        except Exception:
+            self.errors += 1
+
+    def figures(self, wall: float) -> Figures:
+        return Figures(self.ttfts, wall, None, self.errors, [])
+
+
 async def _load(base: str, conc: int, per_stream: int, tokens: int, model: str) -> Figures:
-    url, body = base + "/v1/chat/completions", _body(model, tokens)
-    ttfts: list[float] = []
-    errors = 0
+    tally = _Tally(base, tokens, model)
     connector = aiohttp.TCPConnector(limit=conc)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await _one(session, url, body)  # warm-up connection
+        await _one(session, tally.url, tally.body)  # warm-up connection
 
         async def stream() -> None:
-            nonlocal errors
             for _ in range(per_stream):
-                try:
-                    ttfts.append(await _one(session, url, body))
-                except Exception:
-                    errors += 1
+                await tally.call(session)
 
         t0 = time.perf_counter()
         tasks = [asyncio.create_task(stream()) for _ in range(conc)]
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - t0
-    return Figures(ttfts, wall, None, errors, [])
+    return tally.figures(wall)
 
 
 async def _open_loop(base: str, rate: float, seconds: float, tokens: int, model: str) -> Figures:
     """Requests started every 1/rate s whatever the answers; TTFT from each one's send."""
-    url, body = base + "/v1/chat/completions", _body(model, tokens)
-    ttfts: list[float] = []
-    errors = 0
+    tally = _Tally(base, tokens, model)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        await _one(session, url, body)
-
-        async def one() -> None:
-            nonlocal errors
-            try:
-                ttfts.append(await _one(session, url, body))
-            except Exception:
-                errors += 1
-
+        await _one(session, tally.url, tally.body)
         tasks = []
         t0 = time.perf_counter()
         for i in range(int(rate * seconds)):
             await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one()))
+            tasks.append(asyncio.create_task(tally.call(session)))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - t0
-    return Figures(ttfts, wall, None, errors, [])
+    return tally.figures(wall)
 
 
 def _cpu(pids: list[int]) -> float:
