@@ -36,6 +36,7 @@ from types import FrameType
 from typing import IO
 
 from agentload.base.errors import AgentloadError, ConfigError, UnfaithfulRunError
+from agentload.base.sockets import bound_tcp_socket
 from agentload.capture.config import CaptureConfig
 
 __all__ = ["READY", "supervise"]
@@ -80,16 +81,11 @@ class _Signals:
 
 
 def _reserve(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
+        return bound_tcp_socket(host, port, socket.SO_REUSEPORT)
     except OSError as exc:
-        sock.close()
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(f"--listen: cannot listen on {host}:{port}: {reason}") from None
-    return sock
 
 
 def _relay(stream: IO[bytes], worker: _Worker) -> None:

@@ -24,6 +24,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final
 
+from agentload.base.sockets import bound_tcp_socket
+
 # The kernel caps it at net.core.somaxconn (docs/simengine.md, "Fleet scale")
 LISTEN_BACKLOG: Final = 65535
 # Prometheus histogram bounds of agentload_sim:accept_delay_seconds
@@ -40,11 +42,8 @@ _LAST_SENT_AT: Final = 8 + 9 * 4
 
 def listen_socket(host: str, port: int) -> socket.socket:
     """A bound, listening, non-blocking TCP socket with the fleet-scale backlog."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = bound_tcp_socket(host, port, socket.SO_REUSEADDR)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
         sock.listen(LISTEN_BACKLOG)
     except OSError:
         sock.close()
