@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from agentload.base.errors import ConfigError
 from agentload.providers.api import Api
 from agentload.providers.requests import RequestStyle
 from agentload.replay import preflight
@@ -46,6 +47,31 @@ class ReadyTarget:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+# ReplayConfig.model while --model is left out, until with_served_model replaces it
+MODEL_FROM_TARGET = "<served by the target>"
+
+
+def with_served_model(config: ReplayConfig) -> ReplayConfig:
+    """`config` with the one model the target serves (GET /v1/models), for a run whose
+    --model was left out; a target serving none or several, or --no-preflight, is a
+    ConfigError asking for --model."""
+    if not config.preflight:
+        raise ConfigError("--model: required with --no-preflight (else read from /v1/models)")
+    models = contact(config)
+    entries = preflight.served_models(models.payload) if models else None
+    ids = [str(m["id"]) for m in entries or [] if "id" in m]
+    base = config.target.rstrip("/")
+    if len(ids) != 1:
+        listed = ", ".join(ids[: preflight.MAX_LISTED]) or "none"
+        raise ConfigError(
+            f"--model: not given, and {base}/v1/models lists {len(ids)} models ({listed}): "
+            "name the one to use with --model"
+        )
+    if not config.quiet:
+        print(f"model: {ids[0]} (the one model {base} serves)", file=sys.stderr, flush=True)
+    return replace(config, model=ids[0])
 
 
 def contact(config: ReplayConfig) -> Fetched | None:

@@ -69,7 +69,11 @@ def replay_options(per: str = "") -> Callable[[F], F]:
         click.option(
             "--target", required=True, help="Base URL of the engine, e.g. http://127.0.0.1:8000."
         ),
-        click.option("--model", required=True, help="Model name to put in every request."),
+        click.option(
+            "--model",
+            help="Model name to put in every request. Default: the one model the target "
+            "serves (GET /v1/models); a target serving several asks for this option.",
+        ),
         click.option(
             "--api",
             type=click.Choice(["completions", "chat", "messages", "responses"]),
@@ -297,6 +301,7 @@ def resolve_source(source: str) -> tuple[Path, str]:
 def replay_config(source: str, **options: Any) -> ReplayConfig:
     """The `ReplayConfig` for SOURCE and the parsed click options (choices become enums)."""
     from agentload.replay.config import ApiChoice, ReplayConfig, TransportChoice
+    from agentload.replay.target_setup import MODEL_FROM_TARGET, with_served_model
     from agentload.replay.targets import TargetKind
 
     path, label = resolve_source(source)
@@ -305,4 +310,8 @@ def replay_config(source: str, **options: Any) -> ReplayConfig:
     options["target_kind"] = TargetKind(options["target_kind"])
     if "transport" in options:
         options["transport"] = TransportChoice(options["transport"])
+    if options["model"] is None:  # read from the target once the options are checked
+        options["model"] = MODEL_FROM_TARGET
+        config = ReplayConfig(source=path, source_label=label, **options)
+        return with_served_model(config)
     return ReplayConfig(source=path, source_label=label, **options)
