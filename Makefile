@@ -27,7 +27,7 @@ CODEX_VERSION := 0.171.0
 .PHONY: help venv lint typecheck test test-fast demo engine browser agents bench vllm test-vllm clean
 
 help:
-	@echo "make demo       replay agentic-coding on the embedded simulated engine, write a report"
+	@echo "make demo       agentic-coding on two simulated engines (full, quarter KV): verdict + HTML"
 	@echo "make test       lint, type-check and run the whole suite (builds llama-server once)"
 	@echo "make test-fast  unit and sim tests only (no llama-server, no agent CLIs)"
 	@echo "make lint       ruff check and format check"

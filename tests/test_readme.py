@@ -27,7 +27,7 @@ MODEL = "M"  # the README's placeholder model name: the sim serves it
 TIMEOUT_S = 300  # per command: a bound, not a figure under test
 
 EXEMPT = {
-    "make demo": "runs `agentload demo` for ~85 s: tests/analysis/test_sweep_demo.py runs it",
+    "make demo": "runs `agentload demo` for ~70 s: tests/analysis/test_sweep_demo.py runs it",
     "make test": "the whole suite, this test included",
 }
 

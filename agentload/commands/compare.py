@@ -3,20 +3,12 @@ baseline (regressed / improved / within noise) and --fail-on thresholds that gat
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from agentload.base.errors import ConfigError, ThresholdError
 from agentload.commands._options import force_option, slo_option
-
-if TYPE_CHECKING:
-    from agentload.analysis.goodput import Slo
-    from agentload.analysis.report.verdicts import Judged
-    from agentload.analysis.verdict import Threshold
 
 
 @click.command("compare")
@@ -87,55 +79,11 @@ def command(
     for out, option in ((html_path, "--html"), (None if to_stdout else json_path, "--json")):
         check_output(out, option, inputs=results, force=force)
     from agentload.analysis.report import terminal
+    from agentload.orchestration.compare import compare_results
 
     console = terminal.console(stderr=True) if to_stdout else None
-    judged = run(
+    judged = compare_results(
         results, parse_slo(slo), html_path, json_path, console, thresholds, seed, resamples
-    )
+    ).judged
     if judged.breached:
         raise ThresholdError("compare --fail-on: " + "; ".join(judged.breached))
-
-
-def run(
-    results: tuple[Path, ...],
-    slo: Slo | None,
-    html_path: Path | None = None,
-    json_path: Path | None = None,
-    console: Console | None = None,
-    thresholds: list[Threshold] | None = None,
-    seed: int = 0,
-    resamples: int = 1000,
-) -> Judged:
-    """Analyse and judge the result files, print the comparison, write the HTML and JSON
-    asked for."""
-    from agentload.analysis.report import compare, html, terminal, verdicts
-    from agentload.analysis.report.run_report import rich_table
-    from agentload.analysis.report.sweep_page import sweep_page
-    from agentload.analysis.run_analysis import analyze_path
-
-    console = console or terminal.console()
-    names = compare.run_names(results)
-    analyses = [analyze_path(p, slo=slo) for p in results]
-    summaries = [a.summary for a in analyses]
-    judged = verdicts.judge_runs(names, analyses, thresholds or [], resamples, seed)
-    for warning in judged.warnings:
-        console.print(f"[bold red]warning:[/bold red] {warning}")
-    for name, summary in zip(names, summaries, strict=True):
-        for note in summary["notes"]:
-            console.print(f"[yellow]note:[/yellow] {name}: {note}")
-    console.print(rich_table(compare.comparison(names, summaries)))
-    tables = verdicts.tables(judged)
-    for table in tables:
-        console.print(rich_table(table))
-    if html_path is not None:
-        page = sweep_page(names, summaries, "agentload compare", tables, judged.warnings)
-        html.write(html_path, page)
-        console.print(f"HTML: {html_path}")
-    if json_path is not None:
-        document = judged.as_json() | {"summaries": dict(zip(names, summaries, strict=True))}
-        text = json.dumps(document, indent=2, default=str) + "\n"
-        if str(json_path) == "-":
-            click.echo(text, nl=False)
-        else:
-            json_path.write_text(text)
-    return judged

@@ -1,4 +1,5 @@
-"""`agentload demo`: simulated engine + agentic-coding sample at two concurrencies."""
+"""`agentload demo`: an agentic-coding sample on two simulated engines (a preset, and the
+same preset with less KV cache), judged like `compare` judges runs."""
 
 from __future__ import annotations
 
@@ -13,31 +14,63 @@ import click
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("demo-out"),
     show_default=True,
-    help="Folder for the sample, result files and HTML reports.",
-)
-@click.option(
-    "--concurrency",
-    default="4,16",
-    show_default=True,
-    help="The two closed-loop concurrencies to compare, e.g. 4,16.",
+    help="Folder for the sample, both result files and the HTML pages (open index.html).",
 )
 @click.option(
     "--preset",
     type=click.Choice(["default", "fast"]),
     default="default",
     show_default=True,
-    help="Simulated engine preset (default: 8B model on one H100).",
+    help="Simulated engine preset of both runs (default: 8B model on one H100; fast: "
+    "near-zero cost, where KV size barely matters).",
 )
-def command(out: Path, concurrency: str, preset: str) -> None:
-    """Replay a time-scaled sample of agentic-coding against the embedded simulated engine
-    at two concurrencies; print the comparison and write HTML reports (about a minute)."""
-    from agentload.base.errors import ConfigError
+@click.option(
+    "--kv-fraction",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="KV cache of the second engine as a fraction of the preset's (0.25: a quarter, "
+    "100,000 tokens of the default preset's 400,000).",
+)
+@click.option(
+    "--concurrency",
+    default="16",
+    show_default=True,
+    metavar="SESSIONS",
+    help="Sessions in flight (closed loop) in both runs, each running that many sessions. "
+    "Deprecated: two values 'A,B' (the old demo of two concurrencies) run both engines "
+    "at the larger, with a warning.",
+)
+def command(out: Path, preset: str, kv_fraction: float, concurrency: str) -> None:
+    """Replay a time-scaled sample of agentic-coding against two embedded simulated
+    engines, a preset and the same preset with a fraction of its KV cache; print the
+    comparison and each metric's verdict, and write the HTML pages (about a minute)."""
+    from agentload.base.errors import EXIT_INTERRUPTED
     from agentload.orchestration.demo import DemoConfig, run_demo
-    from agentload.orchestration.sweep import parse_list
     from agentload.traceformat.outputs import check_output_dir
 
     check_output_dir(out, "--out")
-    points = parse_list(concurrency, int, "--concurrency")
-    if len(points) != 2:
-        raise ConfigError(f"--concurrency: expected two values, got {concurrency!r}")
-    run_demo(DemoConfig(out=out, concurrencies=(points[0], points[1]), preset=preset))
+    config = DemoConfig(
+        out=out, concurrency=_concurrency(concurrency), preset=preset, kv_fraction=kv_fraction
+    )
+    if run_demo(config).compared is None:
+        raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _concurrency(text: str) -> int:
+    """'16' -> 16; the deprecated 'A,B' -> max(A, B) with a warning on stderr."""
+    from agentload.base.errors import ConfigError
+    from agentload.orchestration.sweep import parse_list
+
+    points = parse_list(text, int, "--concurrency")
+    if len(points) > 2:
+        raise ConfigError(f"--concurrency: expected one value, got {text!r}")
+    if min(points) < 1:
+        raise ConfigError(f"--concurrency: expected values >= 1, got {text!r}")
+    if len(points) == 2:
+        click.echo(
+            f"warning: --concurrency {text}: two concurrencies are deprecated (the demo now "
+            f"compares two engines at one concurrency); running both at {max(points)}",
+            err=True,
+        )
+    return max(points)

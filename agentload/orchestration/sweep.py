@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -164,17 +164,26 @@ async def sweep(
     console.print(rich_table(points_table(labels, summaries)))
     console.print(rich_table(compare.comparison(labels, summaries)))
     if config.html is not None:
-        reports = {}  # a report per point beside the sweep page, linked from it
-        for label, analysis in zip(labels, analyses, strict=True):
-            name = f"report-{label}.html"
-            html.write(config.html.parent / name, html_report(analysis))
-            reports[label] = name
+        reports = write_reports(config.html.parent, labels, analyses)
         page = sweep_page(labels, summaries, config.title, reports=reports)
         html.write(config.html, page)
         console.print(f"HTML: {config.html} (reports per point: {', '.join(reports.values())})")
     if breaches:
         raise ThresholdError(f"{len(breaches)} of {len(points)} points: " + "; ".join(breaches))
     return SweepResult(labels, analyses, config.html)
+
+
+def write_reports(
+    folder: Path, labels: Sequence[str], analyses: Sequence[RunAnalysis]
+) -> dict[str, str]:
+    """Each run's own report as FOLDER/report-LABEL.html; label -> file name, for links
+    from a page in the same folder."""
+    reports = {}
+    for label, analysis in zip(labels, analyses, strict=True):
+        name = f"report-{label}.html"
+        html.write(folder / name, html_report(analysis))
+        reports[label] = name
+    return reports
 
 
 def _judge_point(

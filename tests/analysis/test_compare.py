@@ -84,7 +84,22 @@ def test_compare_cli(tmp_path: Path, run_cli: RunCli) -> None:
     assert code == 2 and "at least two" in err
 
 
-@pytest.mark.parametrize("bad", ["x", "4", "0,4"])
-def test_demo_rejects_bad_concurrency(bad: str, run_cli: RunCli) -> None:
-    code, _, err = run_cli("demo", "--concurrency", bad)
+@pytest.mark.parametrize("bad", ["x", "0", "0,4", "4,8,16"])
+def test_demo_rejects_bad_concurrency(bad: str, run_cli: RunCli, tmp_path: Path) -> None:
+    code, _, err = run_cli("demo", "--concurrency", bad, "--out", str(tmp_path / "d"))
     assert code == 2 and "--concurrency" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bad", ["0", "1", "1.5", "1e-9"])
+def test_demo_rejects_bad_kv_fraction(bad: str, run_cli: RunCli, tmp_path: Path) -> None:
+    code, _, err = run_cli("demo", "--kv-fraction", bad, "--out", str(tmp_path / "d"))
+    assert code == 2 and "--kv-fraction" in err and "Traceback" not in err
+
+
+def test_demo_two_concurrencies_deprecated(run_cli: RunCli, tmp_path: Path) -> None:
+    """The old demo's '4,16' still parses, with a warning naming the one concurrency used
+    (a bad --kv-fraction then stops the demo before it runs anything)."""
+    out = tmp_path / "d"
+    code, _, err = run_cli("demo", "--concurrency", "4,16", "--kv-fraction", "2", "--out", str(out))
+    assert code == 2 and "deprecated" in err and "running both at 16" in err
+    assert list(out.iterdir()) == []

@@ -129,36 +129,61 @@ def test_sweep_points_for_session_rates(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 async def test_demo_end_to_end(tmp_path: Path, run_cli: RunCli) -> None:
+    """One workload on two engines (the default preset, then a quarter of its KV cache):
+    both runs, compare's verdict, and an index page linking the comparison and reports."""
     out = tmp_path / "demo"
     code, stdout, stderr = run_cli("demo", "--out", str(out), timeout=240)
     assert code == 0, stderr
     flat = " ".join(stdout.split())
-    for c in (4, 16):
+    for name in ("default", "quarter-kv"):
         line = re.search(
-            rf"concurrency {c}: ([0-9.]+) completion tok/s, session latency p50 ([0-9.]+) s, "
+            rf"{name}: ([0-9.]+) completion tok/s, session latency p50 ([0-9.]+) s, "
             r"TTFT p50 ([0-9.]+) ms",
             flat,
         )
-        assert line, f"no headline for concurrency {c} in:\n{stdout}"
+        assert line, f"no headline for {name} in:\n{stdout}"
         assert float(line.group(1)) > 0 and float(line.group(2)) > 0
-    summaries = {c: analyze_path(out / f"c{c}.arrow").summary for c in (4, 16)}
-    for c, sm in summaries.items():
+    assert re.search(r"regressed: [0-9]+ \(", flat) and "within noise:" in flat
+    summaries = {n: analyze_path(out / f"{n}.arrow").summary for n in ("default", "quarter-kv")}
+    for sm in summaries.values():
         assert sm["complete"] and sm["requests"]["errors"] == 0
-        assert sm["sessions"]["total"] == -(-c * 3 // 2)  # ceil(c x 1.5) sessions
-    # four times the concurrency on the same engine must raise throughput
-    assert (
-        summaries[16]["throughput"]["completion_tps"] > summaries[4]["throughput"]["completion_tps"]
-    )
-    # the report of a real run renders fully in the browser, engine metrics included
-    profile = tmp_path / "chromium"
-    profile.mkdir()
-    page = out / "report-c16.html"
-    result = await open_page(page, tmp_path / "demo.png", profile)
+        assert sm["sessions"]["total"] == 16  # ceil(16 x 1.0) sessions
+        assert sm["info"]["options"]["concurrency"] == 16
+    # the same workload on both; a quarter of the KV cache keeps less of it cached
+    assert summaries["default"]["info"]["source"] == summaries["quarter-kv"]["info"]["source"]
+    cached = {n: sm["cache"]["cache_hit_rate"] for n, sm in summaries.items()}
+    assert cached["quarter-kv"] < cached["default"], cached
+    # the index: the verdict, and links to the comparison and both reports
+    index = out / "index.html"
+    result = await open_page(index, tmp_path / "index.png", _profile(tmp_path, "index"))
+    assert result.console_errors == [] and result.requests == [index.resolve().as_uri()]
+    assert result.probe["title"] == "agentload demo: quarter-kv against default"
+    text = index.read_text()
+    for href in ("compare.html", "report-default.html", "report-quarter-kv.html"):
+        assert f'href="{href}"' in text and (out / href).stat().st_size > 0
+    assert '<td class="regressed">regressed</td>' in text
+    # the comparison: compare's verdict table and every throughput-latency chart drawn
+    page = out / "compare.html"
+    result = await open_page(page, tmp_path / "compare.png", _profile(tmp_path, "compare"))
+    assert result.console_errors == [] and result.requests == [page.resolve().as_uri()]
+    assert "Verdict: quarter-kv against default" in page.read_text()
+    assert len(result.probe["charts"]) == len(LATENCIES)
+    for chart in result.probe["charts"]:
+        assert chart["data"] > 0 and chart["legend"] > 0 and chart["outside"] == [], chart
+    # a run's report renders fully in the browser, engine metrics included
+    page = out / "report-quarter-kv.html"
+    result = await open_page(page, tmp_path / "report.png", _profile(tmp_path, "report"))
     assert result.console_errors == [] and result.requests == [page.resolve().as_uri()]
     keys = {c["key"] for c in result.probe["charts"]}
     assert {"cumulative", "ttft", "itl", "lanes", "engine_vllm:kv_cache_usage_perc"} <= keys
     assert all(c["data"] > 0 and c["width"] > 100 for c in result.probe["charts"])
-    assert (out / "compare.html").stat().st_size > 0
+
+
+def _profile(tmp_path: Path, name: str) -> Path:
+    """A fresh Chromium profile per page: one left by an earlier browser names its port."""
+    profile = tmp_path / f"chromium-{name}"
+    profile.mkdir()
+    return profile
 
 
 async def test_interrupted_replay_report(tmp_path: Path) -> None:
