@@ -9,7 +9,7 @@ Stopping: the parent's stop event is passed on over each child's pipe (a message
 signal). A stop before the epoch was released kills the children outright: none has sent
 anything yet, and waiting for a child still importing would only delay the partial file.
 A child's own entry translates the SIGINT/SIGTERM it receives (a Ctrl-C reaches the whole
-process group) into its stop event; it is started with them ignored until then.
+process group) into its stop event; it is started with them blocked until then.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import uvloop
 
 from agentload.replay.live_stats import LiveStats
-from agentload.replay.signals import ignored_in_children, signals_set
+from agentload.replay.signals import blocked_in_children, signals_set
 from agentload.replay.source import load_plan
 from agentload.replay.worker import WorkerOutcome, WorkerSpec, run_worker
 
@@ -91,7 +91,7 @@ async def run_processes(
     out: Queue[Any] = ctx.Queue()
     conns: list[Conn] = []
     procs: list[Any] = []
-    with ignored_in_children():
+    with blocked_in_children():
         for spec in specs:
             parent_conn, child_conn = ctx.Pipe()
             proc = ctx.Process(

@@ -3,9 +3,9 @@
 Inside the pipeline, stopping is `stop.set()` and nothing else ever looks at a signal. Only
 a process's own entry translates signals into that event: the CLI (and `run_replay` /
 `run_on_ray` for library callers) with `run_until_signalled`, a spawned worker process in
-its main with `signals_set`. Worker processes start with the signals ignored
-(`ignored_in_children`) so a Ctrl-C while they still import cannot kill them with a
-traceback; their entry takes the signals over once it can handle them.
+its main with `signals_set`. Worker processes start with the signals blocked
+(`blocked_in_children`) so a Ctrl-C while they still import cannot kill them with a
+traceback; their entry takes the signals over (and unblocks them) once it can handle them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ def signals_set(stop: asyncio.Event) -> Iterator[None]:
     loop = asyncio.get_running_loop()
     for sig in SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    # A worker process starts with them blocked (blocked_in_children): one that arrived
+    # while it imported is pending, and is delivered to the handler just installed.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     try:
         yield
     finally:
@@ -60,18 +63,19 @@ def run_until_signalled[T](main: Callable[[asyncio.Event], Coroutine[Any, Any, T
 
 
 @contextmanager
-def ignored_in_children() -> Iterator[None]:
-    """Processes started inside the block inherit SIGINT/SIGTERM ignored (dispositions
-    survive exec; handlers do not). Here the signals are blocked meanwhile, so one that
-    arrives is delivered to our own handler afterwards instead of being lost."""
-    if not _main_thread():
-        yield
-        return
+def blocked_in_children() -> Iterator[None]:
+    """Processes started inside the block inherit SIGINT/SIGTERM blocked: a signal mask
+    survives fork and exec (a handler does not), so a signal that reaches a child while it
+    still imports stays pending until its entry handles it (`signals_set`).
+
+    Only the calling thread blocks them meanwhile; the process's dispositions are left
+    alone. Ignoring them here instead (SIG_IGN, inherited too) lost signals: the kernel
+    hands a process-directed signal to any thread that does not block it, and an executor
+    thread took a Ctrl-C to the process group and dropped it as ignored (the run went on
+    to the end, exit 0). Now another thread runs our handler, or this one does once the
+    mask is restored."""
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SIGNALS}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
