@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import brotli  # type: ignore[import-untyped]
 import zstandard
 
-from tests.capture.rawupstream import read_request
+from tests.capture.rawupstream import raw_server, read_request
 
 HTML = b"<html><body><h1>Welcome to nginx</h1></body></html>"
 
@@ -72,23 +72,8 @@ def _serve_one(conn: socket.socket, mode: str) -> None:
 
 @contextmanager
 def bad_server(mode: str) -> Iterator[str]:
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(64)
-
-    def loop() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=_serve_one, args=(conn, mode), daemon=True).start()
-
-    threading.Thread(target=loop, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
-    finally:
-        srv.close()
+    with raw_server(lambda conn: _serve_one(conn, mode), backlog=64) as url:
+        yield url
 
 
 @contextmanager

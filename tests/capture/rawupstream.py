@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 REPLIES = {
@@ -54,11 +54,12 @@ def _serve_one(conn: socket.socket, mode: str) -> None:
 
 
 @contextmanager
-def serving(mode: str) -> Iterator[str]:
-    """A server answering every request with `mode` (reset or a REPLIES key); yields its URL."""
+def raw_server(serve: Callable[[socket.socket], None], backlog: int = 16) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 handing each connection to `serve` on a thread of its own;
+    yields its URL (http://...). One accept loop for every raw test server."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
+    srv.listen(backlog)
     stop = threading.Event()
 
     def loop() -> None:
@@ -67,7 +68,7 @@ def serving(mode: str) -> Iterator[str]:
                 conn, _ = srv.accept()
             except OSError:
                 return
-            threading.Thread(target=_serve_one, args=(conn, mode), daemon=True).start()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
     acceptor = threading.Thread(target=loop, daemon=True)
     acceptor.start()
@@ -77,3 +78,10 @@ def serving(mode: str) -> Iterator[str]:
         stop.set()
         srv.close()
         acceptor.join(5)
+
+
+@contextmanager
+def serving(mode: str) -> Iterator[str]:
+    """A server answering every request with `mode` (reset or a REPLIES key); yields its URL."""
+    with raw_server(lambda conn: _serve_one(conn, mode)) as url:
+        yield url

@@ -9,7 +9,6 @@ import select
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from agentload.replay.config import ReplayConfig
 from agentload.replay.source import load_plan
 from agentload.replay.target_http import PREFLIGHT_TIMEOUTS
 from agentload.replay.target_setup import contact, ready
-from tests.capture.rawupstream import read_request
+from tests.capture.rawupstream import raw_server, read_request
 from tests.replay.workloads import Shape, write_profile
 
 CLI = [sys.executable, "-c", "from agentload.cli import main; main()"]
@@ -84,24 +83,9 @@ def _serve_one(conn: socket.socket, slow: str, held: list[Held]) -> None:
 def trickling(slow: str) -> Iterator[tuple[str, list[Held]]]:
     """A target answering every request at once, except those starting with `slow`
     ("GET /v1/models", "POST"), which trickle; yields its URL and what it held."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
     held: list[Held] = []
-
-    def loop() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=_serve_one, args=(conn, slow, held), daemon=True).start()
-
-    threading.Thread(target=loop, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}", held
-    finally:
-        srv.close()
+    with raw_server(lambda conn: _serve_one(conn, slow, held)) as url:
+        yield url, held
 
 
 def _wait_held(held: list[Held]) -> Held:
