@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import monotonic_ns
 from typing import Any
@@ -26,27 +27,43 @@ Row = dict[str, Any]
 MAX_ERROR_TEXT = 500
 
 
-async def issue(
-    transport: Transport,
-    path: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    api: Api,
-    row: Row,
-    emit: Callable[[Row], None],
-) -> Row:
-    """Send `body` to `path`, fill `row` with times, usage and status, `emit` it, return it.
+@dataclass(slots=True)
+class Request:
+    """A call ready to send: its body, and the row its outcome fills.
+
+    `issue` takes the body out, so no one else holds it while the call is in flight (a
+    long agentic prompt is tens of KB; 1,000 sessions waiting on responses held 1,000)."""
+
+    path: str
+    body: bytes | None
+    headers: dict[str, str]
+    api: Api
+    row: Row
+
+    def take_body(self) -> bytes:
+        """The body, no longer held here: the transport's reference is the last one."""
+        body, self.body = self.body, None
+        assert body is not None, "a request is sent once"
+        return body
+
+
+async def issue(transport: Transport, request: Request, emit: Callable[[Row], None]) -> Row:
+    """Send the request's body, fill its row with times, usage and status, `emit` it,
+    return it. The body is dropped once the transport has written it.
 
     A cancellation (no-drain stop, SIGINT) still emits a `cancelled` row before it
     propagates."""
-    parser = StreamParser(api)
+    row = request.row
+    parser = StreamParser(request.api)
     offsets: list[int] = []
     counts: list[int] = []
     first = 0
     t_sent = monotonic_ns()
     row[S.T_SENT_NS] = t_sent
     try:
-        async with transport.post(path, body, headers) as resp:
+        # No local holds the body: the raw transport drops it once written, before the
+        # response (aiohttp and httpx keep it until the response ends).
+        async with transport.post(request.path, request.take_body(), request.headers) as resp:
             row[S.HTTP_STATUS] = resp.status
             if resp.status >= 400:
                 text = await resp.text()

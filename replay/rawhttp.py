@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from time import monotonic
 from urllib.parse import urlsplit
 
@@ -178,10 +177,12 @@ class _Conn(asyncio.Protocol):
             loop = asyncio.get_running_loop()
             loop.call_at(loop.time() + timeout, self._check_silence, timeout)
 
-    def send(self, request: bytes) -> None:
+    def send(self, head: bytes, body: bytes) -> None:
         self._reset()
         assert self.transport is not None
-        self.transport.write(request)
+        # Two buffers, not head + body: no copy of the prompt (uvloop writes them with one
+        # writev; what the socket does not take now stays referenced until it does).
+        self.transport.writelines((head, body))
 
 
 class _RawResponse:
@@ -265,27 +266,60 @@ class RawTransport:
         self._all.add(conn)
         return conn
 
-    @asynccontextmanager
-    async def post(
-        self, path: str, body: bytes, headers: Mapping[str, str]
-    ) -> AsyncIterator[Response]:
-        async with self._slots:
-            conn = await self._connect()
-            extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            head = f"POST {self._prefix}{path} HTTP/1.1\r\n{self._fixed}{extra}"
-            conn.send(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-            reusable = False
-            try:
-                while not conn.in_body:
-                    if conn.error is not None:
-                        raise conn.error
-                    await conn.wait(self._timeout)
-                yield _RawResponse(conn, self._timeout)
-                reusable = conn.complete and conn.keep_alive and conn.error is None
-            finally:
-                if reusable and not conn.closed:
-                    self._idle.append(conn)
-                else:
-                    self._all.discard(conn)
-                    if conn.transport is not None:
-                        conn.transport.close()
+    def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> _Exchange:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head = f"POST {self._prefix}{path} HTTP/1.1\r\n{self._fixed}{extra}"
+        return _Exchange(self, f"{head}Content-Length: {len(body)}\r\n\r\n".encode(), body)
+
+    def _release(self, conn: _Conn, reusable: bool) -> None:
+        if reusable and not conn.closed:
+            self._idle.append(conn)
+        else:
+            self._all.discard(conn)
+            if conn.transport is not None:
+                conn.transport.close()
+
+
+class _Exchange:
+    """One request's hold on a pool slot and a connection (`async with transport.post()`).
+
+    A class, not an `asynccontextmanager`: that keeps its arguments (the body) until the
+    block exits, and a body must go once written: a call in flight waits seconds for its
+    response, and 1,000 of them held 1,000 prompts."""
+
+    __slots__ = ("_body", "_conn", "_head", "_pool")
+
+    def __init__(self, pool: RawTransport, head: bytes, body: bytes) -> None:
+        self._pool = pool
+        self._head = head
+        self._body: bytes | None = body
+        self._conn: _Conn | None = None
+
+    async def __aenter__(self) -> Response:
+        pool = self._pool
+        await pool._slots.acquire()
+        try:
+            conn = self._conn = await pool._connect()
+            body, self._body = self._body, None
+            assert body is not None, "an exchange is entered once"
+            conn.send(self._head, body)
+            del body
+            while not conn.in_body:
+                if conn.error is not None:
+                    raise conn.error
+                await conn.wait(pool._timeout)
+        except BaseException:
+            self._finish(reusable=False)
+            raise
+        return _RawResponse(conn, pool._timeout)
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        conn = self._conn
+        assert conn is not None
+        self._finish(exc_type is None and conn.complete and conn.keep_alive and conn.error is None)
+
+    def _finish(self, reusable: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool._release(conn, reusable)
+        self._pool._slots.release()

@@ -16,7 +16,7 @@ from typing import Any
 
 from agentload.base.pacer import sleep_until
 from agentload.providers.api import Api, classify, request_headers
-from agentload.replay.client import Row, issue
+from agentload.replay.client import Request, Row, issue
 from agentload.replay.config import ArrivalMode, ReplayConfig
 from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
@@ -27,9 +27,6 @@ from agentload.traceformat import schema as S
 
 # Requests are built this long before they are due (open loop: sessions start this early)
 LEAD_NS = 20_000_000
-
-# A request ready to send: path, body, headers, its API, the row to fill.
-type Prepared = tuple[str, bytes, dict[str, str], Api, Row]
 
 
 @dataclass(frozen=True)
@@ -141,7 +138,7 @@ class Runner:
             await asyncio.sleep(0)
 
     def _start_root(
-        self, item: Admission, due: int, first: Prepared | None = None
+        self, item: Admission, due: int, first: Request | None = None
     ) -> asyncio.Task[None]:
         self.stats.session_started()
         coro = self._session(item.session, item.cycle, due, None, first)
@@ -162,7 +159,7 @@ class Runner:
         cycle: int,
         start_ns: int,
         parent: str | None,
-        first: Prepared | None = None,
+        first: Request | None = None,
     ) -> None:
         sid = cycled_id(session.session_id, cycle)
         spawned: list[asyncio.Task[None]] = []
@@ -172,19 +169,17 @@ class Runner:
                 if i:
                     due = end + self.config.think_ns(call.think_s)
                 if i == 0 and first:
-                    prepared = first
+                    request, first = first, None
                 else:
                     # Built shortly before it is due, not before the think time: building is
                     # never lag, and a thinking session holds no body (10,000 sessions x a
-                    # 50 KB prompt would be 500 MB).
+                    # 50 KB prompt would be 500 MB; `issue` drops it once written).
                     await sleep_until(due - LEAD_NS)
-                    prepared = self._prepare(session, sid, parent, cycle, i)
-                path, body, headers, api, row = prepared
+                    request = self._prepare(session, sid, parent, cycle, i)
                 await sleep_until(due)
-                row[S.T_SCHEDULED_NS] = due
+                request.row[S.T_SCHEDULED_NS] = due
                 self.stats.request_sent()
-                await issue(self.transport, path, body, headers, api, row, self._emit)
-                end = row[S.T_END_NS]
+                end = (await issue(self.transport, request, self._emit))[S.T_END_NS]
                 for child in self.setup.plan.children.get((session.session_id, call.index), ()):
                     child_due = end + self.config.think_ns(child.calls[0].think_s)
                     spawned.append(self._spawn(self._session(child, cycle, child_due, sid), False))
@@ -196,7 +191,7 @@ class Runner:
 
     def _prepare(
         self, session: SessionPlan, sid: str, parent: str | None, cycle: int, i: int
-    ) -> Prepared:
+    ) -> Request:
         call = session.calls[i]
         row: Row = {
             S.SESSION_ID: sid,
@@ -220,7 +215,7 @@ class Runner:
             hashes = None if call.hash_ids is None else salt_hash_ids(call.hash_ids, cycle)
             path, body, api = mat.endpoint, mat.body(sid, call, hashes), mat.api.api
         headers.update(self._api_headers[api])
-        return path, body, headers, api, row
+        return Request(path, body, headers, api, row)
 
     def _emit(self, row: Row) -> None:
         sent = row.get(S.T_SENT_NS)
