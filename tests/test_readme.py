@@ -84,8 +84,11 @@ def _run(command: str, cwd: Path) -> None:
 def _capture(command: str, cwd: Path) -> None:
     """The capture command until one agent call went through it, then stopped (SIGTERM),
     as a user stops it."""
+    # `exec`: wait for the capture itself, not a shell that dies at the SIGTERM while the
+    # capture still finishes its file (dash forks for `sh -c`; the next command, derive,
+    # then found no trace file)
     proc = subprocess.Popen(
-        command,
+        "exec " + command,
         shell=True,
         cwd=cwd,
         env=_env(),
