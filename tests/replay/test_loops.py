@@ -87,8 +87,16 @@ def test_duration_cycles_sessions_and_no_drain_cancels(tmp_path: Path) -> None:
     # machine under stress-ng --cpu 2 and a second suite did not finish one cycle)
     assert cycles >= {0, 1}, cycles
     cancelled = rows.filter(pl.col(S.ERROR_KIND) == S.ErrorKind.CANCELLED)
-    assert cancelled.height == 2  # one in-flight call per slot at the deadline
+    # At the deadline each of the 2 slots is either waiting on a call (cancelled, one row)
+    # or in its 20 ms think gap (no row): CI once caught a slot in its gap, so the count
+    # is 1 or 2, never 0 (nothing was drained) and never more than one per slot.
+    assert 1 <= cancelled.height <= 2, cancelled
     assert cancelled[S.T_SENT_NS].is_not_null().all()
+    stopped_ns = cancelled[S.T_END_NS].min()
+    # Both cancellations are the same stop, and no call finished after it (no drain).
+    assert cancelled[S.T_END_NS].max() - stopped_ns < 500_000_000
+    ok_ends = rows.filter(pl.col(S.STATUS) == "ok")[S.T_END_NS]
+    assert ok_ends.max() <= stopped_ns, (ok_ends.max(), stopped_ns)
     assert result.metadata[S.META_COMPLETE.decode()] == "true"
 
 
