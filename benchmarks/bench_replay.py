@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_replay [--targets sim,zero] [--workers 1,2]
         [--rates 500,1000,...] [--duration S] [--transport raw|aiohttp|httpx] [--json FILE]
+    .venv/bin/python -m benchmarks.bench_replay --versus-reference [--rates ...] [--duration S]
 
 For each rate of a ladder, replays single-call sessions (16-token streamed responses) at
 that session rate for a few seconds and checks the run's own diagnostics: p99 schedule lag
@@ -10,7 +11,9 @@ per request: 1e6 / µs per request is the rate one worker core could carry) and 
 passing rate for each target (the fast sim, the zero-latency server) and worker count, then
 TTFT p50 at concurrency 1 against a zero-latency server. `--json` also writes every figure
 to a file (benchmarks.run_all reads it for RESULTS.md). Figures depend on the machine (and
-on anything else running on it).
+on anything else running on it). `--versus-reference` runs instead the ladder that carries
+across machines: agentload and a plain aiohttp + uvloop reference client at each rate, both
+judged by the zero-latency server's arrival log (benchmarks/versus_reference.py).
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ LAG_LIMIT_MS = 2.0
 TOKENS = 16
 
 
-def write_profile(path: Path, sessions: int, input_tokens: int = 32) -> None:
+def write_profile(path: Path, sessions: int, input_tokens: int = 32, prefix: str = "b") -> None:
     frame = pl.DataFrame(
         {
-            S.SESSION_ID: [f"b{i:06d}" for i in range(sessions)],
+            S.SESSION_ID: [f"{prefix}{i:06d}" for i in range(sessions)],
             S.CALL_INDEX: [0] * sessions,
             S.WORKLOAD: ["bench"] * sessions,
             S.ARRIVAL_S: [0.0] * sessions,
@@ -59,8 +62,9 @@ def write_profile(path: Path, sessions: int, input_tokens: int = 32) -> None:
 
 
 @contextlib.contextmanager
-def server(kind: str) -> Iterator[str]:
-    """Start the fast sim or the zero-latency server on a free port; yield its URL."""
+def server(kind: str, log: Path | None = None) -> Iterator[str]:
+    """Start the fast sim or the zero-latency server on a free port; yield its URL. With
+    `log`, the zero-latency server writes its arrival log there when stopped."""
     if kind == "sim":
         cmd = [
             sys.executable,
@@ -74,6 +78,7 @@ def server(kind: str) -> Iterator[str]:
         ]
     else:
         cmd = [sys.executable, "-m", "benchmarks.zero_server", "0", str(TOKENS)]
+        cmd += [str(log)] if log is not None else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -242,7 +247,16 @@ def main() -> None:
     )
     parser.add_argument("--costs-rate", type=float, default=200.0, help="0 skips the costs")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument(
+        "--versus-reference",
+        action="store_true",
+        help="instead: the ladder of agentload and the reference client (benchmarks/peers/"
+        "reference.py) against the zero-latency server, judged by its arrival log",
+    )
     args = parser.parse_args()
+    if args.versus_reference:
+        versus(args)
+        return
     targets = [t for t in args.targets.split(",") if t]
     if unknown := set(targets) - {"sim", "zero"}:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
@@ -288,6 +302,31 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=1))
+
+
+def versus(args: argparse.Namespace) -> None:
+    """`--versus-reference`: benchmarks.versus_reference's ladder, with the machine's noise."""
+    from benchmarks.common import machine
+    from benchmarks.versus_reference import run as run_versus
+
+    mach = machine()
+    print(f"machine: {mach['cpu']}, {mach['cores']} cores, load average {os.getloadavg()}")
+    p50, p99 = wakeup_floor()
+    print(f"bare wake-up lateness on an idle loop: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+    rates = [float(r) for r in args.rates.split(",")]
+    figures = run_versus(rates, args.duration, args.transport)
+    figures.update(
+        machine=mach,
+        wakeup_floor_ms={"p50": round(p50, 3), "p99": round(p99, 3)},
+        load_average_end=[round(x, 2) for x in os.getloadavg()],
+        transport=args.transport,
+        lag_limit_ms=LAG_LIMIT_MS,
+        tokens=TOKENS,
+    )
+    print(f"load average at the end: {os.getloadavg()}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"versus_reference": figures}, indent=1))
 
 
 if __name__ == "__main__":

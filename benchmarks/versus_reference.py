@@ -1,0 +1,354 @@
+"""agentload replay against a plain reference client, both judged by the server's arrival log.
+
+`bench_replay --versus-reference` runs this ladder (issue 19: capacity figures that carry to
+another machine). At every rate of the ladder a fresh zero-latency server
+(benchmarks/zero_server.py, with its arrival log: CLOCK_MONOTONIC when a request's head was
+complete, and its X-Session-ID) takes, one after the other, the reference client
+(benchmarks/peers/reference.py) and `agentload replay` (its own process, single-call
+sessions at --session-rate R, one worker); which goes first alternates from step to step.
+Each sends single-call streamed 16-token completions for the step's duration, every request
+tagged with its index i. Both processes run on this host, so their monotonic clocks are the
+server's: the schedule lag of request i is its server arrival minus epoch + i / R, where the
+epoch is the client's own (the reference prints it; agentload's is the t_scheduled_ns of its
+first request). A client keeps a rate on schedule when its p99 lag <= 2 ms, its achieved rate
+(arrivals - 1 over first to last arrival) >= 97% of R, nothing failed and the server saw
+every request it sent. The figures: each client's highest such rate, their ratio, and
+whether agentload's p99 lag is at or below the reference's at every rate both sustain
+(achieved >= 97%, no errors, all seen). Beside them, the machine's own noise: lateness of
+bare deadline waits on an idle event loop before each step, and each client's run-queue wait
+(time runnable but not running). A failed agentload step is called the machine's when the
+reference failed at that rate too, or agentload waited for a CPU >= 50 ms per second of the
+step, or the idle loop's own p99 was past the lag limit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentload.traceformat import io
+from agentload.traceformat import schema as S
+from agentload.traceformat.distribution import quantile
+from benchmarks.bench_replay import LAG_LIMIT_MS, TOKENS, server, wakeup_floor, write_profile
+from benchmarks.common import BIN, MODEL
+
+CLIENTS = ("reference", "agentload")
+RATE_FRACTION = 0.97
+DROP_FRACTION = 0.9  # a client below 90% of a rate is past its limit: higher rates say nothing
+WINDOW_MS = 250
+BUSY_WAIT_MS_PER_S = 50.0  # run-queue wait past this: the machine kept the client waiting
+STEP_PROBE_WAITS = 500  # idle-loop wake-ups measured before each step (~0.5 s)
+# p99 per window as one character: <=0.5 ms, <=1, <=2 (the limit), <=5, <=10, <=20, <=50, more
+SPARK = ((0.5, "▁"), (1, "▂"), (2, "▃"), (5, "▄"), (10, "▅"), (20, "▆"), (50, "▇"))
+
+
+@dataclass
+class Sent:
+    """What a client says it did: its epoch, its requests by index, errors, CPU."""
+
+    epoch_ns: int
+    indices: dict[str, int]  # X-Session-ID -> i
+    errors: int
+    cpu_s: float | None
+    runqueue_wait_s: float | None
+    own_schedule_off_us: float = 0.0  # agentload: its t_scheduled_ns vs epoch + i/R, max
+
+
+@dataclass
+class Side:
+    client: str
+    rate: float
+    sent: int
+    seen: int  # of those, in the server's log
+    errors: int
+    achieved: float
+    lag_p50_ms: float | None
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+    window_p99_ms: list[float | None]  # p99 lag per WINDOW_MS of schedule
+    cpu_s: float | None
+    wait_ms_per_s: float | None  # run-queue wait per second of the step
+    ok: bool
+    sustained: bool  # achieved >= 97%, no errors, all seen (the lag aside)
+    note: str = ""
+
+
+@dataclass
+class PairStep:
+    rate: float
+    order: list[str]
+    wakeup_ms: dict[str, float]
+    sides: dict[str, Side] = field(default_factory=dict)
+    machine: str | None = None  # why a failed agentload step is the machine's
+
+
+def run_reference(url: str, rate: float, duration: float, prefix: str) -> Sent:
+    argv = [sys.executable, "-m", "benchmarks.peers.reference", url, "--rate", f"{rate:g}"]
+    argv += ["--duration", f"{duration:g}", "--prefix", prefix, "--tokens", str(TOKENS)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration * 10 + 120)
+    if out.returncode != 0:
+        raise RuntimeError(f"reference client failed: {out.stderr.strip()[-500:]}")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    n = int(got["sent"])
+    return Sent(
+        int(got["epoch_ns"]),
+        {f"{prefix}{i:06d}": i for i in range(n)},
+        int(got["errors"]) + (n - int(got["ok"]) - int(got["errors"])),
+        float(got["cpu_s"]),
+        float(got["runqueue_wait_s"]),
+    )
+
+
+def run_agentload(
+    url: str, rate: float, duration: float, prefix: str, work: Path, transport: str
+) -> Sent:
+    profile, result = work / f"{prefix}profile.arrow", work / f"{prefix}result.arrow"
+    write_profile(profile, sessions=int(rate * duration) + 10, prefix=prefix)
+    argv = [str(BIN / "agentload"), "replay", str(profile), "--target", url, "--model", MODEL]
+    argv += ["--session-rate", f"{rate:g}", "--duration", f"{duration:g}", "--quiet"]
+    argv += ["--no-preflight", "--no-calibrate", "--transport", transport, "--out", str(result)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration * 10 + 120)
+    if out.returncode != 0:
+        raise RuntimeError(f"agentload replay failed: {out.stderr.strip()[-500:]}")
+    loaded = io.read(result)
+    frame = loaded.frame.filter(loaded.frame[S.T_SENT_NS].is_not_null())
+    diag = json.loads(loaded.metadata[S.META_DIAGNOSTICS.decode()])
+    cpu = diag["client_cpu_s"].values()
+    sids, own = frame[S.SESSION_ID].to_list(), frame[S.T_SCHEDULED_NS].to_list()
+    indices = {sid: int(sid[len(prefix) :]) for sid in sids}
+    epoch = min(own)
+    off = max(abs(t - epoch - int(indices[s] * 1e9 / rate)) for s, t in zip(sids, own, strict=True))
+    waits = [c["runqueue_wait_s"] for c in cpu]
+    return Sent(
+        epoch,
+        indices,
+        int((frame[S.STATUS] != "ok").sum()),
+        sum(c["cpu_s"] for c in cpu),
+        None if None in waits else sum(waits),
+        off / 1e3,
+    )
+
+
+def read_arrivals(log: Path) -> dict[str, int]:
+    """X-Session-ID -> arrival (monotonic ns) from the zero server's log."""
+    seen: dict[str, int] = {}
+    for line in log.read_text().splitlines():
+        ns, _, sid = line.partition(" ")
+        seen.setdefault(sid, int(ns))
+    return seen
+
+
+def judge(client: str, rate: float, duration: float, sent: Sent, arrivals: dict[str, int]) -> Side:
+    """The server's verdict on one client's step."""
+    period_ns = 1e9 / rate
+    pairs = [
+        (i, arrivals[sid] - (sent.epoch_ns + int(i * period_ns)))
+        for sid, i in sent.indices.items()
+        if sid in arrivals
+    ]
+    lags = sorted(lag / 1e6 for _, lag in pairs)
+    windows: list[list[float]] = [[] for _ in range(max(1, round(duration * 1000 / WINDOW_MS)))]
+    for i, lag in pairs:
+        slot = min(len(windows) - 1, int(i * period_ns / 1e6 // WINDOW_MS))
+        windows[slot].append(lag / 1e6)
+    seen_at = sorted(arrivals[sid] for sid in sent.indices if sid in arrivals)
+    span_s = (seen_at[-1] - seen_at[0]) / 1e9 if len(seen_at) > 1 else 0.0
+    achieved = (len(seen_at) - 1) / span_s if span_s > 0 else 0.0
+    p99 = quantile(lags, 0.99)
+    sustained = (
+        achieved >= RATE_FRACTION * rate and not sent.errors and len(pairs) == len(sent.indices)
+    )
+    return Side(
+        client,
+        rate,
+        len(sent.indices),
+        len(pairs),
+        sent.errors,
+        round(achieved, 1),
+        _r(quantile(lags, 0.5)),
+        _r(p99),
+        _r(lags[-1] if lags else None),
+        [_r(quantile(sorted(w), 0.99)) for w in windows],
+        sent.cpu_s,
+        None if sent.runqueue_wait_s is None else round(sent.runqueue_wait_s / duration * 1e3, 1),
+        sustained and p99 is not None and p99 <= LAG_LIMIT_MS,
+        sustained,
+    )
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    return "".join(
+        "·" if v is None else next((c for top, c in SPARK if v <= top), "█") for v in values
+    )
+
+
+def machine_reason(step: PairStep) -> str | None:
+    """Why a failed agentload step is the machine's, or None (it is agentload's own)."""
+    agent, ref = step.sides["agentload"], step.sides.get("reference")
+    if agent.ok or agent.errors or agent.seen < agent.sent:
+        return None
+    why = []
+    if ref is None:
+        why.append("the reference had fallen below 90% of a lower rate")
+    elif not ref.ok:
+        why.append("the reference failed at this rate too")
+    if (agent.wait_ms_per_s or 0.0) >= BUSY_WAIT_MS_PER_S:
+        why.append(f"agentload waited {agent.wait_ms_per_s:.0f} ms/s for a CPU")
+    if step.wakeup_ms["p99"] > LAG_LIMIT_MS:
+        why.append(f"idle-loop wake-ups were late by p99 {step.wakeup_ms['p99']:.2f} ms")
+    return "; ".join(why) or None
+
+
+def run_step(k: int, rate: float, duration: float, work: Path, transport: str,
+             clients: Sequence[str]) -> PairStep:  # fmt: skip
+    """One rate: a fresh server, the clients one after the other (order alternating)."""
+    p50, p99 = wakeup_floor(STEP_PROBE_WAITS)
+    order = list(clients) if k % 2 == 0 else list(reversed(clients))
+    step = PairStep(rate, order, {"p50": round(p50, 3), "p99": round(p99, 3)})
+    log = work / f"arrivals-{k}.log"
+    sent: dict[str, Sent] = {}
+    with server("zero", log) as url:
+        for client in order:
+            prefix = f"{client[0]}{k}-"
+            if client == "reference":
+                sent[client] = run_reference(url, rate, duration, prefix)
+            else:
+                sent[client] = run_agentload(url, rate, duration, prefix, work, transport)
+    arrivals = read_arrivals(log)
+    for client in clients:
+        step.sides[client] = judge(client, rate, duration, sent[client], arrivals)
+        step.sides[client].note = _note(sent[client])
+    if "agentload" in step.sides:
+        step.machine = machine_reason(step)
+    return step
+
+
+def _note(sent: Sent) -> str:
+    off = sent.own_schedule_off_us
+    return f"its own schedule was off epoch + i/R by up to {off:.0f} µs" if off > 10 else ""
+
+
+def ladder(rates: Sequence[float], duration: float, transport: str) -> Iterator[PairStep]:
+    """Every step; a client leaves the ladder after a step it kept below 90% of the rate."""
+    active = list(CLIENTS)
+    with tempfile.TemporaryDirectory(prefix="versus_ref_") as tmp:
+        for k, rate in enumerate(rates):
+            if not active:
+                return
+            step = run_step(k, rate, duration, Path(tmp), transport, active)
+            yield step
+            active = [c for c in active if step.sides[c].achieved >= DROP_FRACTION * rate]
+
+
+def best(steps: Sequence[PairStep], client: str) -> float | None:
+    rates = [s.rate for s in steps if client in s.sides and s.sides[client].ok]
+    return max(rates) if rates else None
+
+
+def summary(steps: Sequence[PairStep], rates: Sequence[float]) -> dict[str, Any]:
+    """The figures: each client's highest on-schedule rate, their ratio, the p99 comparison."""
+    tops = {c: best(steps, c) for c in CLIENTS}
+    agent, ref = tops["agentload"], tops["reference"]
+    both = [s for s in steps if all(c in s.sides and s.sides[c].sustained for c in CLIENTS)]
+    worse = [
+        s.rate
+        for s in both
+        if (s.sides["agentload"].lag_p99_ms or 0.0) > (s.sides["reference"].lag_p99_ms or 0.0)
+    ]
+    return {
+        "best": tops,
+        "ratio": round(agent / ref, 2) if agent and ref else None,
+        # both passed the top of the ladder: the ratio is no more than a lower bound's ratio
+        "ratio_bounded": agent == ref == max(rates),
+        "rates_both_sustain": [s.rate for s in both],
+        "p99_at_or_below_reference": None if not both else not worse,
+        "p99_above_reference_at": worse,
+        "machine_failures": [s.rate for s in steps if s.machine],
+    }
+
+
+def step_lines(step: PairStep) -> list[str]:
+    lines = [
+        f"rate {step.rate:,.0f}/s ({' then '.join(step.order)}); idle-loop wake-ups late by "
+        f"p50 {step.wakeup_ms['p50']:.3f} ms, p99 {step.wakeup_ms['p99']:.3f} ms"
+    ]
+    for client in CLIENTS:
+        side = step.sides.get(client)
+        if side is None:
+            lines.append(f"  {client:<9}  not run: below 90% of a lower rate")
+            continue
+        lines.append(
+            f"  {client:<9}  {'pass' if side.ok else 'FAIL'}  achieved {side.achieved:8,.1f}/s"
+            f"  lag p50 {_ms(side.lag_p50_ms)} p99 {_ms(side.lag_p99_ms)} max "
+            f"{_ms(side.lag_max_ms)} ms  errors {side.errors}  seen {side.seen}/{side.sent}"
+            f"  cpu {_ms(side.cpu_s)} s  run-queue wait {side.wait_ms_per_s} ms/s"
+        )
+        peak = max((v for v in side.window_p99_ms if v is not None), default=None)
+        lines.append(
+            f"  {'':<9}  p99 lag per {WINDOW_MS} ms: {sparkline(side.window_p99_ms)} "
+            f"(worst window {_ms(peak)} ms){'; ' + side.note if side.note else ''}"
+        )
+    agent = step.sides.get("agentload")
+    if agent is not None and not agent.ok:
+        whose = f"the machine's ({step.machine})" if step.machine else "agentload's own"
+        lines.append(f"  agentload's failure at {step.rate:,.0f}/s: {whose}")
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    tops, ratio = result["best"], result["ratio"]
+    rate = {c: "none" if v is None else f"{v:,.0f}/s" for c, v in tops.items()}
+    if ratio is None:
+        ratio_text = "no ratio: " + (
+            "the reference kept no rate on schedule" if tops["agentload"] else "agentload kept none"
+        )
+    else:
+        bound = " (both passed the top of the ladder: a lower bound)" * result["ratio_bounded"]
+        verdict = "met" if ratio >= 1.5 else "not met"
+        ratio_text = f"ratio {ratio:.2f}{bound}; target >= 1.5: {verdict}"
+    p99 = result["p99_at_or_below_reference"]
+    compare = {None: "n/a (no rate both sustain)", True: "PASS", False: "FAIL"}[p99]
+    worse = ", ".join(f"{r:,.0f}" for r in result["p99_above_reference_at"])
+    return [
+        f"highest on-schedule rate (server log: p99 lag <= {LAG_LIMIT_MS:g} ms, achieved >= "
+        f"{RATE_FRACTION:.0%}, no errors, every request seen): agentload {rate['agentload']}, "
+        f"reference {rate['reference']}; {ratio_text}",
+        f"agentload's p99 lag at or below the reference's at every rate both sustain "
+        f"({', '.join(f'{r:,.0f}' for r in result['rates_both_sustain']) or 'none'}): {compare}"
+        + (f" (above at {worse}/s)" if worse else ""),
+        f"sparkline: p99 lag per {WINDOW_MS} ms window, "
+        + ", ".join(f"{c} <= {top:g} ms" for top, c in SPARK)
+        + ", █ more, · no request",
+    ]
+
+
+def run(rates: Sequence[float], duration: float, transport: str) -> dict[str, Any]:
+    """The paired ladder, printed step by step; every figure for bench_replay's JSON."""
+    steps: list[PairStep] = []
+    for step in ladder(rates, duration, transport):
+        print("\n".join(step_lines(step)), flush=True)
+        steps.append(step)
+    result = summary(steps, rates)
+    print("\n".join(summary_lines(result)), flush=True)
+    return {
+        "rates": list(rates),
+        "duration_s": duration,
+        "window_ms": WINDOW_MS,
+        "busy_wait_ms_per_s": BUSY_WAIT_MS_PER_S,
+        **result,
+        "steps": [asdict(s) for s in steps],
+    }

@@ -1,0 +1,79 @@
+"""bench_replay --versus-reference: a tiny ladder runs, and the server's log saw every request.
+
+Structure and counts only: no absolute speed is checked (the machine may be busy).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.common import ROOT
+from benchmarks.versus_reference import CLIENTS, PairStep, Sent, judge, sparkline, summary
+
+RATES = (100.0, 200.0)
+
+
+@pytest.mark.slow
+def test_tiny_ladder_is_judged_by_the_servers_log(tmp_path: Path) -> None:
+    out = tmp_path / "versus.json"
+    argv = [sys.executable, "-m", "benchmarks.bench_replay", "--versus-reference"]
+    argv += ["--rates", ",".join(f"{r:g}" for r in RATES), "--duration", "1", "--json", str(out)]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(out.read_text())["versus_reference"]
+    assert {"best", "ratio", "p99_at_or_below_reference", "wakeup_floor_ms", "machine"} <= set(
+        figures
+    )
+    steps = figures["steps"]
+    assert [s["rate"] for s in steps] == list(RATES)  # nobody drops below 90% of 100/s
+    assert [s["order"][0] for s in steps] == ["reference", "agentload"]  # alternating
+    for step in steps:
+        assert set(step["sides"]) == set(CLIENTS)
+        for side in step["sides"].values():
+            # every request the client sent, the server logged; none failed
+            assert side["sent"] == int(step["rate"]) == side["seen"], side
+            assert side["errors"] == 0
+            assert len(side["window_p99_ms"]) == 4  # 1 s in 250 ms windows
+            assert side["lag_p99_ms"] is not None and side["lag_p99_ms"] > -1.0
+    text = proc.stdout
+    assert "highest on-schedule rate" in text and "p99 lag per 250 ms" in text
+    assert "idle-loop wake-ups late by" in text
+
+
+def test_judge_lag_windows_and_counts() -> None:
+    epoch, rate = 1_000_000_000, 100.0
+    sent = Sent(epoch, {f"x{i:06d}": i for i in range(100)}, 0, 0.1, 0.01)
+    # on time by 0.5 ms, except one request 30 ms late in the third window; one never seen
+    arrivals = {f"x{i:06d}": epoch + i * 10_000_000 + 500_000 for i in range(99)}
+    arrivals["x000060"] += 30_000_000
+    side = judge("reference", rate, 1.0, sent, arrivals)
+    assert (side.sent, side.seen) == (100, 99)
+    assert not side.ok and not side.sustained  # a request the server never saw
+    assert side.lag_p50_ms == 0.5 and side.lag_max_ms == 30.5
+    # the late one is in the third window only (linear p99 of its 25: 23.3 ms)
+    assert len(side.window_p99_ms) == 4 and (side.window_p99_ms[2] or 0.0) > 20.0
+    assert sparkline(side.window_p99_ms) == "▁▁▇▁"
+    assert side.wait_ms_per_s == 10.0
+
+
+def test_summary_ratio_and_p99_comparison() -> None:
+    epoch = 0
+    steps = []
+    for k, (rate, ref_late, agent_late) in enumerate([(100.0, 1.0, 0.5), (200.0, 3.0, 1.0)]):
+        step = PairStep(rate, list(CLIENTS), {"p50": 0.1, "p99": 0.2})
+        for client, late in (("reference", ref_late), ("agentload", agent_late)):
+            n = int(rate)
+            sent = Sent(epoch, {f"{client[0]}{k}-{i:06d}": i for i in range(n)}, 0, 0.1, 0.0)
+            arrivals = {sid: int(i * 1e9 / rate + late * 1e6) for sid, i in sent.indices.items()}
+            step.sides[client] = judge(client, rate, 1.0, sent, arrivals)
+        steps.append(step)
+    result = summary(steps, [100.0, 200.0])
+    assert result["best"] == {"reference": 100.0, "agentload": 200.0}
+    assert result["ratio"] == 2.0 and not result["ratio_bounded"]
+    assert result["rates_both_sustain"] == [100.0, 200.0]
+    assert result["p99_at_or_below_reference"] is True
