@@ -58,6 +58,7 @@ class Sent:
     cpu_s: float | None
     runqueue_wait_s: float | None
     own_schedule_off_us: float = 0.0  # agentload: its t_scheduled_ns vs epoch + i/R, max
+    sent_ns: dict[str, int] | None = None  # agentload: when it says it sent each request
 
 
 @dataclass
@@ -76,6 +77,9 @@ class Side:
     wait_ms_per_s: float | None  # run-queue wait per second of the step
     ok: bool
     sustained: bool  # achieved >= 97%, no errors, all seen (the lag aside)
+    # agentload only: send - scheduled by its own clock, p99 per window: the client's part of
+    # the lag (the rest is the way to the server and the server's own wake-up)
+    own_window_p99_ms: list[float | None] | None = None
     note: str = ""
 
 
@@ -121,6 +125,7 @@ def run_agentload(
     diag = json.loads(loaded.metadata[S.META_DIAGNOSTICS.decode()])
     cpu = diag["client_cpu_s"].values()
     sids, own = frame[S.SESSION_ID].to_list(), frame[S.T_SCHEDULED_NS].to_list()
+    sent_ns = dict(zip(sids, frame[S.T_SENT_NS].to_list(), strict=True))
     indices = {sid: int(sid[len(prefix) :]) for sid in sids}
     epoch = min(own)
     off = max(abs(t - epoch - int(indices[s] * 1e9 / rate)) for s, t in zip(sids, own, strict=True))
@@ -132,6 +137,7 @@ def run_agentload(
         sum(c["cpu_s"] for c in cpu),
         None if None in waits else sum(waits),
         off / 1e3,
+        sent_ns,
     )
 
 
@@ -153,10 +159,6 @@ def judge(client: str, rate: float, duration: float, sent: Sent, arrivals: dict[
         if sid in arrivals
     ]
     lags = sorted(lag / 1e6 for _, lag in pairs)
-    windows: list[list[float]] = [[] for _ in range(max(1, round(duration * 1000 / WINDOW_MS)))]
-    for i, lag in pairs:
-        slot = min(len(windows) - 1, int(i * period_ns / 1e6 // WINDOW_MS))
-        windows[slot].append(lag / 1e6)
     seen_at = sorted(arrivals[sid] for sid in sent.indices if sid in arrivals)
     span_s = (seen_at[-1] - seen_at[0]) / 1e9 if len(seen_at) > 1 else 0.0
     achieved = (len(seen_at) - 1) / span_s if span_s > 0 else 0.0
@@ -174,12 +176,33 @@ def judge(client: str, rate: float, duration: float, sent: Sent, arrivals: dict[
         _r(quantile(lags, 0.5)),
         _r(p99),
         _r(lags[-1] if lags else None),
-        [_r(quantile(sorted(w), 0.99)) for w in windows],
+        per_window(pairs, period_ns, duration),
         sent.cpu_s,
         None if sent.runqueue_wait_s is None else round(sent.runqueue_wait_s / duration * 1e3, 1),
         sustained and p99 is not None and p99 <= LAG_LIMIT_MS,
         sustained,
+        None
+        if sent.sent_ns is None
+        else per_window(_own_lags(sent, period_ns), period_ns, duration),
     )
+
+
+def per_window(
+    pairs: Sequence[tuple[int, int]], period_ns: float, duration: float
+) -> list[float | None]:
+    """p99 (ms) of (index, lag ns) pairs per WINDOW_MS of schedule (None: no request)."""
+    windows: list[list[float]] = [[] for _ in range(max(1, round(duration * 1000 / WINDOW_MS)))]
+    for i, lag in pairs:
+        windows[min(len(windows) - 1, int(i * period_ns / 1e6 // WINDOW_MS))].append(lag / 1e6)
+    return [_r(quantile(w, 0.99)) for w in windows]
+
+
+def _own_lags(sent: Sent, period_ns: float) -> list[tuple[int, int]]:
+    assert sent.sent_ns is not None
+    return [
+        (i, sent.sent_ns[sid] - (sent.epoch_ns + int(i * period_ns)))
+        for sid, i in sent.indices.items()
+    ]
 
 
 def _r(value: float | None) -> float | None:
@@ -298,6 +321,12 @@ def step_lines(step: PairStep) -> list[str]:
             f"  {'':<9}  p99 lag per {WINDOW_MS} ms: {sparkline(side.window_p99_ms)} "
             f"(worst window {_ms(peak)} ms){'; ' + side.note if side.note else ''}"
         )
+        if side.own_window_p99_ms is not None:
+            own = max((v for v in side.own_window_p99_ms if v is not None), default=None)
+            lines.append(
+                f"  {'':<9}  of which send - scheduled (its own clock): "
+                f"{sparkline(side.own_window_p99_ms)} (worst window {_ms(own)} ms)"
+            )
     agent = step.sides.get("agentload")
     if agent is not None and not agent.ok:
         whose = f"the machine's ({step.machine})" if step.machine else "agentload's own"

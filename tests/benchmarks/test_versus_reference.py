@@ -40,6 +40,9 @@ def test_tiny_ladder_is_judged_by_the_servers_log(tmp_path: Path) -> None:
             assert side["errors"] == 0
             assert len(side["window_p99_ms"]) == 4  # 1 s in 250 ms windows
             assert side["lag_p99_ms"] is not None and side["lag_p99_ms"] > -1.0
+        # agentload's own part of the lag (send - scheduled) per window; the reference has none
+        assert len(step["sides"]["agentload"]["own_window_p99_ms"]) == 4
+        assert step["sides"]["reference"]["own_window_p99_ms"] is None
     text = proc.stdout
     assert "highest on-schedule rate" in text and "p99 lag per 250 ms" in text
     assert "idle-loop wake-ups late by" in text
