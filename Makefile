@@ -29,7 +29,7 @@ CODEX_VERSION := 0.171.0
 help:
 	@echo "make demo       agentic-coding on two simulated engines (full, quarter KV): verdict + HTML"
 	@echo "make test       lint, type-check and run the whole suite (builds llama-server once)"
-	@echo "make test-fast  unit and sim tests only (no llama-server, no agent CLIs)"
+	@echo "make test-fast  unit and sim tests only (no llama-server, no agent CLIs; installs chromium)"
 	@echo "make lint       ruff check and format check"
 	@echo "make typecheck  mypy --strict on the packages, benchmarks and tests"
 	@echo "make venv       create .venv from requirements.lock (every target does this first)"
@@ -105,7 +105,7 @@ test: lint typecheck browser
 	@$(MAKE) --no-print-directory agents
 	$(call pytest_tier,real-agent tier,agents)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	$(call pytest_tier,unit and sim tier,not engine and not agents)
 
 demo: $(STAMP)
