@@ -8,7 +8,6 @@ kill) and reports its CPU time so the run can tell whether the client kept up.
 from __future__ import annotations
 
 import asyncio
-import gc
 import resource
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from time import monotonic_ns
 
 from agentload.base.pacer import close_pacer
+from agentload.replay.collector import collector_out_of_the_way
 from agentload.replay.config import ReplayConfig
 from agentload.replay.headroom import pool_size
 from agentload.replay.live_stats import LiveStats
@@ -133,27 +133,25 @@ async def run_worker(
     setup = RunnerSetup(config, plan, spec.materializer, spec.worker, slots)
     runner = Runner(setup, transport, rows.append, stats)
     mine = for_worker(admissions(plan, config), spec.worker, config.workers)
-    # The plan is hundreds of thousands of long-lived objects: a full collection over them
-    # takes ~100 ms (a lag spike). Move them out of the collector's reach before the run.
-    gc.collect()
-    gc.freeze()
-    try:
-        epoch = await _unless_stopped(get_epoch(), stop)
-        cpu0, wall0, wait0 = _cpu_s(), monotonic_ns(), _runqueue_wait_s()
-        if epoch is None:  # stopped before the start: nothing was sent
-            runner.interrupted = True
-            epoch = wall0
-        else:
-            await _run(runner, mine, epoch, rows, stats, stop, on_tick)
-        cpu_s, wall_s = _cpu_s() - cpu0, (monotonic_ns() - max(wall0, epoch)) / 1e9
-        wait1 = _runqueue_wait_s()
-        waited = None if wait0 is None or wait1 is None else wait1 - wait0
-    finally:
-        rows.write()
-        writer.close()
-        await close_pacer()
-        await transport.close()
-        gc.unfreeze()
+    # The plan and the run's own session state are hundreds of thousands of objects: a
+    # full collection over them is a lag spike of 100 ms or more (replay/collector.py).
+    with collector_out_of_the_way():
+        try:
+            epoch = await _unless_stopped(get_epoch(), stop)
+            cpu0, wall0, wait0 = _cpu_s(), monotonic_ns(), _runqueue_wait_s()
+            if epoch is None:  # stopped before the start: nothing was sent
+                runner.interrupted = True
+                epoch = wall0
+            else:
+                await _run(runner, mine, epoch, rows, stats, stop, on_tick)
+            cpu_s, wall_s = _cpu_s() - cpu0, (monotonic_ns() - max(wall0, epoch)) / 1e9
+            wait1 = _runqueue_wait_s()
+            waited = None if wait0 is None or wait1 is None else wait1 - wait0
+        finally:
+            rows.write()
+            writer.close()
+            await close_pacer()
+            await transport.close()
     if on_tick is not None:
         on_tick(stats)
     return WorkerOutcome(spec.worker, cpu_s, wall_s, rows.emitted, runner.interrupted, waited)
