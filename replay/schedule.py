@@ -60,10 +60,14 @@ def admissions(plan: Plan, config: ReplayConfig) -> Iterator[Admission]:
             offset_ns = int((session.arrival_s + cycle * span) / config.speed * 1e9)
         else:
             assert config.session_rate is not None
-            if seq:
-                rate = config.session_rate
-                t += rng.expovariate(rate) if config.poisson else 1.0 / rate
-            offset_ns = int(t * 1e9)
+            rate = config.session_rate
+            if config.poisson:
+                t += rng.expovariate(rate) if seq else 0.0
+                offset_ns = int(t * 1e9)
+            else:
+                # From the index, not a running sum of 1/rate: the sum's rounding put a
+                # 2,001st session inside `--session-rate 500 --duration 4`.
+                offset_ns = round(seq * 1e9 / rate)
         if mode is not ArrivalMode.CLOSED and offset_ns >= duration_ns:
             return
         yield Admission(seq, session, cycle, offset_ns)

@@ -118,6 +118,18 @@ def test_poisson_is_seeded_and_cycles_until_duration(tmp_path: Path) -> None:
     assert ids[3] == "r0~c1" and split_cycled(ids[3]) == ("r0", 1)
 
 
+@pytest.mark.parametrize(("rate", "duration"), [(500.0, 4.0), (1000.0, 4.0), (1500.0, 4.0)])
+def test_constant_rate_sends_rate_times_duration(
+    tmp_path: Path, rate: float, duration: float
+) -> None:
+    """A running sum of 1/rate used to put one session more at the end (2,001 at 500/s
+    for 4 s, the last at 3.999999999 s); offsets come from the index now."""
+    config = _config(tmp_path, session_rate=rate, duration=duration)
+    offsets = [a.offset_ns for a in admissions(_plan(3), config)]
+    assert len(offsets) == round(rate * duration)
+    assert offsets[1] == round(1e9 / rate) and offsets[-1] == round((len(offsets) - 1) * 1e9 / rate)
+
+
 def test_sharding_partitions_admissions(tmp_path: Path) -> None:
     config = _config(tmp_path, concurrency=4, max_sessions=40, workers=3, duration=1.0)
     every = {a.seq for a in admissions(_plan(7), config)}
