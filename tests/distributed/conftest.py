@@ -2,11 +2,18 @@
 
 Two CPUs and a 200 MB object store: enough for two replay actors, small enough to share
 the machine with the rest of the suite.
+
+Tests marked `raycluster` start a multi-node cluster of their own (tests/distributed/
+raynodes.py) and take about two minutes on the busy 2-core machine, above what the
+default tier affords a module: they run only when selected, with `-m raycluster` or by
+naming their file (`pytest tests/distributed/test_ray_two_nodes.py`), and are skipped
+with that reason otherwise (`make test` / `test-fast` included).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import ray
@@ -14,6 +21,25 @@ import ray
 from agentload.replay.distributed.connect import LOCAL_SYSTEM_CONFIG
 
 START_ATTEMPTS = 3
+CLUSTER_MARK = "raycluster"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{CLUSTER_MARK}: starts a multi-node Ray cluster on this machine (about 2 min on "
+        "a busy 2-core host); runs only with -m raycluster or when its file is named",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CLUSTER_MARK in (config.option.markexpr or ""):
+        return
+    named = {Path(arg.split("::")[0]).resolve() for arg in config.args}
+    skip = pytest.mark.skip(reason=f"multi-node Ray cluster: select with -m {CLUSTER_MARK}")
+    for item in items:
+        if CLUSTER_MARK in item.keywords and item.path.resolve() not in named:
+            item.add_marker(skip)
 
 
 def _start() -> None:
