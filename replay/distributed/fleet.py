@@ -74,6 +74,9 @@ class ActorState:
             "ip": None if node is None else node.ip,
             "node_id": None if node is None else node.node_id,
             "pid": None if node is None else node.pid,
+            # On the actor's node. A failed actor's file outlives it there (the driver
+            # can delete only its own node's): the rows it wrote after the last pull.
+            "part_file": self.part_path,
             "clock": None if self.clock is None else self.clock.as_dict(),
             "clock_after": None if self.clock_after is None else self.clock_after.as_dict(),
         }

@@ -60,6 +60,24 @@ class RayNode:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def processes(self, title: bytes) -> list[int]:
+        """Pids of this node's processes (descendants of its `ray start`) whose command
+        line starts with `title`: Ray retitles a worker `ray::ClassName` as it becomes
+        that actor."""
+        children: dict[int, list[int]] = {}
+        for name in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{name}/stat").read_text()
+                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(name))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title):
+                    found.append(pid)
+            todo += children.get(pid, [])
+        return found
+
 
 @dataclass
 class LocalCluster:

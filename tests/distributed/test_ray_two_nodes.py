@@ -26,8 +26,12 @@ naming this file.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +40,15 @@ import polars as pl
 import pytest
 
 from agentload.replay.config import ReplayConfig
+from agentload.replay.distributed.driver import live_stream_path
+from agentload.replay.distributed.shard import shard_of
+from agentload.replay.distributed.tail import FileTail, StreamDecoder
 from agentload.replay.pipeline import run_replay
 from agentload.simengine import timinglog as T
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import Loaded
-from tests.distributed.raynodes import LocalCluster, local_cluster
+from tests.distributed.raynodes import LocalCluster, RayNode, local_cluster
 from tests.distributed.referee import actors, rows_per_node, sim_gaps
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import read_timing_log, running_sim
@@ -206,3 +213,72 @@ def test_clock_offsets_measured_on_both_nodes(run: Run) -> None:
             assert clock["samples"] >= 1
             # + 1: the midpoint of an odd round trip is rounded down to whole ns
             assert abs(clock["offset_ns"]) <= clock["uncertainty_ns"] + 1, (when, actor)
+
+
+FAILURE_SHAPE = Shape(sessions=8, calls=16, think_s=(0.3, 0.4, 0.2, 0.5))  # ~6 s a session
+KILL_TIMEOUT_S = 120.0
+
+
+def _kill_worker_node_actor(stream: Path, node: RayNode) -> int:
+    """Once the driver has streamed rows of both actors, SIGKILL the replay actor on
+    `node` (its process, as a lost machine would end it); returns its pid."""
+    tail, decoder, seen = FileTail(stream), StreamDecoder(), set()
+    deadline = time.monotonic() + KILL_TIMEOUT_S
+    while time.monotonic() < deadline:
+        rows = decoder.feed(tail.read_new())
+        if rows is not None:
+            seen.update(rows.column(S.WORKER).to_pylist())
+        victims = node.processes(b"ray::ReplayActor")
+        if seen >= {0, 1} and victims:
+            os.kill(victims[0], signal.SIGKILL)
+            return victims[0]
+        time.sleep(0.05)
+    raise TimeoutError(f"no rows of both actors, or no actor on {node.name}: {seen}")
+
+
+def test_actor_lost_on_the_other_node(cluster: LocalCluster, tmp_path: Path) -> None:
+    """The worker node's actor dies mid-run: the file is partial and says which actor on
+    which node; its rows pulled before the kill stay (its part file, on another node, is
+    out of the driver's reach: nothing 'recovered'); the head's actor finishes its shard."""
+    source = tmp_path / "profile.arrow"
+    profile = write_profile(source, FAILURE_SHAPE)
+    out = tmp_path / "killed.arrow"
+    with running_sim("--preset", "fast") as sim:
+        driver = subprocess.Popen(
+            [AGENTLOAD, "replay", str(source), "--target", sim.url, "--model", sim.model,
+             "--out", str(out), "--ray", cluster.address, "--workers", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            _kill_worker_node_actor(live_stream_path(out), cluster.nodes[1])
+            _, err = driver.communicate(timeout=REPLAY_TIMEOUT_S)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+    loaded = io.read(out, S.Kind.RESULT)
+    assert loaded.metadata[S.META_COMPLETE.decode()] == "false"
+    records = {a["worker"]: a for a in actors(loaded)}
+    failed = [a for a in records.values() if a["status"] == "failed"]
+    assert [cluster.node_name(a["node_id"]) for a in failed] == ["w1"]
+    victim = failed[0]
+    assert "ActorDiedError" in victim["error"] and "recovered" not in victim["error"]
+    assert f"ray actor {victim['worker']}" in " ".join(err.split())
+    assert "PARTIAL" in err
+
+    roots = profile.filter(pl.col(S.PARENT_SESSION_ID).is_null())[S.SESSION_ID].unique()
+    mine = [r for r in roots if shard_of(r, 2) == victim["worker"]]
+    parent = pl.col(S.PARENT_SESSION_ID).fill_null("")  # a root's null parent is no match
+    family = pl.col(S.SESSION_ID).is_in(mine) | parent.is_in(mine)
+    frame = loaded.frame
+    survivor = frame.filter(pl.col(S.WORKER) != victim["worker"])
+    assert survivor.height == profile.filter(~family).height  # its whole shard
+    assert (survivor[S.STATUS] == "ok").all()
+    lost = frame.filter(pl.col(S.WORKER) == victim["worker"])
+    assert 0 < lost.height == victim["rows"] < profile.filter(family).height
+    assert (frame.group_by(S.SESSION_ID, S.CALL_INDEX).len()["len"] == 1).all()
+    # The rest of its rows are still in its part file on its node, which the diagnostics
+    # name (here the same filesystem: read it, then tidy up).
+    part = Path(victim["part_file"])
+    on_node = StreamDecoder().feed(part.read_bytes())
+    assert on_node is not None and on_node.num_rows >= lost.height
+    shutil.rmtree(part.parent)
