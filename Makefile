@@ -24,7 +24,7 @@ AGENT_CACHE ?= $(HOME)/.cache/agentload/agents
 CLAUDE_CODE_VERSION := 2.1.197
 CODEX_VERSION := 0.171.0
 
-.PHONY: help venv lint typecheck test test-fast demo engine browser agents bench vllm test-vllm clean
+.PHONY: help venv lint typecheck test test-fast demo engine browser agents bench vllm test-vllm test-ray-nodes clean
 
 help:
 	@echo "make demo       agentic-coding on two simulated engines (full, quarter KV): verdict + HTML"
@@ -40,6 +40,7 @@ help:
 	@echo "make adversary  re-run the 630 attempts of the adversarial catalogue (issue 21)"
 	@echo "make vllm       install vLLM's CPU build and convert its model (opt-in, ~3.5 GB)"
 	@echo "make test-vllm  the real-engine tier against vLLM's CPU build (opt-in)"
+	@echo "make test-ray-nodes  replay across a two-node Ray cluster on this machine (opt-in, ~2 min)"
 	@echo "make clean      remove .venv and demo output"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -130,6 +131,11 @@ vllm: $(STAMP)
 test-vllm: vllm
 	AGENTLOAD_ENGINE=vllm AGENTLOAD_VLLM_CACHE="$(VLLM_CACHE)" $(PYTEST_ENV) \
 	  $(VPY) -m pytest -q -p no:cacheprovider --timeout 1800 -m engine tests/integration
+
+# A head and a worker Ray node started on this machine (tests marked `raycluster`): about
+# 100 s on a busy 2-core host, more than the default tier affords for one module.
+test-ray-nodes: $(STAMP)
+	$(PYTEST_ENV) $(VPY) -m pytest -q -p no:cacheprovider -m raycluster tests/distributed
 
 clean:
 	rm -rf $(VENV) demo-out
