@@ -27,8 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from agentload.replay.distributed.connect import LOCAL_SYSTEM_CONFIG
@@ -159,13 +160,22 @@ def _node_args(cpus: int, temp_dir: Path, used: set[int]) -> tuple[list[str], in
     return options, ports[0]
 
 
+def cluster_env() -> dict[str, str]:
+    """The environment of this cluster's nodes and of every driver started against it.
+
+    Token authentication off, said on both sides: `ray.init(address="local")` (the other
+    distributed tests' fixture, in this same process) sets RAY_AUTH_MODE=token in our
+    environment and writes ~/.ray/auth_token, and Ray 2.60's daemons turn token auth on
+    when that file exists; a driver and a cluster that disagree fail as "InvalidAuthToken"
+    or as actors that die while being placed."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return env | {"RAY_AUTH_MODE": "disabled"}
+
+
 def _start_node(name: str, args: tuple[list[str], int], root: Path) -> RayNode:
     log = root / f"{name}.log"
-    # Token authentication off, said explicitly: left unset, Ray 2.60's daemons turn it on
-    # when a ~/.ray/auth_token exists (one appeared on the shared machine), while drivers
-    # and clients without RAY_AUTH_MODE send no token and are refused ("InvalidAuthToken").
     # No draining on SIGTERM: nothing of ours needs it, and it delays the teardown.
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+    env = cluster_env() | {"RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [ray_cli(), "start", *args[0]],
@@ -179,23 +189,23 @@ def _start_node(name: str, args: tuple[list[str], int], root: Path) -> RayNode:
     return RayNode(name, proc, root / name, log, args[1])
 
 
-def _wait_listening(node: RayNode, port: int, deadline: float) -> None:
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+        return True
+    return False
+
+
+def _started(node: RayNode) -> bool:
+    return STARTED in node.output()
+
+
+def _wait_for(node: RayNode, ready: Callable[[], bool], what: str, deadline: float) -> None:
+    """Poll `ready` until true; fail at once when the node exits, or at the deadline."""
+    while not ready():
         if node.proc.poll() is not None:
             raise RuntimeError(f"ray node {node.name} exited: {node.output()[-3000:]}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"ray node {node.name}: nothing listens on {port}")
-        time.sleep(0.2)
-
-
-def _wait_started(node: RayNode, deadline: float) -> None:
-    while STARTED not in node.output():
-        if node.proc.poll() is not None:
-            raise RuntimeError(f"ray node {node.name} exited: {node.output()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"ray node {node.name} not started: {node.output()[-3000:]}")
+            raise TimeoutError(f"ray node {node.name}: {what}: {node.output()[-3000:]}")
         time.sleep(0.2)
 
 
@@ -270,13 +280,15 @@ def local_cluster(nodes: int = 2, cpus_per_node: int = 1) -> Iterator[LocalClust
         # Worker nodes join once the head's GCS answers, while the head still starts its
         # own raylet and agents (as on real machines, nothing orders them further): on a
         # busy host this saves the ~20 s of one node's start.
-        _wait_listening(started[0], gcs_port, deadline)
+        _wait_for(
+            started[0], lambda: _listening(gcs_port), f"nothing listens on {gcs_port}", deadline
+        )
         address = f"127.0.0.1:{gcs_port}"
         for k in range(1, nodes):
             options, port = _node_args(cpus_per_node, root / f"w{k}", used)
             started.append(_start_node(f"w{k}", ([f"--address={address}", *options], port), root))
         for node in started:
-            _wait_started(node, deadline)
+            _wait_for(node, partial(_started, node), "not started", deadline)
         cluster = LocalCluster(address, started)
         _wait_registered(cluster, time.monotonic() + NODE_START_TIMEOUT_S)
         yield cluster

@@ -61,3 +61,18 @@ def sim_gaps(frame: pl.DataFrame, profile: pl.DataFrame, sim_log: pl.DataFrame) 
 def think_gap_errors_ms(gaps: pl.DataFrame) -> pl.Series:
     """How late each call reached the sim against its due time (ms; negative: early)."""
     return gaps.select((pl.col("arrived") - pl.col("due")) / 1e6).to_series()
+
+
+def per_call(frame: pl.DataFrame, *extra: str) -> pl.DataFrame:
+    """What a replay must reproduce wherever it ran: each call's identity, outcome and
+    expected and produced tokens (plus `extra` columns), in one order."""
+    return frame.select(
+        S.SESSION_ID,
+        S.CALL_INDEX,
+        S.STATUS,
+        S.COMPLETION_TOKENS,
+        S.EXPECTED_INPUT_TOKENS,
+        S.EXPECTED_OUTPUT_TOKENS,
+        S.EXPECTED_CACHED_TOKENS,
+        *extra,
+    ).sort(S.SESSION_ID, S.CALL_INDEX)

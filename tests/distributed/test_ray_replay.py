@@ -19,6 +19,7 @@ from agentload.simengine import timinglog as T
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import Loaded
+from tests.distributed.referee import per_call
 from tests.replay.workloads import Shape, profile_frame, write_profile
 from tests.simhelper import read_timing_log, running_sim
 from tests.timing import Measured, Noise, within_noise
@@ -69,24 +70,13 @@ def runs(measured: Measured[Runs]) -> Iterator[Runs]:
     yield measured.first
 
 
-def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.select(
-        S.SESSION_ID,
-        S.CALL_INDEX,
-        S.PARENT_SESSION_ID,
-        S.FINAL_CALL,
-        S.STATUS,
-        S.EXPECTED_INPUT_TOKENS,
-        S.EXPECTED_OUTPUT_TOKENS,
-        S.EXPECTED_CACHED_TOKENS,
-        S.COMPLETION_TOKENS,
-    ).sort(S.SESSION_ID, S.CALL_INDEX)
+_PLACE = (S.PARENT_SESSION_ID, S.FINAL_CALL)  # where each call sits in its session tree
 
 
 def test_merged_equals_single_process_run(runs: Runs) -> None:
     """Same requests, same per-session counts, same expected (and produced) tokens."""
     assert runs.ray.metadata[S.META_COMPLETE.decode()] == "true"
-    ray_rows, one_rows = _keyed(runs.ray.frame), _keyed(runs.single)
+    ray_rows, one_rows = per_call(runs.ray.frame, *_PLACE), per_call(runs.single, *_PLACE)
     assert ray_rows.height == one_rows.height == runs.profile.height
     assert ray_rows.equals(one_rows)
     counts = runs.ray.frame.group_by(S.SESSION_ID).len().sort(S.SESSION_ID)

@@ -48,8 +48,8 @@ from agentload.simengine import timinglog as T
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import Loaded
-from tests.distributed.raynodes import LocalCluster, RayNode, local_cluster
-from tests.distributed.referee import actors, rows_per_node, sim_gaps
+from tests.distributed.raynodes import LocalCluster, RayNode, cluster_env, local_cluster
+from tests.distributed.referee import actors, per_call, rows_per_node, sim_gaps
 from tests.replay.workloads import Shape, write_profile
 from tests.simhelper import read_timing_log, running_sim
 from tests.timing import Measured, Noise, within_noise
@@ -73,7 +73,7 @@ def _replay(source: Path, sim_url: str, model: str, out: Path, *extra: str) -> L
     proc = subprocess.run(
         [AGENTLOAD, "replay", str(source), "--target", sim_url, "--model", model,
          "--out", str(out), "--quiet", *extra],
-        capture_output=True, text=True, timeout=REPLAY_TIMEOUT_S,
+        capture_output=True, text=True, timeout=REPLAY_TIMEOUT_S, env=cluster_env(),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return io.read(out, S.Kind.RESULT)
@@ -156,22 +156,9 @@ def test_every_call_of_every_session_exactly_once(
     assert (owners["n"] == 1).all()  # a session, children included, stays on its node
 
 
-def _counts(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.select(
-        S.SESSION_ID,
-        S.CALL_INDEX,
-        S.STATUS,
-        S.PROMPT_TOKENS,
-        S.COMPLETION_TOKENS,
-        S.EXPECTED_INPUT_TOKENS,
-        S.EXPECTED_OUTPUT_TOKENS,
-        S.EXPECTED_CACHED_TOKENS,
-    ).sort(S.SESSION_ID, S.CALL_INDEX)
-
-
 def test_request_and_token_counts_equal_one_node(run: Run, one_node: pl.DataFrame) -> None:
-    two = _counts(run.two_nodes.frame)
-    assert two.equals(_counts(one_node))
+    two = per_call(run.two_nodes.frame, S.PROMPT_TOKENS)
+    assert two.equals(per_call(one_node, S.PROMPT_TOKENS))
     assert two[S.COMPLETION_TOKENS].sum() == two[S.EXPECTED_OUTPUT_TOKENS].sum() > 0
 
 
@@ -247,7 +234,7 @@ def test_actor_lost_on_the_other_node(cluster: LocalCluster, tmp_path: Path) -> 
         driver = subprocess.Popen(
             [AGENTLOAD, "replay", str(source), "--target", sim.url, "--model", sim.model,
              "--out", str(out), "--ray", cluster.address, "--workers", "2"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster_env(),
         )  # fmt: skip
         try:
             _kill_worker_node_actor(live_stream_path(out), cluster.nodes[1])
