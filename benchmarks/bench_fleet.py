@@ -117,7 +117,7 @@ def main() -> None:
             str(out),
         ]
         t0 = time.monotonic()
-        client = subprocess.Popen(cmd)
+        client = subprocess.Popen(cmd, env=gc_probe_env(tmp / "gc.jsonl"))
         stop = threading.Event()
         sampler = threading.Thread(target=sample_rss, args=(client.pid, stop, samples))
         sampler.start()
@@ -129,6 +129,7 @@ def main() -> None:
         launch.stop(server, timeout_s=60.0)
     print(f"load average      {' '.join(map(str, os.getloadavg()))} (after)")
     report(args, rc, wall, samples, out, arrivals(log, args.server))
+    report_collections(tmp / "gc.jsonl", arrivals(log, args.server))
 
 
 def _listening(proc: subprocess.Popen[bytes]) -> str:
@@ -204,6 +205,34 @@ def report(
         f" growth {per_session_kib:.1f} KiB per session = "
         f"{per_session_kib * 1000 / 1024:.1f} MiB per 1k sessions"
     )
+
+
+def gc_probe_env(path: Path) -> dict[str, str]:
+    """The client's environment with benchmarks/gcprobe first on its path (every
+    collection recorded to `path`)."""
+    probe = str(Path(__file__).resolve().parent / "gcprobe")
+    paths = [probe, *filter(None, [os.environ.get("PYTHONPATH")])]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), AGENTLOAD_GC_PROBE=str(path))
+
+
+def report_collections(path: Path, seen: pl.DataFrame) -> None:
+    """The collector's pauses while requests arrived: each one delays every send due then."""
+    if not path.exists():
+        print("collections       no probe output (the client did not exit normally)")
+        return
+    gcs = pl.read_ndjson(path)
+    seen = seen.filter(pl.col("sid").str.starts_with("f"))  # not the preflight's probes
+    start, end = seen["arrival_ns"].min(), seen["arrival_ns"].max()
+    inside = gcs.filter(pl.col("end_ns").is_between(start, end))
+    for gen, group in sorted(inside.group_by("gen"), key=lambda kv: int(kv[0][0])):
+        cpu = group["cpu_ms"].sort().to_list()
+        print(
+            f"collections gen {gen[0]} {group.height:,} during the run: CPU ms max "
+            f"{cpu[-1]:.1f}, p99 {pct(cpu, 0.99):.1f}, total {sum(cpu):.0f}; freed "
+            f"{group['freed'].sum():,} objects"
+        )
+    if inside.filter(pl.col("gen") == 2).is_empty():
+        print("collections gen 2 none during the run")
 
 
 def pct(values: list[float], q: float) -> float:
