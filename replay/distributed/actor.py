@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import shutil
 import socket
@@ -178,11 +177,8 @@ class ReplayActor:
         return await run_worker(spec, plan, self._stats, self._get_epoch, stop)
 
     async def _get_epoch(self) -> int:
-        # A Ray worker process holds many long-lived objects (Ray, gRPC, protobuf, the
-        # plan); a full collection mid-run would walk them all while the loop waits.
-        # Collect once now and move them out of the collector's way.
-        gc.collect()
-        gc.freeze()
+        # Ray's, gRPC's and protobuf's long-lived objects are frozen with the plan by
+        # run_worker just before it awaits this (replay/collector.py).
         self._epoch = asyncio.get_running_loop().create_future()
         self._ready.set()
         return await self._epoch
