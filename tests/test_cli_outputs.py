@@ -95,6 +95,27 @@ def test_existing_output_needs_force(prof: Path, tmp_path: Path) -> None:
     assert out.read_bytes() != b"keep"
 
 
+def test_sweep_refuses_to_replace_an_earlier_sweeps_points(prof: Path, tmp_path: Path) -> None:
+    """A point's result and its report are outputs too, checked before the first point."""
+    out = tmp_path / "sweep"
+    out.mkdir()
+    for name in ("c1.arrow", "report-c2.html"):
+        (out / name).write_bytes(b"keep")
+        line = run_fails(
+            "sweep", str(prof), *REPLAY[:4], "--concurrency", "1,2", "--out-dir", str(out),
+            status=2,
+        )  # fmt: skip
+        assert f"{out / name}" in line and "already exists; pass --force" in line, line
+        assert (out / name).read_bytes() == b"keep"
+        (out / name).unlink()
+    # with --force the checks pass and the run starts (the target is not there: exit 3)
+    (out / "c1.arrow").write_bytes(b"keep")
+    run_fails(
+        "sweep", str(prof), *REPLAY[:4], "--concurrency", "1", "--out-dir", str(out), "--force",
+        status=3,
+    )  # fmt: skip
+
+
 def test_L9_fifo_inputs_do_not_block(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.arrow"
     os.mkfifo(fifo)

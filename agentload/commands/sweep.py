@@ -77,15 +77,21 @@ def command(
     from agentload.traceformat.outputs import check_output, check_output_dir
 
     check_output_dir(out_dir, "--out-dir")
-    check_output(html_path or out_dir / "sweep.html", "--html", force=force)
+    html = html_path or out_dir / "sweep.html"
+    check_output(html, "--html", force=force)
     config = SweepConfig(
         base=base,
         out_dir=out_dir,
         concurrencies=parse_list(concurrency, int, "--concurrency") if concurrency else (),
         session_rates=parse_list(session_rates, float, "--session-rates") if session_rates else (),
-        html=html_path or out_dir / "sweep.html",
+        html=html,
         slo=parse_slo(slo),
         sessions_per_slot=sessions_per_slot,
     )
+    # Every file the sweep writes, checked before the first point runs: a second sweep
+    # into the same folder would otherwise replace the first one's points and reports.
+    for label, point in config.points():
+        check_output(point.out, f"--out-dir (point {label})", force=force)
+        check_output(html.parent / f"report-{label}.html", "--html", force=force)
     if run_sweep(config).interrupted:
         raise SystemExit(EXIT_INTERRUPTED)
