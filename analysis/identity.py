@@ -40,13 +40,17 @@ def salt_policy(info: dict[str, Any]) -> str | None:
 
 
 def engine(info: dict[str, Any]) -> str | None:
-    """The engine as its preflight saw it: served models, server header, version, props."""
+    """The engine as its preflight saw it: served models, server header, version, props
+    (llama-server's context), and the KV cache configuration (vLLM's and the sim's
+    `cache_config_info`: block size, number of blocks), so that two runs against the same
+    engine with a different KV capacity are flagged."""
     ident = info.get("target_identity")
     if not isinstance(ident, dict):
         return None
     models = ident.get("models")
     ids = [m.get("id") for m in models if isinstance(m, dict)] if isinstance(models, list) else []
-    seen = {"models": ids, **{k: ident.get(k) for k in ("server", "version", "props")}}
+    keys = ("server", "version", "props", "cache_config_info")
+    seen = {"models": ids, **{k: ident.get(k) for k in keys}}
     return json.dumps({k: v for k, v in seen.items() if v}, sort_keys=True, default=str)
 
 

@@ -272,7 +272,7 @@ def _identity(
         server_header=models.server,
     )
     kind, _ = detect(ev)
-    if kind is TargetKind.VLLM:
+    if kind in (TargetKind.VLLM, TargetKind.SIM):  # the sim reports vLLM's metric too
         metrics = th.get(http, base + "/metrics", limit)
         config = cache_config(metrics.text) if metrics.status == 200 else None
         if config:

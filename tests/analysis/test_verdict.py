@@ -159,6 +159,15 @@ def test_mismatches() -> None:
     ]
     assert "a: agentic-coding; b: code-qa" in warned[0]
 
+    # the same engine with a quarter of its KV cache is a different engine
+    def kv(blocks: str) -> dict[str, object]:
+        cache = {"block_size": "16", "num_gpu_blocks": blocks}
+        return base | {"target_identity": {"models": [{"id": "m"}], "cache_config_info": cache}}
+
+    assert mismatches(["a", "b"], [kv("8192"), kv("8192")]) == []
+    (warning,) = mismatches(["a", "b"], [kv("8192"), kv("2048")])
+    assert warning.startswith("runs differ in engine") and '"num_gpu_blocks": "2048"' in warning
+
 
 def test_compare_gates_on_ttft_p99(tmp_path: Path, run_cli: RunCli) -> None:
     info = {"source": "agentic-coding"}

@@ -159,6 +159,9 @@ def test_preflight_records_what_answered(sim: Sim, tmp_path: Path) -> None:
     assert identity["models"] == [
         {"id": "agentload-sim", "owned_by": "agentload", "max_model_len": 1 << 20}
     ]
+    # its KV cache as the sim's /metrics states it, for compare's engine identity
+    cache = identity["cache_config_info"]
+    assert isinstance(cache, dict) and int(cache["num_gpu_blocks"]) > 0
     assert isinstance(info["cache_salt"], str) and info["cache_salt_pinned"] is False
     assert "not-a-real-key" not in json.dumps(info)
 
