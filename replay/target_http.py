@@ -120,9 +120,15 @@ class Deadline:
 
 def client(timeout: float, headers: Mapping[str, str]) -> httpx.Client:
     """A client whose connect fails fast (CONNECT_TIMEOUT_S) and whose reads wait up to the
-    run's --timeout; no redirects (a redirect is a wrong --target, not something to follow)."""
+    run's --timeout; no redirects (a redirect is a wrong --target, not something to follow).
+
+    A fresh connection per request: the preflight sends a handful, seconds apart on a busy
+    host, and a server closing an idle keep-alive connection just as the next request goes
+    out on it (llama-server closes after 5 s idle, httpx keeps one for 5 s) failed a run as
+    "Server disconnected without sending a response"."""
     limit = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT_S, timeout))
     return httpx.Client(
+        limits=httpx.Limits(max_keepalive_connections=0),
         timeout=limit,
         headers={**NO_COMPRESSION, **headers},  # probes time streams as the run does
         follow_redirects=False,
