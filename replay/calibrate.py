@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 
 from agentload.base.errors import ConfigError
-from agentload.replay import target_http
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import CallPlan
+from agentload.replay.transport import tls_context
 
 SAMPLE_IDS = (11, 22, 33, 44)
 SAMPLE_WORDS = 256
@@ -75,9 +75,7 @@ def calibrate(
 ) -> tuple[Materializer, Calibration]:
     """Return `mat` with a measured tokens-per-word ratio, and what was measured: against
     the target's `/tokenize`, else against the local `tokenizer` when given."""
-    # The preflight's client: a new connection per request, so a server's idle timeout
-    # cannot cut a count and silently fall back to 1 token per word.
-    with target_http.client(30.0, headers) as client:
+    with httpx.Client(timeout=30.0, headers=headers, verify=tls_context()) as client:
 
         def remote(text: str, chat: bool) -> int | None:
             return count_tokens(client, base, mat.model, text, chat)
