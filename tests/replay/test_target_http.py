@@ -48,8 +48,8 @@ def test_preflight_requests_never_reuse_a_connection_the_server_may_close() -> N
     def serve(conn: socket.socket) -> None:
         with conn:
             conn.recv(65536)  # the first request on this connection
+            served.append(1)  # before the answer: the client may assert as soon as it has it
             conn.sendall(answer)
-            served.append(1)
             conn.recv(65536)  # a second request on it: closed unanswered
 
     with socket.create_server(("127.0.0.1", 0)) as listener:
