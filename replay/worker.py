@@ -148,10 +148,12 @@ async def run_worker(
             wait1 = _runqueue_wait_s()
             waited = None if wait0 is None or wait1 is None else wait1 - wait0
         finally:
-            rows.write()
-            writer.close()
-            await close_pacer()
-            await transport.close()
+            try:
+                rows.close()
+            finally:
+                writer.close()
+                await close_pacer()
+                await transport.close()
     if on_tick is not None:
         on_tick(stats)
     return WorkerOutcome(spec.worker, cpu_s, wall_s, rows.emitted, runner.interrupted, waited)

@@ -113,7 +113,13 @@ def rows_to_columns(rows: Sequence[Mapping[str, object]], kind: Kind) -> pa.Tabl
     replay's result rows): column-wise conversion costs about half of pyarrow's row-wise
     `from_pylist`. Absent keys are null; a value that does not fit raises pyarrow's error."""
     schema = SCHEMAS[kind]
-    arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema]
+    if not rows:
+        return schema.empty_table()
+    # Each row to a tuple in schema order (map over dict.get runs in C), then transposed:
+    # half the cost of one comprehension per column, on the replay's event loop.
+    names = schema.names
+    columns = zip(*[tuple(map(r.get, names)) for r in rows], strict=True)
+    arrays = [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

@@ -47,3 +47,7 @@ def test_only_the_checked_conversion_names_the_bad_column() -> None:
         rows_to_table(bad, Kind.RESULT, "test")
     with pytest.raises((pa.ArrowException, TypeError)):
         rows_to_columns(bad, Kind.RESULT)
+
+
+def test_no_rows_give_an_empty_table_of_the_schema() -> None:
+    assert rows_to_columns([], Kind.RESULT).equals(SCHEMAS[Kind.RESULT].empty_table())
