@@ -10,6 +10,7 @@ and IPC write release the GIL, so the loop runs meanwhile.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,7 @@ from agentload.traceformat.validate import rows_to_columns
 
 CONVERT_S = 0.05
 WRITE_S = 1.0
+SWITCH_S = 0.0002  # GIL switch interval while the writer thread exists
 
 
 def warm_writer(directory: Path) -> None:
@@ -61,6 +63,10 @@ class RowBuffer:
         self._writes: list[Future[None]] = []
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="agentload-rows")
         self.emitted = 0
+        # The writer thread's Python steps (conformance, checksums) may hold the GIL for up
+        # to the switch interval (5 ms) while the loop waits for it: hand it back sooner.
+        self._switch_s = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_S)
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -84,6 +90,7 @@ class RowBuffer:
             self.write()
         finally:
             self._thread.shutdown(wait=True)
+            sys.setswitchinterval(self._switch_s)
         self._raise_failed(wait=True)
 
     def _write(self, tables: list[pa.Table]) -> None:

@@ -4,6 +4,7 @@ the run."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from agentload.replay.rowbuffer import RowBuffer
+from agentload.replay.rowbuffer import SWITCH_S, RowBuffer
 from agentload.traceformat import io
 from agentload.traceformat import schema as S
 from agentload.traceformat.io import StreamWriter
@@ -44,7 +45,10 @@ class SlowWriter(StreamWriter):
 def test_writes_run_off_the_calling_thread_and_close_waits_for_them(tmp_path: Path) -> None:
     writer = SlowWriter(tmp_path / "part.arrows", Kind.RESULT)
     writer.threads = []
+    before = sys.getswitchinterval()
     rows = RowBuffer(writer)
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_S)  # the loop gets the GIL back sooner
+    assert before > SWITCH_S
     for i in range(3):
         rows.append(_row(i))
         started = time.perf_counter()
@@ -52,6 +56,7 @@ def test_writes_run_off_the_calling_thread_and_close_waits_for_them(tmp_path: Pa
         assert time.perf_counter() - started < 0.25  # handed over, not written here
     rows.close()
     writer.close()
+    assert sys.getswitchinterval() == before
     assert writer.threads and threading.current_thread().name not in writer.threads
     got = io.read(tmp_path / "part.arrows").frame
     assert got[S.SESSION_ID].to_list() == ["s0", "s1", "s2"]  # every row, in order
