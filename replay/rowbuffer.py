@@ -1,7 +1,7 @@
 """Result rows from the event loop to the part file without long pauses of the loop.
 
 Converting rows to Arrow costs ~3 µs a row, so the loop converts what arrived every
-CONVERT_S (about half a millisecond at 3,000 requests/s) and hands one table every WRITE_S
+CONVERT_S (about 0.15 ms at 4,000 requests/s) and hands one table every WRITE_S
 to a writer thread, where schema conformance, compression and the write run once per
 batch. The write is on a thread because it paused the loop for 4-21 ms a second at
 3,000 requests/s (a burst of schedule lag every second); pyarrow's conformance casts, zstd
@@ -23,7 +23,7 @@ from agentload.traceformat.io import StreamWriter
 from agentload.traceformat.schema import RESULT_SCHEMA, Kind
 from agentload.traceformat.validate import rows_to_columns
 
-CONVERT_S = 0.05
+CONVERT_S = 0.01  # small slices: a pause on a nearly busy loop leaves a backlog
 WRITE_S = 1.0
 SWITCH_S = 0.0002  # GIL switch interval while the writer thread exists
 
@@ -67,6 +67,11 @@ class RowBuffer:
         # to the switch interval (5 ms) while the loop waits for it: hand it back sooner.
         self._switch_s = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_S)
+
+    def warm(self, directory: Path) -> None:
+        """`warm_writer` on the writer thread, before the schedule: its first write there
+        took 44 ms (against 4 ms later), slowing the loop's own steps meanwhile."""
+        self._thread.submit(warm_writer, directory).result()
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)

@@ -21,7 +21,7 @@ from agentload.replay.headroom import pool_size
 from agentload.replay.live_stats import LiveStats
 from agentload.replay.materialize import Materializer
 from agentload.replay.plan import Plan
-from agentload.replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer, warm_writer
+from agentload.replay.rowbuffer import CONVERT_S, WRITE_S, RowBuffer
 from agentload.replay.runner import Runner, RunnerSetup
 from agentload.replay.schedule import Admission, admissions, for_worker, share
 from agentload.replay.transport import make_transport
@@ -123,13 +123,13 @@ async def run_worker(
     )
     await transport.open()
     await transport.prewarm(min(pool, PREWARM_MAX))
-    warm_writer(spec.part_path.parent)
     if spec.materializer is not None:
         spec.materializer.warm()  # a spawned worker builds its own block pools
     writer = StreamWriter(
         spec.part_path, Kind.RESULT, {"worker": spec.worker}, flush_rows=1 << 30, flush_seconds=3600
     )
     rows = RowBuffer(writer)
+    rows.warm(spec.part_path.parent)
     setup = RunnerSetup(config, plan, spec.materializer, spec.worker, slots)
     runner = Runner(setup, transport, rows.append, stats)
     mine = for_worker(admissions(plan, config), spec.worker, config.workers)
