@@ -88,15 +88,26 @@ def test_duration_cycles_sessions_and_no_drain_cancels(tmp_path: Path) -> None:
     assert cycles >= {0, 1}, cycles
     cancelled = rows.filter(pl.col(S.ERROR_KIND) == S.ErrorKind.CANCELLED)
     # At the deadline each of the 2 slots is either waiting on a call (cancelled, one row)
-    # or in its 20 ms think gap (no row): CI once caught a slot in its gap, so the count
-    # is 1 or 2, never 0 (nothing was drained) and never more than one per slot.
-    assert 1 <= cancelled.height <= 2, cancelled
+    # or in its 20 ms think gap (no row): CI caught one slot in its gap, and a machine
+    # whose sim steps kept both sessions in step caught both (calls ended 6 and 1 ms
+    # before the deadline). So: at most one cancelled row per slot, and a slot without
+    # one ended its last call just before the deadline (not a drained or idle slot).
+    deadline_ns = integer(rows[S.T_SCHEDULED_NS].min()) + 8_000_000_000  # epoch <= first due
+    assert cancelled.height <= 2, cancelled
     assert cancelled[S.T_SENT_NS].is_not_null().all()
-    stopped_ns = integer(cancelled[S.T_END_NS].min())
-    # Both cancellations are the same stop, and no call finished after it (no drain).
-    assert integer(cancelled[S.T_END_NS].max()) - stopped_ns < 500_000_000
-    last_ok_ns = integer(rows.filter(pl.col(S.STATUS) == "ok")[S.T_END_NS].max())
-    assert last_ok_ns <= stopped_ns, (last_ok_ns, stopped_ns)
+    assert integer(rows[S.T_SENT_NS].max()) <= deadline_ns  # nothing sent after the stop
+    stopped_ns = integer(cancelled[S.T_END_NS].min()) if cancelled.height else deadline_ns
+    # The cancellations are one stop, and no call finished after it (no drain).
+    if cancelled.height:
+        assert integer(cancelled[S.T_END_NS].max()) - stopped_ns < 500_000_000
+    oks = rows.filter(pl.col(S.STATUS) == "ok")
+    assert integer(oks[S.T_END_NS].max()) <= stopped_ns, (oks[S.T_END_NS].max(), stopped_ns)
+    slot = pl.col(S.SESSION_ID).map_elements(lambda s: split_cycled(s)[0], return_dtype=pl.String)
+    in_gap = oks.with_columns(slot.alias("slot")).group_by("slot").agg(pl.col(S.T_END_NS).max())
+    cancelled_slots = {split_cycled(s)[0] for s in cancelled[S.SESSION_ID]}
+    for name, last_end in in_gap.iter_rows():
+        if name not in cancelled_slots:  # think gap 20 ms; a busy machine sends late
+            assert deadline_ns - last_end < 500_000_000, (name, deadline_ns - last_end)
     assert result.metadata[S.META_COMPLETE.decode()] == "true"
 
 
