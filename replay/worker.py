@@ -73,12 +73,12 @@ def _runqueue_wait_s() -> float | None:
 async def _flush_loop(
     rows: RowBuffer, stats: LiveStats, on_tick: Callable[[LiveStats], None] | None
 ) -> None:
-    """Convert rows every CONVERT_S, write them every WRITE_S, report every TICK_S."""
+    """Convert rows as they gather, write them every WRITE_S, report every TICK_S."""
     ticks = 0
     while True:
         await asyncio.sleep(CONVERT_S)
         ticks += 1
-        rows.convert()
+        rows.convert_some()
         if ticks % round(WRITE_S / CONVERT_S) == 0:
             rows.write()
         if on_tick is not None and ticks % round(TICK_S / CONVERT_S) == 0:
