@@ -16,9 +16,11 @@ every request it sent. The figures: each client's highest such rate, their ratio
 whether agentload's p99 lag is at or below the reference's at every rate both sustain
 (achieved >= 97%, no errors, all seen). Beside them, the machine's own noise: lateness of
 bare deadline waits on an idle event loop before each step, and each client's run-queue wait
-(time runnable but not running). A failed agentload step is called the machine's when the
-reference failed at that rate too, or agentload waited for a CPU >= 50 ms per second of the
-step, or the idle loop's own p99 was past the lag limit.
+(time runnable but not running). A failed agentload step is called the machine's when
+agentload waited for a CPU >= 50 ms per second of the step, or the idle loop's own p99 was
+past the lag limit; otherwise it is agentload's own, with a note when it used a whole core
+(one worker's limit). The reference failing at that rate too is not counted as the
+machine's: both may simply be out of CPU.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ RATE_FRACTION = 0.97
 DROP_FRACTION = 0.9  # a client below 90% of a rate is past its limit: higher rates say nothing
 WINDOW_MS = 250
 BUSY_WAIT_MS_PER_S = 50.0  # run-queue wait past this: the machine kept the client waiting
+FULL_CORE = 0.95  # CPU seconds per second of the step at which one worker is out of CPU
 STEP_PROBE_WAITS = 500  # idle-loop wake-ups measured before each step (~0.5 s)
 # p99 per window as one character: <=0.5 ms, <=1, <=2 (the limit), <=5, <=10, <=20, <=50, more
 SPARK = ((0.5, "▁"), (1, "▂"), (2, "▃"), (5, "▄"), (10, "▅"), (20, "▆"), (50, "▇"))
@@ -215,20 +218,23 @@ def sparkline(values: Sequence[float | None]) -> str:
     )
 
 
-def machine_reason(step: PairStep) -> str | None:
-    """Why a failed agentload step is the machine's, or None (it is agentload's own)."""
-    agent, ref = step.sides["agentload"], step.sides.get("reference")
+def machine_reason(step: PairStep, duration: float) -> str | None:
+    """Why a failed agentload step is the machine's, or None (it is agentload's own).
+
+    Only the machine's own evidence counts: a client waiting for a CPU, an idle loop's late
+    wake-ups. The reference failing too is not evidence (both may be out of CPU), and a
+    step where agentload used a whole core is its own limit on one worker, said as such."""
+    agent = step.sides["agentload"]
     if agent.ok or agent.errors or agent.seen < agent.sent:
         return None
     why = []
-    if ref is None:
-        why.append("the reference had fallen below 90% of a lower rate")
-    elif not ref.ok:
-        why.append("the reference failed at this rate too")
     if (agent.wait_ms_per_s or 0.0) >= BUSY_WAIT_MS_PER_S:
         why.append(f"agentload waited {agent.wait_ms_per_s:.0f} ms/s for a CPU")
     if step.wakeup_ms["p99"] > LAG_LIMIT_MS:
         why.append(f"idle-loop wake-ups were late by p99 {step.wakeup_ms['p99']:.2f} ms")
+    if not why and agent.cpu_s is not None and agent.cpu_s >= FULL_CORE * duration:
+        limit = f"its own limit: {agent.cpu_s:.2f} s of CPU in {duration:g} s, one core"
+        agent.note = "; ".join(n for n in (agent.note, limit) if n)
     return "; ".join(why) or None
 
 
@@ -252,7 +258,7 @@ def run_step(k: int, rate: float, duration: float, work: Path, transport: str,
         step.sides[client] = judge(client, rate, duration, sent[client], arrivals)
         step.sides[client].note = _note(sent[client])
     if "agentload" in step.sides:
-        step.machine = machine_reason(step)
+        step.machine = machine_reason(step, duration)
     return step
 
 

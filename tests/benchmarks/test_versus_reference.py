@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from benchmarks.common import ROOT
-from benchmarks.versus_reference import CLIENTS, PairStep, Sent, judge, sparkline, summary
+from benchmarks.versus_reference import (
+    CLIENTS,
+    PairStep,
+    Sent,
+    judge,
+    machine_reason,
+    sparkline,
+    summary,
+)
 
 RATES = (100.0, 200.0)
 
@@ -80,3 +88,23 @@ def test_summary_ratio_and_p99_comparison() -> None:
     assert result["ratio"] == 2.0 and not result["ratio_bounded"]
     assert result["rates_both_sustain"] == [100.0, 200.0]
     assert result["p99_at_or_below_reference"] is True
+
+
+def _late_step(cpu_s: float, wait_s: float, idle_p99_ms: float) -> PairStep:
+    """A 1 s step at 100/s where both clients were 5 ms late throughout (both fail)."""
+    step = PairStep(100.0, list(CLIENTS), {"p50": 0.1, "p99": idle_p99_ms})
+    for client in CLIENTS:
+        sent = Sent(0, {f"{client[0]}-{i:06d}": i for i in range(100)}, 0, cpu_s, wait_s)
+        arrivals = {sid: int(i * 1e7 + 5e6) for sid, i in sent.indices.items()}
+        step.sides[client] = judge(client, 100.0, 1.0, sent, arrivals)
+    return step
+
+
+def test_a_failure_is_the_machines_only_on_the_machines_evidence() -> None:
+    # The reference failing too is no evidence: at one full core it is agentload's own limit.
+    step = _late_step(cpu_s=0.99, wait_s=0.0, idle_p99_ms=0.2)
+    assert machine_reason(step, 1.0) is None
+    assert "its own limit" in step.sides["agentload"].note
+    # Waiting 80 ms/s for a CPU, or an idle loop late by p99 3 ms: the machine's.
+    assert "waited 80 ms/s" in (machine_reason(_late_step(0.5, 0.08, 0.2), 1.0) or "")
+    assert "idle-loop" in (machine_reason(_late_step(0.5, 0.0, 3.0), 1.0) or "")
