@@ -3,9 +3,10 @@
 Converting rows to Arrow costs ~3 µs a row plus ~0.2 ms a time, so the loop converts
 when CONVERT_ROWS rows are waiting (checked every CONVERT_S: a pause of about 0.3 ms at
 4,000 requests/s), and hands one table every WRITE_S to a writer thread, where schema
-conformance, compression and the write run once per batch. The write is on a thread because it paused the loop for 4-21 ms a second at
-3,000 requests/s (a burst of schedule lag every second); pyarrow's conformance casts, zstd
-and IPC write release the GIL, so the loop runs meanwhile.
+conformance, compression and the write run once per batch. The write is on a thread
+because on the loop it paused it for 4-21 ms a second at 3,000 requests/s (a burst of
+schedule lag every second); pyarrow's casts, zstd and IPC write release the GIL, so the
+loop runs meanwhile.
 """
 
 from __future__ import annotations
