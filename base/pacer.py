@@ -46,11 +46,15 @@ class _TimerFd:
         if fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
         self.fd: int = fd
+        # One spec, rewritten per arm: building the ctypes structures cost more than the call
+        self._spec = _Itimerspec()
+        self._value = self._spec.it_value
+        self._ref = ctypes.byref(self._spec)
+        self._settime = self._libc.timerfd_settime
 
     def arm(self, deadline_ns: int) -> None:
-        value = _Timespec(deadline_ns // 1_000_000_000, deadline_ns % 1_000_000_000)
-        spec = _Itimerspec(_Timespec(0, 0), value)
-        if self._libc.timerfd_settime(self.fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None):
+        self._value.tv_sec, self._value.tv_nsec = divmod(deadline_ns, 1_000_000_000)
+        if self._settime(self.fd, _TFD_TIMER_ABSTIME, self._ref, None):
             raise OSError(ctypes.get_errno(), "timerfd_settime failed")
 
     def drain(self) -> None:

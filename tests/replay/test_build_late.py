@@ -24,9 +24,9 @@ def test_bodies_are_built_just_before_due(tmp_path: Path, monkeypatch: pytest.Mo
     built: dict[tuple[str, int], int] = {}
     real = runner_mod.Runner._prepare
 
-    def recording(self: runner_mod.Runner, session, sid, parent, cycle, i):  # type: ignore[no-untyped-def]
-        out = real(self, session, sid, parent, cycle, i)
-        built[(sid, session.calls[i].index)] = monotonic_ns()
+    def recording(self: runner_mod.Runner, call, sid, parent, cycle):  # type: ignore[no-untyped-def]
+        out = real(self, call, sid, parent, cycle)
+        built[(sid, call.index)] = monotonic_ns()
         return out
 
     monkeypatch.setattr(runner_mod.Runner, "_prepare", recording)

@@ -246,6 +246,22 @@ def test_bulk_and_per_event_paths_agree(events: list[bytes], step: int) -> None:
     assert sum(pieces.feed(stream[i : i + step]) for i in range(0, len(stream), step)) == expected
 
 
+def test_completions_bulk_path_counts_what_the_json_path_counts() -> None:
+    # A completions choice is counted by its `text` alone; before the bulk path counted the
+    # chat keys too, so a `"content":"..."` field in a completions stream was a token there
+    # and not on the JSON path (one read parsed differently from the same read split).
+    events = [
+        b'data: {"choices":[{"index":0,"text":"a"}]}\n\n',
+        b'data: {"choices":[{"index":0,"text":"","content":"x"}]}\n\n',
+        b'data: {"choices":[{"index":0,"text":"b","reasoning":"r"}]}\n\n',
+    ]
+    # the same events with spaces after the colons take the JSON path (spaced JSON)
+    spaced = [e.replace(b'":', b'": ') for e in events]
+    by_json = StreamParser(Api.OPENAI_COMPLETIONS).feed(b"".join(spaced))
+    assert by_json == 2
+    assert StreamParser(Api.OPENAI_COMPLETIONS).feed(b"".join(events)) == by_json
+
+
 def test_think_scaled_then_capped(tmp_path: Path) -> None:
     config = _config(tmp_path, think_scale=2.0, max_think=0.25)
     assert [config.think_ns(t) for t in (0.0, 0.1, 0.125, 0.2, 30.0)] == [
