@@ -43,6 +43,11 @@ from agentload.traceformat.schema import Kind
 
 LAG_LIMIT_MS = 2.0
 TOKENS = 16
+LADDER = "250,500,750,1000,1250,1500,1750,2000,2500,3000"
+# Steps 1.5x apart from 3,000/s up (4,000 -> 6,000, 4,500 -> 6,750, 5,000 -> 7,500, 5,500 ->
+# 8,250, 6,000 -> 9,000), so whatever the reference holds, the ladder has the rate that
+# 1.5 times it needs; it runs on to 10,000/s so agentload's own top is seen, not the ladder's.
+VERSUS_LADDER = "500,1000,2000,3000,4000,4500,5000,5500,6000,6750,7500,8250,9000,10000"
 
 
 def write_profile(path: Path, sessions: int, input_tokens: int = 32, prefix: str = "b") -> None:
@@ -235,8 +240,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts, comma list")
     parser.add_argument(
         "--rates",
-        default="250,500,750,1000,1250,1500,1750,2000,2500,3000",
-        help="comma-separated session rates to try, ascending",
+        default=None,
+        help="comma-separated session rates to try, ascending, in requests/s (default: "
+        f"{LADDER} for the ladders, {VERSUS_LADDER} with --versus-reference)",
     )
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per step")
     parser.add_argument(
@@ -261,7 +267,7 @@ def main() -> None:
     if unknown := set(targets) - {"sim", "zero"}:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     worker_counts = [int(w) for w in args.workers.split(",")]
-    rates = [float(r) for r in args.rates.split(",")]
+    rates = [float(r) for r in (args.rates or LADDER).split(",")]
     transport = TransportChoice(args.transport)
     model = "agentload-sim"
     figures: dict[str, object] = {
@@ -307,13 +313,13 @@ def main() -> None:
 def versus(args: argparse.Namespace) -> None:
     """`--versus-reference`: benchmarks.versus_reference's ladder, with the machine's noise."""
     from benchmarks.common import machine
-    from benchmarks.versus_reference import run as run_versus
+    from benchmarks.versus_report import run as run_versus
 
     mach = machine()
     print(f"machine: {mach['cpu']}, {mach['cores']} cores, load average {os.getloadavg()}")
     p50, p99 = wakeup_floor()
     print(f"bare wake-up lateness on an idle loop: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
-    rates = [float(r) for r in args.rates.split(",")]
+    rates = [float(r) for r in (args.rates or VERSUS_LADDER).split(",")]
     figures = run_versus(rates, args.duration, args.transport)
     figures.update(
         machine=mach,

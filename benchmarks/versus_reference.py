@@ -16,11 +16,14 @@ every request it sent. The figures: each client's highest such rate, their ratio
 whether agentload's p99 lag is at or below the reference's at every rate both sustain
 (achieved >= 97%, no errors, all seen). Beside them, the machine's own noise: lateness of
 bare deadline waits on an idle event loop before each step, and each client's run-queue wait
-(time runnable but not running). A failed agentload step is called the machine's when
-agentload waited for a CPU >= 50 ms per second of the step, or the idle loop's own p99 was
-past the lag limit; otherwise it is agentload's own, with a note when it used a whole core
-(one worker's limit). The reference failing at that rate too is not counted as the
-machine's: both may simply be out of CPU.
+(time runnable but not running), and the latest wake-up of a 5 ms sleeper in this process
+while each client ran (benchmarks/stall_probe.py: the machine itself stalling). A failed
+agentload step is called the machine's when agentload waited for a CPU >= 50 ms per second
+of the step, the idle loop's own p99 was past the lag limit, or the sleeper woke >= 20 ms
+late; otherwise it is agentload's own, with a note when it used a whole core (one worker's
+limit). The reference failing at that rate too is not counted as the machine's: both may
+simply be out of CPU. A step during which the sleeper stalled (either client's run) is
+shown, not counted, and run once more for both clients.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from agentload.traceformat import schema as S
 from agentload.traceformat.distribution import quantile
 from benchmarks.bench_replay import LAG_LIMIT_MS, TOKENS, server, wakeup_floor, write_profile
 from benchmarks.common import BIN, MODEL
+from benchmarks.stall_probe import STALL_MS, StallProbe
 
 CLIENTS = ("reference", "agentload")
 RATE_FRACTION = 0.97
@@ -47,8 +51,6 @@ WINDOW_MS = 250
 BUSY_WAIT_MS_PER_S = 50.0  # run-queue wait past this: the machine kept the client waiting
 FULL_CORE = 0.95  # CPU seconds per second of the step at which one worker is out of CPU
 STEP_PROBE_WAITS = 500  # idle-loop wake-ups measured before each step (~0.5 s)
-# p99 per window as one character: <=0.5 ms, <=1, <=2 (the limit), <=5, <=10, <=20, <=50, more
-SPARK = ((0.5, "▁"), (1, "▂"), (2, "▃"), (5, "▄"), (10, "▅"), (20, "▆"), (50, "▇"))
 
 
 @dataclass
@@ -84,6 +86,8 @@ class Side:
     # the lag (the rest is the way to the server and the server's own wake-up)
     own_window_p99_ms: list[float | None] | None = None
     note: str = ""
+    # the latest wake-up of a sleeper in another process while this client ran (ms)
+    machine_stall_ms: float | None = None
 
 
 @dataclass
@@ -93,6 +97,7 @@ class PairStep:
     wakeup_ms: dict[str, float]
     sides: dict[str, Side] = field(default_factory=dict)
     machine: str | None = None  # why a failed agentload step is the machine's
+    rerun: bool = False  # the machine stalled during it: run again, this one not counted
 
 
 def run_reference(url: str, rate: float, duration: float, prefix: str) -> Sent:
@@ -212,12 +217,6 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def sparkline(values: Sequence[float | None]) -> str:
-    return "".join(
-        "·" if v is None else next((c for top, c in SPARK if v <= top), "█") for v in values
-    )
-
-
 def machine_reason(step: PairStep, duration: float) -> str | None:
     """Why a failed agentload step is the machine's, or None (it is agentload's own).
 
@@ -232,6 +231,9 @@ def machine_reason(step: PairStep, duration: float) -> str | None:
         why.append(f"agentload waited {agent.wait_ms_per_s:.0f} ms/s for a CPU")
     if step.wakeup_ms["p99"] > LAG_LIMIT_MS:
         why.append(f"idle-loop wake-ups were late by p99 {step.wakeup_ms['p99']:.2f} ms")
+    if (agent.machine_stall_ms or 0.0) >= STALL_MS:
+        why.append(f"the machine stalled: a sleeper in another process woke "
+                   f"{agent.machine_stall_ms:.0f} ms late")  # fmt: skip
     if not why and agent.cpu_s is not None and agent.cpu_s >= FULL_CORE * duration:
         limit = f"its own limit: {agent.cpu_s:.2f} s of CPU in {duration:g} s, one core"
         agent.note = "; ".join(n for n in (agent.note, limit) if n)
@@ -246,17 +248,21 @@ def run_step(k: int, rate: float, duration: float, work: Path, transport: str,
     step = PairStep(rate, order, {"p50": round(p50, 3), "p99": round(p99, 3)})
     log = work / f"arrivals-{k}.log"
     sent: dict[str, Sent] = {}
+    stall: dict[str, float] = {}
     with server("zero", log) as url:
         for client in order:
             prefix = f"{client[0]}{k}-"
-            if client == "reference":
-                sent[client] = run_reference(url, rate, duration, prefix)
-            else:
-                sent[client] = run_agentload(url, rate, duration, prefix, work, transport)
+            with StallProbe() as probe:
+                if client == "reference":
+                    sent[client] = run_reference(url, rate, duration, prefix)
+                else:
+                    sent[client] = run_agentload(url, rate, duration, prefix, work, transport)
+            stall[client] = round(probe.worst_ms, 1)
     arrivals = read_arrivals(log)
     for client in clients:
         step.sides[client] = judge(client, rate, duration, sent[client], arrivals)
         step.sides[client].note = _note(sent[client])
+        step.sides[client].machine_stall_ms = stall[client]
     if "agentload" in step.sides:
         step.machine = machine_reason(step, duration)
     return step
@@ -268,19 +274,32 @@ def _note(sent: Sent) -> str:
 
 
 def ladder(rates: Sequence[float], duration: float, transport: str) -> Iterator[PairStep]:
-    """Every step; a client leaves the ladder after a step it kept below 90% of the rate."""
+    """Every step; a client leaves the ladder after a step it kept below 90% of the rate.
+
+    A step during which the machine stalled (the sleeper woke >= STALL_MS late while either
+    client ran) is yielded, marked, and run once more for both clients: a VM pause says
+    nothing of either client, and the ladder would otherwise charge it to whichever ran."""
     active = list(CLIENTS)
     with tempfile.TemporaryDirectory(prefix="versus_ref_") as tmp:
         for k, rate in enumerate(rates):
             if not active:
                 return
             step = run_step(k, rate, duration, Path(tmp), transport, active)
+            if stalled(step):
+                step.rerun = True
+                yield step
+                step = run_step(k, rate, duration, Path(tmp), transport, active)
             yield step
             active = [c for c in active if step.sides[c].achieved >= DROP_FRACTION * rate]
 
 
+def stalled(step: PairStep) -> bool:
+    return any((side.machine_stall_ms or 0.0) >= STALL_MS for side in step.sides.values())
+
+
 def best(steps: Sequence[PairStep], client: str) -> float | None:
-    rates = [s.rate for s in steps if client in s.sides and s.sides[client].ok]
+    """The highest rate the client kept on schedule (steps run again are not counted)."""
+    rates = [s.rate for s in steps if not s.rerun and client in s.sides and s.sides[client].ok]
     return max(rates) if rates else None
 
 
@@ -288,7 +307,8 @@ def summary(steps: Sequence[PairStep], rates: Sequence[float]) -> dict[str, Any]
     """The figures: each client's highest on-schedule rate, their ratio, the p99 comparison."""
     tops = {c: best(steps, c) for c in CLIENTS}
     agent, ref = tops["agentload"], tops["reference"]
-    both = [s for s in steps if all(c in s.sides and s.sides[c].sustained for c in CLIENTS)]
+    counted = [s for s in steps if not s.rerun]
+    both = [s for s in counted if all(c in s.sides and s.sides[c].sustained for c in CLIENTS)]
     worse = [
         s.rate
         for s in both
@@ -302,88 +322,6 @@ def summary(steps: Sequence[PairStep], rates: Sequence[float]) -> dict[str, Any]
         "rates_both_sustain": [s.rate for s in both],
         "p99_at_or_below_reference": None if not both else not worse,
         "p99_above_reference_at": worse,
-        "machine_failures": [s.rate for s in steps if s.machine],
-    }
-
-
-def step_lines(step: PairStep) -> list[str]:
-    lines = [
-        f"rate {step.rate:,.0f}/s ({' then '.join(step.order)}); idle-loop wake-ups late by "
-        f"p50 {step.wakeup_ms['p50']:.3f} ms, p99 {step.wakeup_ms['p99']:.3f} ms"
-    ]
-    for client in CLIENTS:
-        side = step.sides.get(client)
-        if side is None:
-            lines.append(f"  {client:<9}  not run: below 90% of a lower rate")
-            continue
-        lines.append(
-            f"  {client:<9}  {'pass' if side.ok else 'FAIL'}  achieved {side.achieved:8,.1f}/s"
-            f"  lag p50 {_ms(side.lag_p50_ms)} p99 {_ms(side.lag_p99_ms)} max "
-            f"{_ms(side.lag_max_ms)} ms  errors {side.errors}  seen {side.seen}/{side.sent}"
-            f"  cpu {_ms(side.cpu_s)} s  run-queue wait {side.wait_ms_per_s} ms/s"
-        )
-        peak = max((v for v in side.window_p99_ms if v is not None), default=None)
-        lines.append(
-            f"  {'':<9}  p99 lag per {WINDOW_MS} ms: {sparkline(side.window_p99_ms)} "
-            f"(worst window {_ms(peak)} ms){'; ' + side.note if side.note else ''}"
-        )
-        if side.own_window_p99_ms is not None:
-            own = max((v for v in side.own_window_p99_ms if v is not None), default=None)
-            lines.append(
-                f"  {'':<9}  of which send - scheduled (its own clock): "
-                f"{sparkline(side.own_window_p99_ms)} (worst window {_ms(own)} ms)"
-            )
-    agent = step.sides.get("agentload")
-    if agent is not None and not agent.ok:
-        whose = f"the machine's ({step.machine})" if step.machine else "agentload's own"
-        lines.append(f"  agentload's failure at {step.rate:,.0f}/s: {whose}")
-    return lines
-
-
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def summary_lines(result: dict[str, Any]) -> list[str]:
-    tops, ratio = result["best"], result["ratio"]
-    rate = {c: "none" if v is None else f"{v:,.0f}/s" for c, v in tops.items()}
-    if ratio is None:
-        ratio_text = "no ratio: " + (
-            "the reference kept no rate on schedule" if tops["agentload"] else "agentload kept none"
-        )
-    else:
-        bound = " (both passed the top of the ladder: a lower bound)" * result["ratio_bounded"]
-        verdict = "met" if ratio >= 1.5 else "not met"
-        ratio_text = f"ratio {ratio:.2f}{bound}; target >= 1.5: {verdict}"
-    p99 = result["p99_at_or_below_reference"]
-    compare = {None: "n/a (no rate both sustain)", True: "PASS", False: "FAIL"}[p99]
-    worse = ", ".join(f"{r:,.0f}" for r in result["p99_above_reference_at"])
-    return [
-        f"highest on-schedule rate (server log: p99 lag <= {LAG_LIMIT_MS:g} ms, achieved >= "
-        f"{RATE_FRACTION:.0%}, no errors, every request seen): agentload {rate['agentload']}, "
-        f"reference {rate['reference']}; {ratio_text}",
-        f"agentload's p99 lag at or below the reference's at every rate both sustain "
-        f"({', '.join(f'{r:,.0f}' for r in result['rates_both_sustain']) or 'none'}): {compare}"
-        + (f" (above at {worse}/s)" if worse else ""),
-        f"sparkline: p99 lag per {WINDOW_MS} ms window, "
-        + ", ".join(f"{c} <= {top:g} ms" for top, c in SPARK)
-        + ", █ more, · no request",
-    ]
-
-
-def run(rates: Sequence[float], duration: float, transport: str) -> dict[str, Any]:
-    """The paired ladder, printed step by step; every figure for bench_replay's JSON."""
-    steps: list[PairStep] = []
-    for step in ladder(rates, duration, transport):
-        print("\n".join(step_lines(step)), flush=True)
-        steps.append(step)
-    result = summary(steps, rates)
-    print("\n".join(summary_lines(result)), flush=True)
-    return {
-        "rates": list(rates),
-        "duration_s": duration,
-        "window_ms": WINDOW_MS,
-        "busy_wait_ms_per_s": BUSY_WAIT_MS_PER_S,
-        **result,
-        "steps": [asdict(s) for s in steps],
+        "machine_failures": [s.rate for s in counted if s.machine],
+        "rerun_after_a_stall": [s.rate for s in steps if s.rerun],
     }

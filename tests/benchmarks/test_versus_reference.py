@@ -6,22 +6,27 @@ Structure and counts only: no absolute speed is checked (the machine may be busy
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from benchmarks import versus_reference
 from benchmarks.common import ROOT
+from benchmarks.stall_probe import StallProbe
 from benchmarks.versus_reference import (
     CLIENTS,
     PairStep,
     Sent,
     judge,
     machine_reason,
-    sparkline,
     summary,
 )
+from benchmarks.versus_report import sparkline
 
 RATES = (100.0, 200.0)
 
@@ -108,3 +113,44 @@ def test_a_failure_is_the_machines_only_on_the_machines_evidence() -> None:
     # Waiting 80 ms/s for a CPU, or an idle loop late by p99 3 ms: the machine's.
     assert "waited 80 ms/s" in (machine_reason(_late_step(0.5, 0.08, 0.2), 1.0) or "")
     assert "idle-loop" in (machine_reason(_late_step(0.5, 0.0, 3.0), 1.0) or "")
+    # A sleeper in another process woke 120 ms late while agentload ran: the machine stalled.
+    stalled = _late_step(0.5, 0.0, 0.2)
+    stalled.sides["agentload"].machine_stall_ms = 120.0
+    assert "stalled" in (machine_reason(stalled, 1.0) or "")
+    stalled.sides["agentload"].machine_stall_ms = 3.0  # scheduling noise, not a stall
+    assert machine_reason(stalled, 1.0) is None
+
+
+def test_the_stall_probe_sees_this_process_stopped() -> None:
+    # SIGSTOP is the machine pausing us: a sleeper's wake-up comes late by about the pause.
+    with StallProbe() as probe:
+        time.sleep(0.05)
+        waker = subprocess.Popen(["sh", "-c", f"sleep 0.15; kill -CONT {os.getpid()}"])
+        os.kill(os.getpid(), signal.SIGSTOP)
+        waker.wait()
+        time.sleep(0.05)
+    assert probe.worst_ms >= 100.0 and probe.stalls
+
+
+def test_a_step_the_machine_stalled_is_run_again_and_not_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first run of 100/s had agentload on time but the machine stalled during the
+    # reference's run; the second run is the one that counts, for both clients.
+    attempts: list[float] = []
+
+    def fake_step(k, rate, duration, work, transport, clients):  # type: ignore[no-untyped-def]
+        attempts.append(rate)
+        step = _late_step(0.5, 0.0, 0.2)
+        step.rate = rate
+        if len(attempts) == 1:
+            step.sides["reference"].machine_stall_ms = 80.0
+        return step
+
+    monkeypatch.setattr(versus_reference, "run_step", fake_step)
+    steps = list(versus_reference.ladder([100.0, 200.0], 1.0, "raw"))
+    assert attempts == [100.0, 100.0, 200.0]
+    assert [(s.rate, s.rerun) for s in steps] == [(100.0, True), (100.0, False), (200.0, False)]
+    result = summary(steps, [100.0, 200.0])
+    assert result["rerun_after_a_stall"] == [100.0]
+    assert result["rates_both_sustain"] == [100.0, 200.0]  # the rerun step counted once

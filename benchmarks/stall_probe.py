@@ -1,0 +1,51 @@
+"""A sleeper beside a benchmarked client: did the whole machine stall while it ran?
+
+A thread of the benchmark's own process (idle meanwhile: it waits for the client's process)
+sleeps SLEEP_S at a time and records how late each wake-up was. A client's lag burst that
+this sleeper saw too, in another process, was the machine's (the VM paused, the host took
+the CPU); one it did not see was the client's own. On a quiet 2-core VM the sleeper wakes
+within a millisecond; CPU contention from the client and the server (at most ~1.2 of 2
+cores in these benchmarks) delays a sleeper by far less than STALL_MS.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Self
+
+SLEEP_S = 0.005
+STALL_MS = 20.0  # a wake-up this late is the machine's stall, not scheduling noise
+
+
+class StallProbe:
+    """`with StallProbe() as probe:` around a client's run; then `probe.worst_ms`."""
+
+    def __init__(self, sleep_s: float = SLEEP_S) -> None:
+        self._sleep_s = sleep_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stall-probe", daemon=True)
+        self.worst_ms = 0.0
+        self.stalls: list[tuple[int, float]] = []  # (monotonic ns of the wake-up, late ms)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        period_ns = int(self._sleep_s * 1e9)
+        while not self._stop.is_set():
+            due = time.monotonic_ns() + period_ns
+            time.sleep(self._sleep_s)
+            now = time.monotonic_ns()
+            late_ms = max(0, now - due) / 1e6
+            self.worst_ms = max(self.worst_ms, late_ms)
+            if late_ms >= STALL_MS:
+                self.stalls.append((now, round(late_ms, 1)))
