@@ -77,9 +77,10 @@ def test_killed_actor_shows_up_in_summary(
 
     frame = result.frame
     survivor_sessions = [r for r, w in owner.items() if w != victim]
+    # a root's parent is null: without fill_null, `~family` would drop the victim's roots
     family = pl.col(S.SESSION_ID).is_in(survivor_sessions) | pl.col(S.PARENT_SESSION_ID).is_in(
         survivor_sessions
-    )
+    ).fill_null(False)
     survivor = frame.filter(pl.col(S.WORKER) != victim)
     assert survivor.height == profile.filter(family).height  # finished its whole shard
     assert (survivor[S.STATUS] == "ok").all()
