@@ -241,17 +241,17 @@ def machine_reason(step: PairStep, duration: float) -> str | None:
 
 
 def run_step(k: int, rate: float, duration: float, work: Path, transport: str,
-             clients: Sequence[str]) -> PairStep:  # fmt: skip
+             clients: Sequence[str], attempt: int = 0) -> PairStep:  # fmt: skip
     """One rate: a fresh server, the clients one after the other (order alternating)."""
     p50, p99 = wakeup_floor(STEP_PROBE_WAITS)
     order = list(clients) if k % 2 == 0 else list(reversed(clients))
     step = PairStep(rate, order, {"p50": round(p50, 3), "p99": round(p99, 3)})
-    log = work / f"arrivals-{k}.log"
+    log = work / f"arrivals-{k}-{attempt}.log"
     sent: dict[str, Sent] = {}
     stall: dict[str, float] = {}
     with server("zero", log) as url:
         for client in order:
-            prefix = f"{client[0]}{k}-"
+            prefix = f"{client[0]}{k}-{attempt}-"  # a step run again writes new files
             with StallProbe() as probe:
                 if client == "reference":
                     sent[client] = run_reference(url, rate, duration, prefix)
@@ -288,7 +288,7 @@ def ladder(rates: Sequence[float], duration: float, transport: str) -> Iterator[
             if stalled(step):
                 step.rerun = True
                 yield step
-                step = run_step(k, rate, duration, Path(tmp), transport, active)
+                step = run_step(k, rate, duration, Path(tmp), transport, active, attempt=1)
             yield step
             active = [c for c in active if step.sides[c].achieved >= DROP_FRACTION * rate]
 
