@@ -11,6 +11,7 @@ between. About half the client CPU per request of aiohttp (docs/replay.md).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from time import monotonic
 from urllib.parse import urlsplit
@@ -20,6 +21,12 @@ from agentload.traceformat.schema import ErrorKind
 
 MAX_HEAD = 64 * 1024
 PREWARM_TIMEOUT_S = 5.0
+# New connections opened at once. A request finding no idle connection opens one only below
+# this; otherwise it waits for the next connection released or for a free connect. Without
+# the bound a short stall near one core's limit (8,500 requests/s) snowballed: the requests
+# due meanwhile opened hundreds of connections at once, whose cost (~0.1 ms of CPU each)
+# stalled the loop further (572 connections in 150 ms, lag up to 160 ms; issue 19).
+MAX_CONNECTING = 16
 
 
 class _Conn(asyncio.Protocol):
@@ -227,6 +234,9 @@ class RawTransport:
         self._idle: list[_Conn] = []
         self._slots = asyncio.Semaphore(pool)
         self._all: set[_Conn] = set()
+        self._connecting = 0
+        # requests waiting for a connection: a released one, or None (open one yourself)
+        self._waiters: deque[asyncio.Future[_Conn | None]] = deque()
 
     async def open(self) -> None:
         return None
@@ -247,11 +257,51 @@ class RawTransport:
         self._idle.extend(c for c in opened if isinstance(c, _Conn))  # failures show later
 
     async def _connect(self) -> _Conn:
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.closed:
+        """An idle connection, else a new one (at most MAX_CONNECTING opening at once),
+        else the next one released or the next free connect, whichever comes first."""
+        woken = False  # handed a free connect: pass it on if this request does not use it
+        while True:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed:
+                    if woken:
+                        self._wake_waiter(None)
+                    return conn
+            if self._connecting < MAX_CONNECTING:
+                self._connecting += 1
+                try:
+                    return await self._new(self._timeout)
+                finally:
+                    self._connecting -= 1
+                    self._wake_waiter(None)  # a connect is free: one waiter may open one
+            conn = await self._wait_for_connection()
+            if conn is not None:
                 return conn
-        return await self._new(self._timeout)
+            woken = True
+
+    async def _wait_for_connection(self) -> _Conn | None:
+        waiter: asyncio.Future[_Conn | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # Cancelled after being handed something: give it to the next in line.
+            if waiter.done() and not waiter.cancelled():
+                handed = waiter.result()
+                if handed is None:
+                    self._wake_waiter(None)
+                else:
+                    self._release(handed, reusable=True)
+            raise
+
+    def _wake_waiter(self, conn: _Conn | None) -> bool:
+        """Hand `conn` (or a free connect, None) to the first waiting request."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return True
+        return False
 
     async def _new(self, timeout: float) -> _Conn:
         loop = asyncio.get_running_loop()
@@ -273,7 +323,8 @@ class RawTransport:
 
     def _release(self, conn: _Conn, reusable: bool) -> None:
         if reusable and not conn.closed:
-            self._idle.append(conn)
+            if not self._wake_waiter(conn):
+                self._idle.append(conn)
         else:
             self._all.discard(conn)
             if conn.transport is not None:
