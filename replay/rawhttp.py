@@ -274,9 +274,9 @@ class RawTransport:
                 finally:
                     self._connecting -= 1
                     self._wake_waiter(None)  # a connect is free: one waiter may open one
-            conn = await self._wait_for_connection()
-            if conn is not None:
-                return conn
+            handed = await self._wait_for_connection()
+            if handed is not None:
+                return handed
             woken = True
 
     async def _wait_for_connection(self) -> _Conn | None:
