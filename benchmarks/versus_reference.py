@@ -19,7 +19,7 @@ bare deadline waits on an idle event loop before each step, and each client's ru
 (time runnable but not running), and the latest wake-up of a 5 ms sleeper in this process
 while each client ran (benchmarks/stall_probe.py: the machine itself stalling). A failed
 agentload step is called the machine's when agentload waited for a CPU >= 50 ms per second
-of the step, the idle loop's own p99 was past the lag limit, or the sleeper woke >= 20 ms
+of the step, the idle loop's own p99 was past the lag limit, or the sleeper woke >= 10 ms
 late; otherwise it is agentload's own, with a note when it used a whole core (one worker's
 limit). The reference failing at that rate too is not counted as the machine's: both may
 simply be out of CPU. A step during which the sleeper stalled (either client's run) is
