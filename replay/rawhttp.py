@@ -275,9 +275,12 @@ class RawTransport:
                     self._connecting -= 1
                     self._wake_waiter(None)  # a connect is free: one waiter may open one
             handed = await self._wait_for_connection()
-            if handed is not None:
+            if handed is None:
+                woken = True
+            elif not handed.closed:  # the server may close it before this request resumes
                 return handed
-            woken = True
+            else:
+                self._release(handed, reusable=False)
 
     async def _wait_for_connection(self) -> _Conn | None:
         waiter: asyncio.Future[_Conn | None] = asyncio.get_running_loop().create_future()
