@@ -31,7 +31,6 @@ class StallProbe:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stall-probe", daemon=True)
         self.worst_ms = 0.0
-        self.stalls: list[tuple[int, float]] = []  # (monotonic ns of the wake-up, late ms)
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -48,8 +47,4 @@ class StallProbe:
         while not self._stop.is_set():
             due = time.monotonic_ns() + period_ns
             time.sleep(self._sleep_s)
-            now = time.monotonic_ns()
-            late_ms = max(0, now - due) / 1e6
-            self.worst_ms = max(self.worst_ms, late_ms)
-            if late_ms >= STALL_MS:
-                self.stalls.append((now, round(late_ms, 1)))
+            self.worst_ms = max(self.worst_ms, max(0, time.monotonic_ns() - due) / 1e6)

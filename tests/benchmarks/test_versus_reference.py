@@ -130,7 +130,7 @@ def test_the_stall_probe_sees_this_process_stopped() -> None:
         os.kill(os.getpid(), signal.SIGSTOP)
         waker.wait()
         time.sleep(0.05)
-    assert probe.worst_ms >= 100.0 and probe.stalls
+    assert probe.worst_ms >= 100.0
 
 
 def test_a_step_the_machine_stalled_is_run_again_and_not_counted(
