@@ -1,4 +1,5 @@
-"""What `bench_replay --versus-reference` prints: one block per step, then the verdict."""
+"""What `bench_replay --versus-reference` prints: one block per try of each rate, the try
+that counts for each client, then the verdict."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from benchmarks.versus_reference import (
     BUSY_WAIT_MS_PER_S,
     CLIENTS,
     RATE_FRACTION,
+    TRIES,
     WINDOW_MS,
     PairStep,
+    by_rate,
+    counted_side,
     ladder,
     summary,
 )
@@ -29,10 +33,9 @@ def sparkline(values: Sequence[float | None]) -> str:
 
 def step_lines(step: PairStep) -> list[str]:
     lines = [
-        f"rate {step.rate:,.0f}/s ({' then '.join(step.order)}); idle-loop wake-ups late by "
+        f"rate {step.rate:,.0f}/s, try {step.attempt + 1} of {TRIES} "
+        f"({' then '.join(step.order)}); idle-loop wake-ups late by "
         f"p50 {step.wakeup_ms['p50']:.3f} ms, p99 {step.wakeup_ms['p99']:.3f} ms"
-        + "; THE MACHINE STALLED: not counted, run again"
-        * step.rerun
     ]
     for client in CLIENTS:
         side = step.sides.get(client)
@@ -62,6 +65,18 @@ def step_lines(step: PairStep) -> list[str]:
         whose = f"the machine's ({step.machine})" if step.machine else "agentload's own"
         lines.append(f"  agentload's failure at {step.rate:,.0f}/s: {whose}")
     return lines
+
+
+def counted_line(tries: Sequence[PairStep]) -> str:
+    """Which try counts for each client at one rate (its better one)."""
+    parts = []
+    for client in CLIENTS:
+        side = counted_side(tries, client)
+        if side is not None:
+            at = next(t.attempt for t in tries if t.sides.get(client) is side) + 1
+            verdict = "pass" if side.ok else "FAIL"
+            parts.append(f"{client} try {at} ({verdict}, p99 {_ms(side.lag_p99_ms)} ms)")
+    return f"  counted at {tries[0].rate:,.0f}/s (each client's better try): " + ", ".join(parts)
 
 
 def _ms(value: float | None) -> str:
@@ -101,6 +116,8 @@ def run(rates: Sequence[float], duration: float, transport: str) -> dict[str, An
     for step in ladder(rates, duration, transport):
         print("\n".join(step_lines(step)), flush=True)
         steps.append(step)
+        if step.attempt == TRIES - 1:
+            print(counted_line(by_rate(steps)[step.rate]), flush=True)
     result = summary(steps, rates)
     print("\n".join(summary_lines(result)), flush=True)
     return {
