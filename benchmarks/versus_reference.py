@@ -351,7 +351,7 @@ def summary(steps: Sequence[PairStep], rates: Sequence[float]) -> dict[str, Any]
         "tries": TRIES,
         # which try counted, per rate and client (1-based, as printed)
         "counted_try": [
-            {"rate": r, **{c: _try_of(groups[r], s) for c, s in sides.items() if s}}
+            {"rate": r, **{c: try_of(groups[r], s) for c, s in sides.items() if s}}
             for r, sides in counted.items()
         ],
     }
@@ -361,7 +361,7 @@ def _p99(side: Side | None) -> float:
     return 0.0 if side is None or side.lag_p99_ms is None else side.lag_p99_ms
 
 
-def _try_of(tries: Sequence[PairStep], side: Side) -> int:
+def try_of(tries: Sequence[PairStep], side: Side) -> int:
     return _holding(tries, side).attempt + 1
 
 

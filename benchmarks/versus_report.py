@@ -19,6 +19,7 @@ from benchmarks.versus_reference import (
     counted_side,
     ladder,
     summary,
+    try_of,
 )
 
 # p99 per window as one character: <=0.5 ms, <=1, <=2 (the limit), <=5, <=10, <=20, <=50, more
@@ -73,7 +74,7 @@ def counted_line(tries: Sequence[PairStep]) -> str:
     for client in CLIENTS:
         side = counted_side(tries, client)
         if side is not None:
-            at = next(t.attempt for t in tries if t.sides.get(client) is side) + 1
+            at = try_of(tries, side)
             verdict = "pass" if side.ok else "FAIL"
             parts.append(f"{client} try {at} ({verdict}, p99 {_ms(side.lag_p99_ms)} ms)")
     return f"  counted at {tries[0].rate:,.0f}/s (each client's better try): " + ", ".join(parts)
